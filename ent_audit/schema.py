@@ -285,13 +285,15 @@ class LinkTable:
     columns: tuple[str, ...]
     origin: str | None = None
     """Column telling which kind's file stated the link, for tables fed by several kinds."""
+    labels: tuple[tuple[str, str, dict[str, str]], ...] = ()
+    """Derived label columns: (label column, code column, code -> label)."""
 
 
 LINK_TABLES: dict[str, LinkTable] = {
     t.name: t
     for t in (
         LinkTable("student_guardian", ("student", "guardian", "link_code", "link_label"),
-                  origin="seen_from"),
+                  origin="seen_from", labels=(("link_label", "link_code", LINK_CODES),)),
         LinkTable("student_class", ("student", "structure", "class_id", "class_name",
                                     "field1", "field2")),
         LinkTable("student_group", ("student", "structure", "group_id", "group_name",

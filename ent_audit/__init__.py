@@ -1,0 +1,13 @@
+"""ent-audit: audit the AAF extractions an academy sends for a town's primary-school ENT."""
+
+from .exceptions import (AAFSyntaxError, EntAuditError, NamingError, SnapshotError,
+                         UnsafeXMLError)
+from .naming import AAFName, ArchiveName, group_parts, parse_archive_name, parse_name
+from .snapshot import ExtractionInfo, Snapshot, load
+
+__all__ = [
+    "AAFName", "AAFSyntaxError", "ArchiveName", "EntAuditError", "ExtractionInfo", "NamingError",
+    "Snapshot", "SnapshotError", "UnsafeXMLError", "group_parts", "load", "parse_archive_name",
+    "parse_name",
+]
+__version__ = "0.1.0"

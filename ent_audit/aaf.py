@@ -1,0 +1,267 @@
+"""Streaming, hardened reader of one AAF XML part (complete or delta).
+
+The reader turns one file into columnar raw strings: per record its operation, identifier and
+line, and per AAF attribute the list of values of each record that carries it. Typing, link
+tables and validation against the schema happen in :mod:`ent_audit.frames`; this module only
+reads, and reports what it could not read.
+
+Hardening: the prologue is checked before lxml sees the file, and a DOCTYPE that declares any
+entity (external entity, expansion bomb) is refused unread. lxml is then told explicitly never
+to load a DTD, resolve entities, touch the network or lift its size limits.
+"""
+
+from __future__ import annotations
+
+import mmap
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from lxml import etree
+
+from .exceptions import AAFSyntaxError, UnsafeXMLError
+
+ROOT_TAG = "ficAlimMENESR"
+OPERATIONS = {"addRequest": "add", "modifyRequest": "modify", "deleteRequest": "delete"}
+RECORD_TAGS = tuple(OPERATIONS)
+
+PARSER_OPTIONS = dict(
+    resolve_entities=False, load_dtd=False, no_network=True, huge_tree=False, dtd_validation=False
+)
+"""Passed explicitly on every parse: lxml's defaults have moved across versions."""
+
+PROLOGUE_LIMIT = 1 << 20
+"""A prologue (declaration, DOCTYPE, comments) longer than this is refused."""
+
+_DECL_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
+_ROOT_START = re.compile(rb"<" + ROOT_TAG.encode() + rb"[\s>/]")
+_RECORD_START = re.compile(rb"<(?:addRequest|modifyRequest|deleteRequest)[\s>/]")
+_COMMENT = re.compile(rb"<!--(.*?)-->", re.S)
+_META_PAIR = re.compile(r"""([A-Za-z][\w.-]*)\s*=\s*["']([^"']*)["']""")
+_ID = re.compile(rb"<id>\s*([^<]*?)\s*</id>")
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A record left out by ``recover=True``, located so it can be reported to the academy."""
+
+    path: str
+    line: int
+    column: int
+    message: str
+    record_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Issue:
+    """Something the reader noticed in a well-formed record; never fatal."""
+
+    code: str
+    path: str
+    line: int | None
+    record: int | None
+    record_id: str | None
+    attribute: str | None
+    value: str | None
+    message: str
+
+
+@dataclass
+class RawPart:
+    """One XML part as read: columnar raw strings, no typing yet."""
+
+    path: str
+    encoding: str
+    declared: bool
+    """Whether the file had an XML declaration (without one, UTF-8 is assumed)."""
+    metadata: dict[str, str]
+    ops: list[str] = field(default_factory=list)
+    ids: list[str | None] = field(default_factory=list)
+    lines: list[int] = field(default_factory=list)
+    categories: list[str | None] = field(default_factory=list)
+    attrs: dict[str, tuple[list[int], list[list[str | None]]]] = field(default_factory=dict)
+    """AAF attribute -> (record indexes, value lists), in file order."""
+    issues: list[Issue] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+
+    @property
+    def n_records(self) -> int:
+        return len(self.ops)
+
+
+def _prologue(head: bytes, path: str) -> tuple[str, bool, dict[str, str]]:
+    """Check the bytes before the root element; return encoding, declared, header metadata."""
+    m = _DECL_ENCODING.match(head)
+    declared = head.lstrip().startswith(b"<?xml")
+    encoding = m.group(1).decode("ascii") if m else "UTF-8"
+    root = _ROOT_START.search(head)
+    if root is None:
+        if len(head) >= PROLOGUE_LIMIT:
+            raise UnsafeXMLError(path, None, None,
+                                 f"prologue de plus de {PROLOGUE_LIMIT} octets: refusé")
+        prologue = head
+    else:
+        prologue = head[: root.start()]
+    if b"<!ENTITY" in prologue:
+        line = prologue[: prologue.index(b"<!ENTITY")].count(b"\n") + 1
+        raise UnsafeXMLError(
+            path, line, None,
+            "la DOCTYPE déclare des entités (entité externe ou bombe d'expansion): "
+            "fichier refusé sans être lu",
+        )
+    # Header comments: before the first record, in or before the root element.
+    first = _RECORD_START.search(head)
+    header = head[: first.start()] if first else head
+    metadata: dict[str, str] = {}
+    for c in _COMMENT.finditer(header):
+        text = c.group(1).decode(encoding, errors="replace")
+        for key, value in _META_PAIR.findall(text):
+            metadata[key] = value
+    return encoding, declared, metadata
+
+
+def _syntax_error(path: str, err: etree.XMLSyntaxError) -> AAFSyntaxError:
+    line, column = err.position if err.position else (err.lineno, None)
+    return AAFSyntaxError(path, line, column, err.msg or str(err))
+
+
+class _Collector:
+    """Accumulates records into a :class:`RawPart`, one shared path for both parse modes."""
+
+    def __init__(self, part: RawPart) -> None:
+        self.part = part
+
+    def record(self, rec: etree._Element, line: int | None = None) -> None:
+        """Collect one record; ``line`` overrides lxml's when the record was parsed alone."""
+        part = self.part
+        i = len(part.ops)
+        shift = line - rec.sourceline if line is not None else 0
+        op = OPERATIONS[rec.tag]
+        record_id = category = None
+        acc = part.attrs
+        for child in rec:
+            tag = child.tag
+            if tag == "attributes" or tag == "modifications":
+                for attr in child:
+                    name = attr.get("name")
+                    if name is None:
+                        continue
+                    if tag == "modifications" and attr.get("operation") != "replace":
+                        part.issues.append(Issue(
+                            "unsupported_operation", part.path, attr.sourceline + shift, i, None, name,
+                            attr.get("operation"),
+                            f"modification {name!r} sans operation=\"replace\" "
+                            f"(reçu {attr.get('operation')!r}): valeurs ignorées",
+                        ))
+                        continue
+                    values = []
+                    for v in attr:
+                        t = v.text
+                        if t is not None:
+                            t = t.strip() or None
+                        values.append(t)
+                    entry = acc.get(name)
+                    if entry is None:
+                        entry = acc[name] = ([], [])
+                    entry[0].append(i)
+                    entry[1].append(values)
+            elif tag == "identifier":
+                ident = child.findtext("id")
+                record_id = ident.strip() if ident else None
+            elif tag == "operationalAttributes":
+                category = child.findtext("attr/value")
+        part.ops.append(op)
+        part.ids.append(record_id)
+        part.lines.append(line if line is not None else rec.sourceline)
+        part.categories.append(category)
+
+
+def read_part(path: str | Path, *, recover: bool = False) -> RawPart:
+    """Read one AAF XML part.
+
+    Strict by default: a malformed file raises :class:`AAFSyntaxError` naming file, line and
+    column. With ``recover=True`` the well-formed records are returned and every record that
+    could not be read is listed in ``RawPart.skipped``.
+    """
+    path = Path(path)
+    spath = str(path)
+    with open(path, "rb") as fh:
+        head = fh.read(PROLOGUE_LIMIT)
+        encoding, declared, metadata = _prologue(head, spath)
+        fh.seek(0)
+        part = RawPart(spath, encoding, declared, metadata)
+        try:
+            _stream(fh, _Collector(part))
+        except etree.XMLSyntaxError as err:
+            error = _syntax_error(spath, err)
+            if not recover:
+                raise error from None
+            part = RawPart(spath, encoding, declared, metadata)
+            part.issues.append(Issue("malformed_file", spath, error.line, None, None, None, None,
+                                     f"fichier mal formé ({error}): lecture enregistrement "
+                                     "par enregistrement"))
+            fh.seek(0)
+            _salvage(fh, _Collector(part), encoding)
+    return part
+
+
+def _stream(fh: BinaryIO, out: _Collector) -> None:
+    """iterparse over record elements only, clearing each one and its predecessors."""
+    context = etree.iterparse(
+        fh, events=("end",), tag=RECORD_TAGS, remove_comments=True, **PARSER_OPTIONS
+    )
+    record = out.record
+    root_checked = False
+    for _, rec in context:
+        parent = rec.getparent()
+        if not root_checked:
+            if parent is None or parent.tag != ROOT_TAG or parent.getparent() is not None:
+                where = parent.tag if parent is not None else "racine"
+                raise etree.XMLSyntaxError(
+                    f"enregistrement <{rec.tag}> hors de <{ROOT_TAG}> (dans <{where}>)",
+                    None, rec.sourceline, 0, out.part.path,
+                )
+            root_checked = True
+        record(rec)
+        rec.clear()
+        while rec.getprevious() is not None:
+            del parent[0]
+    root = context.root
+    if root is not None and root.tag != ROOT_TAG:
+        raise etree.XMLSyntaxError(
+            f"élément racine <{root.tag}> au lieu de <{ROOT_TAG}>", None, 1, 0, out.part.path
+        )
+
+
+def _salvage(fh: BinaryIO, out: _Collector, encoding: str) -> None:
+    """Parse each record on its own, from one record start to the next; list the failures.
+
+    A record is cut at the next record start, so a broken record (a missing or wrong closing
+    tag) costs that record only.
+    """
+    path = out.part.path
+    parser = etree.XMLParser(encoding=encoding, remove_comments=True, **PARSER_OPTIONS)
+    with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        starts = [m.start() for m in _RECORD_START.finditer(data)]
+        end_root = data.rfind(b"</" + ROOT_TAG.encode())
+        ends = starts[1:] + [end_root if end_root > (starts[-1] if starts else 0) else len(data)]
+        line = 1
+        pos = 0
+        for start, end in zip(starts, ends):
+            line += data.count(b"\n", pos, start)
+            pos = start
+            chunk = data[start:end]
+            try:
+                rec = etree.fromstring(chunk, parser)
+            except etree.XMLSyntaxError as err:
+                eline, ecol = err.position if err.position else (1, 0)
+                if eline == 1:
+                    ecol += start - (data.rfind(b"\n", 0, start) + 1)
+                m = _ID.search(chunk)
+                out.part.skipped.append(Skipped(
+                    path, line + eline - 1, ecol, err.msg or str(err),
+                    m.group(1).decode(encoding, errors="replace") if m else None,
+                ))
+                continue
+            out.record(rec, line)

@@ -1,0 +1,102 @@
+"""Safe extraction of an AAF tar.gz archive.
+
+An archive comes from outside: only regular files whose names follow the AAF nomenclature are
+extracted, into a private (0700) folder; absolute paths, ``..``, links, devices, too many members
+or too many uncompressed bytes (a gzip bomb) are refused with an error naming the member, before
+anything is written.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tarfile
+import tempfile
+from contextlib import contextmanager
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from .exceptions import EntAuditError, NamingError
+from .naming import parse_name
+
+MAX_MEMBERS = 2_000
+MAX_BYTES = 16 << 30
+"""Uncompressed bytes: a whole académie is a few GB; beyond this it is a bomb, not an extraction."""
+
+
+class UnsafeArchiveError(EntAuditError):
+    """An archive member that is refused; nothing has been extracted."""
+
+    def __init__(self, archive: Path | str, member: str, reason: str) -> None:
+        self.archive = str(archive)
+        self.member = member
+        self.reason = reason
+        super().__init__(f"{self.archive}: membre {member!r} refusé: {reason}")
+
+
+@dataclass(frozen=True)
+class Member:
+    name: str
+    size: int
+
+
+def check_members(archive: Path | str, *, max_members: int = MAX_MEMBERS,
+                  max_bytes: int = MAX_BYTES) -> list[Member]:
+    """List the XML members to extract, or raise on the first member that is not acceptable."""
+    members: list[Member] = []
+    total = 0
+    with tarfile.open(archive, mode="r:gz") as tar:
+        for count, info in enumerate(tar, start=1):
+            if count > max_members:
+                raise UnsafeArchiveError(archive, info.name, f"plus de {max_members} membres")
+            path = PurePosixPath(info.name)
+            if path.is_absolute() or ".." in path.parts:
+                raise UnsafeArchiveError(archive, info.name, "chemin absolu ou remontant (..)")
+            if info.isdir():
+                continue
+            if not info.isfile():
+                raise UnsafeArchiveError(archive, info.name,
+                                         "lien, périphérique ou fichier spécial")
+            try:
+                parse_name(path.name)
+            except NamingError as err:
+                raise UnsafeArchiveError(archive, info.name, f"fichier inattendu ({err})") from None
+            total += info.size
+            if total > max_bytes:
+                raise UnsafeArchiveError(archive, info.name,
+                                         f"plus de {max_bytes} octets décompressés")
+            members.append(Member(info.name, info.size))
+    return members
+
+
+def extract(archive: Path | str, dest: Path | str, **limits: int) -> list[Path]:
+    """Extract the AAF files of ``archive`` flat into ``dest`` (created 0700); return them."""
+    wanted = {m.name for m in check_members(archive, **limits)}
+    dest = Path(dest)
+    dest.mkdir(mode=0o700, parents=True, exist_ok=True)
+    out = []
+    with tarfile.open(archive, mode="r:gz") as tar:
+        for info in tar:
+            if info.name not in wanted:
+                continue
+            target = dest / PurePosixPath(info.name).name
+            if target.exists():
+                raise UnsafeArchiveError(archive, info.name, "nom de fichier en double")
+            src = tar.extractfile(info)
+            assert src is not None
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with src, os.fdopen(fd, "wb") as fh:
+                shutil.copyfileobj(src, fh, 1 << 20)
+            out.append(target)
+    return out
+
+
+@contextmanager
+def extracted(archive: Path | str, workdir: Path | str | None = None) -> Iterator[list[Path]]:
+    """Extract into a private temporary folder, removed afterwards whatever happens."""
+    tmp = tempfile.mkdtemp(prefix="ent-audit-", dir=workdir)
+    try:
+        yield extract(archive, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,158 @@
+"""``ent-audit`` command line: each command is one library call plus error translation."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from . import overview
+from .exceptions import EntAuditError
+from .snapshot import Snapshot, load
+
+EXIT_OK, EXIT_FINDINGS, EXIT_BAD_INPUT = 0, 1, 2
+"""0 clean, 1 a blocking check failed, 2 bad input or usage: fixed here, used everywhere."""
+
+
+def _print_snapshot(snap: Snapshot, seconds: float, out=sys.stdout) -> None:
+    e = snap.extraction
+    mb = snap.files["bytes"].sum() / 1e6
+    print(f"Extraction {e.perimeter} {e.extraction} {e.date or '(sans date)'}: "
+          f"{len(snap.files)} fichier(s), {mb:.1f} Mo lus en {seconds:.1f} s "
+          f"({mb / max(seconds, 1e-9):.1f} Mo/s)", file=out)
+    counts = pd.Series(snap.counts(), name="lignes")
+    print("\nEnregistrements par type:\n" + counts.to_string(), file=out)
+    print("\nPar circonscription:\n" + overview.by_circonscription(snap).to_string(), file=out)
+    if len(snap.issues):
+        print("\nSignalements du lecteur:\n"
+              + snap.issues["code"].value_counts().to_string(), file=out)
+    if len(snap.skipped):
+        print(f"\n{len(snap.skipped)} enregistrement(s) illisible(s) écarté(s)", file=out)
+    for note in snap.notes:
+        print(f"note: {note}", file=out)
+
+
+def cmd_load(args: argparse.Namespace) -> int:
+    t0 = time.perf_counter()
+    snap = load(args.path, recover=args.recover, workers=args.workers)
+    _print_snapshot(snap, time.perf_counter() - t0)
+    return EXIT_OK
+
+
+def _defects(pairs: Sequence[str], every: float | None) -> dict[str, float] | None:
+    from .synth import DEFECTS
+
+    rates = {name: every for name in DEFECTS} if every else {}
+    for pair in pairs:
+        name, _, rate = pair.partition("=")
+        if name not in DEFECTS:
+            raise EntAuditError(f"défaut inconnu {name!r}; connus: {', '.join(sorted(DEFECTS))}")
+        try:
+            rates[name] = float(rate or 0.001)
+        except ValueError:
+            raise EntAuditError(f"taux invalide pour {name}: {rate!r}") from None
+    return rates or None
+
+
+def _synth(args: argparse.Namespace, out: Path):
+    from .synth import write
+
+    return write(out, seed=args.seed, schools=args.schools, pupils=args.pupils,
+                 perimeter=args.perimeter, start=args.start, part_size=args.part_size,
+                 defects=_defects(args.defect, args.all_defects), unpack=args.unpack)
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    t0 = time.perf_counter()
+    res = _synth(args, Path(args.out))
+    print(f"{len(res.archives)} archive(s) écrite(s) en {time.perf_counter() - t0:.1f} s:")
+    for a in res.archives:
+        print(f"  {a} ({a.stat().st_size / 1e6:.1f} Mo)")
+    print(f"vérité terrain: {res.truth}")
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    t0 = time.perf_counter()
+    res = _synth(args, out)
+    print(f"Département synthétique généré dans {out} en {time.perf_counter() - t0:.1f} s "
+          f"({args.schools} écoles, {args.pupils} élèves)")
+    t0 = time.perf_counter()
+    snap = load(res.archives[0], workers=args.workers)
+    print()
+    _print_snapshot(snap, time.perf_counter() - t0)
+    return EXIT_OK
+
+
+def _date(text: str) -> dt.date:
+    return dt.datetime.strptime(text, "%Y-%m-%d").date()
+
+
+def _synth_options(p: argparse.ArgumentParser, schools: int, pupils: int) -> None:
+    p.add_argument("--seed", type=int, default=0, help="graine (même graine, mêmes fichiers)")
+    p.add_argument("--schools", type=int, default=schools, help="nombre d'écoles")
+    p.add_argument("--pupils", type=int, default=pupils, help="nombre d'élèves (260000: académie)")
+    p.add_argument("--perimeter", default="ENT1D_DEMO31", help="périmètre du nom des fichiers")
+    p.add_argument("--start", type=_date, default=dt.date(2026, 9, 14),
+                   help="date de l'extraction complète, AAAA-MM-JJ")
+    p.add_argument("--part-size", type=int, default=8_000_000,
+                   help="taille maximale d'une partie XML, en octets")
+    p.add_argument("--defect", action="append", default=[], metavar="NOM=TAUX",
+                   help="injecter un défaut nommé à ce taux (répétable)")
+    p.add_argument("--all-defects", type=float, metavar="TAUX",
+                   help="injecter tous les défauts connus à ce taux")
+    p.add_argument("--unpack", action="store_true",
+                   help="écrire aussi chaque extraction en dossier de fichiers XML")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="ent-audit",
+        description="Audit des extractions AAF d'un ENT du premier degré / "
+                    "audit of AAF extractions for a primary-school ENT.")
+    p.add_argument("--debug", action="store_true", help="afficher la trace complète des erreurs")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("load", help="lire une extraction et en afficher les comptes / "
+                                    "load an extraction and print its counts")
+    s.add_argument("path", help="dossier, archive .tar.gz ou fichier XML")
+    s.add_argument("--recover", action="store_true",
+                   help="garder les enregistrements bien formés d'un fichier mal formé")
+    s.add_argument("--workers", type=int, help="processus de lecture (défaut: un par cœur)")
+    s.set_defaults(func=cmd_load)
+
+    s = sub.add_parser("synth", help="générer un périmètre synthétique / "
+                                     "generate a synthetic perimeter")
+    s.add_argument("out", help="dossier de sortie")
+    _synth_options(s, schools=40, pupils=4000)
+    s.set_defaults(func=cmd_synth)
+
+    s = sub.add_parser("demo", help="générer un département, le charger, afficher les comptes / "
+                                    "generate a département, load it, print counts")
+    s.add_argument("--out", default="outputs/demo", help="dossier de sortie")
+    s.add_argument("--workers", type=int, help="processus de lecture (défaut: un par cœur)")
+    _synth_options(s, schools=1000, pupils=130_000)
+    s.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except EntAuditError as err:
+        if args.debug:
+            raise
+        print(f"erreur: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+if __name__ == "__main__":
+    sys.exit(main())

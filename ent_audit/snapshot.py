@@ -1,0 +1,245 @@
+"""A ``Snapshot``: one extraction as four entity frames and link tables, and its loader.
+
+``load`` accepts a folder, a ``.tar.gz`` archive or a list of XML files; the parts of every kind
+are read in parallel processes (one per core) and concatenated in part order.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import multiprocessing
+import os
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from . import schema
+from .aaf import RawPart
+from .archive import extracted
+from .exceptions import SnapshotError
+from .frames import (EXTRA_COLUMNS, ISSUE_COLUMNS, SKIPPED_COLUMNS, STRING, PartFrames,
+                     build, finish, read_frames)
+from .naming import FIRST_DEGREE_KINDS, PartGroup, group_parts
+
+ENTITY_FRAMES = tuple(k.frame for k in schema.KINDS.values())
+
+PARALLEL_MIN_BYTES = 4 << 20
+"""Below this many bytes in all, starting worker processes costs more than it saves."""
+
+
+@dataclass(frozen=True)
+class ExtractionInfo:
+    """Which extraction a snapshot holds."""
+
+    perimeter: str
+    extraction: str
+    """``complete`` or ``delta``."""
+    date: dt.date | None
+
+
+@dataclass
+class Snapshot:
+    """The frames of one extraction. Link tables are attributes too (``snap.student_class``)."""
+
+    extraction: ExtractionInfo
+    structures: pd.DataFrame
+    students: pd.DataFrame
+    guardians: pd.DataFrame
+    staff: pd.DataFrame
+    links: dict[str, pd.DataFrame]
+    extras: pd.DataFrame
+    """Values of attributes the schema does not declare for their kind, kept aside."""
+    issues: pd.DataFrame
+    """What the reader noticed: id mismatches, untypable values, unknown attributes…"""
+    skipped: pd.DataFrame
+    """Records left out of a malformed file by ``recover=True``."""
+    files: pd.DataFrame
+    """One row per XML part read: kind, part, records, bytes, encoding, header metadata."""
+    notes: list[str] = field(default_factory=list)
+    """Files recognised but not read (second-degree kinds), kinds absent from the extraction."""
+
+    def __getattr__(self, name: str) -> pd.DataFrame:
+        links = self.__dict__.get("links", {})
+        if name in links:
+            return links[name]
+        raise AttributeError(name)
+
+    def frames(self) -> dict[str, pd.DataFrame]:
+        """Every frame by name: entities, link tables, then extras, issues, skipped, files."""
+        out = {name: getattr(self, name) for name in ENTITY_FRAMES}
+        out.update(self.links)
+        out.update(extras=self.extras, issues=self.issues, skipped=self.skipped,
+                   files=self.files)
+        return out
+
+    def counts(self) -> dict[str, int]:
+        """Rows per entity frame."""
+        return {name: len(getattr(self, name)) for name in ENTITY_FRAMES}
+
+    def roster(self, uai: str) -> pd.DataFrame:
+        """One school's pupils: one row each, with class, level, cycle and guardians.
+
+        A pupil belongs to the school when one of their classes or attachments is there.
+        ``guardians`` reads ``NOM Prénom (lien)``, joined by ``; `` in a stable order.
+        """
+        schools = self.structures.loc[self.structures["uai"] == uai, "jointure"]
+        if schools.empty:
+            raise SnapshotError(f"UAI {uai!r} absente des structures de l'extraction")
+        ids = set(schools)
+        classes = self.links["student_class"]
+        classes = classes[classes["structure"].isin(ids)]
+        attached = self.links["person_structure"]
+        attached = attached[(attached["kind"] == "student") & attached["structure"].isin(ids)]
+        members = set(classes["student"]).union(attached["person"])
+        pupils = self.students[self.students["jointure"].isin(members)]
+        cols = ["jointure", "last_name", "first_name", "birth_date", "level", "cycle",
+                "class_type"]
+        out = pupils[cols].drop_duplicates("jointure")
+        per_class = (classes.sort_values(["student", "class_id"])
+                     .groupby("student", sort=False)
+                     .agg(class_id=("class_id", lambda s: ", ".join(s.dropna())),
+                          class_name=("class_name", lambda s: ", ".join(s.dropna()))))
+        links = self.links["student_guardian"]
+        links = links[(links["seen_from"] == "student") & links["student"].isin(members)]
+        g = links.merge(self.guardians[["jointure", "last_name", "first_name"]]
+                        .drop_duplicates("jointure"),
+                        left_on="guardian", right_on="jointure", how="left")
+        label = (g["last_name"].fillna("?").str.upper() + " " + g["first_name"].fillna("")
+                 ).str.strip() + " (" + g["link_label"].fillna("lien inconnu") + ")"
+        g = g.assign(label=label).sort_values(["student", "link_code", "guardian"])
+        per_pupil = g.groupby("student", sort=False).agg(
+            guardian_count=("guardian", "nunique"), guardians=("label", "; ".join))
+        out = (out.merge(per_class, left_on="jointure", right_index=True, how="left")
+                  .merge(per_pupil, left_on="jointure", right_index=True, how="left"))
+        out["guardian_count"] = out["guardian_count"].fillna(0).astype("int64")
+        for c in ("class_id", "class_name", "guardians"):
+            out[c] = out[c].astype(STRING)
+        level_rank = {lvl: i for i, lvl in enumerate(schema.LEVELS)}
+        return (out.assign(_rank=out["level"].map(level_rank))
+                   .sort_values(["_rank", "class_name", "last_name", "first_name"])
+                   .drop(columns="_rank").reset_index(drop=True))
+
+
+def _xml_files(path: Path) -> list[Path]:
+    return sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() == ".xml")
+
+
+def load(path: str | Path | Sequence[str | Path], *, recover: bool = False,
+         workers: int | None = None) -> Snapshot:
+    """Load one extraction from a folder, a ``.tar.gz`` archive or a list of XML files.
+
+    Strict by default: a malformed file, a missing part or files of several extractions raise.
+    With ``recover=True`` well-formed records are kept and what was left out is in
+    ``Snapshot.skipped``. ``workers`` processes read parts in parallel (default: one per core).
+    """
+    if isinstance(path, (str, Path)):
+        p = Path(path)
+        if p.is_dir():
+            return load_files(_xml_files(p), recover=recover, workers=workers)
+        if p.name.endswith((".tar.gz", ".tgz")):
+            with extracted(p) as files:
+                return load_files(files, recover=recover, workers=workers)
+        if p.suffix.lower() == ".xml":
+            return load_files([p], recover=recover, workers=workers)
+        raise SnapshotError(f"{p}: ni dossier, ni archive .tar.gz, ni fichier .xml")
+    return load_files([Path(x) for x in path], recover=recover, workers=workers)
+
+
+def _one_extraction(groups: list[PartGroup], recover: bool) -> tuple[ExtractionInfo, list[str]]:
+    if not groups:
+        raise SnapshotError("aucun fichier d'extraction AAF (.xml) trouvé")
+    keys = sorted({(g.perimeter, g.extraction, g.date or dt.date.min) for g in groups})
+    if len(keys) > 1:
+        listed = ", ".join(f"{p} {e} {d:%Y%m%d}" for p, e, d in keys)
+        raise SnapshotError(f"plusieurs extractions mêlées ({listed}): chargez-les une à une")
+    notes = []
+    for g in groups:
+        if g.missing:
+            msg = (f"{g.kind}: partie(s) {', '.join(f'{n:04d}' for n in g.missing)} absente(s) "
+                   f"entre {g.numbers[0]:04d} et {g.numbers[-1]:04d}")
+            if not recover:
+                raise SnapshotError(msg)
+            notes.append(msg)
+    g = groups[0]
+    return ExtractionInfo(g.perimeter, g.extraction, g.date), notes
+
+
+def load_files(paths: Iterable[Path], *, recover: bool = False,
+               workers: int | None = None) -> Snapshot:
+    """Load the XML parts of one extraction (see :func:`load`)."""
+    groups = group_parts(paths)
+    info, notes = _one_extraction(groups, recover)
+    tasks: list[tuple[str, Path, int]] = []
+    for g in groups:
+        if g.kind not in FIRST_DEGREE_KINDS:
+            notes.append(f"{g.kind}: fichier du second degré ignoré "
+                         f"({', '.join(p.name for p in g.parts)})")
+            continue
+        tasks.extend((g.kind, Path(p), n) for p, n in zip(g.parts, g.numbers))
+    present = {k for k, _, _ in tasks}
+    if info.extraction == "complete":
+        notes.extend(f"{k}: aucun fichier dans cette extraction complète"
+                     for k in FIRST_DEGREE_KINDS if k not in present)
+    results = _read_all(tasks, recover, workers)
+    return _assemble(info, tasks, results, notes)
+
+
+def _read_all(tasks: list[tuple[str, Path, int]], recover: bool,
+              workers: int | None) -> list[PartFrames]:
+    workers = workers or os.cpu_count() or 1
+    sizes = [p.stat().st_size for _, p, _ in tasks]
+    if workers == 1 or len(tasks) == 1 or sum(sizes) < PARALLEL_MIN_BYTES:
+        return [read_frames(p, k, recover=recover) for k, p, _ in tasks]
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["ent_audit.frames"])
+    order = sorted(range(len(tasks)), key=lambda i: -sizes[i])  # biggest first: balance
+    with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=ctx) as pool:
+        futures = {i: pool.submit(read_frames, tasks[i][1], tasks[i][0], recover=recover)
+                   for i in order}
+        return [futures[i].result() for i in range(len(tasks))]
+
+
+def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    df = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    if df["source_file"].dtype != "category":
+        df["source_file"] = df["source_file"].astype("category")
+    return df
+
+
+def _assemble(info: ExtractionInfo, tasks: list[tuple[str, Path, int]],
+              results: list[PartFrames], notes: list[str]) -> Snapshot:
+    by_kind: dict[str, list[PartFrames]] = {k: [] for k in schema.KINDS}
+    for (kind, _, _), res in zip(tasks, results):
+        by_kind[kind].append(res)
+    for kind, parts in by_kind.items():
+        if not parts:  # absent kind: empty frames with the right columns and dtypes
+            parts.append(build(RawPart("", "UTF-8", False, {}), schema.KINDS[kind], ""))
+    entities = {schema.KINDS[k].frame: _concat([p.entity for p in parts])
+                for k, parts in by_kind.items()}
+    link_parts: dict[str, list[pd.DataFrame]] = {}
+    for parts in by_kind.values():
+        for p in parts:
+            for name, df in p.links.items():
+                link_parts.setdefault(name, []).append(df)
+    links = {name: _concat(link_parts[name]) for name in schema.LINK_TABLES}
+    every = results
+
+    def gather(attr: str, columns: tuple[str, ...]) -> pd.DataFrame:
+        frames = [getattr(r, attr) for r in every if len(getattr(r, attr))]
+        return finish(pd.concat(frames, ignore_index=True) if frames else None, columns)
+
+    files = pd.DataFrame([
+        {**r.info, "part": n, "bytes": p.stat().st_size,
+         "metadata": json.dumps(r.info["metadata"], ensure_ascii=False)}
+        for (_, p, n), r in zip(tasks, results)
+    ], columns=["source_file", "kind", "part", "records", "skipped", "bytes", "encoding",
+                "declared", "metadata"])
+    return Snapshot(
+        extraction=info, links=links,
+        extras=gather("extras", EXTRA_COLUMNS), issues=gather("issues", ISSUE_COLUMNS),
+        skipped=gather("skipped", SKIPPED_COLUMNS), files=files, notes=notes, **entities,
+    )
