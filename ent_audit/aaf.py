@@ -171,6 +171,10 @@ class _Collector:
                 record_id = ident.strip() if ident else None
             elif tag == "operationalAttributes":
                 category = child.findtext("attr/value")
+        for ent in rec.iter(etree.Entity):  # undeclared entity: its text would be lost
+            raise AAFSyntaxError(part.path, ent.sourceline + shift, None,
+                                 f"entité {ent.text} non déclarée (la DTD n'est jamais lue): "
+                                 "valeur illisible")
         part.ops.append(op)
         part.ids.append(record_id)
         part.lines.append(line if line is not None else rec.sourceline)
@@ -193,8 +197,8 @@ def read_part(path: str | Path, *, recover: bool = False) -> RawPart:
         part = RawPart(spath, encoding, declared, metadata)
         try:
             _stream(fh, _Collector(part))
-        except etree.XMLSyntaxError as err:
-            error = _syntax_error(spath, err)
+        except (etree.XMLSyntaxError, AAFSyntaxError) as err:
+            error = err if isinstance(err, AAFSyntaxError) else _syntax_error(spath, err)
             if not recover:
                 raise error from None
             part = RawPart(spath, encoding, declared, metadata)
@@ -249,19 +253,19 @@ def _salvage(fh: BinaryIO, out: _Collector, encoding: str) -> None:
         line = 1
         pos = 0
         for start, end in zip(starts, ends):
-            line += data.count(b"\n", pos, start)
+            line += data[pos:start].count(b"\n")
             pos = start
             chunk = data[start:end]
+            m = _ID.search(chunk)
+            record_id = m.group(1).decode(encoding, errors="replace") if m else None
             try:
-                rec = etree.fromstring(chunk, parser)
+                out.record(etree.fromstring(chunk, parser), line)
             except etree.XMLSyntaxError as err:
                 eline, ecol = err.position if err.position else (1, 0)
                 if eline == 1:
                     ecol += start - (data.rfind(b"\n", 0, start) + 1)
-                m = _ID.search(chunk)
-                out.part.skipped.append(Skipped(
-                    path, line + eline - 1, ecol, err.msg or str(err),
-                    m.group(1).decode(encoding, errors="replace") if m else None,
-                ))
-                continue
-            out.record(rec, line)
+                out.part.skipped.append(Skipped(path, line + eline - 1, ecol,
+                                                err.msg or str(err), record_id))
+            except AAFSyntaxError as err:
+                out.part.skipped.append(Skipped(path, err.line or line, err.column or 0,
+                                                err.reason, record_id))

@@ -32,7 +32,7 @@ class AAFSyntaxError(EntAuditError):
         self.line = line
         self.column = column
         self.reason = message
-        where = f"{self.path}:{line}:{column}" if line else self.path
+        where = ":".join(str(x) for x in (self.path, line, column) if x is not None)
         super().__init__(f"{where}: {message}")
 
 
