@@ -55,7 +55,7 @@ def test_undeclared_entity_is_a_located_error_never_a_truncated_value(write):
     """With an unread external DTD, libxml2 keeps ``&eacute;`` as a node: the text would be cut."""
     doc = document([record("Eleve", "1", pupil("1")), record("Eleve", "2", pupil("2"))])
     path = write(ELEVE, doc.replace(b"Testeur", b"T&eacute;st", 1))
-    with pytest.raises(AAFSyntaxError, match=r"Eleve_0000\.xml:10: entité &eacute; non déclarée"):
+    with pytest.raises(AAFSyntaxError, match=r"Eleve_0000\.xml:12: entité &eacute; non déclarée"):
         read_part(path)
     part = read_frames(path, "Eleve", recover=True)
     assert part.entity["jointure"].tolist() == ["2"]
