@@ -80,8 +80,10 @@ class RawPart:
     ids: list[str | None] = field(default_factory=list)
     lines: list[int] = field(default_factory=list)
     categories: list[str | None] = field(default_factory=list)
-    attrs: dict[str, tuple[list[int], list[list[str | None]]]] = field(default_factory=dict)
-    """AAF attribute -> (record indexes, value lists), in file order."""
+    attrs: dict[str, tuple[list[int], list[str | None]]] = field(default_factory=dict)
+    """AAF attribute -> (record index of each value, raw value text), in file order.
+
+    Texts are as lxml gives them (``None`` for ``<value/>``); stripping is vectorised later."""
     issues: list[Issue] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
 
@@ -132,6 +134,19 @@ class _Collector:
     def __init__(self, part: RawPart) -> None:
         self.part = part
 
+    def _refused(self, attr: etree._Element, name: str | None, i: int, shift: int) -> None:
+        part = self.part
+        if name is None:
+            code, value = "unnamed_attribute", None
+            message = f"<{attr.tag}> sans attribut name: valeurs ignorées"
+        else:
+            code, value = "unsupported_operation", attr.get("operation")
+            message = (f"modification {name!r} sans operation=\"replace\" (reçu {value!r}): "
+                       "valeurs ignorées")
+        texts = [v.text for v in attr if v.text]
+        part.issues.append(Issue(code, part.path, attr.sourceline + shift, i, None, name,
+                                 value if name else "$".join(texts) or None, message))
+
     def record(self, rec: etree._Element, line: int | None = None) -> None:
         """Collect one record; ``line`` overrides lxml's when the record was parsed alone."""
         part = self.part
@@ -145,27 +160,17 @@ class _Collector:
             if tag == "attributes" or tag == "modifications":
                 for attr in child:
                     name = attr.get("name")
-                    if name is None:
+                    if name is None or (tag == "modifications"
+                                        and attr.get("operation") != "replace"):
+                        self._refused(attr, name, i, shift)
                         continue
-                    if tag == "modifications" and attr.get("operation") != "replace":
-                        part.issues.append(Issue(
-                            "unsupported_operation", part.path, attr.sourceline + shift, i, None, name,
-                            attr.get("operation"),
-                            f"modification {name!r} sans operation=\"replace\" "
-                            f"(reçu {attr.get('operation')!r}): valeurs ignorées",
-                        ))
-                        continue
-                    values = []
-                    for v in attr:
-                        t = v.text
-                        if t is not None:
-                            t = t.strip() or None
-                        values.append(t)
                     entry = acc.get(name)
                     if entry is None:
                         entry = acc[name] = ([], [])
-                    entry[0].append(i)
-                    entry[1].append(values)
+                    ix, vs = entry
+                    for v in attr:
+                        ix.append(i)
+                        vs.append(v.text)
             elif tag == "identifier":
                 ident = child.findtext("id")
                 record_id = ident.strip() if ident else None

@@ -16,6 +16,8 @@ from typing import Callable
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from . import schema
 from .aaf import RawPart, read_part
@@ -47,22 +49,48 @@ class PartFrames:
 
 
 def _strings(values) -> pd.Series:
-    return pd.Series(pd.array(values, dtype=STRING))
+    return pd.Series(pd.array(pa.array(values, type=pa.string()), dtype=STRING))
 
 
-def _to_date(raw: pd.Series) -> tuple[pd.Series, np.ndarray]:
+def _by_uniques(convert: Callable[[pd.Series], pd.Series]):
+    """Run ``convert`` on the distinct values only, then spread the result back.
+
+    Dates, flags, levels and cycles repeat a lot (a few thousand birth dates for a whole
+    département): converting each distinct value once is much cheaper than every row.
+    """
+
+    def wrapper(raw: pd.Series) -> tuple[pd.Series, np.ndarray]:
+        codes, uniques = pd.factorize(raw, use_na_sentinel=True)
+        typed_uniques = convert(pd.Series(uniques, dtype=STRING)).reset_index(drop=True)
+        missing = pd.Series(pd.array([None], dtype=typed_uniques.dtype))
+        typed = pd.concat([typed_uniques, missing], ignore_index=True).take(
+            np.where(codes < 0, len(typed_uniques), codes)).reset_index(drop=True)
+        return typed, (raw.notna() & typed.isna()).to_numpy()
+
+    return wrapper
+
+
+@_by_uniques
+def _to_date(raw: pd.Series) -> pd.Series:
     typed = pd.to_datetime(raw.astype(object), format=schema.DATE_FORMAT, errors="coerce")
-    return typed.astype("datetime64[ns]"), (raw.notna() & typed.isna()).to_numpy()
+    return typed.astype("datetime64[ns]")
 
 
-def _to_bool(raw: pd.Series) -> tuple[pd.Series, np.ndarray]:
-    typed = raw.str.upper().map(schema.BOOL_VALUES).astype("boolean")
-    return typed, (raw.notna() & typed.isna()).to_numpy()
+@_by_uniques
+def _to_bool(raw: pd.Series) -> pd.Series:
+    return raw.str.upper().map(schema.BOOL_VALUES).astype("boolean")
 
 
-def _to_level(raw: pd.Series) -> tuple[pd.Series, np.ndarray]:
-    typed = raw.str.upper().astype(STRING)
-    return typed, (typed.notna() & ~typed.isin(schema.LEVELS)).to_numpy()
+@_by_uniques
+def _to_level(raw: pd.Series) -> pd.Series:
+    upper = raw.str.upper().astype(STRING)
+    return upper.where(upper.isin(schema.LEVELS), None)
+
+
+def _keep_level(raw: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """Levels outside TPS…CM2 are reported but kept (upper-cased) for the audit to show."""
+    typed, invalid = _to_level(raw)
+    return typed.fillna(raw.str.upper()).astype(STRING), invalid
 
 
 _CYCLE_WORDS = {"premiers": 1, "fondamentaux": 2, "consolidation": 3}
@@ -70,13 +98,13 @@ _CYCLE_RE = re.compile(r"^(?:c(?:ycle)?\s*)?([123])$|apprentissages\s+(premiers|
                        r"|(consolidation)$")
 
 
-def _to_cycle(raw: pd.Series) -> tuple[pd.Series, np.ndarray]:
+@_by_uniques
+def _to_cycle(raw: pd.Series) -> pd.Series:
     """``CYCLE 1``, ``Cycle 2``, ``C3``, ``3``, ``cycle des apprentissages premiers`` -> 1..3."""
     found = raw.str.strip().str.lower().str.extract(_CYCLE_RE)
     digit = pd.to_numeric(found[0].astype(object), errors="coerce")
     words = found[1].fillna(found[2]).map(_CYCLE_WORDS)
-    typed = digit.fillna(words.astype("float64")).astype("Int8")
-    return typed, (raw.notna() & typed.isna()).to_numpy()
+    return digit.fillna(words.astype("float64")).astype("Int8")
 
 
 def _to_string(raw: pd.Series) -> tuple[pd.Series, np.ndarray]:
@@ -87,7 +115,7 @@ CONVERTERS: dict[str, Callable[[pd.Series], tuple[pd.Series, np.ndarray]]] = {
     "string": _to_string,
     "date": _to_date,
     "bool": _to_bool,
-    "level": _to_level,
+    "level": _keep_level,
     "cycle": _to_cycle,
 }
 """dtype -> converter returning (typed series, mask of values that could not be typed)."""
@@ -135,68 +163,101 @@ def finish(df: pd.DataFrame | None, columns: tuple[str, ...]) -> pd.DataFrame:
     return df
 
 
+@dataclass
+class _Values:
+    """The values of one attribute in one part: record index of each, and the cleaned text."""
+
+    records: np.ndarray
+    text: pa.Array
+    """Stripped; empty -> null."""
+
+    @classmethod
+    def gather(cls, chunks: list[tuple[list[int], list[str | None]]]) -> _Values:
+        idx = [i for c in chunks for i in c[0]] if len(chunks) > 1 else chunks[0][0]
+        txt = [t for c in chunks for t in c[1]] if len(chunks) > 1 else chunks[0][1]
+        records = np.asarray(idx, dtype=np.int64)
+        text = pc.utf8_trim_whitespace(pa.array(txt, type=pa.string()))
+        text = pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
+        if len(chunks) > 1:  # aliases merged: back to record order, stable
+            order = np.argsort(records, kind="stable")
+            records, text = records[order], text.take(pa.array(order))
+        return cls(records, text)
+
+    def present(self) -> _Values:
+        keep = pc.is_valid(self.text)
+        return _Values(self.records[keep.to_numpy(zero_copy_only=False)], self.text.filter(keep))
+
+
 def build(raw: RawPart, kind: Kind, source: str | None = None) -> PartFrames:
     """Turn one :class:`RawPart` of ``kind`` into typed frames."""
     source = source or Path(raw.path).name
     n = raw.n_records
     ids = np.array(raw.ids, dtype=object)
+    if len(ids):
+        ids = pc.utf8_trim_whitespace(pa.array(ids, type=pa.string())).to_numpy(
+            zero_copy_only=False)
     lines = np.array(raw.lines, dtype=np.int64)
     ops = np.array(raw.ops, dtype=object)
 
     # Gather values per field (aliases merged), unknown attributes aside.
-    by_field: dict[str, tuple[list[int], list[list]]] = {}
-    unknown: dict[str, tuple[list[int], list[list]]] = {}
-    for name, (idx, values) in raw.attrs.items():
+    chunks: dict[str, list] = {}
+    unknown: dict[str, list] = {}
+    for name, chunk in raw.attrs.items():
         f = kind.by_attr.get(name)
-        target = unknown.setdefault(name, ([], [])) if f is None else \
-            by_field.setdefault(f.column, ([], []))
-        target[0].extend(idx)
-        target[1].extend(values)
+        (unknown.setdefault(name, []) if f is None else chunks.setdefault(f.column, [])
+         ).append(chunk)
+    by_field = {col: _Values.gather(c) for col, c in chunks.items()}
 
     # Jointure: the id attribute; the record identifier when the attribute is absent.
     jointure = np.full(n, None, dtype=object)
-    jf = kind.by_attr[kind.id_attr]
-    if jf.column in by_field:
-        idx, values = by_field[jf.column]
-        jointure[np.asarray(idx, dtype=np.int64)] = [v[0] if v else None for v in values]
+    if "jointure" in by_field:
+        v = by_field["jointure"].present()
+        uniq, first = np.unique(v.records, return_index=True)
+        jointure[uniq] = v.text.take(pa.array(first)).to_numpy(zero_copy_only=False)
     missing_j = np.flatnonzero(pd.isna(jointure))
     jointure[missing_j] = ids[missing_j]
     issues = _Issues(kind.name, source, jointure, lines)
     _record_level_issues(issues, raw, kind, ids, jointure, ops, missing_j)
 
     columns: dict[str, pd.Series] = {"jointure": _strings(jointure)}
-    extras = []
+    extras: list[tuple[str, _Values]] = []
     for f in kind.single:
         if f.column == "jointure":
             continue
-        if f.column not in by_field:
-            columns[f.column] = pd.Series(pd.array([None] * n, dtype=EMPTY_DTYPES[f.dtype])) \
-                if f.dtype != "date" else pd.Series(np.full(n, np.datetime64("NaT"), "M8[ns]"))
-            continue
-        idx, values = by_field[f.column]
-        columns[f.column] = _single(f, idx, values, n, issues, extras)
+        values = by_field.get(f.column)
+        text = _single(f, values.present(), n, issues, extras) if values else \
+            pa.nulls(n, pa.string())
+        typed, invalid = CONVERTERS[f.dtype](_strings(text))
+        bad = np.flatnonzero(invalid)
+        issues.add("invalid_value", bad, f.attr, text.take(pa.array(bad)).to_pylist(),
+                   f"valeur de {f.attr} non conforme au type {f.dtype}")
+        columns[f.column] = typed
     entity = pd.DataFrame(columns)
     entity["op"] = pd.Categorical(ops, categories=["add", "modify", "delete"])
     _add_source(entity, source, np.arange(n), lines)
 
-    links = {}
+    links: dict[str, list[pd.DataFrame]] = {}
     for f in kind.multi:
-        idx, values = by_field.get(f.column, ([], []))
-        links.setdefault(f.link, []).append(_link(f, kind, idx, values, jointure, lines,
-                                                  source, issues))
-    links = {name: pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
-             for name, parts in links.items()}
+        values = by_field.get(f.column)
+        values = values.present() if values else _Values(np.zeros(0, np.int64),
+                                                         pa.array([], pa.string()))
+        links.setdefault(f.link, []).append(_link(f, kind, values, jointure, lines, source,
+                                                  issues))
+    link_frames = {name: pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+                   for name, parts in links.items()}
 
-    for name, (idx, values) in unknown.items():
-        extras.append((name, idx, values))
+    for name, chunk in unknown.items():
+        values = _Values.gather(chunk)
+        extras.append((name, values))
         if name in schema.KNOWN_ATTRIBUTES:
             code, what = "unlisted_attribute", f"attribut {name!r} non prévu pour {kind.name}"
         else:
             code, what = "unknown_attribute", f"attribut inconnu {name!r}"
-        issues.add(code, idx[:1], name, None,
-                   f"{what} ({len(idx)} enregistrement(s)): valeurs conservées à part (extras)")
+        nrec = len(np.unique(values.records))
+        issues.add(code, values.records[:1], name, None,
+                   f"{what} ({nrec} enregistrement(s)): valeurs conservées à part (extras)")
     return PartFrames(
-        kind=kind.name, source=source, entity=entity, links=links,
+        kind=kind.name, source=source, entity=entity, links=link_frames,
         extras=_extras(extras, kind.name, jointure, lines, source),
         issues=issues.frame(), skipped=_skipped(raw, source),
         info=dict(source_file=source, path=raw.path, kind=kind.name, records=n,
@@ -232,63 +293,44 @@ def _record_level_issues(issues: _Issues, raw: RawPart, kind: Kind, ids: np.ndar
                f"{kind.category_attr} différent de {kind.name!r}")
 
 
-def _single(f: Field, idx: list[int], values: list[list], n: int, issues: _Issues,
-            extras: list) -> pd.Series:
-    idx_arr = np.asarray(idx, dtype=np.int64)
-    counts = np.fromiter((len(v) for v in values), dtype=np.int64, count=len(values))
-    first = [v[0] if v else None for v in values]
-    many = np.flatnonzero(counts > 1)
-    if len(many):
-        issues.add("multiple_values", idx_arr[many], f.attr,
-                   ["$".join(str(x) for x in values[i]) for i in many],
+def _single(f: Field, values: _Values, n: int, issues: _Issues,
+            extras: list[tuple[str, _Values]]) -> pa.Array:
+    """One text per record: the first value; further values reported and kept in extras."""
+    uniq, first, counts = np.unique(values.records, return_index=True, return_counts=True)
+    if len(uniq) != len(values.records):
+        rest = np.ones(len(values.records), dtype=bool)
+        rest[first] = False
+        extra = _Values(values.records[rest], values.text.filter(pa.array(rest)))
+        extras.append((f.attr, extra))
+        many = uniq[counts > 1]
+        issues.add("multiple_values", many, f.attr, None,
                    f"{f.attr} est mono-valué: seule la première valeur est gardée, les autres "
                    "sont dans extras")
-        extras.append((f.attr, [idx[i] for i in many for _ in values[i][1:]],
-                       [[x] for i in many for x in values[i][1:]]))
-    uniq, first_pos, seen = np.unique(idx_arr, return_index=True, return_counts=True)
-    if len(uniq) != len(idx_arr):
-        issues.add("repeated_attribute", uniq[seen > 1], f.attr, None,
-                   f"{f.attr} apparaît plusieurs fois dans l'enregistrement: première occurrence "
-                   "gardée")
-        idx_arr = idx_arr[first_pos]
-        first = [first[i] for i in first_pos]
-    column = np.full(n, None, dtype=object)
-    column[idx_arr] = first
-    raw = _strings(column)
-    typed, invalid = CONVERTERS[f.dtype](raw)
-    bad = np.flatnonzero(invalid)
-    issues.add("invalid_value", bad, f.attr, raw.to_numpy()[bad] if len(bad) else [],
-               f"valeur de {f.attr} non conforme au type {f.dtype}")
-    return typed.reset_index(drop=True)
+    position = np.full(n, -1, dtype=np.int64)
+    position[uniq] = np.arange(len(uniq))
+    firsts = values.text.take(pa.array(first))
+    return firsts.take(pa.array(position, mask=position < 0))
 
 
-def _link(f: Field, kind: Kind, idx: list[int], values: list[list], jointure: np.ndarray,
-          lines: np.ndarray, source: str, issues: _Issues) -> pd.DataFrame:
+def _link(f: Field, kind: Kind, values: _Values, jointure: np.ndarray, lines: np.ndarray,
+          source: str, issues: _Issues) -> pd.DataFrame:
     table = schema.LINK_TABLES[f.link]
-    counts = np.fromiter((len(v) for v in values), dtype=np.int64, count=len(values))
-    records = np.repeat(np.asarray(idx, dtype=np.int64), counts)
-    flat = [x for v in values for x in v]
-    keep = ~pd.isna(np.array(flat, dtype=object)) if flat else np.zeros(0, dtype=bool)
-    records = records[keep]
-    raw = _strings(np.array(flat, dtype=object)[keep])
+    records, raw = values.records, values.text
     out = {}
     if len(f.parts) == 1:
-        out[f.parts[0]] = raw
+        out[f.parts[0]] = _strings(raw)
     else:
-        split = raw.str.split("$", n=len(f.parts) - 1, expand=True) if len(raw) else \
-            pd.DataFrame(columns=range(len(f.parts)))
-        split = split.reindex(columns=range(len(f.parts)))
-        for i, col in enumerate(f.parts):
-            part = split[i].astype(STRING).str.strip()
-            out[col] = part.where(part != "", None).astype(STRING)
-        ndollar = raw.str.count(r"\$").to_numpy(dtype=np.int64, na_value=0)
+        for col, part in zip(f.parts, _split(raw, len(f.parts))):
+            out[col] = _strings(part)
+        ndollar = pc.count_substring(raw, "$").to_numpy(zero_copy_only=False)
         bad = np.flatnonzero(ndollar != len(f.parts) - 1)
-        issues.add("malformed_value", records[bad], f.attr, raw.to_numpy()[bad],
+        issues.add("malformed_value", records[bad], f.attr,
+                   raw.take(pa.array(bad)).to_pylist(),
                    f"{f.attr} attend {len(f.parts)} champs séparés par $")
     out[f.owner] = _strings(jointure[records])
     frame = pd.DataFrame(out)
     if table.origin:
-        frame[table.origin] = kind.entity
+        frame[table.origin] = pd.Series([kind.entity] * len(frame), dtype=STRING)
     for label, code, mapping in table.labels:
         if code in frame:
             frame[label] = frame[code].map(mapping).astype(STRING)
@@ -304,24 +346,31 @@ def _link(f: Field, kind: Kind, idx: list[int], values: list[list], jointure: np
     return frame
 
 
+def _split(raw: pa.Array, n: int) -> list[pa.Array]:
+    """Split ``a$b$c`` values in exactly ``n`` stripped fields (missing ones null, the last
+    one keeping any extra ``$``)."""
+    missing = pc.max_element_wise(pc.subtract(n - 1, pc.count_substring(raw, "$")), 0)
+    padded = pc.binary_join_element_wise(raw, pc.binary_repeat("$", missing), "")
+    flat = pc.utf8_trim_whitespace(pc.list_flatten(pc.split_pattern(padded, "$",
+                                                                   max_splits=n - 1)))
+    flat = pc.if_else(pc.equal(flat, ""), pa.scalar(None, pa.string()), flat)
+    return [flat.take(pa.array(np.arange(i, len(flat), n))) for i in range(n)]
+
+
 def _add_source(frame: pd.DataFrame, source: str, records: np.ndarray,
                 lines: np.ndarray) -> None:
-    frame["source_file"] = pd.Categorical([source] * len(frame)) if len(frame) else \
-        pd.Categorical([])
+    frame["source_file"] = pd.Categorical.from_codes(np.zeros(len(frame), dtype=np.int8),
+                                                     categories=[source])
     frame["record"] = records.astype(np.int32)
     frame["line"] = lines.astype(np.int32)
 
 
-def _extras(items: list, kind: str, jointure: np.ndarray, lines: np.ndarray,
-            source: str) -> pd.DataFrame:
-    parts = []
-    for name, idx, values in items:
-        counts = np.fromiter((len(v) for v in values), dtype=np.int64, count=len(values))
-        records = np.repeat(np.asarray(idx, dtype=np.int64), counts)
-        parts.append(pd.DataFrame({
-            "kind": kind, "jointure": jointure[records], "attribute": name,
-            "value": [x for v in values for x in v], "source_file": source,
-            "record": records, "line": lines[records]}))
+def _extras(items: list[tuple[str, _Values]], kind: str, jointure: np.ndarray,
+            lines: np.ndarray, source: str) -> pd.DataFrame:
+    parts = [pd.DataFrame({
+        "kind": kind, "jointure": jointure[v.records], "attribute": name,
+        "value": v.text.to_pylist(), "source_file": source,
+        "record": v.records, "line": lines[v.records]}) for name, v in items]
     return finish(pd.concat(parts, ignore_index=True) if parts else None, EXTRA_COLUMNS)
 
 
