@@ -20,7 +20,8 @@ EXIT_OK, EXIT_FINDINGS, EXIT_BAD_INPUT = 0, 1, 2
 """0 clean, 1 a blocking check failed, 2 bad input or usage: fixed here, used everywhere."""
 
 
-def _print_snapshot(snap: Snapshot, seconds: float, out=sys.stdout) -> None:
+def _print_snapshot(snap: Snapshot, seconds: float, out=None) -> None:
+    out = out or sys.stdout
     e = snap.extraction
     mb = snap.files["bytes"].sum() / 1e6
     print(f"Extraction {e.perimeter} {e.extraction} {e.date or '(sans date)'}: "

@@ -232,6 +232,10 @@ def _assemble(info: ExtractionInfo, tasks: list[tuple[str, Path, int]],
         frames = [getattr(r, attr) for r in every if len(getattr(r, attr))]
         return finish(pd.concat(frames, ignore_index=True) if frames else None, columns)
 
+    issues = [gather("issues", ISSUE_COLUMNS)]
+    if info.extraction == "complete":
+        issues += [_delta_operations(kind, df) for kind, df in
+                   ((schema.KIND_BY_FRAME[f].name, df) for f, df in entities.items())]
     files = pd.DataFrame([
         {**r.info, "part": n, "bytes": p.stat().st_size,
          "metadata": json.dumps(r.info["metadata"], ensure_ascii=False)}
@@ -240,6 +244,19 @@ def _assemble(info: ExtractionInfo, tasks: list[tuple[str, Path, int]],
                 "declared", "metadata"])
     return Snapshot(
         extraction=info, links=links,
-        extras=gather("extras", EXTRA_COLUMNS), issues=gather("issues", ISSUE_COLUMNS),
+        extras=gather("extras", EXTRA_COLUMNS),
+        issues=finish(pd.concat([i for i in issues if len(i)] or issues[:1], ignore_index=True),
+                      ISSUE_COLUMNS),
         skipped=gather("skipped", SKIPPED_COLUMNS), files=files, notes=notes, **entities,
     )
+
+
+def _delta_operations(kind: str, entity: pd.DataFrame) -> pd.DataFrame:
+    """A complete extraction holds additions only: anything else is reported, row by row."""
+    odd = entity[entity["op"] != "add"]
+    return pd.DataFrame({
+        "code": "unexpected_operation", "kind": kind, "jointure": odd["jointure"],
+        "attribute": None, "value": odd["op"].astype(str),
+        "message": "modifyRequest/deleteRequest dans une extraction complète",
+        "source_file": odd["source_file"].astype(str), "record": odd["record"],
+        "line": odd["line"]})

@@ -217,3 +217,11 @@ def test_links_in_archives_are_refused(tmp_path):
     path = _tar(tmp_path / f"{PREFIX}.tar.gz", [(link, None)])
     with pytest.raises(UnsafeArchiveError, match="lien"):
         ent_audit.load(path)
+
+
+def test_delete_or_modify_in_a_complete_extraction_is_reported(folder):
+    (folder / f"{PREFIX}_Eleve_0001.xml").write_bytes(document([
+        record("Eleve", "3", op="delete"), record("Eleve", "4", pupil("4"), op="modify")]))
+    s = ent_audit.load(folder)
+    assert s.issues[["code", "jointure", "value", "line"]].values.tolist() == [
+        ["unexpected_operation", "3", "delete", 5], ["unexpected_operation", "4", "modify", 9]]

@@ -1,0 +1,132 @@
+"""Reader speed against bare lxml, on the same generated files, in the same process.
+
+    .venv/bin/python benchmarks/bench_reader.py [--pupils 130000 --schools 1000] [--dir DIR]
+
+Generates (once, cached in ``outputs/bench/``) a synthetic département, then times on its pupils
+files (Eleve parts):
+
+- ``bare``: an ``lxml.etree.iterparse`` loop that only visits and clears every element;
+- ``dicts``: the naive reader: records collected into dicts, then one DataFrame;
+- ``ours x1``: ``ent_audit.load`` of the same parts in this process (``workers=1``);
+- ``ours x2``: the same with the parts read in parallel on two cores;
+- ``read_xml``: ``pandas.read_xml`` on one part only (it is that slow);
+
+and then the whole extraction (four kinds) with ``ent_audit.load``. Rates are MB/s of XML read;
+ratios are against ``bare``. Peak memory is this process's high-water mark and the largest
+worker's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+from lxml import etree
+
+import ent_audit
+from ent_audit.aaf import PARSER_OPTIONS
+
+
+def bare(paths: list[Path]) -> int:
+    n = 0
+    for p in paths:
+        for _, el in etree.iterparse(str(p), events=("end",), **PARSER_OPTIONS):
+            el.clear()
+            n += 1
+    return n
+
+
+def dicts(paths: list[Path]) -> pd.DataFrame:
+    rows = []
+    for p in paths:
+        for _, rec in etree.iterparse(str(p), events=("end",), tag="addRequest",
+                                      **PARSER_OPTIONS):
+            row = {}
+            for attr in rec.iter("attr"):
+                vals = [v.text for v in attr]
+                row[attr.get("name")] = vals[0] if len(vals) == 1 else vals
+            rows.append(row)
+            rec.clear()
+            while rec.getprevious() is not None:
+                del rec.getparent()[0]
+    return pd.DataFrame(rows)
+
+
+def peak_mb() -> tuple[float, float]:
+    """(this process, largest child process) peak RSS in MB."""
+    with open("/proc/self/status") as fh:
+        hwm = next(int(line.split()[1]) for line in fh if line.startswith("VmHWM"))
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return hwm / 1024, children / 1024
+
+
+def timed(label: str, fn, mb: float, base: float | None, results: list) -> float:
+    t0 = time.perf_counter()
+    fn()
+    dt = time.perf_counter() - t0
+    rate = mb / dt
+    ratio = f"{rate / base:5.2f}x" if base else "  1.00x"
+    print(f"{label:<28} {mb:8.1f} MB {dt:7.2f} s {rate:7.1f} MB/s {ratio}", flush=True)
+    results.append((label, mb, dt, rate))
+    return rate
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--pupils", type=int, default=130_000)
+    ap.add_argument("--schools", type=int, default=1000)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--dir", type=Path, help="an unpacked extraction to use instead")
+    ap.add_argument("--skip-read-xml", action="store_true")
+    args = ap.parse_args(argv)
+
+    folder = args.dir
+    if folder is None:
+        from ent_audit.synth import write
+
+        out = Path("outputs/bench") / f"s{args.schools}-p{args.pupils}-seed{args.seed}"
+        folders = sorted(p for p in out.glob("*") if p.is_dir()) if out.exists() else []
+        if not folders:
+            t0 = time.perf_counter()
+            res = write(out, schools=args.schools, pupils=args.pupils, seed=args.seed,
+                        unpack=True)
+            folders = res.folders
+            print(f"generated {out} in {time.perf_counter() - t0:.1f} s")
+        folder = folders[0]
+    files = sorted(folder.rglob("*.xml"))
+    pupils = [p for p in files if ent_audit.parse_name(p).kind == "Eleve"]
+    mb = sum(p.stat().st_size for p in pupils) / 1e6
+    total = sum(p.stat().st_size for p in files) / 1e6
+    print(f"{folder}: pupils {len(pupils)} part(s) {mb:.1f} MB; all kinds {len(files)} files "
+          f"{total:.1f} MB; python {sys.version.split()[0]}, lxml {etree.__version__}, "
+          f"pandas {pd.__version__}\n")
+    print(f"{'reader':<28} {'size':>11} {'time':>9} {'rate':>12} {'vs bare':>7}")
+    results: list = []
+    base = timed("bare iterparse (Eleve)", lambda: bare(pupils), mb, None, results)
+    timed("dicts -> DataFrame (Eleve)", lambda: dicts(pupils), mb, base, results)
+    timed("ent_audit.load x1 (Eleve)", lambda: ent_audit.load(pupils, workers=1), mb, base,
+          results)
+    timed("ent_audit.load x2 (Eleve)", lambda: ent_audit.load(pupils, workers=2), mb, base,
+          results)
+    if not args.skip_read_xml:
+        one = pupils[0]
+        one_mb = one.stat().st_size / 1e6
+        timed("pandas.read_xml (1 part)",
+              lambda: pd.read_xml(one, xpath="//attr", parser="lxml"), one_mb, base, results)
+    print()
+    all_bare = timed("bare iterparse (all kinds)", lambda: bare(files), total, None, results)
+    snap = []
+    timed("ent_audit.load x2 (all)", lambda: snap.append(ent_audit.load(folder)), total,
+          all_bare, results)
+    own, child = peak_mb()
+    print(f"\npeak memory: this process {own:.0f} MB, largest worker {child:.0f} MB")
+    print("rows:", snap[0].counts())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
