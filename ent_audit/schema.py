@@ -143,6 +143,11 @@ def _flag(attr: str, column: str, description: str) -> Field:
     return Field(attr, column, dtype="bool", description=description)
 
 
+def _person_kind(name: str, frame: str, entity: str, fields: tuple[Field, ...]) -> Kind:
+    return Kind(name=name, frame=frame, entity=entity, category_attr="categoriePersonne",
+                id_attr="ENTPersonJointure", fields=fields)
+
+
 STRUCTURE = Kind(
     name="EtabEducNat",
     frame="structures",
@@ -172,12 +177,8 @@ STRUCTURE = Kind(
     ),
 )
 
-STUDENT = Kind(
-    name="Eleve",
-    frame="students",
-    entity="student",
-    category_attr="categoriePersonne",
-    id_attr="ENTPersonJointure",
+STUDENT = _person_kind(
+    "Eleve", "students", "student",
     fields=tuple(_person(
         ine=Field("ENTEleveINE", "ine", required=True, personal=True,
                   description="identifiant national élève"),
@@ -214,12 +215,8 @@ STUDENT = Kind(
     ).values()),
 )
 
-GUARDIAN = Kind(
-    name="PersRelEleve",
-    frame="guardians",
-    entity="guardian",
-    category_attr="categoriePersonne",
-    id_attr="ENTPersonJointure",
+GUARDIAN = _person_kind(
+    "PersRelEleve", "guardians", "guardian",
     fields=tuple(_person(
         # First names are absent for legal persons (organismes): not required here.
         first_name=Field("ENTPersonPrenom", "first_name", personal=True, aliases=("givenName",),
@@ -245,12 +242,8 @@ GUARDIAN = Kind(
     ).values()),
 )
 
-STAFF = Kind(
-    name="PersEducNat",
-    frame="staff",
-    entity="staff",
-    category_attr="categoriePersonne",
-    id_attr="ENTPersonJointure",
+STAFF = _person_kind(
+    "PersEducNat", "staff", "staff",
     fields=tuple(_person(
         birth_date=_BIRTH,
         mail=_MAIL,
