@@ -721,7 +721,7 @@ class _Builder:
                 by_commune.setdefault(schools[p_school[i]].commune, []).append(i)
         families: list[_Family] = []
         for members in by_commune.values():
-            sizes = rng.np.choice([1, 2, 3], len(members), p=[0.55, 0.33, 0.12]).tolist()
+            sizes = rng.np.choice([1, 2, 3], len(members), p=[0.80, 0.17, 0.03]).tolist()
             pos = k = 0
             while pos < len(members):
                 families.append(_Family(members[pos:pos + sizes[k]], []))
