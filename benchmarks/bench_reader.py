@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import gc
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -125,17 +126,13 @@ def main(argv: list[str] | None = None) -> int:
 
     folder = args.dir
     if folder is None:
-        from ent_audit.synth import write
-
         out = Path("outputs/bench") / f"s{args.schools}-p{args.pupils}-seed{args.seed}"
-        folders = sorted(p for p in out.glob("*") if p.is_dir()) if out.exists() else []
-        if not folders:
-            t0 = time.perf_counter()
-            res = write(out, schools=args.schools, pupils=args.pupils, seed=args.seed,
-                        unpack=True)
-            folders = res.folders
-            print(f"generated {out} in {time.perf_counter() - t0:.1f} s")
-        folder = folders[0]
+        if not (out / "truth.json").exists():
+            # In another process: the generator's memory must not count in our peaks.
+            subprocess.run([sys.executable, "-m", "ent_audit.cli", "synth", str(out), "--unpack",
+                            f"--schools={args.schools}", f"--pupils={args.pupils}",
+                            f"--seed={args.seed}"], check=True)
+        folder = sorted(p for p in out.glob("*_Complet_*") if p.is_dir())[0]
     files = sorted(folder.rglob("*.xml"))
     pupils = [p for p in files if ent_audit.parse_name(p).kind == "Eleve"]
     mb = sum(p.stat().st_size for p in pupils) / 1e6

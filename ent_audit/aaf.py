@@ -25,6 +25,8 @@ from .exceptions import AAFSyntaxError, UnsafeXMLError
 ROOT_TAG = "ficAlimMENESR"
 OPERATIONS = {"addRequest": "add", "modifyRequest": "modify", "deleteRequest": "delete"}
 RECORD_TAGS = tuple(OPERATIONS)
+CATEGORY_ATTRS = frozenset({"categoriePersonne", "categorieStructure"})
+"""The operational attribute of a record: the kind it claims to be."""
 
 PARSER_OPTIONS = dict(
     resolve_entities=False, load_dtd=False, no_network=True, huge_tree=False, dtd_validation=False
@@ -134,56 +136,68 @@ class _Collector:
     def __init__(self, part: RawPart) -> None:
         self.part = part
 
-    def _refused(self, attr: etree._Element, name: str | None, i: int, shift: int) -> None:
+    def _refused(self, el: etree._Element, name: str | None, i: int, shift: int) -> None:
         part = self.part
         if name is None:
             code, value = "unnamed_attribute", None
-            message = f"<{attr.tag}> sans attribut name: valeurs ignorées"
+            message = f"<{el.tag}> sans attribut name: valeurs ignorées"
         else:
-            code, value = "unsupported_operation", attr.get("operation")
+            code, value = "unsupported_operation", el.get("operation")
             message = (f"modification {name!r} sans operation=\"replace\" (reçu {value!r}): "
                        "valeurs ignorées")
-        texts = [v.text for v in attr if v.text]
-        part.issues.append(Issue(code, part.path, attr.sourceline + shift, i, None, name,
+        texts = [v.text for v in el if v.text]
+        part.issues.append(Issue(code, part.path, el.sourceline + shift, i, None, name,
                                  value if name else "$".join(texts) or None, message))
 
     def record(self, rec: etree._Element, line: int | None = None) -> None:
-        """Collect one record; ``line`` overrides lxml's when the record was parsed alone."""
+        """Collect one record; ``line`` overrides lxml's when the record was parsed alone.
+
+        One flat walk over the record's ``attr``/``modification``, ``value`` and ``id``
+        elements (filtered in C by lxml): each value goes to the lists of the attribute
+        opened last. This is the hot loop of the whole package.
+        """
         part = self.part
         i = len(part.ops)
         shift = line - rec.sourceline if line is not None else 0
-        op = OPERATIONS[rec.tag]
-        record_id = category = None
-        acc = part.attrs
-        for child in rec:
-            tag = child.tag
-            if tag == "attributes" or tag == "modifications":
-                for attr in child:
-                    name = attr.get("name")
-                    if name is None or (tag == "modifications"
-                                        and attr.get("operation") != "replace"):
-                        self._refused(attr, name, i, shift)
-                        continue
-                    entry = acc.get(name)
-                    if entry is None:
-                        entry = acc[name] = ([], [])
-                    ix, vs = entry
-                    for v in attr:
-                        ix.append(i)
-                        vs.append(v.text)
-            elif tag == "identifier":
-                ident = child.findtext("id")
-                record_id = ident.strip() if ident else None
-            elif tag == "operationalAttributes":
-                category = child.findtext("attr/value")
         for ent in rec.iter(etree.Entity):  # undeclared entity: its text would be lost
             raise AAFSyntaxError(part.path, ent.sourceline + shift, None,
                                  f"entité {ent.text} non déclarée (la DTD n'est jamais lue): "
                                  "valeur illisible")
-        part.ops.append(op)
+        record_id = None
+        acc = part.attrs
+        category: tuple[list, list] = ([], [])
+        ignored: tuple[list, list] = ([], [])
+        stray: tuple[list, list] = ([], [])
+        ix, vs = stray
+        for el in rec.iter("value", "attr", "modification", "id", "attributes", "modifications"):
+            tag = el.tag
+            if tag == "value":
+                ix.append(i)
+                vs.append(el.text)
+            elif tag == "id":
+                record_id = el.text.strip() if el.text else None
+            elif tag == "attributes" or tag == "modifications":
+                ix, vs = stray
+            else:
+                name = el.get("name")
+                if name is None or (tag == "modification" and el.get("operation") != "replace"):
+                    self._refused(el, name, i, shift)
+                    ix, vs = ignored
+                elif name in CATEGORY_ATTRS:
+                    ix, vs = category
+                else:
+                    entry = acc.get(name)
+                    if entry is None:
+                        entry = acc[name] = ([], [])
+                    ix, vs = entry
+        if stray[1]:
+            part.issues.append(Issue("stray_value", part.path, rec.sourceline + shift, i, None,
+                                     None, "$".join(t or "" for t in stray[1]),
+                                     "<value> hors de tout <attr>: ignorée"))
+        part.ops.append(OPERATIONS[rec.tag])
         part.ids.append(record_id)
         part.lines.append(line if line is not None else rec.sourceline)
-        part.categories.append(category)
+        part.categories.append(category[1][0] if category[1] else None)
 
 
 def read_part(path: str | Path, *, recover: bool = False) -> RawPart:

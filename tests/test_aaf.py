@@ -312,3 +312,12 @@ def test_memory_does_not_grow_with_file_size(tmp_path):
                              check=True)
         sizes[mb] = int(out.stdout) / 1024  # MB
     assert sizes[60] - sizes[10] < 15, sizes
+
+
+def test_values_outside_any_named_attribute_are_reported_not_dropped(write):
+    doc = document([record("Eleve", "1", pupil("1"))])
+    doc = doc.replace(b"<attributes>", b"<attributes><value>perdue</value>", 1)
+    doc = doc.replace(b'<attr name="ENTEleveNiveau">', b"<attr>", 1)
+    part = read_frames(write(ELEVE, doc), "Eleve")
+    assert sorted(part.issues[["code", "value"]].values.tolist()) == [
+        ["stray_value", "perdue"], ["unnamed_attribute", "CE1"]]
