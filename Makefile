@@ -9,10 +9,14 @@ DEMO   := outputs/demo
 
 .PHONY: venv demo test lab bench clean
 
+# A classic (compat) editable install: the finder-based default resolves `ent_audit` as an
+# empty namespace package when a script runs from a sub-folder (benchmarks/).
+PIP := $(BIN)/python -m pip install --quiet --config-settings editable_mode=compat
+
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet --config-settings editable_mode=compat -e '.[test]'
+	$(BIN)/python -m pip install --quiet --upgrade pip > $(VENV)/pip.log 2>&1
+	$(PIP) -e '.[test]' >> $(VENV)/pip.log 2>&1 || { cat $(VENV)/pip.log; exit 1; }
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -24,7 +28,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 lab: $(STAMP)
-	$(BIN)/python -m pip install --quiet --config-settings editable_mode=compat -e '.[lab]'
+	$(PIP) -e '.[lab]' >> $(VENV)/pip.log 2>&1 || { cat $(VENV)/pip.log; exit 1; }
 	$(BIN)/jupyter lab notebooks
 
 bench: $(STAMP)

@@ -27,9 +27,13 @@ def _print_snapshot(snap: Snapshot, seconds: float, out=None) -> None:
     print(f"Extraction {e.perimeter} {e.extraction} {e.date or '(sans date)'}: "
           f"{len(snap.files)} fichier(s), {mb:.1f} Mo lus en {seconds:.1f} s "
           f"({mb / max(seconds, 1e-9):.1f} Mo/s)", file=out)
-    counts = pd.Series(snap.counts(), name="lignes")
+    labels = {"structures": "structures (EtabEducNat)", "students": "élèves (Eleve)",
+              "guardians": "responsables (PersRelEleve)", "staff": "personnels (PersEducNat)"}
+    counts = pd.Series({labels[k]: v for k, v in snap.counts().items()})
     print("\nEnregistrements par type:\n" + counts.to_string(), file=out)
-    print("\nPar circonscription:\n" + overview.by_circonscription(snap).to_string(), file=out)
+    table = overview.by_circonscription(snap).rename(
+        columns={"schools": "écoles", "pupils": "élèves", "staff": "personnels"})
+    print("\nPar circonscription:\n" + table.to_string(), file=out)
     if len(snap.issues):
         print("\nSignalements du lecteur:\n"
               + snap.issues["code"].value_counts().to_string(), file=out)

@@ -35,7 +35,7 @@ def test_load_prints_counts_and_reader_findings(tmp_path, capsys):
     assert cli.main(["load", str(d)]) == cli.EXIT_OK
     out = capsys.readouterr().out
     assert "Extraction ENT1D_T complete 2024-09-16: 1 fichier(s)" in out
-    assert re.search(r"students\s+1", out) and re.search(r"id_mismatch\s+1", out)
+    assert re.search(r"élèves \(Eleve\)\s+1", out) and re.search(r"id_mismatch\s+1", out)
 
 
 def test_bad_input_exits_2_with_a_message_and_debug_reraises(tmp_path, capsys):
