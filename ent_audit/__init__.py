@@ -1,7 +1,6 @@
 """ent-audit: audit the AAF extractions an academy sends for a town's primary-school ENT."""
 
-from .exceptions import (AAFSyntaxError, EntAuditError, NamingError, SnapshotError,
-                         UnsafeXMLError)
+from .exceptions import AAFSyntaxError, EntAuditError, NamingError, SnapshotError, UnsafeXMLError
 from .naming import AAFName, ArchiveName, group_parts, parse_archive_name, parse_name
 from .snapshot import ExtractionInfo, Snapshot, load
 

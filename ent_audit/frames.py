@@ -10,9 +10,9 @@ All conversions are vectorised: the per-record work was done once, by the reader
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -120,9 +120,6 @@ CONVERTERS: dict[str, Callable[[pd.Series], tuple[pd.Series, np.ndarray]]] = {
 }
 """dtype -> converter returning (typed series, mask of values that could not be typed)."""
 
-EMPTY_DTYPES = {"string": STRING, "date": "datetime64[ns]", "bool": "boolean",
-                "level": STRING, "cycle": "Int8"}
-
 
 class _Issues:
     """Collects issue rows as small column dicts, turned into one frame at the end."""
@@ -163,6 +160,12 @@ def finish(df: pd.DataFrame | None, columns: tuple[str, ...]) -> pd.DataFrame:
     return df
 
 
+def _clean(text: pa.Array) -> pa.Array:
+    """Strip surrounding white space; an empty value is no value (``<value></value>``)."""
+    text = pc.utf8_trim_whitespace(text)
+    return pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
+
+
 @dataclass
 class _Values:
     """The values of one attribute in one part: record index of each, and the cleaned text."""
@@ -176,8 +179,7 @@ class _Values:
         idx = [i for c in chunks for i in c[0]] if len(chunks) > 1 else chunks[0][0]
         txt = [t for c in chunks for t in c[1]] if len(chunks) > 1 else chunks[0][1]
         records = np.asarray(idx, dtype=np.int64)
-        text = pc.utf8_trim_whitespace(pa.array(txt, type=pa.string()))
-        text = pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
+        text = _clean(pa.array(txt, type=pa.string()))
         if len(chunks) > 1:  # aliases merged: back to record order, stable
             order = np.argsort(records, kind="stable")
             records, text = records[order], text.take(pa.array(order))
@@ -351,9 +353,7 @@ def _split(raw: pa.Array, n: int) -> list[pa.Array]:
     one keeping any extra ``$``)."""
     missing = pc.max_element_wise(pc.subtract(n - 1, pc.count_substring(raw, "$")), 0)
     padded = pc.binary_join_element_wise(raw, pc.binary_repeat("$", missing), "")
-    flat = pc.utf8_trim_whitespace(pc.list_flatten(pc.split_pattern(padded, "$",
-                                                                   max_splits=n - 1)))
-    flat = pc.if_else(pc.equal(flat, ""), pa.scalar(None, pa.string()), flat)
+    flat = _clean(pc.list_flatten(pc.split_pattern(padded, "$", max_splits=n - 1)))
     return [flat.take(pa.array(np.arange(i, len(flat), n))) for i in range(n)]
 
 

@@ -27,7 +27,7 @@ def by_circonscription(snapshot: Snapshot) -> pd.DataFrame:
                    .groupby(["circonscription", "kind"]).size().unstack(fill_value=0))
     out = pd.DataFrame({"schools": sch.groupby("circonscription").size()})
     for kind, col in (("student", "pupils"), ("staff", "staff")):
-        out[col] = people[kind] if kind in people else 0
+        out[col] = people.get(kind, 0)
     out = out.fillna(0).astype("int64").sort_index()
     out.loc["Total"] = out.sum()
     out.index.name = "circonscription"

@@ -21,8 +21,16 @@ from . import schema
 from .aaf import RawPart
 from .archive import extracted
 from .exceptions import SnapshotError
-from .frames import (EXTRA_COLUMNS, ISSUE_COLUMNS, SKIPPED_COLUMNS, STRING, PartFrames,
-                     build, finish, read_frames)
+from .frames import (
+    EXTRA_COLUMNS,
+    ISSUE_COLUMNS,
+    SKIPPED_COLUMNS,
+    STRING,
+    PartFrames,
+    build,
+    finish,
+    read_frames,
+)
 from .naming import FIRST_DEGREE_KINDS, PartGroup, group_parts
 
 ENTITY_FRAMES = tuple(k.frame for k in schema.KINDS.values())
