@@ -1193,6 +1193,13 @@ class InjectContext:
     def claim(self, kind: str, *jointures: str) -> None:
         self.used.update((kind, j) for j in jointures)
 
+    def take(self, kind: str, jointure: str) -> Record | None:
+        """Claim a record for one defect; None when another defect or the delta has it."""
+        if not self.free(kind, jointure):
+            return None
+        self.claim(kind, jointure)
+        return self.rec(kind, jointure)
+
     def remove(self, kind: str, jointure: str) -> None:
         self.removed.add(id(self.index[kind][jointure]))
 
@@ -1364,10 +1371,9 @@ def _duplicate_ine(ctx: InjectContext, pid: str) -> Entry | None:
 @_defect("malformed_ine", "Eleve",
          "INE mal formé (longueur ou caractères hors format BEA/RNIE).", _pupils)
 def _malformed_ine(ctx: InjectContext, pid: str) -> Entry | None:
-    if not ctx.free("Eleve", pid):
+    rec = ctx.take("Eleve", pid)
+    if rec is None:
         return None
-    ctx.claim("Eleve", pid)
-    rec = ctx.rec("Eleve", pid)
     ine = rec.attrs[_EL.ine][0] or ""
     bad = (ine[:-1], ine + "7", f"{ine[:5]} {ine[5:]}", ine[:-1] + "-")[int(ctx.rng.integers(4))]
     rec.attrs[_EL.ine] = [bad]
@@ -1376,10 +1382,9 @@ def _malformed_ine(ctx: InjectContext, pid: str) -> Entry | None:
 
 @_defect("wrong_uai_key", "EtabEducNat", "Code UAI dont la lettre clé est fausse.", _schools)
 def _wrong_uai_key(ctx: InjectContext, sid: str) -> Entry | None:
-    if not ctx.free("EtabEducNat", sid):
+    rec = ctx.take("EtabEducNat", sid)
+    if rec is None:
         return None
-    ctx.claim("EtabEducNat", sid)
-    rec = ctx.rec("EtabEducNat", sid)
     uai = rec.attrs[_ST.uai][0] or ""
     wrong = ctx.pick([k for k in UAI_KEYS if k != uai[7]])
     rec.attrs[_ST.uai] = [uai[:7] + wrong]
@@ -1441,10 +1446,9 @@ def _director_not_attached(ctx: InjectContext, did: str) -> Entry | None:
          lambda ctx: [j for j, r in ctx.index["PersEducNat"].items()
                       if r.attrs[_PE.director_of][0] is None])
 def _staff_without_structure(ctx: InjectContext, sid: str) -> Entry | None:
-    if not ctx.free("PersEducNat", sid):
+    rec = ctx.take("PersEducNat", sid)
+    if rec is None:
         return None
-    ctx.claim("PersEducNat", sid)
-    rec = ctx.rec("PersEducNat", sid)
     school = rec.attrs[_PE.structures][0]
     rec.attrs[_PE.structures] = [None]
     return _entry("PersEducNat", sid, _PE.structures, "aucune structure de rattachement",
@@ -1455,10 +1459,9 @@ def _staff_without_structure(ctx: InjectContext, sid: str) -> Entry | None:
          "Date de naissance impossible (pas une date du calendrier, ou dans le futur).",
          _pupils)
 def _impossible_birth_date(ctx: InjectContext, pid: str) -> Entry | None:
-    if not ctx.free("Eleve", pid):
+    rec = ctx.take("Eleve", pid)
+    if rec is None:
         return None
-    ctx.claim("Eleve", pid)
-    rec = ctx.rec("Eleve", pid)
     year = (rec.attrs[_EL.birth_date][0] or "01/01/2000")[-4:]
     if ctx.rng.random() < 0.7:
         bad = ctx.pick(["31/02", "30/02", "31/04", "31/06", "31/09", "31/11", "00/05",
@@ -1495,10 +1498,9 @@ def _birth_date_level_mismatch(ctx: InjectContext, pid: str) -> Entry | None:
 
 @_defect("level_cycle_mismatch", "Eleve", "Cycle incohérent avec le niveau.", _pupils)
 def _level_cycle_mismatch(ctx: InjectContext, pid: str) -> Entry | None:
-    if not ctx.free("Eleve", pid):
+    rec = ctx.take("Eleve", pid)
+    if rec is None:
         return None
-    ctx.claim("Eleve", pid)
-    rec = ctx.rec("Eleve", pid)
     level = rec.attrs[_EL.level][0] or "CP"
     right = schema.LEVEL_CYCLE[level]
     wrong = ctx.pick([c for c in (1, 2, 3) if c != right])
@@ -1511,12 +1513,10 @@ def _level_cycle_mismatch(ctx: InjectContext, pid: str) -> Entry | None:
 @_defect("pupil_in_two_schools", "Eleve",
          "Élève rattaché à deux écoles (deux structures et deux classes).", _pupils)
 def _pupil_in_two_schools(ctx: InjectContext, pid: str) -> Entry | None:
-    if not ctx.free("Eleve", pid) or len(ctx.model.schools) < 2:
+    if len(ctx.model.schools) < 2 or (rec := ctx.take("Eleve", pid)) is None:
         return None
-    rec = ctx.rec("Eleve", pid)
     own = _school_of(rec)
     other = ctx.pick([s for s in ctx.model.schools if s.jointure != own])
-    ctx.claim("Eleve", pid)
     rec.attrs[_EL.structures] = [own, other.jointure]
     rec.attrs[_EL.classes] = [*rec.attrs[_EL.classes], ctx.pick(other.classes).value]
     return _entry("Eleve", pid, _EL.structures, f"aussi inscrit à l'école {other.jointure}",
@@ -1526,12 +1526,10 @@ def _pupil_in_two_schools(ctx: InjectContext, pid: str) -> Entry | None:
 @_defect("class_of_other_structure", "Eleve",
          "Classe d'un élève rattachée à une autre structure que la sienne.", _pupils)
 def _class_of_other_structure(ctx: InjectContext, pid: str) -> Entry | None:
-    if not ctx.free("Eleve", pid) or len(ctx.model.schools) < 2:
+    if len(ctx.model.schools) < 2 or (rec := ctx.take("Eleve", pid)) is None:
         return None
-    rec = ctx.rec("Eleve", pid)
     own = _school_of(rec)
     other = ctx.pick([s.jointure for s in ctx.model.schools if s.jointure != own])
-    ctx.claim("Eleve", pid)
     parts = (rec.attrs[_EL.classes][0] or "").split("$")
     rec.attrs[_EL.classes] = ["$".join([other, *parts[1:]])]
     return _entry("Eleve", pid, _EL.classes, f"classe déclarée dans la structure {other}",
@@ -1540,10 +1538,9 @@ def _class_of_other_structure(ctx: InjectContext, pid: str) -> Entry | None:
 
 @_defect("pupil_without_class", "Eleve", "Élève sans classe.", _pupils)
 def _pupil_without_class(ctx: InjectContext, pid: str) -> Entry | None:
-    if not ctx.free("Eleve", pid):
+    rec = ctx.take("Eleve", pid)
+    if rec is None:
         return None
-    ctx.claim("Eleve", pid)
-    rec = ctx.rec("Eleve", pid)
     rec.attrs[_EL.classes] = [None]
     return _entry("Eleve", pid, _EL.classes, "aucune classe", _school_of(rec))
 
@@ -1552,10 +1549,9 @@ def _pupil_without_class(ctx: InjectContext, pid: str) -> Entry | None:
          "identifier/id différent de la clé de jointure de l'enregistrement.", _person_records)
 def _id_mismatch(ctx: InjectContext, key: tuple[str, str]) -> Entry | None:
     kind, jid = key
-    if not ctx.free(kind, jid):
+    rec = ctx.take(kind, jid)
+    if rec is None:
         return None
-    ctx.claim(kind, jid)
-    rec = ctx.rec(kind, jid)
     rec.id = ctx.ids.one()
     return _entry(kind, jid, "identifier/id", f"identifier/id {rec.id}",
                   _school_of(rec) if kind == "Eleve" else None)
@@ -1590,10 +1586,9 @@ assert not set(_UNKNOWN_ATTRIBUTES) & schema.KNOWN_ATTRIBUTES
          lambda ctx: [(k, j) for k in KINDS for j in ctx.index[k]])
 def _unknown_attribute(ctx: InjectContext, key: tuple[str, str]) -> Entry | None:
     kind, jid = key
-    if not ctx.free(kind, jid):
+    rec = ctx.take(kind, jid)
+    if rec is None:
         return None
-    ctx.claim(kind, jid)
-    rec = ctx.rec(kind, jid)
     attr = ctx.pick(_UNKNOWN_ATTRIBUTES)
     rec.attrs[attr] = [ctx.pick(["F", "M", "X", "1"])]
     return _entry(kind, jid, attr, "attribut inconnu",
@@ -1616,10 +1611,9 @@ def _accented_names(ctx: InjectContext) -> list[tuple[str, str, str]]:
          "Nom ou prénom encodé deux fois en UTF-8 (« Ã© » au lieu de « é »).", _accented_names)
 def _mojibake(ctx: InjectContext, key: tuple[str, str, str]) -> Entry | None:
     kind, jid, attr = key
-    if not ctx.free(kind, jid):
+    rec = ctx.take(kind, jid)
+    if rec is None:
         return None
-    ctx.claim(kind, jid)
-    rec = ctx.rec(kind, jid)
     value = rec.attrs[attr][0] or ""
     try:
         bad = value.encode("utf-8").decode("cp1252")
@@ -1637,10 +1631,9 @@ def _with(kind: str, attr: str) -> Callable[[InjectContext], list[str]]:
 @_defect("malformed_mail", "PersRelEleve", "Adresse mail mal formée.",
          _with("PersRelEleve", _PR.mail))
 def _malformed_mail(ctx: InjectContext, gid: str) -> Entry | None:
-    if not ctx.free("PersRelEleve", gid):
+    rec = ctx.take("PersRelEleve", gid)
+    if rec is None:
         return None
-    ctx.claim("PersRelEleve", gid)
-    rec = ctx.rec("PersRelEleve", gid)
     mail = rec.attrs[_PR.mail][0] or ""
     local, domain = mail.split("@")
     bad = (f"{local}.{domain}", f"{local}@@{domain}", f"{local.replace('.', ' ')}@{domain}",
@@ -1653,10 +1646,9 @@ def _malformed_mail(ctx: InjectContext, gid: str) -> Entry | None:
          "Le champ téléphone mobile contient un numéro fixe (05).",
          _with("PersRelEleve", _PR.mobile_phone))
 def _non_mobile_phone(ctx: InjectContext, gid: str) -> Entry | None:
-    if not ctx.free("PersRelEleve", gid):
+    rec = ctx.take("PersRelEleve", gid)
+    if rec is None:
         return None
-    ctx.claim("PersRelEleve", gid)
-    rec = ctx.rec("PersRelEleve", gid)
     digits = "05" + f"{int(ctx.rng.integers(0, 10**8)):08d}"
     bad = _phone(digits, int(ctx.rng.integers(4)))
     rec.attrs[_PR.mobile_phone] = [bad]
@@ -1666,10 +1658,9 @@ def _non_mobile_phone(ctx: InjectContext, gid: str) -> Entry | None:
 @_defect("malformed_postal_code", "PersRelEleve", "Code postal mal formé.",
          _with("PersRelEleve", _PR.postal_code))
 def _malformed_postal_code(ctx: InjectContext, gid: str) -> Entry | None:
-    if not ctx.free("PersRelEleve", gid):
+    rec = ctx.take("PersRelEleve", gid)
+    if rec is None:
         return None
-    ctx.claim("PersRelEleve", gid)
-    rec = ctx.rec("PersRelEleve", gid)
     code = rec.attrs[_PR.postal_code][0] or ""
     bad = (code[:4], code + "0", code[:2] + "O" + code[3:])[int(ctx.rng.integers(3))]
     rec.attrs[_PR.postal_code] = [bad]
