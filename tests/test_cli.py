@@ -46,3 +46,23 @@ def test_bad_input_exits_2_with_a_message_and_debug_reraises(tmp_path, capsys):
     assert err.startswith(f"erreur: {bad}:1:")
     with pytest.raises(Exception, match="mismatch"):
         cli.main(["--debug", "load", str(bad)])
+
+
+def test_synth_writes_three_archives_and_the_truth(tmp_path, capsys):
+    out = tmp_path / "perimetre"
+    assert cli.main(["synth", str(out), "--schools", "3", "--pupils", "60",
+                     "--defect", "duplicate_ine=0.05"]) == cli.EXIT_OK
+    names = sorted(p.name for p in out.glob("*.tar.gz"))
+    assert names == ["ENT1D_DEMO31_Complet_20260914.tar.gz", "ENT1D_DEMO31_Complet_20261012.tar.gz",
+                     "ENT1D_DEMO31_Delta_20261005.tar.gz"]
+    assert (out / "truth.json").exists()
+    assert cli.main(["synth", str(out), "--defect", "no_such_defect"]) == cli.EXIT_BAD_INPUT
+    assert "défaut inconnu 'no_such_defect'" in capsys.readouterr().err
+
+
+def test_demo_generates_loads_and_prints_counts_per_circonscription(tmp_path, capsys):
+    assert cli.main(["demo", "--out", str(tmp_path), "--schools", "4", "--pupils", "200"]) == 0
+    out = capsys.readouterr().out
+    assert "Département synthétique généré" in out
+    assert re.search(r"élèves \(Eleve\)\s+200\n", out)
+    assert re.search(r"Total\s+4\s+200\s+\d+", out)
