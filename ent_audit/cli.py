@@ -14,9 +14,15 @@ import pandas as pd
 from . import overview
 from .exceptions import EntAuditError
 from .snapshot import Snapshot, load
+from .store import Store
 
 EXIT_OK, EXIT_FINDINGS, EXIT_BAD_INPUT = 0, 1, 2
 """0 clean, 1 a blocking check failed, 2 bad input or usage: fixed here, used everywhere."""
+
+
+_KIND_LABELS = {"structures": "structures (EtabEducNat)", "students": "élèves (Eleve)",
+                "guardians": "responsables (PersRelEleve)", "staff": "personnels (PersEducNat)"}
+STATUS_LABELS = {"ingested": "ingérée", "already": "déjà ingérée", "refused": "REFUSÉE"}
 
 
 def _print_snapshot(snap: Snapshot, seconds: float, out=None) -> None:
@@ -26,9 +32,7 @@ def _print_snapshot(snap: Snapshot, seconds: float, out=None) -> None:
     print(f"Extraction {e.perimeter} {e.extraction} {e.date or '(sans date)'}: "
           f"{len(snap.files)} fichier(s), {mb:.1f} Mo lus en {seconds:.1f} s "
           f"({mb / max(seconds, 1e-9):.1f} Mo/s)", file=out)
-    labels = {"structures": "structures (EtabEducNat)", "students": "élèves (Eleve)",
-              "guardians": "responsables (PersRelEleve)", "staff": "personnels (PersEducNat)"}
-    counts = pd.Series({labels[k]: v for k, v in snap.counts().items()})
+    counts = pd.Series({_KIND_LABELS[k]: v for k, v in snap.counts().items()})
     print("\nEnregistrements par type:\n" + counts.to_string(), file=out)
     table = overview.by_circonscription(snap).rename(
         columns={"schools": "écoles", "pupils": "élèves", "staff": "personnels"})
@@ -46,6 +50,39 @@ def cmd_load(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     snap = load(args.path, recover=args.recover, workers=args.workers)
     _print_snapshot(snap, time.perf_counter() - t0)
+    return EXIT_OK
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    store = Store(args.store)
+    results = store.ingest(args.archives, strict=args.strict, wait=args.wait,
+                           max_gap_days=args.max_gap_days, progress=None)
+    for r in results:
+        print(f"{r.archive}: {STATUS_LABELS[r.status]} — {r.message}"
+              + (f" ({r.seconds:.1f} s)" if r.status == "ingested" else ""))
+        if r.anomalies:
+            counts = pd.Series([a.code for a in r.anomalies]).value_counts()
+            print("  anomalies: " + ", ".join(f"{code} {n}" for code, n in counts.items()))
+    if any(r.status == "refused" for r in results):
+        return EXIT_BAD_INPUT
+    return EXIT_FINDINGS if any(r.anomalies for r in results) else EXIT_OK
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    store = Store(args.store)
+    history = store.history()
+    if history.empty:
+        print(f"{args.store}: aucune extraction ingérée")
+        return EXIT_OK
+    latest = store.latest()
+    e = latest.extraction
+    print(f"Store {args.store}: état du {e.date} ({e.perimeter})")
+    counts = pd.Series({_KIND_LABELS[k]: v for k, v in latest.counts().items()})
+    print("\nÉtat courant:\n" + counts.to_string())
+    shown = history.assign(date=history["date"].dt.date,
+                           ingested_at=history["ingested_at"].dt.strftime("%Y-%m-%d %H:%M"),
+                           sha256=history["sha256"].str[:12])
+    print("\nExtractions ingérées:\n" + shown.to_string(index=False))
     return EXIT_OK
 
 
@@ -131,6 +168,23 @@ def parser() -> argparse.ArgumentParser:
                    help="garder les enregistrements bien formés d'un fichier mal formé")
     s.add_argument("--workers", type=int, help="processus de lecture (défaut: un par cœur)")
     s.set_defaults(func=cmd_load)
+
+    s = sub.add_parser("ingest", help="ingérer des archives dans le store / "
+                                      "ingest archives into the store")
+    s.add_argument("archives", nargs="+", help="archives .tar.gz (Complet, Delta)")
+    s.add_argument("--store", required=True, help="dossier du store")
+    s.add_argument("--strict", action="store_true",
+                   help="refuser un Delta à la moindre anomalie")
+    s.add_argument("--wait", type=float, default=0,
+                   help="attendre jusqu'à N secondes qu'une autre ingestion finisse")
+    s.add_argument("--max-gap-days", type=int,
+                   help="écart maximal en jours entre un Delta et l'état (défaut: 31)")
+    s.set_defaults(func=cmd_ingest)
+
+    s = sub.add_parser("status", help="extractions ingérées et état courant / "
+                                      "ingested extractions and current state")
+    s.add_argument("--store", required=True, help="dossier du store")
+    s.set_defaults(func=cmd_status)
 
     s = sub.add_parser("synth", help="générer un périmètre synthétique / "
                                      "generate a synthetic perimeter")

@@ -11,11 +11,12 @@ import json
 import multiprocessing
 import os
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+from tqdm import tqdm
 
 from . import schema
 from .aaf import RawPart
@@ -137,24 +138,26 @@ def _xml_files(path: Path) -> list[Path]:
 
 
 def load(path: str | Path | Sequence[str | Path], *, recover: bool = False,
-         workers: int | None = None) -> Snapshot:
+         workers: int | None = None, progress: bool | None = False) -> Snapshot:
     """Load one extraction from a folder, a ``.tar.gz`` archive or a list of XML files.
 
     Strict by default: a malformed file, a missing part or files of several extractions raise.
     With ``recover=True`` well-formed records are kept and what was left out is in
-    ``Snapshot.skipped``. ``workers`` processes read parts in parallel (default: one per core).
+    ``Snapshot.skipped``. ``workers`` processes read parts in parallel (default: one per core);
+    ``progress`` shows a bar (``None``: only on a terminal).
     """
+    kw = dict(recover=recover, workers=workers, progress=progress)
     if isinstance(path, (str, Path)):
         p = Path(path)
         if p.is_dir():
-            return load_files(_xml_files(p), recover=recover, workers=workers)
+            return load_files(_xml_files(p), **kw)
         if p.name.endswith((".tar.gz", ".tgz")):
             with extracted(p) as files:
-                return load_files(files, recover=recover, workers=workers)
+                return load_files(files, **kw)
         if p.suffix.lower() == ".xml":
-            return load_files([p], recover=recover, workers=workers)
+            return load_files([p], **kw)
         raise SnapshotError(f"{p}: ni dossier, ni archive .tar.gz, ni fichier .xml")
-    return load_files([Path(x) for x in path], recover=recover, workers=workers)
+    return load_files([Path(x) for x in path], **kw)
 
 
 def _one_extraction(groups: list[PartGroup], recover: bool) -> tuple[ExtractionInfo, list[str]]:
@@ -176,9 +179,11 @@ def _one_extraction(groups: list[PartGroup], recover: bool) -> tuple[ExtractionI
     return ExtractionInfo(g.perimeter, g.extraction, g.date), notes
 
 
-def load_files(paths: Iterable[Path], *, recover: bool = False,
-               workers: int | None = None) -> Snapshot:
-    """Load the XML parts of one extraction (see :func:`load`)."""
+def load_files(paths: Iterable[Path], *, recover: bool = False, workers: int | None = None,
+               progress: bool | None = False) -> Snapshot:
+    """Load the XML parts of one extraction (see :func:`load`).
+
+    ``progress``: a progress bar over the parts (``None``: only on a terminal)."""
     groups = group_parts(paths)
     info, notes = _one_extraction(groups, recover)
     tasks: list[tuple[str, Path, int]] = []
@@ -192,23 +197,34 @@ def load_files(paths: Iterable[Path], *, recover: bool = False,
     if info.extraction == "complete":
         notes.extend(f"{k}: aucun fichier dans cette extraction complète"
                      for k in FIRST_DEGREE_KINDS if k not in present)
-    results = _read_all(tasks, recover, workers)
+    results = _read_all(tasks, recover, workers, progress)
     return _assemble(info, tasks, results, notes)
 
 
-def _read_all(tasks: list[tuple[str, Path, int]], recover: bool,
-              workers: int | None) -> list[PartFrames]:
+def _read_all(tasks: list[tuple[str, Path, int]], recover: bool, workers: int | None,
+              progress: bool | None = False) -> list[PartFrames]:
     workers = workers or os.cpu_count() or 1
     sizes = [p.stat().st_size for _, p, _ in tasks]
-    if workers == 1 or len(tasks) == 1 or sum(sizes) < PARALLEL_MIN_BYTES:
-        return [read_frames(p, k, recover=recover) for k, p, _ in tasks]
-    ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["ent_audit.frames"])
-    order = sorted(range(len(tasks)), key=lambda i: -sizes[i])  # biggest first: balance
-    with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=ctx) as pool:
-        futures = {i: pool.submit(read_frames, tasks[i][1], tasks[i][0], recover=recover)
-                   for i in order}
-        return [futures[i].result() for i in range(len(tasks))]
+    bar = tqdm(total=sum(sizes), unit="B", unit_scale=True, desc="lecture XML",
+               disable=None if progress is None else not progress, leave=False)
+    with bar:
+        if workers == 1 or len(tasks) == 1 or sum(sizes) < PARALLEL_MIN_BYTES:
+            out = []
+            for (k, p, _), size in zip(tasks, sizes, strict=True):
+                out.append(read_frames(p, k, recover=recover))
+                bar.update(size)
+            return out
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["ent_audit.frames"])
+        order = sorted(range(len(tasks)), key=lambda i: -sizes[i])  # biggest first: balance
+        with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=ctx) as pool:
+            futures = {pool.submit(read_frames, tasks[i][1], tasks[i][0], recover=recover): i
+                       for i in order}
+            results: dict[int, PartFrames] = {}
+            for fut in as_completed(futures):
+                results[futures[fut]] = fut.result()
+                bar.update(sizes[futures[fut]])
+        return [results[i] for i in range(len(tasks))]
 
 
 def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
