@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/ent-audit demo --out $(DEMO) --schools $(SCHOOLS) --pupils $(PUPILS)
+	$(BIN)/ent-audit demo --out $(DEMO) --store outputs/demo-store --schools $(SCHOOLS) --pupils $(PUPILS)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
@@ -35,4 +35,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_reader.py
 
 clean:
-	rm -rf $(VENV) $(DEMO)
+	rm -rf $(VENV) $(DEMO) outputs/demo-store outputs/bench

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, replace
 import pandas as pd
 
 from . import schema
+from .frames import OP_DTYPE, concat, isin
 from .snapshot import ExtractionInfo, Snapshot
 
 BLOCKING = frozenset({"no_base_state", "perimeter_mismatch", "not_newer", "duplicate_in_delta",
@@ -64,13 +65,13 @@ def check_delta(state: Snapshot | None, delta: Snapshot, *,
                                   "intermédiaire manque-t-il ?"))
     for kind in schema.KINDS.values():
         rows = getattr(delta, kind.frame)
-        known = set(getattr(state, kind.frame)["jointure"].dropna())
+        known = getattr(state, kind.frame)["jointure"].dropna()
         dup = rows[rows["jointure"].duplicated(keep=False)]
         out += [_row_anomaly("duplicate_in_delta", kind.name, r,
                              "même identifiant plusieurs fois dans le Delta")
                 for r in dup.itertuples()]
         rows = rows.drop_duplicates("jointure", keep=False)
-        present = rows["jointure"].isin(known)
+        present = isin(rows["jointure"], known)
         for op, mask, code, msg in (
             ("add", present, "add_existing", "ajout d'un identifiant déjà présent: remplacé"),
             ("modify", ~present, "modify_unknown", "modification d'un identifiant inconnu: "
@@ -109,27 +110,26 @@ def apply_delta(state: Snapshot, delta: Snapshot) -> Snapshot:
     extras, issues = state.extras, state.issues
     for kind in schema.KINDS.values():
         rows = getattr(delta, kind.frame)
-        touched = set(rows["jointure"])
+        touched = rows["jointure"].dropna().unique()
         old = getattr(state, kind.frame)
-        keep = old[~old["jointure"].isin(touched)]
-        new = rows[rows["op"] != "delete"].assign(
-            op=pd.Categorical(["add"] * int((rows["op"] != "delete").sum()),
-                              categories=old["op"].cat.categories))
-        entities[kind.frame] = _concat([keep, new])
+        keep = old[~isin(old["jointure"], touched)]
+        new = rows[rows["op"] != "delete"]
+        new = new.assign(op=pd.Categorical(["add"] * len(new), dtype=OP_DTYPE))
+        entities[kind.frame] = concat([keep, new])
         for table, owner, origin in _feeds(kind):
             current = links[table]
-            mine = current[owner].isin(touched)
+            mine = isin(current[owner], touched)
             if origin is not None:
                 mine &= current[schema.LINK_TABLES[table].origin] == origin
             incoming = delta.links[table]
             if origin is not None:
                 incoming = incoming[incoming[schema.LINK_TABLES[table].origin] == origin]
-            links[table] = _concat([current[~mine], incoming])
+            links[table] = concat([current[~mine], incoming])
         for name in ("extras", "issues"):
             frame = extras if name == "extras" else issues
-            gone = (frame["kind"] == kind.name) & frame["jointure"].isin(touched)
+            gone = (frame["kind"] == kind.name) & isin(frame["jointure"], touched)
             incoming = getattr(delta, name)
-            frame = _concat([frame[~gone], incoming[incoming["kind"] == kind.name]])
+            frame = concat([frame[~gone], incoming[incoming["kind"] == kind.name]])
             if name == "extras":
                 extras = frame
             else:
@@ -138,18 +138,7 @@ def apply_delta(state: Snapshot, delta: Snapshot) -> Snapshot:
         state,
         extraction=ExtractionInfo(state.extraction.perimeter, "complete", delta.extraction.date),
         links=links, extras=extras, issues=issues,
-        skipped=_concat([state.skipped, delta.skipped]),
-        files=_concat([state.files, delta.files]),
+        skipped=concat([state.skipped, delta.skipped]),
+        files=concat([state.files, delta.files]),
         notes=[*state.notes, *delta.notes], **entities,
     )
-
-
-def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    """Concatenate keeping dtypes (categories of ``source_file`` united)."""
-    frames = [f for f in frames if len(f)] or frames[:1]
-    out = pd.concat(frames, ignore_index=True) if len(frames) > 1 else \
-        frames[0].reset_index(drop=True)
-    if "source_file" in out and out["source_file"].dtype != "category" and \
-            any(f["source_file"].dtype == "category" for f in frames):
-        out["source_file"] = out["source_file"].astype("category")
-    return out

@@ -12,6 +12,7 @@ import os
 import shutil
 import tarfile
 import tempfile
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -35,18 +36,40 @@ class UnsafeArchiveError(EntAuditError):
         super().__init__(f"{self.archive}: membre {member!r} refusé: {reason}")
 
 
+class BadArchiveError(EntAuditError):
+    """An archive that is not a readable tar.gz (truncated, corrupt, another format)."""
+
+    def __init__(self, archive: Path | str, reason: str) -> None:
+        self.archive = str(archive)
+        super().__init__(f"{self.archive}: archive tar.gz illisible ({reason})")
+
+
+@contextmanager
+def _readable(archive: Path | str) -> Iterator[None]:
+    try:
+        yield
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as err:
+        if isinstance(err, UnsafeArchiveError | FileNotFoundError):
+            raise
+        raise BadArchiveError(archive, str(err) or type(err).__name__) from None
+
+
 @dataclass(frozen=True)
 class Member:
     name: str
     size: int
 
 
-def check_members(archive: Path | str, *, max_members: int = MAX_MEMBERS,
-                  max_bytes: int = MAX_BYTES) -> list[Member]:
-    """List the XML members to extract, or raise on the first member that is not acceptable."""
+def check_members(archive: Path | str, *, max_members: int | None = None,
+                  max_bytes: int | None = None) -> list[Member]:
+    """List the XML members to extract, or raise on the first member that is not acceptable.
+
+    Limits default to :data:`MAX_MEMBERS` and :data:`MAX_BYTES` as they are when called."""
+    max_members = MAX_MEMBERS if max_members is None else max_members
+    max_bytes = MAX_BYTES if max_bytes is None else max_bytes
     members: list[Member] = []
     total = 0
-    with tarfile.open(archive, mode="r:gz") as tar:
+    with _readable(archive), tarfile.open(archive, mode="r:gz") as tar:
         for count, info in enumerate(tar, start=1):
             if count > max_members:
                 raise UnsafeArchiveError(archive, info.name, f"plus de {max_members} membres")
@@ -70,13 +93,13 @@ def check_members(archive: Path | str, *, max_members: int = MAX_MEMBERS,
     return members
 
 
-def extract(archive: Path | str, dest: Path | str, **limits: int) -> list[Path]:
+def extract(archive: Path | str, dest: Path | str, **limits: int | None) -> list[Path]:
     """Extract the AAF files of ``archive`` flat into ``dest`` (created 0700); return them."""
     wanted = {m.name for m in check_members(archive, **limits)}
     dest = Path(dest)
     dest.mkdir(mode=0o700, parents=True, exist_ok=True)
     out = []
-    with tarfile.open(archive, mode="r:gz") as tar:
+    with _readable(archive), tarfile.open(archive, mode="r:gz") as tar:
         for info in tar:
             if info.name not in wanted:
                 continue

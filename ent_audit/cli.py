@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import shutil
 import sys
 import time
 from collections.abc import Sequence
@@ -129,6 +130,24 @@ def cmd_demo(args: argparse.Namespace) -> int:
     snap = load(res.archives[0], workers=args.workers)
     print()
     _print_snapshot(snap, time.perf_counter() - t0)
+    store_path = Path(args.store)
+    if store_path.exists():  # the demo's own store, rebuilt from this run's archives
+        foreign = [a for a in Store(store_path).history()["archive"]
+                   if not a.startswith(f"{args.perimeter}_")]
+        if foreign:
+            raise EntAuditError(f"{store_path} contient d'autres extractions ({foreign[0]}): "
+                                "ce n'est pas un store de démonstration, il n'est pas effacé")
+        shutil.rmtree(store_path)
+    print(f"\nIngestion du Complet et du Delta dans {store_path}:")
+    store = Store(store_path)
+    for r in store.ingest(res.archives[:2]):
+        print(f"  {r.archive}: {STATUS_LABELS[r.status]} en {r.seconds:.1f} s"
+              + (f", {len(r.anomalies)} anomalie(s)" if r.anomalies else ""))
+    t0 = time.perf_counter()
+    latest = store.latest()
+    print(f"État courant du {latest.extraction.date} relu du store en "
+          f"{time.perf_counter() - t0:.1f} s: "
+          + ", ".join(f"{v} {_KIND_LABELS[k]}" for k, v in latest.counts().items()))
     return EXIT_OK
 
 
@@ -195,6 +214,8 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("demo", help="générer un département, le charger, afficher les comptes / "
                                     "generate a département, load it, print counts")
     s.add_argument("--out", default="outputs/demo", help="dossier de sortie")
+    s.add_argument("--store", default="outputs/demo-store",
+                   help="store de démonstration (recréé à chaque démo)")
     s.add_argument("--workers", type=int, help="processus de lecture (défaut: un par cœur)")
     _synth_options(s, schools=1000, pupils=130_000)
     s.set_defaults(func=cmd_demo)

@@ -26,6 +26,9 @@ from .schema import Field, Kind
 STRING = pd.StringDtype("pyarrow")
 """Arrow-backed strings with ``pd.NA`` for missing values."""
 
+OP_DTYPE = pd.CategoricalDtype(["add", "modify", "delete"])
+"""The request a row came from: ``addRequest``, ``modifyRequest``, ``deleteRequest``."""
+
 SOURCE_COLUMNS = ("source_file", "record", "line")
 """Every row of every frame says where it was read."""
 
@@ -166,6 +169,34 @@ def _clean(text: pa.Array) -> pa.Array:
     return pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
 
 
+def isin(column: pd.Series, values) -> np.ndarray:
+    """``column.isin(values)`` for string columns, computed by Arrow.
+
+    pandas' own ``isin`` on Arrow strings builds one Python scalar per value: seconds for a
+    whole département's ids.
+    """
+    values = pa.array(list(values) if isinstance(values, (set, frozenset)) else values,
+                      type=pa.string())
+    found = pc.is_in(pa.array(column, type=pa.string()), value_set=values)
+    return found.to_numpy(zero_copy_only=False).astype(bool)
+
+
+def concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Concatenate frames of one kind keeping their dtypes.
+
+    pandas turns categoricals whose categories differ (``source_file`` of two parts, or the
+    same categories read back from Parquet) into plain objects: they are made categorical
+    again, ``op`` with its fixed categories.
+    """
+    kept = [f for f in frames if len(f)] or frames[:1]
+    out = pd.concat(kept, ignore_index=True) if len(kept) > 1 else kept[0].reset_index(drop=True)
+    for col in out.columns:
+        if out[col].dtype != "category" and any(
+                isinstance(f[col].dtype, pd.CategoricalDtype) for f in frames if col in f):
+            out[col] = out[col].astype(OP_DTYPE if col == "op" else "category")
+    return out
+
+
 @dataclass
 class _Values:
     """The values of one attribute in one part: record index of each, and the cleaned text."""
@@ -235,7 +266,7 @@ def build(raw: RawPart, kind: Kind, source: str | None = None) -> PartFrames:
                    f"valeur de {f.attr} non conforme au type {f.dtype}")
         columns[f.column] = typed
     entity = pd.DataFrame(columns)
-    entity["op"] = pd.Categorical(ops, categories=["add", "modify", "delete"])
+    entity["op"] = pd.Categorical(ops, dtype=OP_DTYPE)
     _add_source(entity, source, np.arange(n), lines)
 
     links: dict[str, list[pd.DataFrame]] = {}

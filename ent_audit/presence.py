@@ -14,6 +14,7 @@ import datetime as dt
 import pandas as pd
 
 from . import pseudonym, schema
+from .frames import isin
 from .snapshot import Snapshot
 
 COLUMNS = ("pseudonym", "kind", "uai", "level", "first_seen", "last_seen", "departed")
@@ -80,7 +81,6 @@ def update(history: pd.DataFrame | None, now: pd.DataFrame, date: dt.date) -> pd
     day = pd.Timestamp(date)
     closed = history[history["departed"].notna()]
     open_ = history[history["departed"].isna()]
-    k = [c for c in KEYS]
     left = open_.assign(_k=_key(open_)).merge(now.assign(_k=_key(now))[["_k", "level"]],
                                                on="_k", how="left", suffixes=("", "_now"),
                                                indicator=True)
@@ -88,10 +88,10 @@ def update(history: pd.DataFrame | None, now: pd.DataFrame, date: dt.date) -> pd
     left.loc[seen, "last_seen"] = day
     left.loc[seen, "level"] = left.loc[seen, "level_now"]
     left.loc[~seen, "departed"] = day
-    still = set(left.loc[seen, "_k"])
-    new = now[~_key(now).isin(still)].assign(first_seen=day, last_seen=day, departed=pd.NaT)
+    still = left.loc[seen, "_k"]
+    new = now[~isin(_key(now), still)].assign(first_seen=day, last_seen=day, departed=pd.NaT)
     out = pd.concat([closed, left[list(COLUMNS)], new[list(COLUMNS)]], ignore_index=True)
-    return _typed(out.sort_values(k + ["first_seen"], kind="stable"))
+    return _typed(out.sort_values([*KEYS, "first_seen"], kind="stable"))
 
 
 def _key(df: pd.DataFrame) -> pd.Series:

@@ -10,8 +10,10 @@ import datetime as dt
 import json
 import multiprocessing
 import os
+import warnings
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +31,7 @@ from .frames import (
     STRING,
     PartFrames,
     build,
+    concat,
     finish,
     read_frames,
 )
@@ -217,21 +220,25 @@ def _read_all(tasks: list[tuple[str, Path, int]], recover: bool, workers: int | 
         ctx = multiprocessing.get_context("forkserver")
         ctx.set_forkserver_preload(["ent_audit.frames"])
         order = sorted(range(len(tasks)), key=lambda i: -sizes[i])  # biggest first: balance
-        with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=ctx) as pool:
-            futures = {pool.submit(read_frames, tasks[i][1], tasks[i][0], recover=recover): i
-                       for i in order}
-            results: dict[int, PartFrames] = {}
-            for fut in as_completed(futures):
-                results[futures[fut]] = fut.result()
-                bar.update(sizes[futures[fut]])
+        results: dict[int, PartFrames] = {}
+        try:
+            with ProcessPoolExecutor(max_workers=min(workers, len(tasks)),
+                                     mp_context=ctx) as pool:
+                futures = {pool.submit(read_frames, tasks[i][1], tasks[i][0], recover=recover): i
+                           for i in order}
+                for fut in as_completed(futures):
+                    results[futures[fut]] = fut.result()
+                    bar.update(sizes[futures[fut]])
+        except BrokenProcessPool as err:
+            # Workers could not start (e.g. a __main__ read from standard input): same work,
+            # one process, said out loud.
+            warnings.warn(f"lecture parallèle impossible ({err}): lecture dans ce processus",
+                          RuntimeWarning, stacklevel=3)
+            for i in order:
+                if i not in results:
+                    results[i] = read_frames(tasks[i][1], tasks[i][0], recover=recover)
+                    bar.update(sizes[i])
         return [results[i] for i in range(len(tasks))]
-
-
-def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    df = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-    if df["source_file"].dtype != "category":
-        df["source_file"] = df["source_file"].astype("category")
-    return df
 
 
 def _assemble(info: ExtractionInfo, tasks: list[tuple[str, Path, int]],
@@ -242,14 +249,14 @@ def _assemble(info: ExtractionInfo, tasks: list[tuple[str, Path, int]],
     for kind, parts in by_kind.items():
         if not parts:  # absent kind: empty frames with the right columns and dtypes
             parts.append(build(RawPart("", "UTF-8", False, {}), schema.KINDS[kind], ""))
-    entities = {schema.KINDS[k].frame: _concat([p.entity for p in parts])
+    entities = {schema.KINDS[k].frame: concat([p.entity for p in parts])
                 for k, parts in by_kind.items()}
     link_parts: dict[str, list[pd.DataFrame]] = {}
     for parts in by_kind.values():
         for p in parts:
             for name, df in p.links.items():
                 link_parts.setdefault(name, []).append(df)
-    links = {name: _concat(link_parts[name]) for name in schema.LINK_TABLES}
+    links = {name: concat(link_parts[name]) for name in schema.LINK_TABLES}
     every = results
 
     def gather(attr: str, columns: tuple[str, ...]) -> pd.DataFrame:

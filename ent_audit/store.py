@@ -222,7 +222,7 @@ class Store:
         was. The run is logged in ``logs/`` with pseudonyms only.
         """
         paths = [Path(a) for a in archives]
-        started = dt.datetime.now(dt.timezone.utc)
+        started = dt.datetime.now(dt.UTC)
         results: list[IngestResult] = []
         with self._locked(wait):
             for path in _in_date_order(paths):
@@ -243,6 +243,7 @@ class Store:
                                 dt.date.fromisoformat(done["date"]),
                                 f"déjà ingérée le {done['ingested_at']} (même SHA-256): "
                                 "rien à faire")
+        tmp: Path | None = None
         try:
             name = parse_archive_name(path)
             with _private():
@@ -251,8 +252,11 @@ class Store:
                 incoming = load_files(extract(path, tmp), progress=progress)
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
-        except (EntAuditError, NamingError) as err:
-            return IngestResult(path.name, digest, "refused", message=str(err),
+        except EntAuditError as err:
+            # Name the archive, not the private temporary folder it was extracted to.
+            message = str(err) if tmp is None else \
+                str(err).replace(f"{tmp}{os.sep}", f"{path.name}:")
+            return IngestResult(path.name, digest, "refused", message=message,
                                 seconds=time.perf_counter() - t0)
         info = incoming.extraction
         if (info.extraction, info.date) != (name.extraction, name.date):
@@ -284,7 +288,7 @@ class Store:
                                        info.date)
         entry = dict(archive=path.name, sha256=digest, extraction=info.extraction,
                      date=info.date.isoformat(), perimeter=info.perimeter,
-                     ingested_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                     ingested_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                      anomalies=len(anomalies), counts=incoming.counts(),
                      state_counts=new_state.counts())
         self._commit(new_state, new_presence, [*history, entry])
@@ -300,7 +304,7 @@ class Store:
             history_presence.to_parquet(stage / "presence.parquet", index=False)
             _write_json(stage / "extractions.json", history)
             _fsync_dir(stage)
-            name = f"{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}-{stage.name[6:]}"
+            name = f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}-{stage.name[6:]}"
             target = self.path / "states" / name
             os.rename(stage, target)
             _fsync_dir(target.parent)
@@ -322,7 +326,7 @@ class Store:
             path = self.path / "logs" / f"ingest-{started:%Y%m%dT%H%M%S%f}-{os.getpid()}.json"
             _write_json(path, {
                 "started": started.isoformat(timespec="seconds"),
-                "ended": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                "ended": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                 "results": [r.to_dict(self.key) for r in results],
             })
         return path

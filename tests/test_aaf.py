@@ -7,12 +7,11 @@ import sys
 import textwrap
 
 import pytest
+from conftest import SCHOOL, document, pupil, record
 
 from ent_audit import AAFSyntaxError, UnsafeXMLError
 from ent_audit.aaf import read_part
 from ent_audit.frames import read_frames
-
-from conftest import SCHOOL, document, pupil, record
 
 ELEVE = "ENT1D_TEST_Complet_20240916_Eleve_0000.xml"
 DELTA = "ENT1D_TEST_Delta_20241007_Eleve_0000.xml"

@@ -8,10 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import document, pupil, record
 
 from ent_audit import cli
-
-from conftest import document, pupil, record
+from ent_audit.store import Store
+from ent_audit.synth import write
 
 README = Path(__file__).parents[1] / "README.md"
 COMMANDS = sorted(cli.parser()._subparsers._group_actions[0].choices)  # noqa: SLF001
@@ -61,8 +62,35 @@ def test_synth_writes_three_archives_and_the_truth(tmp_path, capsys):
 
 
 def test_demo_generates_loads_and_prints_counts_per_circonscription(tmp_path, capsys):
-    assert cli.main(["demo", "--out", str(tmp_path), "--schools", "4", "--pupils", "200"]) == 0
+    store = tmp_path / "store"
+    argv = ["demo", "--out", str(tmp_path / "demo"), "--store", str(store), "--schools", "4",
+            "--pupils", "200"]
+    assert cli.main(argv) == 0
     out = capsys.readouterr().out
     assert "Département synthétique généré" in out
     assert re.search(r"élèves \(Eleve\)\s+200\n", out)
     assert re.search(r"Total\s+4\s+200\s+\d+", out)
+    assert "ENT1D_DEMO31_Delta_20261005.tar.gz: ingérée" in out
+    assert cli.main(argv) == 0  # a second demo rebuilds its own store
+    assert cli.main(["ingest", str(tmp_path / "demo" / "ENT1D_DEMO31_Complet_20261012.tar.gz"),
+                     "--store", str(store)]) == 0
+    capsys.readouterr()
+    assert cli.main(["demo", "--out", str(tmp_path / "other"), "--store", str(store),
+                     "--perimeter", "ENT1D_AUTRE", "--schools", "4", "--pupils", "200"]) == 2
+    assert "n'est pas un store de démonstration" in capsys.readouterr().err
+    assert len(Store(store).history()) == 3
+
+
+def test_ingest_and_status(tmp_path, capsys):
+    res = write(tmp_path / "synth", schools=3, pupils=90)
+    store = str(tmp_path / "store")
+    assert cli.main(["ingest", *map(str, res.archives[:2]), "--store", store]) == cli.EXIT_OK
+    assert cli.main(["ingest", str(res.archives[0]), "--store", store]) == cli.EXIT_OK
+    assert "déjà ingérée" in capsys.readouterr().out
+    assert cli.main(["status", "--store", store]) == cli.EXIT_OK
+    out = capsys.readouterr().out
+    assert "état du 2026-10-05" in out and "ENT1D_DEMO31_Delta_20261005.tar.gz" in out
+    bad = tmp_path / "ENT1D_DEMO31_Complet_20270101.tar.gz"
+    bad.write_bytes(b"not a gzip")
+    assert cli.main(["ingest", str(bad), "--store", store]) == cli.EXIT_BAD_INPUT
+    assert "REFUSÉE" in capsys.readouterr().out

@@ -7,12 +7,11 @@ import tarfile
 
 import pandas as pd
 import pytest
+from conftest import SCHOOL, document, pupil, record
 
 import ent_audit
 from ent_audit import SnapshotError, overview, snapshot
 from ent_audit.archive import UnsafeArchiveError
-
-from conftest import SCHOOL, document, pupil, record
 
 PREFIX = "ENT1D_TEST_Complet_20240916"
 
