@@ -204,6 +204,28 @@ def test_a_delta_needs_a_complete_state_of_the_same_perimeter(tmp_path):
         store.latest()
 
 
+def test_a_delta_of_another_perimeter_is_refused(base, tmp_path):
+    before = tree_hash(base.path)
+    arch = extraction(tmp_path, "Delta", "20240923", [record("Eleve", "3", pupil("3"))],
+                      others=False)
+    other = arch.with_name(arch.name.replace(PERIM, "ENT1D_AUTRE"))
+    with tarfile.open(arch) as src, tarfile.open(other, "w:gz") as dst:
+        for m in src:
+            data = src.extractfile(m).read()
+            m.name = m.name.replace(PERIM, "ENT1D_AUTRE")
+            dst.addfile(m, io.BytesIO(data))
+    [r] = base.ingest([other])
+    assert r.status == "refused" and [a.code for a in r.anomalies] == ["perimeter_mismatch"]
+    assert tree_hash(base.path) == before
+
+
+def test_a_truncated_archive_is_refused_clearly(base, tmp_path):
+    arch = extraction(tmp_path, "Complet", "20240923", [record("Eleve", "1", pupil("1"))])
+    arch.write_bytes(arch.read_bytes()[: arch.stat().st_size // 2])
+    [r] = base.ingest([arch])
+    assert r.status == "refused" and "archive tar.gz illisible" in r.message
+
+
 def test_an_older_complet_is_refused(base, tmp_path):
     arch = extraction(tmp_path, "Complet", "20240901", [record("Eleve", "1", pupil("1"))])
     [r] = base.ingest([arch])
