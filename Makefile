@@ -7,7 +7,7 @@ PUPILS ?= 130000
 SCHOOLS ?= 1000
 DEMO   := outputs/demo
 
-.PHONY: venv demo test lab bench clean
+.PHONY: venv demo test lab bench clean system-packages
 
 # A classic (compat) editable install: the finder-based default resolves `ent_audit` as an
 # empty namespace package when a script runs from a sub-folder (benchmarks/).
@@ -24,8 +24,23 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/ent-audit demo --out $(DEMO) --store outputs/demo-store --schools $(SCHOOLS) --pupils $(PUPILS)
 
-test: $(STAMP)
+# System packages the suite needs: a real OpenSSH server for the SFTP tests, Debian's
+# Chromium for the rendered-report tests. Installed when missing (CI machines start bare).
+SYSTEM_PACKAGES := openssh-server chromium
+
+test: $(STAMP) system-packages
 	$(BIN)/python -m pytest -q
+
+system-packages:
+	@missing=""; \
+	[ -x /usr/sbin/sshd ] || missing="$$missing openssh-server"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends $$missing > /tmp/ent-audit-apt.log 2>&1 \
+			|| { cat /tmp/ent-audit-apt.log; exit 1; }; \
+	fi
 
 lab: $(STAMP)
 	$(PIP) -e '.[lab]' >> $(VENV)/pip.log 2>&1 || { cat $(VENV)/pip.log; exit 1; }
