@@ -17,12 +17,14 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip > $(VENV)/pip.log 2>&1
 	$(PIP) -e '.[test]' >> $(VENV)/pip.log 2>&1 || { cat $(VENV)/pip.log; exit 1; }
+	$(BIN)/python -c "from ent_audit.report import ensure_kernel; ensure_kernel()"
 	touch $(STAMP)
 
 venv: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/ent-audit demo --out $(DEMO) --store outputs/demo-store --schools $(SCHOOLS) --pupils $(PUPILS)
+	$(BIN)/ent-audit report all -p params/demo.yaml
 
 # System packages the suite needs: a real OpenSSH server for the SFTP tests, Debian's
 # Chromium for the rendered-report tests. Installed when missing (CI machines start bare).

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import overview
+from . import overview, report
 from .exceptions import EntAuditError
 from .snapshot import Snapshot, load
 from .store import Store
@@ -85,6 +85,21 @@ def cmd_status(args: argparse.Namespace) -> int:
                            sha256=history["sha256"].str[:12])
     print("\nExtractions ingérées:\n" + shown.to_string(index=False))
     return EXIT_OK
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    params, files = report.read_params(args.params)
+    names = report.reports() if args.name == "all" else [args.name]
+    worst = EXIT_OK
+    for name in names:
+        r = report.run(name, params, param_files=files, outputs=args.outputs)
+        where = f" — {r.html}" if r.html else ""
+        print(f"{name}: {report.STATUS_LABELS[r.status]}{where}")
+        if r.message:
+            print(f"  {r.message}", file=sys.stderr if r.status == "error" else sys.stdout)
+        worst = max(worst, r.exit_code)
+    print(f"index des rapports: {Path(args.outputs) / 'index.html'}")
+    return worst
 
 
 def _defects(pairs: Sequence[str], every: float | None) -> dict[str, float] | None:
@@ -204,6 +219,15 @@ def parser() -> argparse.ArgumentParser:
                                       "ingested extractions and current state")
     s.add_argument("--store", required=True, help="dossier du store")
     s.set_defaults(func=cmd_status)
+
+    s = sub.add_parser("report", help="exécuter un rapport (papermill) et le publier en HTML / "
+                                      "run a report notebook and render it")
+    s.add_argument("name", help="nom du rapport (notebooks/NOM.ipynb) ou 'all'")
+    s.add_argument("-p", "--param", dest="params", action="append", default=[],
+                   metavar="FICHIER.yaml|clé=valeur",
+                   help="paramètres: fichier YAML ou clé=valeur (répétable, dans l'ordre)")
+    s.add_argument("--outputs", default="outputs", help="dossier des rapports (défaut: outputs)")
+    s.set_defaults(func=cmd_report)
 
     s = sub.add_parser("synth", help="générer un périmètre synthétique / "
                                      "generate a synthetic perimeter")

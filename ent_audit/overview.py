@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pandas as pd
 
+from . import schema
+from .notebook import Check
 from .snapshot import Snapshot
 
 SCHOOL_TYPE = "ECOLE"
@@ -32,3 +36,84 @@ def by_circonscription(snapshot: Snapshot) -> pd.DataFrame:
     out.loc["Total"] = out.sum()
     out.index.name = "circonscription"
     return out
+
+
+def by_commune(snapshot: Snapshot) -> pd.DataFrame:
+    """Schools, pupils and circonscriptions per commune (a city spans several), biggest first."""
+    sch = schools(snapshot)[["jointure", "commune", "circonscription"]]
+    ps = snapshot.links["person_structure"]
+    pupils = (ps[ps["kind"] == "student"].drop_duplicates(["person", "structure"])
+              .merge(sch, left_on="structure", right_on="jointure")
+              .drop_duplicates(["person", "commune"])
+              .groupby("commune").size().rename("pupils"))
+    out = (sch.groupby("commune").agg(schools=("jointure", "size"),
+                                      circonscriptions=("circonscription", "nunique"))
+              .reset_index().merge(pupils, left_on="commune", right_index=True, how="left"))
+    out["pupils"] = out["pupils"].fillna(0).astype("int64")
+    return out.sort_values(["pupils", "commune"], ascending=[False, True]).reset_index(drop=True)
+
+
+def by_level(snapshot: Snapshot) -> pd.DataFrame:
+    """Pupils per level, in school order, with the level's cycle; unknown levels last."""
+    st = snapshot.students
+    st = st[st["op"] != "delete"]
+    counts = st["level"].fillna("(absent)").value_counts()
+    order = [lvl for lvl in schema.LEVELS if lvl in counts.index]
+    order += sorted(set(counts.index) - set(order))
+    return pd.DataFrame({
+        "level": order,
+        "cycle": [schema.LEVEL_CYCLE.get(lvl) for lvl in order],
+        "pupils": [int(counts[lvl]) for lvl in order],
+    })
+
+
+def by_cycle(snapshot: Snapshot) -> pd.DataFrame:
+    """Pupils per cycle as the files state it (``ENTEleveCycle``), missing ones counted."""
+    st = snapshot.students
+    cycles = st.loc[st["op"] != "delete", "cycle"].astype("Int64").astype(str)
+    counts = cycles.replace("<NA>", "(absent)").value_counts().sort_index()
+    return pd.DataFrame({"cycle": counts.index, "pupils": counts.to_numpy()})
+
+
+def people(snapshot: Snapshot) -> dict[str, int]:
+    """Headline counts: schools, other structures, pupils, guardians, teachers, other staff."""
+    sch = schools(snapshot)
+    staff = snapshot.staff[snapshot.staff["op"] != "delete"]
+    teachers = int(staff["is_teacher"].fillna(False).sum())
+    return {
+        "schools": len(sch),
+        "other_structures": len(snapshot.structures) - len(sch),
+        "circonscriptions": int(sch["circonscription"].nunique()),
+        "communes": int(sch["commune"].nunique()),
+        "pupils": int((snapshot.students["op"] != "delete").sum()),
+        "guardians": int((snapshot.guardians["op"] != "delete").sum()),
+        "teachers": teachers,
+        "other_staff": len(staff) - teachers,
+    }
+
+
+def checks(snapshot: Snapshot, *, today: dt.date, max_age_days: int) -> list[Check]:
+    """The overview's checks: a stale state blocks (reports would describe the past)."""
+    date = snapshot.extraction.date
+    age = (today - date).days if date else None
+    fresh = age is not None and 0 <= age <= max_age_days
+    return [
+        Check("freshness", f"État du store de moins de {max_age_days} jours", fresh,
+              blocking=True, detail=f"état du {date}, {age} jour(s) avant le {today}"),
+        Check("schools_present", "Au moins une école dans le périmètre",
+              len(schools(snapshot)) > 0, blocking=True),
+        Check("reader_issues", "Aucun signalement du lecteur", snapshot.issues.empty,
+              detail=f"{len(snapshot.issues)} signalement(s)"),
+    ]
+
+
+def figures(snapshot: Snapshot, history: pd.DataFrame) -> dict:
+    """The key figures ``summary.json`` publishes (counts only, nothing personal)."""
+    levels = by_level(snapshot)
+    return {
+        **people(snapshot),
+        "state_date": str(snapshot.extraction.date),
+        "extractions_ingested": len(history),
+        "pupils_by_level": dict(zip(levels["level"], levels["pupils"], strict=True)),
+        "reader_issues": len(snapshot.issues),
+    }

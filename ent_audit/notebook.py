@@ -1,0 +1,68 @@
+"""What a report notebook calls: set up figures, publish key figures and checks.
+
+Notebooks stay thin: a parameters cell, calls into the package, figures, short French prose,
+and one :func:`publish` at the end. The published payload travels inside the executed notebook
+(a display of its own MIME type, which HTML rendering skips), so a run by plain ``papermill``
+carries it too; the runner turns it into ``summary.json`` and the exit status.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+
+import pandas as pd
+
+SUMMARY_MIME = "application/vnd.ent-audit.summary+json"
+
+
+@dataclass(frozen=True)
+class Check:
+    """One check a report makes; a failed ``blocking`` one makes the run exit 1."""
+
+    id: str
+    title: str
+    passed: bool
+    blocking: bool = False
+    detail: str = ""
+
+
+def setup() -> None:
+    """Figures as HTML with plotly.js embedded once (no CDN: reports are read offline)."""
+    import plotly.io as pio
+
+    pio.renderers.default = "notebook"
+    pd.set_option("display.max_rows", 60)
+
+
+def _plain(value):
+    if hasattr(value, "item"):
+        return value.item()
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def publish(figures: dict, checks: list[Check] | tuple[Check, ...] = (),
+            headline: tuple[str, ...] = ()) -> dict:
+    """Publish the run's key figures and checks (call once, at the end of the notebook).
+
+    ``headline`` names the figures ``outputs/index.html`` shows for this run.
+    """
+    from IPython.display import display
+
+    payload = {
+        "figures": _plain(figures),
+        "checks": [asdict(c) for c in checks],
+        "headline": list(headline) or list(figures)[:4],
+    }
+    json.dumps(payload)  # fail here, in the notebook, on anything not JSON
+    display({SUMMARY_MIME: payload}, raw=True)
+    return payload
+
+
+def table(df: pd.DataFrame, labels: dict[str, str] | None = None):
+    """A frame with French column labels, no index: what a coordinator reads."""
+    return df.rename(columns=labels or {}).style.hide(axis="index")

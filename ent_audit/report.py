@@ -1,0 +1,322 @@
+"""Run a report notebook through papermill, render it for auditors, record how it was made.
+
+``run("overview", {"store": …})`` validates the parameters against the notebook's
+``parameters`` cell (an unknown or mistyped name is an error before anything runs), executes it
+in the project's own Jupyter kernel, and writes ``outputs/NAME/<timestamp>/``: the executed
+notebook, a self-contained HTML (no code, no prompts, plotly.js embedded once, nothing from a
+CDN), ``summary.json`` (what the notebook published) and ``manifest.json`` (inputs with SHA-256,
+parameters, versions, times, exit status). ``outputs/index.html`` lists every run.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import hashlib
+import html
+import json
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .exceptions import EntAuditError
+from .notebook import SUMMARY_MIME
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+KERNEL_NAME = "ent-audit"
+LIBRARIES = ("ent-audit", "pandas", "pyarrow", "lxml", "papermill", "nbconvert", "nbclient",
+             "ipykernel", "plotly")
+
+EXIT_OK, EXIT_BLOCKING, EXIT_ERROR = 0, 1, 2
+
+
+class ParameterError(EntAuditError):
+    """A parameter the notebook does not declare, or of the wrong type: nothing was run."""
+
+    def __init__(self, report: str, parameter: str, message: str) -> None:
+        self.report = report
+        self.parameter = parameter
+        super().__init__(f"rapport {report}: paramètre {parameter!r}: {message}")
+
+
+class ReportNotFound(EntAuditError):
+    pass
+
+
+def reports(notebooks: Path = NOTEBOOKS) -> list[str]:
+    """The reports: one per notebook in ``notebooks/``."""
+    return sorted(p.stem for p in notebooks.glob("*.ipynb"))
+
+
+def notebook_path(name: str, notebooks: Path = NOTEBOOKS) -> Path:
+    path = notebooks / f"{name}.ipynb"
+    if not path.exists():
+        raise ReportNotFound(f"rapport inconnu {name!r}; connus: {', '.join(reports(notebooks))}")
+    return path
+
+
+# -- parameters ------------------------------------------------------------------------------
+
+
+def read_params(specs: list[str]) -> tuple[dict[str, Any], list[Path]]:
+    """``-p`` values in order: a YAML file (merged) or ``key=value`` (value read as YAML)."""
+    params: dict[str, Any] = {}
+    files: list[Path] = []
+    for spec in specs:
+        if "=" in spec and not spec.endswith((".yaml", ".yml")):
+            key, _, value = spec.partition("=")
+            params[key.strip()] = yaml.safe_load(value) if value else None
+            continue
+        path = Path(spec)
+        if not path.exists():
+            raise EntAuditError(f"fichier de paramètres introuvable: {path}")
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        if not isinstance(data, dict):
+            raise EntAuditError(f"{path}: attendu un dictionnaire clé: valeur")
+        params.update(data)
+        files.append(path)
+    return params, files
+
+
+_TYPES = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,)}
+
+
+def check_params(name: str, path: Path, params: dict[str, Any]) -> dict[str, Any]:
+    """Refuse names the notebook's ``parameters`` cell does not declare, and wrong types."""
+    import papermill
+
+    declared = {p["name"]: p for p in papermill.inspect_notebook(str(path)).values()}
+    if not declared:
+        raise ParameterError(name, "*", "le notebook n'a pas de cellule 'parameters'")
+    for key, value in params.items():
+        if key not in declared:
+            raise ParameterError(name, key, f"inconnu; paramètres déclarés: "
+                                            f"{', '.join(sorted(declared))}")
+        expected = declared[key].get("inferred_type_name")
+        types = _TYPES.get(expected or "")
+        if types and value is not None and (not isinstance(value, types) or (
+                expected in ("int", "float") and isinstance(value, bool))):
+            raise ParameterError(name, key, f"attendu {expected}, reçu {value!r}")
+    return params
+
+
+# -- kernel ----------------------------------------------------------------------------------
+
+
+def ensure_kernel() -> str:
+    """A kernel spec for this very interpreter, inside its environment (``sys.prefix``).
+
+    The generic ``python3`` spec runs whatever ``python`` is first on PATH, not necessarily
+    this virtualenv's. The kernel logs errors only (no transport chatter in cron mails).
+    """
+    spec_dir = Path(sys.prefix) / "share" / "jupyter" / "kernels" / KERNEL_NAME
+    spec = {
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}",
+                 "--IPKernelApp.log_level=ERROR"],
+        "display_name": "Python (ent-audit)", "language": "python",
+        "metadata": {"debugger": False},
+    }
+    path = spec_dir / "kernel.json"
+    if not path.exists() or json.loads(path.read_text()) != spec:
+        spec_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(spec, indent=1))
+    return KERNEL_NAME
+
+
+# -- a run -----------------------------------------------------------------------------------
+
+
+@dataclass
+class RunResult:
+    """One report run, as the scheduler and the index see it."""
+
+    report: str
+    status: str
+    """``ok``, ``blocking`` (a blocking check failed) or ``error`` (could not run)."""
+    exit_code: int
+    run_dir: Path | None = None
+    html: Path | None = None
+    summary: dict = field(default_factory=dict)
+    message: str = ""
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["run_dir"] = str(self.run_dir) if self.run_dir else None
+        d["html"] = str(self.html) if self.html else None
+        return d
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _inputs(notebook: Path, files: list[Path], params: dict[str, Any]) -> list[dict]:
+    """Every file the run reads: notebook, parameter files, the store's live state.
+
+    Of a store only the live state is listed (never its key, logs or locks).
+    """
+    paths = [notebook, *files]
+    for value in params.values():
+        if not isinstance(value, str) or not value:
+            continue
+        p = Path(value)
+        if (p / "CURRENT").is_file():
+            state = p / "states" / (p / "CURRENT").read_text().strip()
+            paths += sorted(q for q in state.rglob("*") if q.is_file())
+        elif p.is_file():
+            paths.append(p)
+    return [{"path": str(p), "sha256": _sha256(p), "bytes": p.stat().st_size} for p in paths]
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": sys.version.split()[0]}
+    for lib in LIBRARIES:
+        try:
+            out[lib] = metadata.version(lib)
+        except metadata.PackageNotFoundError:
+            out[lib] = "absent"
+    return out
+
+
+def _summary(nb) -> dict:
+    for cell in reversed(nb.cells):
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            if SUMMARY_MIME in data:
+                payload = data[SUMMARY_MIME]
+                return json.loads(payload) if isinstance(payload, str) else payload
+    return {}
+
+
+def render_html(nb, title: str) -> str:
+    """HTML for auditors: outputs only, no prompts, nothing loaded from the network."""
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(template_name="ent_audit", extra_template_basedirs=[str(TEMPLATES)],
+                            exclude_input=True, exclude_input_prompt=True,
+                            exclude_output_prompt=True)
+    nb = copy.deepcopy(nb)
+    nb.metadata["title"] = title
+    for cell in nb.cells:  # the published summary is for the runner, not for readers
+        if cell.get("outputs"):
+            cell.outputs = [o for o in cell.outputs if SUMMARY_MIME not in o.get("data", {})]
+    body, _ = exporter.from_notebook_node(nb)
+    return body
+
+
+def _check_store(params: dict[str, Any], name: str) -> None:
+    store = params.get("store")
+    if isinstance(store, str) and not (Path(store) / "CURRENT").is_file():
+        raise ParameterError(name, "store", f"{store} n'est pas un store ingéré "
+                                            "(ent-audit ingest … --store)")
+
+
+def run(name: str, params: dict[str, Any], *, param_files: list[Path] | None = None,
+        outputs: Path | str = "outputs", notebooks: Path = NOTEBOOKS) -> RunResult:
+    """Run one report; never raises for a failed run: the result says what happened."""
+    import nbformat
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    outputs = Path(outputs)
+    try:
+        path = notebook_path(name, notebooks)
+        check_params(name, path, params)
+        _check_store(params, name)
+    except EntAuditError as err:
+        return RunResult(name, "error", EXIT_ERROR, message=str(err))
+    started = dt.datetime.now(dt.timezone.utc)
+    run_dir = outputs / name / started.strftime("%Y%m%dT%H%M%S%fZ")
+    run_dir.mkdir(parents=True, exist_ok=False)
+    executed = run_dir / f"{name}.ipynb"
+    t0 = time.perf_counter()
+    status, code, message = "ok", EXIT_OK, ""
+    try:
+        papermill.execute_notebook(str(path), str(executed), parameters=params,
+                                   kernel_name=ensure_kernel(), cwd=os.getcwd(),
+                                   progress_bar=False, request_save_on_cell_execute=False)
+    except PapermillExecutionError as err:
+        status, code = "error", EXIT_ERROR
+        message = f"{err.ename}: {err.evalue} (cellule {err.exec_count})"
+    except Exception as err:  # kernel died, notebook unreadable: the run could not happen
+        status, code, message = "error", EXIT_ERROR, f"{type(err).__name__}: {err}"
+    summary: dict = {}
+    html_path = None
+    if executed.exists():
+        nb = nbformat.read(executed, as_version=4)
+        summary = _summary(nb)
+        html_path = run_dir / f"{name}.html"
+        html_path.write_text(render_html(nb, f"ent-audit · {name}"), encoding="utf-8")
+    failed = [c for c in summary.get("checks", []) if c["blocking"] and not c["passed"]]
+    if status == "ok" and failed:
+        status, code = "blocking", EXIT_BLOCKING
+        message = "; ".join(c["title"] for c in failed)
+    (run_dir / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=1),
+                                          encoding="utf-8")
+    manifest = {
+        "report": name, "status": status, "exit_code": code, "message": message,
+        "started": started.isoformat(timespec="seconds"),
+        "ended": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "seconds": round(time.perf_counter() - t0, 3),
+        "parameters": params, "inputs": _inputs(path, param_files or [], params),
+        "versions": _versions(), "kernel": KERNEL_NAME,
+    }
+    (run_dir / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1,
+                                                      default=str), encoding="utf-8")
+    result = RunResult(name, status, code, run_dir, html_path, summary, message)
+    write_index(outputs)
+    return result
+
+
+# -- the index -------------------------------------------------------------------------------
+
+STATUS_LABELS = {"ok": "réussi", "blocking": "contrôle bloquant en échec",
+                 "error": "n'a pas pu s'exécuter"}
+
+
+def write_index(outputs: Path | str) -> Path:
+    """``outputs/index.html``: every run, newest first, with status and headline figures."""
+    outputs = Path(outputs)
+    rows = []
+    for manifest in sorted(outputs.glob("*/*/manifest.json"), reverse=True):
+        m = json.loads(manifest.read_text(encoding="utf-8"))
+        summary_path = manifest.with_name("summary.json")
+        summary = json.loads(summary_path.read_text(encoding="utf-8")) \
+            if summary_path.exists() else {}
+        figures = summary.get("figures", {})
+        head = ", ".join(f"{k}: {figures[k]}" for k in summary.get("headline", [])
+                         if k in figures)
+        page = manifest.with_name(f"{m['report']}.html")
+        link = (f'<a href="{html.escape(str(page.relative_to(outputs)))}">'
+                f'{html.escape(m["started"])}</a>') if page.exists() else html.escape(m["started"])
+        rows.append(f"<tr class=\"{m['status']}\"><td>{html.escape(m['report'])}</td>"
+                    f"<td>{link}</td><td>{STATUS_LABELS.get(m['status'], m['status'])}</td>"
+                    f"<td>{html.escape(head)}</td><td>{html.escape(m.get('message', ''))}</td>"
+                    "</tr>")
+    page = f"""<!DOCTYPE html>
+<html lang="fr"><head><meta charset="utf-8"><title>ent-audit · rapports</title>
+<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:.3em .6em;text-align:left}}
+tr.blocking td{{background:#fde2c8}}tr.error td{{background:#f8d0d0}}</style></head>
+<body><h1>Rapports ent-audit</h1>
+<table><thead><tr><th>rapport</th><th>exécution (UTC)</th><th>statut</th>
+<th>chiffres clés</th><th>message</th></tr></thead>
+<tbody>
+{chr(10).join(rows)}
+</tbody></table></body></html>
+"""
+    index = outputs / "index.html"
+    outputs.mkdir(parents=True, exist_ok=True)
+    index.write_text(page, encoding="utf-8")
+    return index
