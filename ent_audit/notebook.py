@@ -27,11 +27,28 @@ class Check:
     detail: str = ""
 
 
-def setup() -> None:
-    """Figures as HTML with plotly.js embedded once (no CDN: reports are read offline)."""
-    import plotly.io as pio
+RENDERER = "ent_audit"
 
-    pio.renderers.default = "notebook"
+
+def setup() -> None:
+    """Figures as HTML with plotly.js embedded once and nothing from a CDN.
+
+    plotly's own ``notebook`` renderer embeds plotly.js once but adds a MathJax ``<script>``
+    from a CDN to every figure (plotly 7); auditors may read reports offline, so figures are
+    rendered here without it.
+    """
+    import plotly.io as pio
+    from plotly.io._base_renderers import NotebookRenderer
+
+    class OfflineRenderer(NotebookRenderer):
+        def to_mimebundle(self, fig_dict):
+            html = pio.to_html(fig_dict, config=self.config, include_plotlyjs=False,
+                               include_mathjax=False, full_html=False, default_width="100%",
+                               default_height=525, validate=False)
+            return {"text/html": html}
+
+    pio.renderers[RENDERER] = OfflineRenderer(connected=False)
+    pio.renderers.default = RENDERER
     pd.set_option("display.max_rows", 60)
 
 

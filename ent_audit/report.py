@@ -10,6 +10,7 @@ parameters, versions, times, exit status). ``outputs/index.html`` lists every ru
 
 from __future__ import annotations
 
+import ast
 import copy
 import datetime as dt
 import hashlib
@@ -88,6 +89,18 @@ def read_params(specs: list[str]) -> tuple[dict[str, Any], list[Path]]:
 _TYPES = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,)}
 
 
+def _declared_type(param: dict) -> str | None:
+    """The type of a parameter: papermill's annotation, else its default value's type."""
+    inferred = param.get("inferred_type_name")
+    if inferred and inferred != "None":
+        return inferred.split("[")[0]
+    try:
+        default = ast.literal_eval(param.get("default") or "None")
+    except (ValueError, SyntaxError):
+        return None
+    return None if default is None else type(default).__name__
+
+
 def check_params(name: str, path: Path, params: dict[str, Any]) -> dict[str, Any]:
     """Refuse names the notebook's ``parameters`` cell does not declare, and wrong types."""
     import papermill
@@ -99,7 +112,7 @@ def check_params(name: str, path: Path, params: dict[str, Any]) -> dict[str, Any
         if key not in declared:
             raise ParameterError(name, key, f"inconnu; paramètres déclarés: "
                                             f"{', '.join(sorted(declared))}")
-        expected = declared[key].get("inferred_type_name")
+        expected = _declared_type(declared[key])
         types = _TYPES.get(expected or "")
         if types and value is not None and (not isinstance(value, types) or (
                 expected in ("int", "float") and isinstance(value, bool))):

@@ -1,0 +1,263 @@
+"""The report runner end to end: a generated store, real kernels, real Chromium."""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import json
+import re
+import shutil
+import subprocess
+import sys
+import threading
+from collections import Counter
+from pathlib import Path
+
+import lxml.html
+import nbformat
+import pytest
+
+from ent_audit import report
+from ent_audit.store import Store
+from ent_audit.synth import write
+
+ROOT = Path(__file__).parents[1]
+CHROMIUM = shutil.which("chromium")
+BROWSER_HOSTS = {"update.googleapis.com", "accounts.google.com", "clients2.google.com"}
+"""Chromium's own service traffic (browser process, not the page), seen despite the flags."""
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """A store with a Complet and its Delta, and three runs of ``overview`` on it."""
+    tmp = tmp_path_factory.mktemp("report")
+    synth = write(tmp / "synth", seed=5, schools=6, pupils=300)
+    store = tmp / "store"
+    Store(store).ingest(synth.archives[:2])
+    params = tmp / "params.yaml"
+    params.write_text(f"store: {store}\nmax_age_days: 100000\ntoday: '2026-11-28'\n")
+    outputs = tmp / "outputs"
+    good = report.run("overview", {"store": str(store), "max_age_days": 100000,
+                                   "today": "2026-11-28"}, param_files=[params],
+                      outputs=outputs)
+    stale = report.run("overview", {"store": str(store), "max_age_days": 10,
+                                    "today": "2026-11-28"}, outputs=outputs)
+    return dict(synth=synth, store=store, outputs=outputs, good=good, stale=stale,
+                params=params)
+
+
+def test_a_good_run_writes_notebook_html_summary_and_manifest(runs):
+    r = runs["good"]
+    assert (r.status, r.exit_code) == ("ok", 0), r.message
+    names = sorted(p.name for p in r.run_dir.iterdir())
+    assert names == ["manifest.json", "overview.html", "overview.ipynb", "summary.json"]
+    assert json.loads((r.run_dir / "summary.json").read_text()) == r.summary
+
+
+def test_summary_figures_match_the_generators_truth(runs):
+    """After Complet + Delta the state equals the generator's second Complet."""
+    ext = runs["synth"].perimeter.extractions[2]
+    figures = runs["good"].summary["figures"]
+    pupils = ext.records["Eleve"]
+    staff = ext.records["PersEducNat"]
+    schools = [r for r in ext.records["EtabEducNat"]
+               if r.attrs["ENTStructureTypeStruct"] == ["ECOLE"]]
+    assert figures["schools"] == len(schools) == 6
+    assert figures["pupils"] == len(pupils)
+    assert figures["guardians"] == len(ext.records["PersRelEleve"])
+    assert figures["teachers"] == sum(r.attrs["ENTPersonCategorieEnseignant"] == ["O"]
+                                      for r in staff)
+    assert figures["other_staff"] == len(staff) - figures["teachers"]
+    assert figures["pupils_by_level"] == dict(Counter(r.attrs["ENTEleveNiveau"][0]
+                                                      for r in pupils))
+    assert figures["state_date"] == str(runs["synth"].perimeter.extractions[1].name.date)
+    assert figures["extractions_ingested"] == 2
+
+
+def test_manifest_lists_every_input_with_its_sha256_and_never_the_key(runs):
+    m = json.loads((runs["good"].run_dir / "manifest.json").read_text())
+    paths = [Path(i["path"]) for i in m["inputs"]]
+    assert paths[0] == ROOT / "notebooks" / "overview.ipynb" and paths[1] == runs["params"]
+    assert any(p.name == "students.parquet" for p in paths)
+    assert any(p.name == "presence.parquet" for p in paths)
+    assert not any(p.name == "key" or "logs" in p.parts for p in paths)
+    for i in m["inputs"]:
+        assert hashlib.sha256(Path(i["path"]).read_bytes()).hexdigest() == i["sha256"]
+    assert m["parameters"]["max_age_days"] == 100000 and m["exit_code"] == 0
+    assert {"python", "pandas", "papermill", "nbconvert", "plotly", "ent-audit"} <= set(m["versions"])
+    assert m["started"] <= m["ended"]
+
+
+def test_a_failed_blocking_check_exits_1_and_still_renders(runs):
+    r = runs["stale"]
+    assert (r.status, r.exit_code) == ("blocking", 1)
+    assert "moins de 10 jours" in r.message and r.html.exists()
+    m = json.loads((r.run_dir / "manifest.json").read_text())
+    assert (m["status"], m["exit_code"]) == ("blocking", 1)
+
+
+def test_unknown_or_mistyped_parameters_and_a_missing_store_exit_2_before_running(runs, tmp_path):
+    store = str(runs["store"])
+    for params, words in (({"store": store, "max_age_dayz": 3}, "'max_age_dayz': inconnu"),
+                          ({"store": store, "max_age_days": "trois"}, "attendu int"),
+                          ({"store": str(tmp_path / "nope")}, "n'est pas un store")):
+        r = report.run("overview", params, outputs=tmp_path / "out")
+        assert (r.status, r.exit_code, r.run_dir) == ("error", 2, None)
+        assert words in r.message
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_cli_exit_codes(runs, tmp_path, capsys):
+    from ent_audit import cli
+
+    out = str(tmp_path / "o")
+    base = ["report", "overview", "-p", str(runs["params"]), "--outputs", out]
+    assert cli.main(base) == 0
+    assert cli.main([*base, "-p", "max_age_days=1"]) == 1
+    assert cli.main([*base, "-p", "couleur=bleu"]) == 2
+    assert "paramètre 'couleur': inconnu" in capsys.readouterr().err
+    assert cli.main(["report", "inexistant", "--outputs", out]) == 2
+
+
+def test_index_lists_every_run_with_status_and_headline(runs):
+    page = (runs["outputs"] / "index.html").read_text()
+    assert page.count("<tr class=") == 2
+    assert "réussi" in page and "contrôle bloquant en échec" in page
+    assert f"pupils: {runs['good'].summary['figures']['pupils']}" in page
+
+
+def test_committed_notebooks_have_no_outputs_and_a_parameters_cell():
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        assert all(not c.outputs and c.execution_count is None for c in code), path.name
+        assert sum("parameters" in c.metadata.get("tags", []) for c in code) == 1, path.name
+        assert nb.metadata["kernelspec"]["name"] == report.KERNEL_NAME
+
+
+def test_plain_papermill_runs_the_same_notebook(runs, tmp_path):
+    out = tmp_path / "plain.ipynb"
+    subprocess.run([sys.executable, "-m", "papermill", str(ROOT / "notebooks/overview.ipynb"),
+                    str(out), "-f", str(runs["params"]), "--no-progress-bar"],
+                   check=True, capture_output=True, cwd=tmp_path)
+    summary = report._summary(nbformat.read(out, as_version=4))
+    assert summary["figures"] == runs["good"].summary["figures"]
+
+
+# -- the rendered page, in a real browser ----------------------------------------------------
+
+PROBE = """<script>
+window.__errors = [];
+window.addEventListener("error", e => window.__errors.push("uncaught: " + e.message));
+const _error = console.error;
+console.error = (...a) => { window.__errors.push("console.error: " + a.join(" ")); _error(...a); };
+window.addEventListener("load", () => setTimeout(() => {
+  const out = document.createElement("pre");
+  out.id = "__probe";
+  out.textContent = JSON.stringify({
+    errors: window.__errors,
+    resources: performance.getEntriesByType("resource").map(r => r.name)});
+  document.body.appendChild(out);
+}, 500));
+</script>"""
+
+
+class _Proxy(http.server.BaseHTTPRequestHandler):
+    seen: list[str] = []
+
+    def _refuse(self):
+        _Proxy.seen.append(f"{self.command} {self.path}")
+        self.send_error(502)
+
+    do_GET = do_POST = do_HEAD = do_CONNECT = _refuse
+
+    def log_message(self, *args):
+        pass
+
+
+def browse(html: Path, tmp: Path) -> tuple[lxml.html.HtmlElement, dict, list[str], str]:
+    """Open a copy of ``html`` (with a probe script first in <head>) in headless Chromium
+    behind a proxy that records every request; return DOM, probe report, requests, stderr."""
+    page = tmp / html.name
+    page.write_text(html.read_text(encoding="utf-8").replace("<head>", "<head>" + PROBE, 1),
+                    encoding="utf-8")
+    _Proxy.seen = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Proxy)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        proc = subprocess.run([
+            CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+            "--no-first-run", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--disable-default-apps", "--no-pings",
+            "--disable-features=NetworkTimeServiceQuerying,OptimizationHints,Translate",
+            f"--user-data-dir={tmp / 'chromium-profile'}", "--enable-logging=stderr", "--v=0",
+            f"--proxy-server=http://127.0.0.1:{server.server_address[1]}",
+            "--proxy-bypass-list=<-loopback>", "--virtual-time-budget=5000", "--dump-dom",
+            page.as_uri()], capture_output=True, text=True, timeout=120)
+    finally:
+        server.shutdown()
+    dom = lxml.html.fromstring(proc.stdout)
+    probe = json.loads(dom.get_element_by_id("__probe").text)
+    return dom, probe, list(_Proxy.seen), proc.stderr
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium absent: `make test` installs it")
+def test_rendered_html_draws_every_figure_offline_without_errors_or_code(runs, tmp_path):
+    html = runs["good"].html
+    assert html.read_text(encoding="utf-8").count("plotly.js v") == 1  # embedded once
+    dom, probe, requests, stderr = browse(html, tmp_path)
+    assert [s for s in dom.xpath("//script/@src") if not s.startswith("file:")] == []
+    plots = dom.xpath('//div[contains(concat(" ", @class, " "), " plotly-graph-div ")]')
+    assert len(plots) == 3
+    for div in plots:
+        assert div.xpath(".//*[local-name()='svg']"), div.get("id")
+    assert probe["errors"] == []
+    assert "Uncaught" not in stderr
+    assert [r for r in probe["resources"] if not r.startswith("file:")] == []
+    page_requests = [r for r in requests
+                     if not any(h in r for h in BROWSER_HOSTS)]
+    assert page_requests == []
+    assert dom.xpath('//*[contains(@class, "jp-CodeCell")]')
+    assert not dom.xpath('//*[contains(@class, "jp-CodeCell")]//*[contains(@class, "jp-InputArea")'
+                         ' or contains(@class, "jp-Editor") or contains(@class, "highlight")]')
+    assert not dom.xpath('//*[contains(@class, "jp-InputPrompt") or '
+                         'contains(@class, "jp-OutputPrompt")]')
+    text = dom.text_content()
+    assert "import plotly" not in text and "notebook.publish" not in text
+
+
+def test_no_rendered_page_shows_a_name_birth_date_mail_or_phone(runs):
+    """Scan every HTML page the suite rendered for the synthetic people's personal data."""
+    values: set[str] = set()
+    for ext in runs["synth"].perimeter.extractions:
+        for kind in ("Eleve", "PersRelEleve", "PersEducNat"):
+            for r in ext.records.get(kind, []):
+                a = r.attrs
+                first, last = (a.get("ENTPersonPrenom") or [None])[0], \
+                    (a.get("ENTPersonNom") or [None])[0]
+                if first and last:
+                    values |= {f"{first} {last}", f"{last} {first}", f"{last.upper()} {first}"}
+                for attr in ("ENTPersonDateNaissance", "ENTPersonMail", "ENTEleveINE"):
+                    v = (a.get(attr) or [None])[0]
+                    if v:
+                        values.add(v)
+                        if attr == "ENTPersonDateNaissance" and re.fullmatch(r"\d\d/\d\d/\d{4}", v):
+                            d, m, y = v.split("/")
+                            values.add(f"{y}-{m}-{d}")
+                for attr in ("ENTPersRelEleveTelMobile", "ENTPersonTelPerso",
+                             "ENTPersRelEleveTelPro"):
+                    v = (a.get(attr) or [None])[0]
+                    if v:
+                        values.add(re.sub(r"\D", "", v)[-9:])
+    pages = sorted(runs["outputs"].rglob("*.html"))
+    assert len(pages) >= 3 and len(values) > 1000
+    for page in pages:
+        doc = lxml.html.fromstring(page.read_bytes())
+        for script in doc.xpath("//script"):  # plotly.js itself, not what the report wrote
+            if "plotly.js v" in (script.text or "")[:2000]:
+                script.getparent().remove(script)
+        text = lxml.html.tostring(doc, encoding="unicode")
+        numbers = {re.sub(r"\D", "", n) for n in re.findall(r"\+?\d[\d .-]{7,}\d", text)}
+        leaks = {v for v in values if v in text} | {
+            v for v in values if v.isdigit() and any(v in n for n in numbers)}
+        assert not leaks, (page.name, sorted(leaks)[:5])
