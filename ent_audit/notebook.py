@@ -63,7 +63,7 @@ def _plain(value):
 
 
 def publish(figures: dict, checks: list[Check] | tuple[Check, ...] = (),
-            headline: tuple[str, ...] = ()) -> dict:
+            headline: tuple[str, ...] = ()) -> None:
     """Publish the run's key figures and checks (call once, at the end of the notebook).
 
     ``headline`` names the figures ``outputs/index.html`` shows for this run.
@@ -77,7 +77,6 @@ def publish(figures: dict, checks: list[Check] | tuple[Check, ...] = (),
     }
     json.dumps(payload)  # fail here, in the notebook, on anything not JSON
     display({SUMMARY_MIME: payload}, raw=True)
-    return payload
 
 
 def table(df: pd.DataFrame, labels: dict[str, str] | None = None):
