@@ -249,7 +249,7 @@ def run(name: str, params: dict[str, Any], *, param_files: list[Path] | None = N
         _check_store(params, name)
     except EntAuditError as err:
         return RunResult(name, "error", EXIT_ERROR, message=str(err))
-    started = dt.datetime.now(dt.timezone.utc)
+    started = dt.datetime.now(dt.UTC)
     run_dir = outputs / name / started.strftime("%Y%m%dT%H%M%S%fZ")
     run_dir.mkdir(parents=True, exist_ok=False)
     executed = run_dir / f"{name}.ipynb"
@@ -280,7 +280,7 @@ def run(name: str, params: dict[str, Any], *, param_files: list[Path] | None = N
     manifest = {
         "report": name, "status": status, "exit_code": code, "message": message,
         "started": started.isoformat(timespec="seconds"),
-        "ended": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "ended": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "seconds": round(time.perf_counter() - t0, 3),
         "parameters": params, "inputs": _inputs(path, param_files or [], params),
         "versions": _versions(), "kernel": KERNEL_NAME,
