@@ -69,6 +69,47 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return EXIT_FINDINGS if any(r.anomalies for r in results) else EXIT_OK
 
 
+FETCH_LABELS = {"fetched": "récupérée", "resumed": "récupérée (reprise)",
+                "present": "déjà dans la destination", "ingested": "déjà ingérée",
+                "failed": "ÉCHEC"}
+
+
+def _bytes(n: int) -> str:
+    return f"{n / 1e6:.1f} Mo" if n >= 1e6 else f"{n / 1e3:.0f} ko"
+
+
+def cmd_fetch(args: argparse.Namespace) -> int:
+    from .fetch import Status, WarningCode, fetch
+
+    res = fetch(args.host, port=args.port, user=args.user, key=args.key,
+                known_hosts=args.known_hosts, remote_dir=args.remote_dir, dest=args.dest,
+                store=args.store, ingest=args.ingest, use_agent=True if args.agent else None,
+                allow_other_key_types=args.allow_key_type, cadence_days=args.cadence,
+                retries=args.retries)
+    print(f"{res.server} {res.remote_dir}: {len(res.archives)} archive(s) sur le serveur, "
+          f"{len(res.ignored)} entrée(s) ignorée(s)")
+    for a in res.archives:
+        detail = f" ({_bytes(a.transferred)} en {a.seconds:.1f} s)" if a.transferred else ""
+        print(f"  {a.name}: {FETCH_LABELS[a.status]}{detail}"
+              + (f" — {a.message}" if a.message else "")
+              + f" [sur le serveur jusqu'au {a.deadline:%d/%m/%Y}]")
+    for w in res.warnings:
+        print(f"attention: {w.message}")
+    if res.ingested:
+        print(f"Ingestion dans {args.store}:")
+    for r in res.ingested:
+        print(f"  {r.archive}: {STATUS_LABELS[r.status]}"
+              + (f" en {r.seconds:.1f} s" if r.status == "ingested" else f" — {r.message}")
+              + (f", {len(r.anomalies)} anomalie(s)" if r.anomalies else ""))
+    if any(a.status == Status.FAILED for a in res.archives) or any(
+            r.status == "refused" for r in res.ingested):
+        return EXIT_BAD_INPUT
+    if any(w.code != WarningCode.LAST_DAY for w in res.warnings) or any(
+            r.anomalies for r in res.ingested):
+        return EXIT_FINDINGS
+    return EXIT_OK
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     store = Store(args.store)
     history = store.history()
@@ -219,6 +260,31 @@ def parser() -> argparse.ArgumentParser:
                                       "ingested extractions and current state")
     s.add_argument("--store", required=True, help="dossier du store")
     s.set_defaults(func=cmd_status)
+
+    s = sub.add_parser("fetch", help="récupérer les archives de l'académie par SFTP / "
+                                     "fetch the academy's archives over SFTP")
+    s.add_argument("--host", required=True, help="serveur SFTP de l'académie")
+    s.add_argument("--port", type=int, default=22, help="port SSH (défaut: 22)")
+    s.add_argument("--user", required=True, help="identifiant de connexion fourni par l'académie")
+    s.add_argument("--key", help="clé privée RSA 4096 bits (défaut: les clés de l'agent ssh); "
+                                 "phrase de passe: ENT_AUDIT_KEY_PASSPHRASE ou saisie")
+    s.add_argument("--agent", action="store_true",
+                   help="proposer aussi les clés de l'agent ssh en plus de --key")
+    s.add_argument("--allow-key-type", action="store_true",
+                   help="accepter une clé ed25519 ou ecdsa (si l'académie l'accepte)")
+    s.add_argument("--known-hosts", help="fichier known_hosts qui contient la clé du serveur "
+                                         "(défaut: ~/.ssh/known_hosts)")
+    s.add_argument("--remote-dir", default=".", help="dossier distant (défaut: le dossier "
+                                                     "de connexion)")
+    s.add_argument("--dest", required=True, help="dossier local des archives (créé 0700)")
+    s.add_argument("--ingest", action="store_true",
+                   help="ingérer les nouvelles archives dans --store, par ordre de date")
+    s.add_argument("--store", help="store: archives déjà ingérées non retéléchargées")
+    s.add_argument("--cadence", type=int, metavar="JOURS",
+                   help="jours entre deux dépôts (ex. 7): signale les fenêtres manquées")
+    s.add_argument("--retries", type=int, default=3,
+                   help="nouveaux essais après une coupure, avec attente croissante (défaut: 3)")
+    s.set_defaults(func=cmd_fetch)
 
     s = sub.add_parser("report", help="exécuter un rapport (papermill) et le publier en HTML / "
                                       "run a report notebook and render it")
