@@ -111,7 +111,7 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    store = Store(args.store)
+    store = Store(args.store, create=False)
     history = store.history()
     if history.empty:
         print(f"{args.store}: aucune extraction ingérée")

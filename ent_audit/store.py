@@ -119,10 +119,14 @@ def sha256(path: Path | str) -> str:
 
 
 class Store:
-    """One perimeter's store. ``Store(path)`` creates it (0700) when absent."""
+    """One perimeter's store. ``Store(path)`` creates it (0700) when absent, unless
+    ``create=False`` (readers: a mistyped path is an error, not a new empty store)."""
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, create: bool = True) -> None:
         self.path = Path(path)
+        if not create and not (self.path / "states").is_dir():
+            raise StoreError(f"{self.path}: pas de store ici (créé par ent-audit ingest … "
+                             "--store)")
         with _private():
             for sub in ("", "states", "tmp", "logs"):
                 (self.path / sub).mkdir(mode=0o700, parents=True, exist_ok=True)

@@ -373,3 +373,9 @@ def test_the_key_can_come_from_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("ENT_AUDIT_KEY", "00" * 32)
     store = Store(tmp_path / "s")
     assert store.key == bytes(32) and not (store.path / "key").exists()
+
+
+def test_readers_do_not_create_a_store_at_a_mistyped_path(tmp_path):
+    with pytest.raises(StoreError, match="pas de store ici"):
+        Store(tmp_path / "typo", create=False)
+    assert not (tmp_path / "typo").exists()
