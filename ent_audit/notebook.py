@@ -82,3 +82,11 @@ def publish(figures: dict, checks: list[Check] | tuple[Check, ...] = (),
 def table(df: pd.DataFrame, labels: dict[str, str] | None = None):
     """A frame with French column labels, no index: what a coordinator reads."""
     return df.rename(columns=labels or {}).style.hide(axis="index")
+
+
+def checks_table(checks: list[Check] | tuple[Check, ...]):
+    """The checks as a table: title, blocking or not, result, detail."""
+    return table(pd.DataFrame([{"contrôle": c.title, "bloquant": "oui" if c.blocking else "non",
+                                "résultat": "conforme" if c.passed else "ÉCHEC",
+                                "détail": c.detail} for c in checks],
+                              columns=["contrôle", "bloquant", "résultat", "détail"]))

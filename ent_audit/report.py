@@ -5,7 +5,8 @@
 in the project's own Jupyter kernel, and writes ``outputs/NAME/<timestamp>/``: the executed
 notebook, a self-contained HTML (no code, no prompts, plotly.js embedded once, nothing from a
 CDN), ``summary.json`` (what the notebook published) and ``manifest.json`` (inputs with SHA-256,
-parameters, versions, times, exit status). ``outputs/index.html`` lists every run.
+parameters, versions, times, exit status). ``outputs/index.html`` lists every run. A notebook
+that declares a ``run_dir`` parameter is given the run folder, to write files beside its HTML.
 """
 
 from __future__ import annotations
@@ -101,15 +102,37 @@ def _declared_type(param: dict) -> str | None:
     return None if default is None else type(default).__name__
 
 
-def check_params(name: str, path: Path, params: dict[str, Any]) -> dict[str, Any]:
-    """Refuse names the notebook's ``parameters`` cell does not declare, and wrong types."""
+RUN_DIR = "run_dir"
+"""A notebook that declares this parameter receives its run folder from the runner, to write
+files beside its HTML (``findings.csv``); with plain papermill it is whatever is passed."""
+
+
+def declared_params(path: Path) -> dict[str, dict]:
+    """The parameters a notebook's ``parameters`` cell declares, by name."""
     import papermill
 
-    declared = {p["name"]: p for p in papermill.inspect_notebook(str(path)).values()}
+    return {p["name"]: p for p in papermill.inspect_notebook(str(path)).values()}
+
+
+def check_params(name: str, path: Path, params: dict[str, Any]) -> dict[str, Any]:
+    """Refuse names no report declares, wrong types and ``run_dir`` (the runner's); return the
+    parameters this notebook declares.
+
+    One parameter file serves every report (``report all -p params/demo.yaml``): a name
+    another notebook of the same folder declares is left out here, not refused.
+    """
+    declared = declared_params(path)
     if not declared:
         raise ParameterError(name, "*", "le notebook n'a pas de cellule 'parameters'")
+    if RUN_DIR in params:
+        raise ParameterError(name, RUN_DIR, "fixé par le lanceur (dossier de l'exécution)")
+    elsewhere = {key for other in path.parent.glob("*.ipynb") if other != path
+                 for key in declared_params(other)}
+    kept = {}
     for key, value in params.items():
         if key not in declared:
+            if key in elsewhere:
+                continue
             raise ParameterError(name, key, f"inconnu; paramètres déclarés: "
                                             f"{', '.join(sorted(declared))}")
         expected = _declared_type(declared[key])
@@ -117,7 +140,8 @@ def check_params(name: str, path: Path, params: dict[str, Any]) -> dict[str, Any
         if types and value is not None and (not isinstance(value, types) or (
                 expected in ("int", "float") and isinstance(value, bool))):
             raise ParameterError(name, key, f"attendu {expected}, reçu {value!r}")
-    return params
+        kept[key] = value
+    return kept
 
 
 # -- kernel ----------------------------------------------------------------------------------
@@ -245,7 +269,7 @@ def run(name: str, params: dict[str, Any], *, param_files: list[Path] | None = N
     outputs = Path(outputs)
     try:
         path = notebook_path(name, notebooks)
-        check_params(name, path, params)
+        params = check_params(name, path, params)
         _check_store(params, name)
     except EntAuditError as err:
         return RunResult(name, "error", EXIT_ERROR, message=str(err))
@@ -253,6 +277,8 @@ def run(name: str, params: dict[str, Any], *, param_files: list[Path] | None = N
     run_dir = outputs / name / started.strftime("%Y%m%dT%H%M%S%fZ")
     run_dir.mkdir(parents=True, exist_ok=False)
     executed = run_dir / f"{name}.ipynb"
+    if RUN_DIR in declared_params(path):
+        params = {**params, RUN_DIR: str(run_dir)}
     t0 = time.perf_counter()
     status, code, message = "ok", EXIT_OK, ""
     try:

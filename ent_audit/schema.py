@@ -269,6 +269,46 @@ KINDS: dict[str, Kind] = {k.name: k for k in (STRUCTURE, STUDENT, GUARDIAN, STAF
 
 KIND_BY_FRAME: dict[str, Kind] = {k.frame: k for k in KINDS.values()}
 
+UAI_KEYS = "ABCDEFGHJKLMNPRSTUVWXYZ"
+"""Check letters of a UAI: ``UAI_KEYS[n % 23]``, n = its 7 leading digits as a number."""
+
+FORMATS: dict[str, str] = {
+    "uai": r"\d{7}[A-Z]",
+    "ine": r"[0-9A-Z]{10}[A-Z]|[0-9]{9}[A-Z]{2}",
+    "postal_code": r"\d{5}",
+    "mail": r"[^@\s]+@[^@\s]+\.[^@\s]+",
+    "phone": r"0[1-9]\d{8}|\+\d{7,15}",
+    "mobile": r"0[67]\d{8}|\+\d{7,15}",
+}
+"""Whole-value formats (regular expressions valid for both Python ``re`` and Arrow's RE2).
+
+Phones are matched once :data:`PHONE_SEPARATORS` are removed and a leading ``+33`` is written
+``0``: ``05 61 84 55 55``, ``+33 5 61 84 55 55`` and ``05.61.84.55.55`` are one number. A
+foreign number (``+`` and another country code) is well formed, and may be a mobile. INE: 10
+digits or capitals and a key letter (INE-BEA) or 9 digits and 2 letters (INE-RNIE)."""
+
+PHONE_SEPARATORS = r"[\s.()\-]"
+
+FIELD_FORMATS: dict[tuple[str, str], str] = {
+    ("EtabEducNat", "uai"): "uai",
+    ("EtabEducNat", "postal_code"): "postal_code",
+    ("EtabEducNat", "phone"): "phone",
+    ("EtabEducNat", "fax"): "phone",
+    ("EtabEducNat", "mail"): "mail",
+    ("Eleve", "ine"): "ine",
+    ("PersRelEleve", "postal_code"): "postal_code",
+    ("PersRelEleve", "home_phone"): "phone",
+    ("PersRelEleve", "mobile_phone"): "mobile",
+    ("PersRelEleve", "work_phone"): "phone",
+    ("PersRelEleve", "mail"): "mail",
+    ("PersEducNat", "mail"): "mail",
+}
+"""(kind, column) -> the format of :data:`FORMATS` its values must have (``mobile``: a phone
+that must also be a mobile)."""
+
+for (_kind, _column), _format in FIELD_FORMATS.items():
+    assert _format in FORMATS and KINDS[_kind].field(_column), (_kind, _column)
+
 
 @dataclass(frozen=True)
 class LinkTable:

@@ -83,7 +83,7 @@ _EL = SimpleNamespace(**{f.column: f.attr for f in schema.STUDENT.fields})
 _PR = SimpleNamespace(**{f.column: f.attr for f in schema.GUARDIAN.fields})
 _PE = SimpleNamespace(**{f.column: f.attr for f in schema.STAFF.fields})
 
-UAI_KEYS = "ABCDEFGHJKLMNPRSTUVWXYZ"
+UAI_KEYS = schema.UAI_KEYS
 """Check letters of a UAI: ``UAI_KEYS[n % 23]``, n = the 7 leading digits."""
 
 DELTA_AFTER = dt.timedelta(days=21)
@@ -316,6 +316,12 @@ def _ascii(text: str) -> str:
     return "".join(c for c in plain.lower() if c.isalnum() or c in "-.")
 
 
+def _names_key(last: str, first: str) -> tuple[str, str]:
+    """Names as a duplicate check compares them: no case, accents, spaces or punctuation."""
+    return (_ascii(last).replace("-", "").replace(".", ""),
+            _ascii(first).replace("-", "").replace(".", ""))
+
+
 def _date(d: dt.date) -> str:
     """``dd/mm/yyyy`` (``schema.DATE_FORMAT``), without strftime's per-call cost."""
     return f"{d.day:02d}/{d.month:02d}/{d.year:04d}"
@@ -488,6 +494,7 @@ class _Builder:
         self._dsden: tuple[str, str] = ("", "")
         self._circ_communes: list[str] = []
         self._legal_ids: list[str] = []
+        self._births: set[tuple[str, str, str, dt.date]] = set()
 
     # -- geography ---------------------------------------------------------------------------
 
@@ -837,16 +844,20 @@ class _Builder:
 
     def pupil_record(self, jointure: str, ine: str, surname: str, school: _School,
                      cls: _Class, level: int, ulis: bool, guardians: list[tuple[str, str]],
-                     entry: dt.date, groups: list[str]) -> Record:
+                     groups: list[str]) -> Record:
+        """One pupil. ``ENTEleveDateEntreeClasses`` is left empty: Annexe 1 does not list it,
+        and a clean extraction sends nothing beyond the convention (data minimisation)."""
         rng = self.rng
         r = [rng.random() for _ in range(6)]
         girl = r[0] < 0.49
         age = schema.LEVEL_AGE[schema.LEVELS[level]] + (rng.between(1, 3) if ulis else 0)
         born = dt.date(self.year - age, 1, 1) + dt.timedelta(days=rng.below(365))
+        first = rng.pick(_GIRLS if girl else _BOYS)
+        born = self._unique_birth("Eleve", surname, first, born)
         elementary = level >= 4
         return _record(schema.STUDENT, jointure, {
             "jointure": jointure, "birth_name": surname, "last_name": surname,
-            "first_name": rng.pick(_GIRLS if girl else _BOYS),
+            "first_name": first,
             "other_first_names": self._other_names(_GIRLS if girl else _BOYS),
             "title": "Mme" if girl else "M.", "ine": ine, "birth_date": _date(born),
             "structures": school.jointure,
@@ -860,8 +871,18 @@ class _Builder:
             "cycle": school.cycle_form.format(schema.LEVEL_CYCLE[schema.LEVELS[level]]),
             "class_type": ULIS_CLASS if ulis else ORDINARY_CLASS,
             "classes": cls.value, "groups": groups,
-            "class_entry": f"{school.jointure}${_date(entry)}${cls.class_id}",
         })
+
+    def _unique_birth(self, kind: str, last: str, first: str, born: dt.date) -> dt.date:
+        """``born``, or the next free day of its year: two people of one kind never share
+        names (accents and case aside) and birth date by chance, which an audit would rightly
+        call a probable duplicate."""
+        names = _names_key(last, first)
+        jan1 = dt.date(born.year, 1, 1)
+        while (kind, *names, born) in self._births:
+            born = jan1 + dt.timedelta(days=((born - jan1).days + 1) % 365)
+        self._births.add((kind, *names, born))
+        return born
 
     def staff_record(self, jointure: str, structure: str, functions: list[str], teacher: bool,
                      director_of: str | None = None, specialities: Sequence[str] = (),
@@ -878,6 +899,7 @@ class _Builder:
                 local += str(mails[local])
         born = dt.date(self.year - rng.between(24, 63), 1, 1) + dt.timedelta(
             days=rng.below(365))
+        born = self._unique_birth("PersEducNat", last, first, born)
         return _record(schema.STAFF, jointure, {
             "jointure": jointure, "birth_name": birth, "last_name": last, "first_name": first,
             "other_first_names": self._other_names(_WOMEN if woman else _MEN),
@@ -971,7 +993,6 @@ class _Builder:
                 [pupil_ids[p] for p in fam.children])
         guardians += self.legal_guardians(families, pupil_ids)
 
-        entry = dt.date(self.year, 9, 1)
         group_draw = self.rng.np.random(len(p_school)).tolist()
         pupils = []
         for i, j in enumerate(pupil_ids):
@@ -985,8 +1006,7 @@ class _Builder:
             fam = pupil_family[i]
             assert fam is not None
             pupils.append(self.pupil_record(j, ines[i], surnames[i], s, p_class[i],
-                                            p_level[i], p_ulis[i], fam.guardians, entry,
-                                            groups))
+                                            p_level[i], p_ulis[i], fam.guardians, groups))
         staff = self.staff(schools, circs, sizes)
         return _Model(
             schools=schools, circ_jointures=[c for c, _ in circs], pupil_school=p_school,
@@ -1107,9 +1127,7 @@ def _build_delta(model: _Model, builder: _Builder, seed: int, date: dt.date) -> 
             continue
         to = rng.pick(options)
         rec = pupils[p]
-        mods["Eleve"][rec.id] = _modified(rec, **{
-            _EL.classes: [to.value],
-            _EL.class_entry: [f"{school.jointure}${_date(date)}${to.class_id}"]})
+        mods["Eleve"][rec.id] = _modified(rec, **{_EL.classes: [to.value]})
         moved += 1
         truth["class_changes"].append({"jointure": rec.id, "_school": school.jointure,
                                        "from": current.class_id, "to": to.class_id})
@@ -1131,7 +1149,7 @@ def _build_delta(model: _Model, builder: _Builder, seed: int, date: dt.date) -> 
             level = rng.pick(cls.levels)
             adds["Eleve"].append(builder.pupil_record(
                 j, builder.new_ines(1)[0], surname, school, cls, level, False, fam.guardians,
-                date, []))
+                []))
             truth["arrivals"].append({"jointure": j, "_school": school.jointure,
                                       "class_id": cls.class_id,
                                       "guardians": [g for g, _ in fam.guardians]})
@@ -1186,6 +1204,13 @@ class InjectContext:
         self.removed: set[int] = set()
         """``id()`` of the removed records (shared by every state that holds them)."""
         self.school_by_jointure = {s.jointure: s for s in model.schools}
+
+    @functools.cached_property
+    def births(self) -> set[tuple[str, str, str | None]]:
+        """Names and birth date of every pupil of every state: a defect must not make two
+        pupils look like one person (an audit's probable duplicate)."""
+        return {(*_names_key(r.attrs[_EL.last_name][0] or "", r.attrs[_EL.first_name][0] or ""),
+                 r.attrs[_EL.birth_date][0]) for state in self.states for r in state["Eleve"]}
 
     def free(self, kind: str, *jointures: str) -> bool:
         return all((kind, j) not in self.used for j in jointures)
@@ -1489,6 +1514,11 @@ def _birth_date_level_mismatch(ctx: InjectContext, pid: str) -> Entry | None:
     if (day, month) == ("29", "02"):
         day = "28"
     new = f"{day}/{month}/{int(year) + shift}"
+    key = (*_names_key(rec.attrs[_EL.last_name][0] or "", rec.attrs[_EL.first_name][0] or ""),
+           new)
+    if key in ctx.births:
+        return None
+    ctx.births.add(key)
     ctx.claim("Eleve", pid)
     rec.attrs[_EL.birth_date] = [new]
     return _entry("Eleve", pid, _EL.birth_date,

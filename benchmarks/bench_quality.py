@@ -1,0 +1,96 @@
+"""The data-quality audit on a whole département: time per rule and in all, against the time
+to load the snapshot from the store.
+
+    .venv/bin/python benchmarks/bench_quality.py [--pupils 130000 --schools 1000] [--rate 0.001]
+
+Generates (once, cached in ``outputs/bench/``, in another process) a synthetic département with
+every defect injected at ``--rate``, ingests its Complet and its Delta into a store (cached
+beside it), then in this process times ``store.latest()``, ``quality.audit`` over the whole
+catalogue (perimeter given: every rule runs), and the pseudonymised ``findings.csv``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from ent_audit import quality
+from ent_audit.privacy import Pseudonymiser
+from ent_audit.store import Store
+
+
+def prepare(schools: int, pupils: int, seed: int, rate: float) -> Path:
+    """The generated département and its store (Complet + Delta), built once."""
+    out = Path("outputs/bench") / f"s{schools}-p{pupils}-seed{seed}-defects{rate:g}"
+    if not (out / "truth.json").exists():
+        subprocess.run([sys.executable, "-m", "ent_audit.cli", "synth", str(out),
+                        f"--schools={schools}", f"--pupils={pupils}", f"--seed={seed}",
+                        f"--all-defects={rate}"], check=True)
+    store = out / "store"
+    if not (store / "CURRENT").exists():
+        archives = sorted(out.glob("*.tar.gz"))
+        complet = next(a for a in archives if "_Complet_" in a.name)
+        delta = next(a for a in archives if "_Delta_" in a.name)
+        t0 = time.perf_counter()
+        results = Store(store).ingest([complet, delta], progress=False)
+        assert all(r.status == "ingested" for r in results), [r.message for r in results]
+        print(f"(store built once: {time.perf_counter() - t0:.1f} s)")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--pupils", type=int, default=130_000)
+    ap.add_argument("--schools", type=int, default=1000)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--rate", type=float, default=0.001, help="rate of every injected defect")
+    args = ap.parse_args(argv)
+    out = prepare(args.schools, args.pupils, args.seed, args.rate)
+    store = Store(out / "store")
+
+    t0 = time.perf_counter()
+    snap = store.latest()
+    t_load = time.perf_counter() - t0
+    counts = snap.counts()
+    print(f"state of {snap.extraction.date}: {counts}")
+    structures = snap.structures
+    perimeter = structures.loc[structures["struct_type"] == "ECOLE", "uai"].dropna().tolist()
+
+    t0 = time.perf_counter()
+    result = quality.audit(snap, perimeter=perimeter)
+    t_audit = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        quality.write_findings_csv(result, Pseudonymiser.for_store(store.path), tmp)
+    t_csv = time.perf_counter() - t0
+
+    s = result.summary.set_index("rule")
+    per_rule = pd.DataFrame({
+        "seconds": pd.Series(result.timings),
+        "findings": s["count"].reindex(list(result.timings)),
+    }).sort_values("seconds", ascending=False)
+    print("\nper rule (slowest first):")
+    print(per_rule.to_string(formatters={"seconds": "{:.3f}".format,
+                                         "findings": lambda v: "" if pd.isna(v) else
+                                         f"{int(v)}"}))
+    truth = json.loads((out / "truth.json").read_text(encoding="utf-8"))
+    injected = sum(len(v) for v in truth["defects"].values())
+    print(f"\n{'store.latest() (Parquet)':<44} {t_load:7.2f} s")
+    print(f"{'quality.audit, ' + str(len(result.summary)) + ' rules':<44} {t_audit:7.2f} s "
+          f"({len(result.findings)} findings, {injected} defects injected)")
+    print(f"{'  of which the rules themselves':<44} "
+          f"{sum(v for k, v in result.timings.items() if k in s.index):7.2f} s")
+    print(f"{'findings.csv (pseudonyms, masks)':<44} {t_csv:7.2f} s")
+    print(f"\naudit / load = {t_audit / t_load:.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
