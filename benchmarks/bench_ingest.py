@@ -10,13 +10,13 @@ process, and prints the ratio.
 
 from __future__ import annotations
 
-import argparse
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from common import department, size_arguments
 
 import ent_audit
 from ent_audit.store import Store
@@ -31,16 +31,8 @@ def timed(label: str, fn):
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--pupils", type=int, default=130_000)
-    ap.add_argument("--schools", type=int, default=1000)
-    ap.add_argument("--seed", type=int, default=0)
-    args = ap.parse_args(argv)
-    out = Path("outputs/bench") / f"s{args.schools}-p{args.pupils}-seed{args.seed}"
-    if not (out / "truth.json").exists():
-        subprocess.run([sys.executable, "-m", "ent_audit.cli", "synth", str(out), "--unpack",
-                        f"--schools={args.schools}", f"--pupils={args.pupils}",
-                        f"--seed={args.seed}"], check=True)
+    args = size_arguments(__doc__.splitlines()[0]).parse_args(argv)
+    out = department(args.schools, args.pupils, args.seed)
     complet, delta = sorted(out.glob("*_Complet_*.tar.gz"))[0], next(out.glob("*_Delta_*.tar.gz"))
     print(f"{complet.name} {complet.stat().st_size / 1e6:.1f} MB, "
           f"{delta.name} {delta.stat().st_size / 1e6:.1f} MB\n")

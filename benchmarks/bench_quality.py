@@ -11,15 +11,14 @@ catalogue (perimeter given: every rule runs), and the pseudonymised ``findings.c
 
 from __future__ import annotations
 
-import argparse
 import json
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import pandas as pd
+from common import department, size_arguments
 
 from ent_audit import quality
 from ent_audit.privacy import Pseudonymiser
@@ -28,11 +27,7 @@ from ent_audit.store import Store
 
 def prepare(schools: int, pupils: int, seed: int, rate: float) -> Path:
     """The generated département and its store (Complet + Delta), built once."""
-    out = Path("outputs/bench") / f"s{schools}-p{pupils}-seed{seed}-defects{rate:g}"
-    if not (out / "truth.json").exists():
-        subprocess.run([sys.executable, "-m", "ent_audit.cli", "synth", str(out),
-                        f"--schools={schools}", f"--pupils={pupils}", f"--seed={seed}",
-                        f"--all-defects={rate}"], check=True)
+    out = department(schools, pupils, seed, rate)
     store = out / "store"
     if not (store / "CURRENT").exists():
         archives = sorted(out.glob("*.tar.gz"))
@@ -46,10 +41,7 @@ def prepare(schools: int, pupils: int, seed: int, rate: float) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--pupils", type=int, default=130_000)
-    ap.add_argument("--schools", type=int, default=1000)
-    ap.add_argument("--seed", type=int, default=0)
+    ap = size_arguments(__doc__.splitlines()[0])
     ap.add_argument("--rate", type=float, default=0.001, help="rate of every injected defect")
     args = ap.parse_args(argv)
     out = prepare(args.schools, args.pupils, args.seed, args.rate)

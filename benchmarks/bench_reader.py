@@ -20,16 +20,15 @@ worker processes, summed and sampled while each line runs.
 
 from __future__ import annotations
 
-import argparse
 import gc
 import os
-import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 
 import pandas as pd
+from common import department, size_arguments
 from lxml import etree
 
 import ent_audit
@@ -118,22 +117,14 @@ def timed(label: str, fn, mb: float, base: float | None, results: list) -> float
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--pupils", type=int, default=130_000)
-    ap.add_argument("--schools", type=int, default=1000)
-    ap.add_argument("--seed", type=int, default=0)
+    ap = size_arguments(__doc__.splitlines()[0])
     ap.add_argument("--dir", type=Path, help="an unpacked extraction to use instead")
     ap.add_argument("--skip-read-xml", action="store_true")
     args = ap.parse_args(argv)
 
     folder = args.dir
     if folder is None:
-        out = Path("outputs/bench") / f"s{args.schools}-p{args.pupils}-seed{args.seed}"
-        if not (out / "truth.json").exists():
-            # In another process: the generator's memory must not count in our peaks.
-            subprocess.run([sys.executable, "-m", "ent_audit.cli", "synth", str(out), "--unpack",
-                            f"--schools={args.schools}", f"--pupils={args.pupils}",
-                            f"--seed={args.seed}"], check=True)
+        out = department(args.schools, args.pupils, args.seed)
         folder = sorted(p for p in out.glob("*_Complet_*") if p.is_dir())[0]
     files = sorted(folder.rglob("*.xml"))
     pupils = [p for p in files if ent_audit.parse_name(p).kind == "Eleve"]
