@@ -107,7 +107,7 @@ def apply_delta(state: Snapshot, delta: Snapshot) -> Snapshot:
     """
     entities: dict[str, pd.DataFrame] = {}
     links = dict(state.links)
-    extras, issues = state.extras, state.issues
+    side = {"extras": state.extras, "issues": state.issues}  # rows keyed by (kind, jointure)
     for kind in schema.KINDS.values():
         rows = getattr(delta, kind.frame)
         touched = rows["jointure"].dropna().unique()
@@ -125,19 +125,14 @@ def apply_delta(state: Snapshot, delta: Snapshot) -> Snapshot:
             if origin is not None:
                 incoming = incoming[incoming[schema.LINK_TABLES[table].origin] == origin]
             links[table] = concat([current[~mine], incoming])
-        for name in ("extras", "issues"):
-            frame = extras if name == "extras" else issues
+        for name, frame in side.items():
             gone = (frame["kind"] == kind.name) & isin(frame["jointure"], touched)
             incoming = getattr(delta, name)
-            frame = concat([frame[~gone], incoming[incoming["kind"] == kind.name]])
-            if name == "extras":
-                extras = frame
-            else:
-                issues = frame
+            side[name] = concat([frame[~gone], incoming[incoming["kind"] == kind.name]])
     return replace(
         state,
         extraction=ExtractionInfo(state.extraction.perimeter, "complete", delta.extraction.date),
-        links=links, extras=extras, issues=issues,
+        links=links, **side,
         skipped=concat([state.skipped, delta.skipped]),
         files=concat([state.files, delta.files]),
         notes=[*state.notes, *delta.notes], **entities,

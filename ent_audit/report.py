@@ -14,7 +14,6 @@ from __future__ import annotations
 import ast
 import copy
 import datetime as dt
-import hashlib
 import html
 import json
 import os
@@ -29,6 +28,7 @@ import yaml
 
 from .exceptions import EntAuditError
 from .notebook import SUMMARY_MIME
+from .store import sha256
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -114,23 +114,26 @@ def declared_params(path: Path) -> dict[str, dict]:
     return {p["name"]: p for p in papermill.inspect_notebook(str(path)).values()}
 
 
-def check_params(name: str, path: Path, params: dict[str, Any]) -> dict[str, Any]:
+def check_params(name: str, path: Path, params: dict[str, Any],
+                 declared: dict[str, dict] | None = None) -> dict[str, Any]:
     """Refuse names no report declares, wrong types and ``run_dir`` (the runner's); return the
     parameters this notebook declares.
 
     One parameter file serves every report (``report all -p params/demo.yaml``): a name
     another notebook of the same folder declares is left out here, not refused.
     """
-    declared = declared_params(path)
+    declared = declared_params(path) if declared is None else declared
     if not declared:
         raise ParameterError(name, "*", "le notebook n'a pas de cellule 'parameters'")
     if RUN_DIR in params:
         raise ParameterError(name, RUN_DIR, "fixé par le lanceur (dossier de l'exécution)")
-    elsewhere = {key for other in path.parent.glob("*.ipynb") if other != path
-                 for key in declared_params(other)}
+    elsewhere: set[str] | None = None  # read only when a name is not this notebook's
     kept = {}
     for key, value in params.items():
         if key not in declared:
+            if elsewhere is None:
+                elsewhere = {k for other in path.parent.glob("*.ipynb") if other != path
+                             for k in declared_params(other)}
             if key in elsewhere:
                 continue
             raise ParameterError(name, key, f"inconnu; paramètres déclarés: "
@@ -190,14 +193,6 @@ class RunResult:
         return d
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _inputs(notebook: Path, files: list[Path], params: dict[str, Any]) -> list[dict]:
     """Every file the run reads: notebook, parameter files, the store's live state.
 
@@ -213,7 +208,7 @@ def _inputs(notebook: Path, files: list[Path], params: dict[str, Any]) -> list[d
             paths += sorted(q for q in state.rglob("*") if q.is_file())
         elif p.is_file():
             paths.append(p)
-    return [{"path": str(p), "sha256": _sha256(p), "bytes": p.stat().st_size} for p in paths]
+    return [{"path": str(p), "sha256": sha256(p), "bytes": p.stat().st_size} for p in paths]
 
 
 def _versions() -> dict[str, str]:
@@ -269,7 +264,8 @@ def run(name: str, params: dict[str, Any], *, param_files: list[Path] | None = N
     outputs = Path(outputs)
     try:
         path = notebook_path(name, notebooks)
-        params = check_params(name, path, params)
+        declared = declared_params(path)
+        params = check_params(name, path, params, declared)
         _check_store(params, name)
     except EntAuditError as err:
         return RunResult(name, "error", EXIT_ERROR, message=str(err))
@@ -277,7 +273,7 @@ def run(name: str, params: dict[str, Any], *, param_files: list[Path] | None = N
     run_dir = outputs / name / started.strftime("%Y%m%dT%H%M%S%fZ")
     run_dir.mkdir(parents=True, exist_ok=False)
     executed = run_dir / f"{name}.ipynb"
-    if RUN_DIR in declared_params(path):
+    if RUN_DIR in declared:
         params = {**params, RUN_DIR: str(run_dir)}
     t0 = time.perf_counter()
     status, code, message = "ok", EXIT_OK, ""

@@ -257,10 +257,9 @@ def _assemble(info: ExtractionInfo, tasks: list[tuple[str, Path, int]],
             for name, df in p.links.items():
                 link_parts.setdefault(name, []).append(df)
     links = {name: concat(link_parts[name]) for name in schema.LINK_TABLES}
-    every = results
 
     def gather(attr: str, columns: tuple[str, ...]) -> pd.DataFrame:
-        frames = [getattr(r, attr) for r in every if len(getattr(r, attr))]
+        frames = [getattr(r, attr) for r in results if len(getattr(r, attr))]
         return finish(pd.concat(frames, ignore_index=True) if frames else None, columns)
 
     issues = [gather("issues", ISSUE_COLUMNS)]

@@ -247,9 +247,20 @@ class Store:
                                 dt.date.fromisoformat(done["date"]),
                                 f"déjà ingérée le {done['ingested_at']} (même SHA-256): "
                                 "rien à faire")
-        tmp: Path | None = None
         try:
             name = parse_archive_name(path)
+        except EntAuditError as err:
+            return IngestResult(path.name, digest, "refused", message=str(err),
+                                seconds=time.perf_counter() - t0)
+        state_info = _read_info(state_dir) if state_dir else None
+        if name.extraction == "complete" and state_info is not None and not (
+                name.date and state_info.date and name.date > state_info.date):
+            # Known from the name: refused before extracting and parsing anything.
+            return IngestResult(path.name, digest, "refused", name.extraction, name.date,
+                                f"Complet du {name.date} pas postérieur à l'état du "
+                                f"{state_info.date}")
+        tmp: Path | None = None
+        try:
             with _private():
                 tmp = Path(tempfile.mkdtemp(prefix="extract-", dir=self.path / "tmp"))
             try:
@@ -267,8 +278,8 @@ class Store:
             return IngestResult(path.name, digest, "refused", info.extraction, info.date,
                                 f"les fichiers ({info.extraction} {info.date}) ne correspondent "
                                 f"pas au nom de l'archive ({name.extraction} {name.date})")
-        state = _read_snapshot(state_dir) if state_dir else None
         if info.extraction == "delta":
+            state = _read_snapshot(state_dir) if state_dir else None
             kw = {} if max_gap_days is None else {"max_gap_days": max_gap_days}
             anomalies = tuple(check_delta(state, incoming, **kw))
             blocking = [a for a in anomalies if a.blocking or strict]
@@ -281,11 +292,6 @@ class Store:
             new_state = apply_delta(state, incoming)
         else:
             anomalies = ()
-            if state is not None and not (info.date and state.extraction.date
-                                          and info.date > state.extraction.date):
-                return IngestResult(path.name, digest, "refused", info.extraction, info.date,
-                                    f"Complet du {info.date} pas postérieur à l'état du "
-                                    f"{state.extraction.date}")
             new_state = incoming
         old_presence = pd.read_parquet(state_dir / "presence.parquet") if state_dir else None
         new_presence = presence.update(old_presence, presence.present(new_state, self.key),
@@ -374,11 +380,21 @@ def _write_snapshot(snap: Snapshot, folder: Path) -> None:
     })
 
 
+def _read_meta(folder: Path) -> dict:
+    return json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+
+
+def _read_info(folder: Path, meta: dict | None = None) -> ExtractionInfo:
+    """Which extraction a state holds, from its ``meta.json`` alone (no Parquet read)."""
+    meta = _read_meta(folder) if meta is None else meta
+    return ExtractionInfo(meta["perimeter"], meta["extraction"],
+                          dt.date.fromisoformat(meta["date"]) if meta["date"] else None)
+
+
 def _read_snapshot(folder: Path) -> Snapshot:
-    meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+    meta = _read_meta(folder)
     frames = {name: pd.read_parquet(folder / FRAMES_DIR / f"{name}.parquet")
               for name in meta["frames"]}
     links = {name: frames.pop(name) for name in meta["links"]}
-    info = ExtractionInfo(meta["perimeter"], meta["extraction"],
-                          dt.date.fromisoformat(meta["date"]) if meta["date"] else None)
-    return Snapshot(extraction=info, links=links, notes=meta["notes"], **frames)
+    return Snapshot(extraction=_read_info(folder, meta), links=links, notes=meta["notes"],
+                    **frames)

@@ -226,8 +226,11 @@ def test_a_truncated_archive_is_refused_clearly(base, tmp_path):
     assert r.status == "refused" and "archive tar.gz illisible" in r.message
 
 
-def test_an_older_complet_is_refused(base, tmp_path):
+def test_an_older_complet_is_refused_from_its_name_before_being_read(base, tmp_path):
     arch = extraction(tmp_path, "Complet", "20240901", [record("Eleve", "1", pupil("1"))])
+    [r] = base.ingest([arch])
+    assert r.status == "refused" and "pas postérieur" in r.message
+    arch.write_bytes(b"not even a gzip")  # never opened: the name says it all
     [r] = base.ingest([arch])
     assert r.status == "refused" and "pas postérieur" in r.message
 
