@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip > $(VENV)/pip.log 2>&1
 	$(PIP) -e '.[test]' >> $(VENV)/pip.log 2>&1 || { cat $(VENV)/pip.log; exit 1; }
-	$(BIN)/python -c "from ent_audit.report import ensure_kernel; ensure_kernel()"
+	$(BIN)/python -c "from ent_audit.reports.runner import ensure_kernel; ensure_kernel()"
 	touch $(STAMP)
 
 venv: $(STAMP)

@@ -19,7 +19,7 @@ from pathlib import Path
 from common import department, size_arguments
 
 import ent_audit
-from ent_audit.store import Store
+from ent_audit.store.store import Store
 
 
 def timed(label: str, fn):

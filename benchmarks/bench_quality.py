@@ -20,9 +20,9 @@ from pathlib import Path
 import pandas as pd
 from common import department, size_arguments
 
-from ent_audit import quality
+from ent_audit.analyses import quality
 from ent_audit.privacy import Pseudonymiser
-from ent_audit.store import Store
+from ent_audit.store.store import Store
 
 
 def prepare(schools: int, pupils: int, seed: int, rate: float) -> Path:

@@ -32,7 +32,7 @@ from common import department, size_arguments
 from lxml import etree
 
 import ent_audit
-from ent_audit.aaf import PARSER_OPTIONS
+from ent_audit.aaf.reader import PARSER_OPTIONS
 
 
 def bare(paths: list[Path]) -> int:

@@ -1,8 +1,8 @@
 """ent-audit: audit the AAF extractions an academy sends for a town's primary-school ENT."""
 
-from .exceptions import AAFSyntaxError, EntAuditError, NamingError, SnapshotError, UnsafeXMLError
-from .naming import AAFName, ArchiveName, group_parts, parse_archive_name, parse_name
-from .snapshot import ExtractionInfo, Snapshot, load
+from ent_audit.exceptions import AAFSyntaxError, EntAuditError, NamingError, SnapshotError, UnsafeXMLError
+from ent_audit.aaf.naming import AAFName, ArchiveName, group_parts, parse_archive_name, parse_name
+from ent_audit.aaf.snapshot import ExtractionInfo, Snapshot, load
 
 __all__ = [
     "AAFName", "AAFSyntaxError", "ArchiveName", "EntAuditError", "ExtractionInfo", "NamingError",

@@ -12,10 +12,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import overview, report
-from .exceptions import EntAuditError
-from .snapshot import Snapshot, load
-from .store import Store
+from ent_audit.analyses import overview
+
+from ent_audit.reports import runner as report
+from ent_audit.exceptions import EntAuditError
+from ent_audit.aaf.snapshot import Snapshot, load
+from ent_audit.store.store import Store
 
 EXIT_OK, EXIT_FINDINGS, EXIT_BAD_INPUT = 0, 1, 2
 """0 clean, 1 a blocking check failed, 2 bad input or usage: fixed here, used everywhere."""
@@ -79,7 +81,7 @@ def _bytes(n: int) -> str:
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
-    from .fetch import Status, WarningCode, fetch
+    from ent_audit.transfer.fetch import Status, WarningCode, fetch
 
     res = fetch(args.host, port=args.port, user=args.user, key=args.key,
                 known_hosts=args.known_hosts, remote_dir=args.remote_dir, dest=args.dest,
@@ -144,7 +146,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def _defects(pairs: Sequence[str], every: float | None) -> dict[str, float] | None:
-    from .synth import DEFECTS
+    from ent_audit.synth.generator import DEFECTS
 
     rates = {name: every for name in DEFECTS} if every else {}
     for pair in pairs:
@@ -159,7 +161,7 @@ def _defects(pairs: Sequence[str], every: float | None) -> dict[str, float] | No
 
 
 def _synth(args: argparse.Namespace, out: Path):
-    from .synth import write
+    from ent_audit.synth.generator import write
 
     return write(out, seed=args.seed, schools=args.schools, pupils=args.pupils,
                  perimeter=args.perimeter, start=args.start, part_size=args.part_size,

@@ -1,7 +1,7 @@
 """What every report uses before anything is published: pseudonyms, masks, small cells.
 
 Reports never show names, birth dates, addresses, phones or mails. Ids are keyed pseudonyms
-(:mod:`ent_audit.pseudonym`, the store's key); a count of fewer than ``threshold`` people is
+(:mod:`ent_audit.store.pseudonym`, the store's key); a count of fewer than ``threshold`` people is
 published as ``<threshold``, never exact.
 """
 
@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import pseudonym, schema
+from ent_audit.store import pseudonym
+
+from ent_audit.aaf import schema
 
 SMALL_CELL = 5
 """Published counts under this many people are shown as ``<5``."""

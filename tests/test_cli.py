@@ -11,8 +11,8 @@ import pytest
 from conftest import document, pupil, record
 
 from ent_audit import cli
-from ent_audit.store import Store
-from ent_audit.synth import write
+from ent_audit.store.store import Store
+from ent_audit.synth.generator import write
 
 README = Path(__file__).parents[1] / "README.md"
 COMMANDS = sorted(cli.parser()._subparsers._group_actions[0].choices)  # noqa: SLF001

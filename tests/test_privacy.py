@@ -1,6 +1,6 @@
 import pandas as pd
 
-from ent_audit import pseudonym
+from ent_audit.store import pseudonym
 from ent_audit.privacy import Pseudonymiser, mask_name, small_cells
 
 

@@ -13,11 +13,11 @@ import nbformat
 import pytest
 from helpers import CHROMIUM, check_rendered, leaks, page_text, personal_values
 
-from ent_audit import report
-from ent_audit.store import Store
-from ent_audit.synth import write
+from ent_audit.reports import runner as report
+from ent_audit.store.store import Store
+from ent_audit.synth.generator import write
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).parents[2]
 
 
 @pytest.fixture(scope="module")

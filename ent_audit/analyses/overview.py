@@ -6,9 +6,9 @@ import datetime as dt
 
 import pandas as pd
 
-from . import schema
-from .notebook import Check
-from .snapshot import Snapshot
+from ent_audit.aaf import schema
+from ent_audit.reports.notebook import Check
+from ent_audit.aaf.snapshot import Snapshot
 
 SCHOOL_TYPE = "ECOLE"
 

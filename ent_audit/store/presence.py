@@ -13,9 +13,11 @@ import datetime as dt
 
 import pandas as pd
 
-from . import pseudonym, schema
-from .frames import isin
-from .snapshot import Snapshot
+from ent_audit.store import pseudonym
+
+from ent_audit.aaf import schema
+from ent_audit.aaf.frames import isin
+from ent_audit.aaf.snapshot import Snapshot
 
 COLUMNS = ("pseudonym", "kind", "uai", "level", "first_seen", "last_seen", "departed")
 KEYS = ["pseudonym", "kind", "uai"]

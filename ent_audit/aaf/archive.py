@@ -18,8 +18,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from .exceptions import EntAuditError, NamingError
-from .naming import parse_name
+from ent_audit.exceptions import EntAuditError, NamingError
+from ent_audit.aaf.naming import parse_name
 
 MAX_MEMBERS = 2_000
 MAX_BYTES = 16 << 30

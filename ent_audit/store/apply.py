@@ -12,9 +12,9 @@ from dataclasses import asdict, dataclass, replace
 
 import pandas as pd
 
-from . import schema
-from .frames import OP_DTYPE, concat, isin
-from .snapshot import ExtractionInfo, Snapshot
+from ent_audit.aaf import schema
+from ent_audit.aaf.frames import OP_DTYPE, concat, isin
+from ent_audit.aaf.snapshot import ExtractionInfo, Snapshot
 
 BLOCKING = frozenset({"no_base_state", "perimeter_mismatch", "not_newer", "duplicate_in_delta",
                       "not_a_delta"})

@@ -28,7 +28,7 @@ import paramiko
 import pytest
 
 from ent_audit import cli
-from ent_audit.fetch import (
+from ent_audit.transfer.fetch import (
     LEDGER,
     FetchError,
     Status,
@@ -37,7 +37,7 @@ from ent_audit.fetch import (
     missed_windows,
     select_archives,
 )
-from ent_audit.sftp import (
+from ent_audit.transfer.sftp import (
     PASSPHRASE_ENV,
     AuthenticationError,
     ClientKeyError,
@@ -45,8 +45,8 @@ from ent_audit.sftp import (
     SFTPError,
     UnreachableError,
 )
-from ent_audit.store import Store
-from ent_audit.synth import write
+from ent_audit.store.store import Store
+from ent_audit.synth.generator import write
 
 SSHD = Path("/usr/sbin/sshd")
 PASSPHRASE = "correct horse battery staple"
@@ -417,10 +417,10 @@ def test_an_encrypted_key_takes_its_passphrase_from_the_environment(server, know
         _fetch(server, known_hosts, remote, tmp_path / "dest", **kw)
     assert "wrong" not in str(err.value)
     monkeypatch.setenv(PASSPHRASE_ENV, PASSPHRASE)
-    with caplog.at_level(logging.INFO, logger="ent_audit.fetch"):
+    with caplog.at_level(logging.INFO, logger="ent_audit.transfer.fetch"):
         assert len(_fetch(server, known_hosts, remote, tmp_path / "dest", **kw).downloaded) == 3
     # One log line per archive, and no secret in any of them.
-    lines = [r.getMessage() for r in caplog.records if r.name == "ent_audit.fetch"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "ent_audit.transfer.fetch"]
     assert len(lines) == 3 and all(": fetched, " in line for line in lines)
     assert PASSPHRASE not in caplog.text
     assert Path(server.keys.encrypted).read_text().splitlines()[1] not in caplog.text

@@ -18,8 +18,8 @@ import pytest
 from conftest import document, pupil, record
 
 import ent_audit
-from ent_audit.store import SLOW_WRITE_ENV, Store, StoreError
-from ent_audit.synth import write
+from ent_audit.store.store import SLOW_WRITE_ENV, Store, StoreError
+from ent_audit.synth.generator import write
 
 PERIM = "ENT1D_TEST"
 
@@ -121,7 +121,7 @@ def test_presence_history_keeps_departures_under_pseudonyms_only(tmp_path, synth
     departed = pres[(pres["kind"] == "Eleve") & (pres["departed"] == delta_date)]
     gone = {d["jointure"] if isinstance(d, dict) else d
             for d in synth.perimeter.truth["delta"]["departures"]}
-    from ent_audit.pseudonym import pseudonymise
+    from ent_audit.store.pseudonym import pseudonymise
 
     assert set(departed["pseudonym"]) == set(pseudonymise(store.key, "Eleve", sorted(gone)))
     clear = set(store.latest().students["jointure"]) | gone
@@ -274,7 +274,7 @@ def test_hostile_archives_are_refused_logged_and_leave_the_store_unchanged(
 
 
 def test_a_gzip_bomb_is_refused_before_anything_is_written(base, tmp_path, monkeypatch):
-    from ent_audit import archive
+    from ent_audit.aaf import archive
 
     monkeypatch.setattr(archive, "MAX_BYTES", 20 << 20)
     before = tree_hash(base.path)
@@ -289,7 +289,7 @@ def test_a_gzip_bomb_is_refused_before_anything_is_written(base, tmp_path, monke
 
 
 def test_too_many_members_are_refused(base, tmp_path, monkeypatch):
-    from ent_audit import archive
+    from ent_audit.aaf import archive
 
     monkeypatch.setattr(archive, "MAX_MEMBERS", 3)
     arch = tar(tmp_path / f"{PERIM}_Complet_20240923.tar.gz",

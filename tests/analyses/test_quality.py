@@ -19,12 +19,15 @@ from conftest import SCHOOL, document, pupil, record
 from helpers import CHROMIUM, check_rendered, leaks, page_text, personal_values
 
 import ent_audit
-from ent_audit import quality, report, schema, synth
+from ent_audit.analyses import quality
+from ent_audit.reports import runner as report
+from ent_audit.aaf import schema
+from ent_audit.synth import generator as synth
 from ent_audit.privacy import Pseudonymiser
-from ent_audit.quality import RULE_BY_ID, RULES, QualityError, Severity, Threshold
-from ent_audit.store import Store
+from ent_audit.analyses.quality import RULE_BY_ID, RULES, QualityError, Severity, Threshold
+from ent_audit.store.store import Store
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).parents[2]
 PREFIX = "ENT1D_TEST_Complet_20260914"
 GENERATED = {"seed": 3, "schools": 12, "pupils": 800}
 ALL_DEFECTS = {name: 0.01 for name in synth.DEFECTS}

@@ -2,7 +2,7 @@
 
 The reader turns one file into columnar raw strings: per record its operation, identifier and
 line, and per AAF attribute the list of values of each record that carries it. Typing, link
-tables and validation against the schema happen in :mod:`ent_audit.frames`; this module only
+tables and validation against the schema happen in :mod:`ent_audit.aaf.frames`; this module only
 reads, and reports what it could not read.
 
 Hardening: the prologue is checked before lxml sees the file, and a DOCTYPE that declares any
@@ -20,7 +20,7 @@ from typing import BinaryIO
 
 from lxml import etree
 
-from .exceptions import AAFSyntaxError, UnsafeXMLError
+from ent_audit.exceptions import AAFSyntaxError, UnsafeXMLError
 
 ROOT_TAG = "ficAlimMENESR"
 OPERATIONS = {"addRequest": "add", "modifyRequest": "modify", "deleteRequest": "delete"}

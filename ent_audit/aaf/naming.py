@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import Literal
 
-from .exceptions import NamingError
+from ent_audit.exceptions import NamingError
 
 Extraction = Literal["complete", "delta"]
 

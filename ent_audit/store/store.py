@@ -33,12 +33,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import presence, pseudonym, schema
-from .apply import Anomaly, apply_delta, check_delta
-from .archive import extract
-from .exceptions import EntAuditError, NamingError
-from .naming import parse_archive_name
-from .snapshot import ExtractionInfo, Snapshot, load_files
+from ent_audit.store import presence
+
+from ent_audit.store import pseudonym
+
+from ent_audit.aaf import schema
+from ent_audit.store.apply import Anomaly, apply_delta, check_delta
+from ent_audit.aaf.archive import extract
+from ent_audit.exceptions import EntAuditError, NamingError
+from ent_audit.aaf.naming import parse_archive_name
+from ent_audit.aaf.snapshot import ExtractionInfo, Snapshot, load_files
 
 FRAMES_DIR = "snapshot"
 SLOW_WRITE_ENV = "ENT_AUDIT_SLOW_WRITE"
@@ -174,7 +178,7 @@ class Store:
         return df
 
     def presence(self) -> pd.DataFrame:
-        """The pseudonymous presence history (see :mod:`ent_audit.presence`)."""
+        """The pseudonymous presence history (see :mod:`ent_audit.store.presence`)."""
         with self._reading() as state:
             if state is None:
                 return presence.empty()

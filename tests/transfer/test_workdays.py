@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from ent_audit.workdays import (
+from ent_audit.transfer.workdays import (
     add_working_days,
     easter,
     is_working_day,

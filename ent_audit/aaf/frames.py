@@ -19,9 +19,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from . import schema
-from .aaf import RawPart, read_part
-from .schema import Field, Kind
+from ent_audit.aaf import schema
+from ent_audit.aaf.reader import RawPart, read_part
+from ent_audit.aaf.schema import Field, Kind
 
 STRING = pd.StringDtype("pyarrow")
 """Arrow-backed strings with ``pd.NA`` for missing values."""

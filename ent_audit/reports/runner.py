@@ -26,11 +26,11 @@ from typing import Any
 
 import yaml
 
-from .exceptions import EntAuditError
-from .notebook import SUMMARY_MIME
-from .store import sha256
+from ent_audit.exceptions import EntAuditError
+from ent_audit.reports.notebook import SUMMARY_MIME
+from ent_audit.store.store import sha256
 
-NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 KERNEL_NAME = "ent-audit"
 LIBRARIES = ("ent-audit", "pandas", "pyarrow", "lxml", "papermill", "nbconvert", "nbclient",

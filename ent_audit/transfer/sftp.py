@@ -25,7 +25,7 @@ from pathlib import Path
 
 import paramiko
 
-from .exceptions import EntAuditError
+from ent_audit.exceptions import EntAuditError
 
 DEFAULT_KNOWN_HOSTS = Path("~/.ssh/known_hosts")
 PASSPHRASE_ENV = "ENT_AUDIT_KEY_PASSPHRASE"

@@ -10,8 +10,10 @@ import pytest
 from conftest import SCHOOL, document, pupil, record
 
 import ent_audit
-from ent_audit import SnapshotError, overview, snapshot
-from ent_audit.archive import UnsafeArchiveError
+from ent_audit import SnapshotError
+from ent_audit.analyses import overview
+from ent_audit.aaf import snapshot
+from ent_audit.aaf.archive import UnsafeArchiveError
 
 PREFIX = "ENT1D_TEST_Complet_20240916"
 

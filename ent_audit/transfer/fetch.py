@@ -2,9 +2,9 @@
 
 What a run does, in order:
 
-1. connects with :mod:`ent_audit.sftp` (host key verified, key policy checked);
+1. connects with :mod:`ent_audit.transfer.sftp` (host key verified, key policy checked);
 2. lists the remote folder, keeping regular files whose names follow the nomenclature
-   (:func:`ent_audit.naming.parse_archive_name`);
+   (:func:`ent_audit.aaf.naming.parse_archive_name`);
 3. for each archive, oldest first, decides: already in the destination with the same size
    (``present``), already ingested in the store (``ingested``: same name, size and mtime as a
    download whose SHA-256 the store has), or to download: into ``NAME.part``
@@ -46,9 +46,9 @@ from typing import Self
 import paramiko
 from tqdm import tqdm
 
-from .exceptions import EntAuditError, NamingError
-from .naming import parse_archive_name
-from .sftp import (
+from ent_audit.exceptions import EntAuditError, NamingError
+from ent_audit.aaf.naming import parse_archive_name
+from ent_audit.transfer.sftp import (
     DEFAULT_KNOWN_HOSTS,
     Server,
     SFTPError,
@@ -57,10 +57,10 @@ from .sftp import (
     connect,
     open_sftp,
 )
-from .store import IngestResult, Store, sha256
-from .workdays import WINDOW_DAYS, window_last_day
+from ent_audit.store.store import IngestResult, Store, sha256
+from ent_audit.transfer.workdays import WINDOW_DAYS, window_last_day
 
-log = logging.getLogger("ent_audit.fetch")
+log = logging.getLogger(__name__)
 
 LEDGER = ".ent-audit-fetch.json"
 LOCK = ".ent-audit-fetch.lock"
@@ -650,8 +650,8 @@ def fetch(host: str, *, user: str, dest: Path | str, port: int = 22,
     keys are offered. ``store`` makes already-ingested archives skipped; ``ingest`` also
     ingests the new ones there. ``cadence_days`` (e.g. 7 for weekly deposits) enables the
     missed-window check. Connection errors that make the run pointless (unknown host key,
-    key refused, server unreachable) raise :class:`ent_audit.sftp.SFTPError` or
-    :class:`ent_audit.sftp.ClientKeyError`; an archive that fails is reported, not raised.
+    key refused, server unreachable) raise :class:`ent_audit.transfer.sftp.SFTPError` or
+    :class:`ent_audit.transfer.sftp.ClientKeyError`; an archive that fails is reported, not raised.
     """
     t0 = time.perf_counter()
     if ingest and store is None:

@@ -20,11 +20,11 @@ from pathlib import Path
 import pandas as pd
 from tqdm import tqdm
 
-from . import schema
-from .aaf import RawPart
-from .archive import extracted
-from .exceptions import SnapshotError
-from .frames import (
+from ent_audit.aaf import schema
+from ent_audit.aaf.reader import RawPart
+from ent_audit.aaf.archive import extracted
+from ent_audit.exceptions import SnapshotError
+from ent_audit.aaf.frames import (
     EXTRA_COLUMNS,
     ISSUE_COLUMNS,
     SKIPPED_COLUMNS,
@@ -35,7 +35,7 @@ from .frames import (
     finish,
     read_frames,
 )
-from .naming import FIRST_DEGREE_KINDS, PartGroup, group_parts
+from ent_audit.aaf.naming import FIRST_DEGREE_KINDS, PartGroup, group_parts
 
 ENTITY_FRAMES = tuple(k.frame for k in schema.KINDS.values())
 
@@ -218,7 +218,7 @@ def _read_all(tasks: list[tuple[str, Path, int]], recover: bool, workers: int | 
                 bar.update(size)
             return out
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["ent_audit.frames"])
+        ctx.set_forkserver_preload(["ent_audit.aaf.frames"])
         order = sorted(range(len(tasks)), key=lambda i: -sizes[i])  # biggest first: balance
         results: dict[int, PartFrames] = {}
         try:

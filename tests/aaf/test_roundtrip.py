@@ -15,8 +15,8 @@ import pandas as pd
 import pytest
 
 import ent_audit
-from ent_audit import schema
-from ent_audit.synth import DEFECTS, write
+from ent_audit.aaf import schema
+from ent_audit.synth.generator import DEFECTS, write
 
 
 @pytest.fixture(scope="module")

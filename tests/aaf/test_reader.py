@@ -10,8 +10,8 @@ import pytest
 from conftest import SCHOOL, document, pupil, record
 
 from ent_audit import AAFSyntaxError, UnsafeXMLError
-from ent_audit.aaf import read_part
-from ent_audit.frames import read_frames
+from ent_audit.aaf.reader import read_part
+from ent_audit.aaf.frames import read_frames
 
 ELEVE = "ENT1D_TEST_Complet_20240916_Eleve_0000.xml"
 DELTA = "ENT1D_TEST_Delta_20241007_Eleve_0000.xml"
@@ -295,7 +295,7 @@ def test_memory_does_not_grow_with_file_size(tmp_path):
         n = mb * 1_000_000 // len(rec)
         p.write_bytes(document([]).replace(b"</ficAlimMENESR>", rec * n + b"</ficAlimMENESR>"))
         code = textwrap.dedent(f"""
-            from ent_audit import aaf
+            from ent_audit.aaf import reader as aaf
             class Count:
                 n = 0
                 def record(self, rec, line=None):

@@ -17,8 +17,8 @@ Defects (:data:`DEFECTS`) are injected into the first ``Complet`` at chosen rate
 unchanged into the later one; the delta never touches a defect's records, and every record is
 the victim of at most one defect, so a checker can be scored against ``truth.json`` exactly.
 
-Attribute names always come from :mod:`ent_audit.schema`; file and archive names from
-:mod:`ent_audit.naming`.
+Attribute names always come from :mod:`ent_audit.aaf.schema`; file and archive names from
+:mod:`ent_audit.aaf.naming`.
 
 ``truth.json`` (= ``Perimeter.truth``) holds:
 
@@ -57,7 +57,9 @@ from typing import Any, Literal
 
 import numpy as np
 
-from . import naming, schema
+from ent_audit.aaf import naming
+
+from ent_audit.aaf import schema
 
 __all__ = [
     "DEFECTS",

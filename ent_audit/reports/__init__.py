@@ -1,0 +1,1 @@
+"""Reports: the registry, the papermill + nbconvert runner, notebook helpers and templates."""

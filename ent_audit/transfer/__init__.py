@@ -1,0 +1,1 @@
+"""Getting the academy's archives: SFTP connection and fetch (Annexe 2), French working days."""
