@@ -34,22 +34,27 @@ def main(argv: list[str] | None = None) -> int:
     args = size_arguments(__doc__.splitlines()[0]).parse_args(argv)
     out = department(args.schools, args.pupils, args.seed)
     complet, delta = sorted(out.glob("*_Complet_*.tar.gz"))[0], next(out.glob("*_Delta_*.tar.gz"))
-    print(f"{complet.name} {complet.stat().st_size / 1e6:.1f} MB, "
-          f"{delta.name} {delta.stat().st_size / 1e6:.1f} MB\n")
+    print(
+        f"{complet.name} {complet.stat().st_size / 1e6:.1f} MB, "
+        f"{delta.name} {delta.stat().st_size / 1e6:.1f} MB\n"
+    )
     work = Path(tempfile.mkdtemp(prefix="bench-store-", dir="outputs/bench"))
     try:
         store = Store(work / "store")
-        [r], t_complet = timed("ingest Complet (extract, parse, write)",
-                               lambda: store.ingest([complet]))
+        [r], _t_complet = timed(
+            "ingest Complet (extract, parse, write)", lambda: store.ingest([complet])
+        )
         assert r.status == "ingested", r.message
-        [r], t_delta = timed("ingest Delta (parse, apply, write)", lambda: store.ingest([delta]))
+        [r], _t_delta = timed("ingest Delta (parse, apply, write)", lambda: store.ingest([delta]))
         assert r.status == "ingested", r.message
         size = sum(p.stat().st_size for p in store.path.rglob("*") if p.is_file()) / 1e6
         print(f"{'store on disk':<44} {size:7.1f} MB\n")
         snap, t_latest = timed("store.latest() (Parquet)", store.latest)
         _, t_parse = timed("ent_audit.load(Complet archive) (XML)", lambda: ent_audit.load(complet))
-        print(f"\nstore.latest() is {t_parse / t_latest:.1f}x faster than re-parsing the XML; "
-              f"state: {snap.counts()}")
+        print(
+            f"\nstore.latest() is {t_parse / t_latest:.1f}x faster than re-parsing the XML; "
+            f"state: {snap.counts()}"
+        )
     finally:
         shutil.rmtree(work)
     return 0

@@ -64,21 +64,32 @@ def main(argv: list[str] | None = None) -> int:
     t_csv = time.perf_counter() - t0
 
     s = result.summary.set_index("rule")
-    per_rule = pd.DataFrame({
-        "seconds": pd.Series(result.timings),
-        "findings": s["count"].reindex(list(result.timings)),
-    }).sort_values("seconds", ascending=False)
+    per_rule = pd.DataFrame(
+        {
+            "seconds": pd.Series(result.timings),
+            "findings": s["count"].reindex(list(result.timings)),
+        }
+    ).sort_values("seconds", ascending=False)
     print("\nper rule (slowest first):")
-    print(per_rule.to_string(formatters={"seconds": "{:.3f}".format,
-                                         "findings": lambda v: "" if pd.isna(v) else
-                                         f"{int(v)}"}))
+    print(
+        per_rule.to_string(
+            formatters={
+                "seconds": "{:.3f}".format,
+                "findings": lambda v: "" if pd.isna(v) else f"{int(v)}",
+            }
+        )
+    )
     truth = json.loads((out / "truth.json").read_text(encoding="utf-8"))
     injected = sum(len(v) for v in truth["defects"].values())
     print(f"\n{'store.latest() (Parquet)':<44} {t_load:7.2f} s")
-    print(f"{'quality.audit, ' + str(len(result.summary)) + ' rules':<44} {t_audit:7.2f} s "
-          f"({len(result.findings)} findings, {injected} defects injected)")
-    print(f"{'  of which the rules themselves':<44} "
-          f"{sum(v for k, v in result.timings.items() if k in s.index):7.2f} s")
+    print(
+        f"{'quality.audit, ' + str(len(result.summary)) + ' rules':<44} {t_audit:7.2f} s "
+        f"({len(result.findings)} findings, {injected} defects injected)"
+    )
+    print(
+        f"{'  of which the rules themselves':<44} "
+        f"{sum(v for k, v in result.timings.items() if k in s.index):7.2f} s"
+    )
     print(f"{'findings.csv (pseudonyms, masks)':<44} {t_csv:7.2f} s")
     print(f"\naudit / load = {t_audit / t_load:.1f}")
     return 0

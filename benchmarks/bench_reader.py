@@ -47,8 +47,7 @@ def bare(paths: list[Path]) -> int:
 def dicts(paths: list[Path]) -> pd.DataFrame:
     rows = []
     for p in paths:
-        for _, rec in etree.iterparse(str(p), events=("end",), tag="addRequest",
-                                      **PARSER_OPTIONS):
+        for _, rec in etree.iterparse(str(p), events=("end",), tag="addRequest", **PARSER_OPTIONS):
             row = {}
             for attr in rec.iter("attr"):
                 vals = [v.text for v in attr]
@@ -110,8 +109,10 @@ def timed(label: str, fn, mb: float, base: float | None, results: list) -> float
     dt = time.perf_counter() - t0
     rate = mb / dt
     ratio = f"{rate / base:5.2f}x" if base else "  1.00x"
-    print(f"{label:<28} {mb:8.1f} MB {dt:7.2f} s {rate:7.1f} MB/s {ratio} "
-          f"{SAMPLER.peak:8.0f} MB", flush=True)
+    print(
+        f"{label:<28} {mb:8.1f} MB {dt:7.2f} s {rate:7.1f} MB/s {ratio} {SAMPLER.peak:8.0f} MB",
+        flush=True,
+    )
     results.append((label, mb, dt, rate))
     return rate
 
@@ -130,36 +131,48 @@ def main(argv: list[str] | None = None) -> int:
     pupils = [p for p in files if ent_audit.parse_name(p).kind == "Eleve"]
     mb = sum(p.stat().st_size for p in pupils) / 1e6
     total = sum(p.stat().st_size for p in files) / 1e6
-    print(f"{folder}: pupils {len(pupils)} part(s) {mb:.1f} MB; all kinds {len(files)} files "
-          f"{total:.1f} MB; python {sys.version.split()[0]}, lxml {etree.__version__}, "
-          f"pandas {pd.__version__}\n")
+    print(
+        f"{folder}: pupils {len(pupils)} part(s) {mb:.1f} MB; all kinds {len(files)} files "
+        f"{total:.1f} MB; python {sys.version.split()[0]}, lxml {etree.__version__}, "
+        f"pandas {pd.__version__}\n"
+    )
     SAMPLER.start()
-    print(f"{'reader':<28} {'size':>11} {'time':>9} {'rate':>12} {'vs bare':>7} "
-          f"{'peak mem':>11}")
+    print(f"{'reader':<28} {'size':>11} {'time':>9} {'rate':>12} {'vs bare':>7} {'peak mem':>11}")
     results: list = []
     base = timed("bare iterparse (Eleve)", lambda: bare(pupils), mb, None, results)
-    timed("ent_audit.load x1 (Eleve)", lambda: ent_audit.load(pupils, workers=1), mb, base,
-          results)
-    timed("ent_audit.load x2 (Eleve)", lambda: ent_audit.load(pupils, workers=2), mb, base,
-          results)
+    timed("ent_audit.load x1 (Eleve)", lambda: ent_audit.load(pupils, workers=1), mb, base, results)
+    timed("ent_audit.load x2 (Eleve)", lambda: ent_audit.load(pupils, workers=2), mb, base, results)
     timed("dicts -> DataFrame (Eleve)", lambda: dicts(pupils), mb, base, results)
     if not args.skip_read_xml:
         one = pupils[0]
         one_mb = one.stat().st_size / 1e6
-        timed("pandas.read_xml (1 part)",
-              lambda: pd.read_xml(one, xpath="//attr", parser="lxml"), one_mb, base, results)
+        timed(
+            "pandas.read_xml (1 part)",
+            lambda: pd.read_xml(one, xpath="//attr", parser="lxml"),
+            one_mb,
+            base,
+            results,
+        )
     print()
     all_bare = timed("bare iterparse (all kinds)", lambda: bare(files), total, None, results)
     snap = []
-    timed("ent_audit.load x2 (all)", lambda: snap.append(ent_audit.load(folder)), total,
-          all_bare, results)
+    timed(
+        "ent_audit.load x2 (all)",
+        lambda: snap.append(ent_audit.load(folder)),
+        total,
+        all_bare,
+        results,
+    )
     print("\nThe whole extraction from its tar.gz (extraction to a temporary folder included):")
     archive = folder.parent / f"{folder.name}.tar.gz"
     if archive.exists():
-        timed("ent_audit.load x2 (tar.gz)", lambda: ent_audit.load(archive), total, all_bare,
-              results)
-    print("\npeak mem: resident memory of this process and its workers, summed, sampled "
-          "every 50 ms while the line ran (frames of earlier lines freed).")
+        timed(
+            "ent_audit.load x2 (tar.gz)", lambda: ent_audit.load(archive), total, all_bare, results
+        )
+    print(
+        "\npeak mem: resident memory of this process and its workers, summed, sampled "
+        "every 50 ms while the line ran (frames of earlier lines freed)."
+    )
     print("rows:", snap[0].counts())
     return 0
 

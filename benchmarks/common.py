@@ -29,7 +29,19 @@ def department(schools: int, pupils: int, seed: int, defect_rate: float | None =
     out = BENCH / name
     if not (out / "truth.json").exists():
         extra = [f"--all-defects={defect_rate}"] if defect_rate else []
-        subprocess.run([sys.executable, "-m", "ent_audit.cli", "synth", str(out), "--unpack",
-                        f"--schools={schools}", f"--pupils={pupils}", f"--seed={seed}", *extra],
-                       check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "ent_audit.cli",
+                "synth",
+                str(out),
+                "--unpack",
+                f"--schools={schools}",
+                f"--pupils={pupils}",
+                f"--seed={seed}",
+                *extra,
+            ],
+            check=True,
+        )
     return out

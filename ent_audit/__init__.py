@@ -1,12 +1,28 @@
 """ent-audit: audit the AAF extractions an academy sends for a town's primary-school ENT."""
 
-from ent_audit.exceptions import AAFSyntaxError, EntAuditError, NamingError, SnapshotError, UnsafeXMLError
 from ent_audit.aaf.naming import AAFName, ArchiveName, group_parts, parse_archive_name, parse_name
 from ent_audit.aaf.snapshot import ExtractionInfo, Snapshot, load
+from ent_audit.exceptions import (
+    AAFSyntaxError,
+    EntAuditError,
+    NamingError,
+    SnapshotError,
+    UnsafeXMLError,
+)
 
 __all__ = [
-    "AAFName", "AAFSyntaxError", "ArchiveName", "EntAuditError", "ExtractionInfo", "NamingError",
-    "Snapshot", "SnapshotError", "UnsafeXMLError", "group_parts", "load", "parse_archive_name",
+    "AAFName",
+    "AAFSyntaxError",
+    "ArchiveName",
+    "EntAuditError",
+    "ExtractionInfo",
+    "NamingError",
+    "Snapshot",
+    "SnapshotError",
+    "UnsafeXMLError",
+    "group_parts",
+    "load",
+    "parse_archive_name",
     "parse_name",
 ]
 __version__ = "0.1.0"

@@ -12,19 +12,22 @@ from pathlib import Path
 
 import pandas as pd
 
-from ent_audit.analyses import overview
-
-from ent_audit.reports import runner as report
-from ent_audit.exceptions import EntAuditError
 from ent_audit.aaf.snapshot import Snapshot, load
+from ent_audit.analyses import overview
+from ent_audit.exceptions import EntAuditError
+from ent_audit.reports import runner as report
 from ent_audit.store.store import Store
 
 EXIT_OK, EXIT_FINDINGS, EXIT_BAD_INPUT = 0, 1, 2
 """0 clean, 1 a blocking check failed, 2 bad input or usage: fixed here, used everywhere."""
 
 
-_KIND_LABELS = {"structures": "structures (EtabEducNat)", "students": "élèves (Eleve)",
-                "guardians": "responsables (PersRelEleve)", "staff": "personnels (PersEducNat)"}
+_KIND_LABELS = {
+    "structures": "structures (EtabEducNat)",
+    "students": "élèves (Eleve)",
+    "guardians": "responsables (PersRelEleve)",
+    "staff": "personnels (PersEducNat)",
+}
 STATUS_LABELS = {"ingested": "ingérée", "already": "déjà ingérée", "refused": "REFUSÉE"}
 
 
@@ -32,17 +35,23 @@ def _print_snapshot(snap: Snapshot, seconds: float, out=None) -> None:
     out = out or sys.stdout
     e = snap.extraction
     mb = snap.files["bytes"].sum() / 1e6
-    print(f"Extraction {e.perimeter} {e.extraction} {e.date or '(sans date)'}: "
-          f"{len(snap.files)} fichier(s), {mb:.1f} Mo lus en {seconds:.1f} s "
-          f"({mb / max(seconds, 1e-9):.1f} Mo/s)", file=out)
+    print(
+        f"Extraction {e.perimeter} {e.extraction} {e.date or '(sans date)'}: "
+        f"{len(snap.files)} fichier(s), {mb:.1f} Mo lus en {seconds:.1f} s "
+        f"({mb / max(seconds, 1e-9):.1f} Mo/s)",
+        file=out,
+    )
     counts = pd.Series({_KIND_LABELS[k]: v for k, v in snap.counts().items()})
     print("\nEnregistrements par type:\n" + counts.to_string(), file=out)
     table = overview.by_circonscription(snap).rename(
-        columns={"schools": "écoles", "pupils": "élèves", "staff": "personnels"})
+        columns={"schools": "écoles", "pupils": "élèves", "staff": "personnels"}
+    )
     print("\nPar circonscription:\n" + table.to_string(), file=out)
     if len(snap.issues):
-        print("\nSignalements du lecteur:\n"
-              + snap.issues["code"].value_counts().to_string(), file=out)
+        print(
+            "\nSignalements du lecteur:\n" + snap.issues["code"].value_counts().to_string(),
+            file=out,
+        )
     if len(snap.skipped):
         print(f"\n{len(snap.skipped)} enregistrement(s) illisible(s) écarté(s)", file=out)
     for note in snap.notes:
@@ -58,11 +67,18 @@ def cmd_load(args: argparse.Namespace) -> int:
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     store = Store(args.store)
-    results = store.ingest(args.archives, strict=args.strict, wait=args.wait,
-                           max_gap_days=args.max_gap_days, progress=None)
+    results = store.ingest(
+        args.archives,
+        strict=args.strict,
+        wait=args.wait,
+        max_gap_days=args.max_gap_days,
+        progress=None,
+    )
     for r in results:
-        print(f"{r.archive}: {STATUS_LABELS[r.status]} — {r.message}"
-              + (f" ({r.seconds:.1f} s)" if r.status == "ingested" else ""))
+        print(
+            f"{r.archive}: {STATUS_LABELS[r.status]} — {r.message}"
+            + (f" ({r.seconds:.1f} s)" if r.status == "ingested" else "")
+        )
         if r.anomalies:
             counts = pd.Series([a.code for a in r.anomalies]).value_counts()
             print("  anomalies: " + ", ".join(f"{code} {n}" for code, n in counts.items()))
@@ -71,9 +87,13 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return EXIT_FINDINGS if any(r.anomalies for r in results) else EXIT_OK
 
 
-FETCH_LABELS = {"fetched": "récupérée", "resumed": "récupérée (reprise)",
-                "present": "déjà dans la destination", "ingested": "déjà ingérée",
-                "failed": "ÉCHEC"}
+FETCH_LABELS = {
+    "fetched": "récupérée",
+    "resumed": "récupérée (reprise)",
+    "present": "déjà dans la destination",
+    "ingested": "déjà ingérée",
+    "failed": "ÉCHEC",
+}
 
 
 def _bytes(n: int) -> str:
@@ -83,31 +103,49 @@ def _bytes(n: int) -> str:
 def cmd_fetch(args: argparse.Namespace) -> int:
     from ent_audit.transfer.fetch import Status, WarningCode, fetch
 
-    res = fetch(args.host, port=args.port, user=args.user, key=args.key,
-                known_hosts=args.known_hosts, remote_dir=args.remote_dir, dest=args.dest,
-                store=args.store, ingest=args.ingest, use_agent=True if args.agent else None,
-                allow_other_key_types=args.allow_key_type, cadence_days=args.cadence,
-                retries=args.retries)
-    print(f"{res.server} {res.remote_dir}: {len(res.archives)} archive(s) sur le serveur, "
-          f"{len(res.ignored)} entrée(s) ignorée(s)")
+    res = fetch(
+        args.host,
+        port=args.port,
+        user=args.user,
+        key=args.key,
+        known_hosts=args.known_hosts,
+        remote_dir=args.remote_dir,
+        dest=args.dest,
+        store=args.store,
+        ingest=args.ingest,
+        use_agent=True if args.agent else None,
+        allow_other_key_types=args.allow_key_type,
+        cadence_days=args.cadence,
+        retries=args.retries,
+    )
+    print(
+        f"{res.server} {res.remote_dir}: {len(res.archives)} archive(s) sur le serveur, "
+        f"{len(res.ignored)} entrée(s) ignorée(s)"
+    )
     for a in res.archives:
         detail = f" ({_bytes(a.transferred)} en {a.seconds:.1f} s)" if a.transferred else ""
-        print(f"  {a.name}: {FETCH_LABELS[a.status]}{detail}"
-              + (f" — {a.message}" if a.message else "")
-              + f" [sur le serveur jusqu'au {a.deadline:%d/%m/%Y}]")
+        print(
+            f"  {a.name}: {FETCH_LABELS[a.status]}{detail}"
+            + (f" — {a.message}" if a.message else "")
+            + f" [sur le serveur jusqu'au {a.deadline:%d/%m/%Y}]"
+        )
     for w in res.warnings:
         print(f"attention: {w.message}")
     if res.ingested:
         print(f"Ingestion dans {args.store}:")
     for r in res.ingested:
-        print(f"  {r.archive}: {STATUS_LABELS[r.status]}"
-              + (f" en {r.seconds:.1f} s" if r.status == "ingested" else f" — {r.message}")
-              + (f", {len(r.anomalies)} anomalie(s)" if r.anomalies else ""))
+        print(
+            f"  {r.archive}: {STATUS_LABELS[r.status]}"
+            + (f" en {r.seconds:.1f} s" if r.status == "ingested" else f" — {r.message}")
+            + (f", {len(r.anomalies)} anomalie(s)" if r.anomalies else "")
+        )
     if any(a.status == Status.FAILED for a in res.archives) or any(
-            r.status == "refused" for r in res.ingested):
+        r.status == "refused" for r in res.ingested
+    ):
         return EXIT_BAD_INPUT
     if any(w.code != WarningCode.LAST_DAY for w in res.warnings) or any(
-            r.anomalies for r in res.ingested):
+        r.anomalies for r in res.ingested
+    ):
         return EXIT_FINDINGS
     return EXIT_OK
 
@@ -123,9 +161,11 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"Store {args.store}: état du {e.date} ({e.perimeter})")
     counts = pd.Series({_KIND_LABELS[k]: v for k, v in latest.counts().items()})
     print("\nÉtat courant:\n" + counts.to_string())
-    shown = history.assign(date=history["date"].dt.date,
-                           ingested_at=history["ingested_at"].dt.strftime("%Y-%m-%d %H:%M"),
-                           sha256=history["sha256"].str[:12])
+    shown = history.assign(
+        date=history["date"].dt.date,
+        ingested_at=history["ingested_at"].dt.strftime("%Y-%m-%d %H:%M"),
+        sha256=history["sha256"].str[:12],
+    )
     print("\nExtractions ingérées:\n" + shown.to_string(index=False))
     return EXIT_OK
 
@@ -163,9 +203,17 @@ def _defects(pairs: Sequence[str], every: float | None) -> dict[str, float] | No
 def _synth(args: argparse.Namespace, out: Path):
     from ent_audit.synth.generator import write
 
-    return write(out, seed=args.seed, schools=args.schools, pupils=args.pupils,
-                 perimeter=args.perimeter, start=args.start, part_size=args.part_size,
-                 defects=_defects(args.defect, args.all_defects), unpack=args.unpack)
+    return write(
+        out,
+        seed=args.seed,
+        schools=args.schools,
+        pupils=args.pupils,
+        perimeter=args.perimeter,
+        start=args.start,
+        part_size=args.part_size,
+        defects=_defects(args.defect, args.all_defects),
+        unpack=args.unpack,
+    )
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
@@ -182,30 +230,41 @@ def cmd_demo(args: argparse.Namespace) -> int:
     out = Path(args.out)
     t0 = time.perf_counter()
     res = _synth(args, out)
-    print(f"Département synthétique généré dans {out} en {time.perf_counter() - t0:.1f} s "
-          f"({args.schools} écoles, {args.pupils} élèves)")
+    print(
+        f"Département synthétique généré dans {out} en {time.perf_counter() - t0:.1f} s "
+        f"({args.schools} écoles, {args.pupils} élèves)"
+    )
     t0 = time.perf_counter()
     snap = load(res.archives[0], workers=args.workers)
     print()
     _print_snapshot(snap, time.perf_counter() - t0)
     store_path = Path(args.store)
     if store_path.exists():  # the demo's own store, rebuilt from this run's archives
-        foreign = [a for a in Store(store_path).history()["archive"]
-                   if not a.startswith(f"{args.perimeter}_")]
+        foreign = [
+            a
+            for a in Store(store_path).history()["archive"]
+            if not a.startswith(f"{args.perimeter}_")
+        ]
         if foreign:
-            raise EntAuditError(f"{store_path} contient d'autres extractions ({foreign[0]}): "
-                                "ce n'est pas un store de démonstration, il n'est pas effacé")
+            raise EntAuditError(
+                f"{store_path} contient d'autres extractions ({foreign[0]}): "
+                "ce n'est pas un store de démonstration, il n'est pas effacé"
+            )
         shutil.rmtree(store_path)
     print(f"\nIngestion du Complet et du Delta dans {store_path}:")
     store = Store(store_path)
     for r in store.ingest(res.archives[:2]):
-        print(f"  {r.archive}: {STATUS_LABELS[r.status]} en {r.seconds:.1f} s"
-              + (f", {len(r.anomalies)} anomalie(s)" if r.anomalies else ""))
+        print(
+            f"  {r.archive}: {STATUS_LABELS[r.status]} en {r.seconds:.1f} s"
+            + (f", {len(r.anomalies)} anomalie(s)" if r.anomalies else "")
+        )
     t0 = time.perf_counter()
     latest = store.latest()
-    print(f"État courant du {latest.extraction.date} relu du store en "
-          f"{time.perf_counter() - t0:.1f} s: "
-          + ", ".join(f"{v} {_KIND_LABELS[k]}" for k, v in latest.counts().items()))
+    print(
+        f"État courant du {latest.extraction.date} relu du store en "
+        f"{time.perf_counter() - t0:.1f} s: "
+        + ", ".join(f"{v} {_KIND_LABELS[k]}" for k, v in latest.counts().items())
+    )
     return EXIT_OK
 
 
@@ -218,96 +277,174 @@ def _synth_options(p: argparse.ArgumentParser, schools: int, pupils: int) -> Non
     p.add_argument("--schools", type=int, default=schools, help="nombre d'écoles")
     p.add_argument("--pupils", type=int, default=pupils, help="nombre d'élèves (260000: académie)")
     p.add_argument("--perimeter", default="ENT1D_DEMO31", help="périmètre du nom des fichiers")
-    p.add_argument("--start", type=_date, default=dt.date(2026, 9, 14),
-                   help="date de l'extraction complète, AAAA-MM-JJ")
-    p.add_argument("--part-size", type=int, default=8_000_000,
-                   help="taille maximale d'une partie XML, en octets")
-    p.add_argument("--defect", action="append", default=[], metavar="NOM=TAUX",
-                   help="injecter un défaut nommé à ce taux (répétable)")
-    p.add_argument("--all-defects", type=float, metavar="TAUX",
-                   help="injecter tous les défauts connus à ce taux")
-    p.add_argument("--unpack", action="store_true",
-                   help="écrire aussi chaque extraction en dossier de fichiers XML")
+    p.add_argument(
+        "--start",
+        type=_date,
+        default=dt.date(2026, 9, 14),
+        help="date de l'extraction complète, AAAA-MM-JJ",
+    )
+    p.add_argument(
+        "--part-size",
+        type=int,
+        default=8_000_000,
+        help="taille maximale d'une partie XML, en octets",
+    )
+    p.add_argument(
+        "--defect",
+        action="append",
+        default=[],
+        metavar="NOM=TAUX",
+        help="injecter un défaut nommé à ce taux (répétable)",
+    )
+    p.add_argument(
+        "--all-defects",
+        type=float,
+        metavar="TAUX",
+        help="injecter tous les défauts connus à ce taux",
+    )
+    p.add_argument(
+        "--unpack",
+        action="store_true",
+        help="écrire aussi chaque extraction en dossier de fichiers XML",
+    )
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="ent-audit",
         description="Audit des extractions AAF d'un ENT du premier degré / "
-                    "audit of AAF extractions for a primary-school ENT.")
+        "audit of AAF extractions for a primary-school ENT.",
+    )
     p.add_argument("--debug", action="store_true", help="afficher la trace complète des erreurs")
     sub = p.add_subparsers(dest="command", required=True)
 
-    s = sub.add_parser("load", help="lire une extraction et en afficher les comptes / "
-                                    "load an extraction and print its counts")
+    s = sub.add_parser(
+        "load",
+        help="lire une extraction et en afficher les comptes / "
+        "load an extraction and print its counts",
+    )
     s.add_argument("path", help="dossier, archive .tar.gz ou fichier XML")
-    s.add_argument("--recover", action="store_true",
-                   help="garder les enregistrements bien formés d'un fichier mal formé")
+    s.add_argument(
+        "--recover",
+        action="store_true",
+        help="garder les enregistrements bien formés d'un fichier mal formé",
+    )
     s.add_argument("--workers", type=int, help="processus de lecture (défaut: un par cœur)")
     s.set_defaults(func=cmd_load)
 
-    s = sub.add_parser("ingest", help="ingérer des archives dans le store / "
-                                      "ingest archives into the store")
+    s = sub.add_parser(
+        "ingest", help="ingérer des archives dans le store / ingest archives into the store"
+    )
     s.add_argument("archives", nargs="+", help="archives .tar.gz (Complet, Delta)")
     s.add_argument("--store", required=True, help="dossier du store")
-    s.add_argument("--strict", action="store_true",
-                   help="refuser un Delta à la moindre anomalie")
-    s.add_argument("--wait", type=float, default=0,
-                   help="attendre jusqu'à N secondes qu'une autre ingestion finisse")
-    s.add_argument("--max-gap-days", type=int,
-                   help="écart maximal en jours entre un Delta et l'état (défaut: 31)")
+    s.add_argument("--strict", action="store_true", help="refuser un Delta à la moindre anomalie")
+    s.add_argument(
+        "--wait",
+        type=float,
+        default=0,
+        help="attendre jusqu'à N secondes qu'une autre ingestion finisse",
+    )
+    s.add_argument(
+        "--max-gap-days",
+        type=int,
+        help="écart maximal en jours entre un Delta et l'état (défaut: 31)",
+    )
     s.set_defaults(func=cmd_ingest)
 
-    s = sub.add_parser("status", help="extractions ingérées et état courant / "
-                                      "ingested extractions and current state")
+    s = sub.add_parser(
+        "status",
+        help="extractions ingérées et état courant / ingested extractions and current state",
+    )
     s.add_argument("--store", required=True, help="dossier du store")
     s.set_defaults(func=cmd_status)
 
-    s = sub.add_parser("fetch", help="récupérer les archives de l'académie par SFTP / "
-                                     "fetch the academy's archives over SFTP")
+    s = sub.add_parser(
+        "fetch",
+        help="récupérer les archives de l'académie par SFTP / "
+        "fetch the academy's archives over SFTP",
+    )
     s.add_argument("--host", required=True, help="serveur SFTP de l'académie")
     s.add_argument("--port", type=int, default=22, help="port SSH (défaut: 22)")
     s.add_argument("--user", required=True, help="identifiant de connexion fourni par l'académie")
-    s.add_argument("--key", help="clé privée RSA 4096 bits (défaut: les clés de l'agent ssh); "
-                                 "phrase de passe: ENT_AUDIT_KEY_PASSPHRASE ou saisie")
-    s.add_argument("--agent", action="store_true",
-                   help="proposer aussi les clés de l'agent ssh en plus de --key")
-    s.add_argument("--allow-key-type", action="store_true",
-                   help="accepter une clé ed25519 ou ecdsa (si l'académie l'accepte)")
-    s.add_argument("--known-hosts", help="fichier known_hosts qui contient la clé du serveur "
-                                         "(défaut: ~/.ssh/known_hosts)")
-    s.add_argument("--remote-dir", default=".", help="dossier distant (défaut: le dossier "
-                                                     "de connexion)")
+    s.add_argument(
+        "--key",
+        help="clé privée RSA 4096 bits (défaut: les clés de l'agent ssh); "
+        "phrase de passe: ENT_AUDIT_KEY_PASSPHRASE ou saisie",
+    )
+    s.add_argument(
+        "--agent",
+        action="store_true",
+        help="proposer aussi les clés de l'agent ssh en plus de --key",
+    )
+    s.add_argument(
+        "--allow-key-type",
+        action="store_true",
+        help="accepter une clé ed25519 ou ecdsa (si l'académie l'accepte)",
+    )
+    s.add_argument(
+        "--known-hosts",
+        help="fichier known_hosts qui contient la clé du serveur (défaut: ~/.ssh/known_hosts)",
+    )
+    s.add_argument(
+        "--remote-dir", default=".", help="dossier distant (défaut: le dossier de connexion)"
+    )
     s.add_argument("--dest", required=True, help="dossier local des archives (créé 0700)")
-    s.add_argument("--ingest", action="store_true",
-                   help="ingérer les nouvelles archives dans --store, par ordre de date")
+    s.add_argument(
+        "--ingest",
+        action="store_true",
+        help="ingérer les nouvelles archives dans --store, par ordre de date",
+    )
     s.add_argument("--store", help="store: archives déjà ingérées non retéléchargées")
-    s.add_argument("--cadence", type=int, metavar="JOURS",
-                   help="jours entre deux dépôts (ex. 7): signale les fenêtres manquées")
-    s.add_argument("--retries", type=int, default=3,
-                   help="nouveaux essais après une coupure, avec attente croissante (défaut: 3)")
+    s.add_argument(
+        "--cadence",
+        type=int,
+        metavar="JOURS",
+        help="jours entre deux dépôts (ex. 7): signale les fenêtres manquées",
+    )
+    s.add_argument(
+        "--retries",
+        type=int,
+        default=3,
+        help="nouveaux essais après une coupure, avec attente croissante (défaut: 3)",
+    )
     s.set_defaults(func=cmd_fetch)
 
-    s = sub.add_parser("report", help="exécuter un rapport (papermill) et le publier en HTML / "
-                                      "run a report notebook and render it")
+    s = sub.add_parser(
+        "report",
+        help="exécuter un rapport (papermill) et le publier en HTML / "
+        "run a report notebook and render it",
+    )
     s.add_argument("name", help="nom du rapport (notebooks/NOM.ipynb) ou 'all'")
-    s.add_argument("-p", "--param", dest="params", action="append", default=[],
-                   metavar="FICHIER.yaml|clé=valeur",
-                   help="paramètres: fichier YAML ou clé=valeur (répétable, dans l'ordre)")
+    s.add_argument(
+        "-p",
+        "--param",
+        dest="params",
+        action="append",
+        default=[],
+        metavar="FICHIER.yaml|clé=valeur",
+        help="paramètres: fichier YAML ou clé=valeur (répétable, dans l'ordre)",
+    )
     s.add_argument("--outputs", default="outputs", help="dossier des rapports (défaut: outputs)")
     s.set_defaults(func=cmd_report)
 
-    s = sub.add_parser("synth", help="générer un périmètre synthétique / "
-                                     "generate a synthetic perimeter")
+    s = sub.add_parser(
+        "synth", help="générer un périmètre synthétique / generate a synthetic perimeter"
+    )
     s.add_argument("out", help="dossier de sortie")
     _synth_options(s, schools=40, pupils=4000)
     s.set_defaults(func=cmd_synth)
 
-    s = sub.add_parser("demo", help="générer un département, le charger, afficher les comptes / "
-                                    "generate a département, load it, print counts")
+    s = sub.add_parser(
+        "demo",
+        help="générer un département, le charger, afficher les comptes / "
+        "generate a département, load it, print counts",
+    )
     s.add_argument("--out", default="outputs/demo", help="dossier de sortie")
-    s.add_argument("--store", default="outputs/demo-store",
-                   help="store de démonstration (recréé à chaque démo)")
+    s.add_argument(
+        "--store",
+        default="outputs/demo-store",
+        help="store de démonstration (recréé à chaque démo)",
+    )
     s.add_argument("--workers", type=int, help="processus de lecture (défaut: un par cœur)")
     _synth_options(s, schools=1000, pupils=130_000)
     s.set_defaults(func=cmd_demo)

@@ -11,9 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from ent_audit.store import pseudonym
-
 from ent_audit.aaf import schema
+from ent_audit.store import pseudonym
 
 SMALL_CELL = 5
 """Published counts under this many people are shown as ``<5``."""
@@ -35,8 +34,13 @@ class Pseudonymiser:
     def ids(self, kind: str, jointures: pd.Series) -> pd.Series:
         return pseudonym.pseudonymise(self._key, kind, jointures)
 
-    def frame(self, df: pd.DataFrame, kind: str, id_columns: tuple[str, ...] = ("jointure",),
-              frame: str | None = None) -> pd.DataFrame:
+    def frame(
+        self,
+        df: pd.DataFrame,
+        kind: str,
+        id_columns: tuple[str, ...] = ("jointure",),
+        frame: str | None = None,
+    ) -> pd.DataFrame:
         """A copy safe to publish: ids pseudonymised, personal columns of ``frame`` dropped."""
         out = df.copy()
         for col in id_columns:

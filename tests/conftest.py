@@ -31,28 +31,39 @@ Values = str | None | Sequence[str | None]
 
 def _values(v: Values) -> str:
     vals = [v] if v is None or isinstance(v, str) else list(v)
-    return "".join("<value/>" if x is None else f"<value>{escape(x, {chr(39): '&apos;'})}</value>"
-                   for x in vals)
+    return "".join(
+        "<value/>" if x is None else f"<value>{escape(x, {chr(39): '&apos;'})}</value>"
+        for x in vals
+    )
 
 
-def record(kind: str, rid: str, attrs: Mapping[str, Values] | None = None,
-           op: str = "add") -> str:
+def record(kind: str, rid: str, attrs: Mapping[str, Values] | None = None, op: str = "add") -> str:
     """One AAF record as real files write it."""
     cat = CATEGORY.get(kind, "categoriePersonne")
-    head = (f"<operationalAttributes><attr name=\"{cat}\"><value>{kind}</value></attr>"
-            f"</operationalAttributes>\n  <identifier><id>{rid}</id></identifier>\n")
+    head = (
+        f'<operationalAttributes><attr name="{cat}"><value>{kind}</value></attr>'
+        f"</operationalAttributes>\n  <identifier><id>{rid}</id></identifier>\n"
+    )
     if op == "delete":
         return f"<deleteRequest>\n  {head}</deleteRequest>\n"
     if op == "modify":
-        body = "".join(f'    <modification name="{n}" operation="replace">{_values(v)}'
-                       "</modification>\n" for n, v in (attrs or {}).items())
+        body = "".join(
+            f'    <modification name="{n}" operation="replace">{_values(v)}</modification>\n'
+            for n, v in (attrs or {}).items()
+        )
         return f"<modifyRequest>\n  {head}  <modifications>\n{body}  </modifications>\n</modifyRequest>\n"
     body = "".join(f'    <attr name="{n}">{_values(v)}</attr>\n' for n, v in (attrs or {}).items())
     return f"<addRequest>\n  {head}  <attributes>\n{body}  </attributes>\n</addRequest>\n"
 
 
-def document(records: Sequence[str], *, encoding: str | None = "UTF-8", crlf: bool = False,
-             comments: Sequence[str] = ('versionAF="AAF-VE1301"',), doctype: bool = True) -> bytes:
+def document(
+    records: Sequence[str],
+    *,
+    encoding: str | None = "UTF-8",
+    crlf: bool = False,
+    comments: Sequence[str] = ('versionAF="AAF-VE1301"',),
+    doctype: bool = True,
+) -> bytes:
     """A whole file; ``encoding=None`` writes no XML declaration (UTF-8 then)."""
     lines = []
     if encoding:
@@ -81,22 +92,37 @@ def write(tmp_path: Path):
 
 
 SCHOOL = {
-    "ENTStructureJointure": "100", "ENTStructureUAI": "0310036W",
+    "ENTStructureJointure": "100",
+    "ENTStructureUAI": "0310036W",
     "ENTStructureNomCourant": "ECOLE ELEMENTAIRE LOUISE MICHEL$BESSIERES",
-    "ENTStructureTypeStruct": "ECOLE", "ENTEcoleCirconscription": "Fronton",
-    "ENTEcoleCommune": "Bessières", "ENTStructureTelephone": "05 61 00 00 00",
+    "ENTStructureTypeStruct": "ECOLE",
+    "ENTEcoleCirconscription": "Fronton",
+    "ENTEcoleCommune": "Bessières",
+    "ENTStructureTelephone": "05 61 00 00 00",
 }
 
 
-def pupil(jointure: str, *, level: str = "CE1", cycle: str = "CYCLE 2",
-          birth: str = "12/03/2019", guardians: Sequence[str] = ("300$10",),
-          classes: Sequence[str] = ("100$$$C1$CE1 A",), **extra: Values) -> dict[str, Values]:
+def pupil(
+    jointure: str,
+    *,
+    level: str = "CE1",
+    cycle: str = "CYCLE 2",
+    birth: str = "12/03/2019",
+    guardians: Sequence[str] = ("300$10",),
+    classes: Sequence[str] = ("100$$$C1$CE1 A",),
+    **extra: Values,
+) -> dict[str, Values]:
     attrs: dict[str, Values] = {
-        "ENTPersonJointure": jointure, "ENTEleveINE": f"0{jointure:0>9}A",
-        "ENTPersonDateNaissance": birth, "ENTPersonNom": "Testeur",
-        "ENTPersonPrenom": "Zoé", "ENTPersonStructRattach": "100",
-        "ENTEleveAutoriteParentale": list(guardians), "ENTEleveNiveau": level,
-        "ENTEleveCycle": cycle, "ENTPersonClasses": list(classes),
+        "ENTPersonJointure": jointure,
+        "ENTEleveINE": f"0{jointure:0>9}A",
+        "ENTPersonDateNaissance": birth,
+        "ENTPersonNom": "Testeur",
+        "ENTPersonPrenom": "Zoé",
+        "ENTPersonStructRattach": "100",
+        "ENTEleveAutoriteParentale": list(guardians),
+        "ENTEleveNiveau": level,
+        "ENTEleveCycle": cycle,
+        "ENTPersonClasses": list(classes),
     }
     attrs.update(extra)
     return attrs

@@ -53,21 +53,41 @@ def browse(html: Path, tmp: Path) -> tuple[lxml.html.HtmlElement, dict, list[str
     """Open a copy of ``html`` (with a probe script first in <head>) in headless Chromium
     behind a proxy that records every request; return DOM, probe report, requests, stderr."""
     page = tmp / html.name
-    page.write_text(html.read_text(encoding="utf-8").replace("<head>", "<head>" + PROBE, 1),
-                    encoding="utf-8")
+    page.write_text(
+        html.read_text(encoding="utf-8").replace("<head>", "<head>" + PROBE, 1), encoding="utf-8"
+    )
     _Proxy.seen = []
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Proxy)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        proc = subprocess.run([
-            CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-            "--no-first-run", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--disable-default-apps", "--no-pings",
-            "--disable-features=NetworkTimeServiceQuerying,OptimizationHints,Translate",
-            f"--user-data-dir={tmp / 'chromium-profile'}", "--enable-logging=stderr", "--v=0",
-            f"--proxy-server=http://127.0.0.1:{server.server_address[1]}",
-            "--proxy-bypass-list=<-loopback>", "--virtual-time-budget=5000", "--dump-dom",
-            page.as_uri()], check=False, capture_output=True, text=True, timeout=120)
+        proc = subprocess.run(
+            [
+                CHROMIUM,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--disable-default-apps",
+                "--no-pings",
+                "--disable-features=NetworkTimeServiceQuerying,OptimizationHints,Translate",
+                f"--user-data-dir={tmp / 'chromium-profile'}",
+                "--enable-logging=stderr",
+                "--v=0",
+                f"--proxy-server=http://127.0.0.1:{server.server_address[1]}",
+                "--proxy-bypass-list=<-loopback>",
+                "--virtual-time-budget=5000",
+                "--dump-dom",
+                page.as_uri(),
+            ],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     finally:
         server.shutdown()
     dom = lxml.html.fromstring(proc.stdout)
@@ -88,14 +108,16 @@ def check_rendered(html: Path, tmp: Path) -> tuple[lxml.html.HtmlElement, list]:
     assert probe["errors"] == []
     assert "Uncaught" not in stderr
     assert [r for r in probe["resources"] if not r.startswith("file:")] == []
-    page_requests = [r for r in requests
-                     if not any(h in r for h in BROWSER_HOSTS)]
+    page_requests = [r for r in requests if not any(h in r for h in BROWSER_HOSTS)]
     assert page_requests == []
     assert dom.xpath('//*[contains(@class, "jp-CodeCell")]')
-    assert not dom.xpath('//*[contains(@class, "jp-CodeCell")]//*[contains(@class, "jp-InputArea")'
-                         ' or contains(@class, "jp-Editor") or contains(@class, "highlight")]')
-    assert not dom.xpath('//*[contains(@class, "jp-InputPrompt") or '
-                         'contains(@class, "jp-OutputPrompt")]')
+    assert not dom.xpath(
+        '//*[contains(@class, "jp-CodeCell")]//*[contains(@class, "jp-InputArea")'
+        ' or contains(@class, "jp-Editor") or contains(@class, "highlight")]'
+    )
+    assert not dom.xpath(
+        '//*[contains(@class, "jp-InputPrompt") or contains(@class, "jp-OutputPrompt")]'
+    )
     text = dom.text_content()
     assert "import plotly" not in text and "notebook.publish" not in text
     return dom, plots
@@ -109,8 +131,10 @@ def personal_values(perimeter: Perimeter) -> set[str]:
         for kind in ("Eleve", "PersRelEleve", "PersEducNat"):
             for r in ext.records.get(kind, []):
                 a = r.attrs
-                first, last = (a.get("ENTPersonPrenom") or [None])[0], \
-                    (a.get("ENTPersonNom") or [None])[0]
+                first, last = (
+                    (a.get("ENTPersonPrenom") or [None])[0],
+                    (a.get("ENTPersonNom") or [None])[0],
+                )
                 if first and last:
                     values |= {f"{first} {last}", f"{last} {first}", f"{last.upper()} {first}"}
                 for attr in ("ENTPersonDateNaissance", "ENTPersonMail", "ENTEleveINE"):
@@ -120,8 +144,11 @@ def personal_values(perimeter: Perimeter) -> set[str]:
                         if attr == "ENTPersonDateNaissance" and re.fullmatch(r"\d\d/\d\d/\d{4}", v):
                             d, m, y = v.split("/")
                             values.add(f"{y}-{m}-{d}")
-                for attr in ("ENTPersRelEleveTelMobile", "ENTPersonTelPerso",
-                             "ENTPersRelEleveTelPro"):
+                for attr in (
+                    "ENTPersRelEleveTelMobile",
+                    "ENTPersonTelPerso",
+                    "ENTPersRelEleveTelPro",
+                ):
                     v = (a.get(attr) or [None])[0]
                     if v:
                         values.add(re.sub(r"\D", "", v)[-9:])
@@ -132,7 +159,8 @@ def leaks(text: str, values: set[str]) -> set[str]:
     """The ``values`` found in ``text``, phone digits compared across separators."""
     numbers = {re.sub(r"\D", "", n) for n in re.findall(r"\+?\d[\d .-]{7,}\d", text)}
     return {v for v in values if v in text} | {
-        v for v in values if v.isdigit() and any(v in n for n in numbers)}
+        v for v in values if v.isdigit() and any(v in n for n in numbers)
+    }
 
 
 def page_text(page: Path) -> str:

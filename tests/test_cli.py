@@ -15,15 +15,19 @@ from ent_audit.store.store import Store
 from ent_audit.synth.generator import write
 
 README = Path(__file__).parents[1] / "README.md"
-COMMANDS = sorted(cli.parser()._subparsers._group_actions[0].choices)  # noqa: SLF001
+COMMANDS = sorted(cli.parser()._subparsers._group_actions[0].choices)
 
 
 def test_every_command_has_help_and_is_in_the_readme():
     readme = README.read_text(encoding="utf-8")
     assert COMMANDS
     for name in COMMANDS:
-        out = subprocess.run([sys.executable, "-m", "ent_audit.cli", name, "--help"],
-                             capture_output=True, text=True, check=True).stdout
+        out = subprocess.run(
+            [sys.executable, "-m", "ent_audit.cli", name, "--help"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         assert out.startswith(f"usage: ent-audit {name}")
         assert re.search(rf"ent-audit {name}\b", readme), f"{name} missing from README.md"
 
@@ -32,7 +36,8 @@ def test_load_prints_counts_and_reader_findings(tmp_path, capsys):
     d = tmp_path / "x"
     d.mkdir()
     (d / "ENT1D_T_Complet_20240916_Eleve_0000.xml").write_bytes(
-        document([record("Eleve", "9", pupil("1"))]))
+        document([record("Eleve", "9", pupil("1"))])
+    )
     assert cli.main(["load", str(d)]) == cli.EXIT_OK
     out = capsys.readouterr().out
     assert "Extraction ENT1D_T complete 2024-09-16: 1 fichier(s)" in out
@@ -51,11 +56,27 @@ def test_bad_input_exits_2_with_a_message_and_debug_reraises(tmp_path, capsys):
 
 def test_synth_writes_three_archives_and_the_truth(tmp_path, capsys):
     out = tmp_path / "perimetre"
-    assert cli.main(["synth", str(out), "--schools", "3", "--pupils", "60",
-                     "--defect", "duplicate_ine=0.05"]) == cli.EXIT_OK
+    assert (
+        cli.main(
+            [
+                "synth",
+                str(out),
+                "--schools",
+                "3",
+                "--pupils",
+                "60",
+                "--defect",
+                "duplicate_ine=0.05",
+            ]
+        )
+        == cli.EXIT_OK
+    )
     names = sorted(p.name for p in out.glob("*.tar.gz"))
-    assert names == ["ENT1D_DEMO31_Complet_20260914.tar.gz", "ENT1D_DEMO31_Complet_20261012.tar.gz",
-                     "ENT1D_DEMO31_Delta_20261005.tar.gz"]
+    assert names == [
+        "ENT1D_DEMO31_Complet_20260914.tar.gz",
+        "ENT1D_DEMO31_Complet_20261012.tar.gz",
+        "ENT1D_DEMO31_Delta_20261005.tar.gz",
+    ]
     assert (out / "truth.json").exists()
     assert cli.main(["synth", str(out), "--defect", "no_such_defect"]) == cli.EXIT_BAD_INPUT
     assert "défaut inconnu 'no_such_defect'" in capsys.readouterr().err
@@ -63,8 +84,17 @@ def test_synth_writes_three_archives_and_the_truth(tmp_path, capsys):
 
 def test_demo_generates_loads_and_prints_counts_per_circonscription(tmp_path, capsys):
     store = tmp_path / "store"
-    argv = ["demo", "--out", str(tmp_path / "demo"), "--store", str(store), "--schools", "4",
-            "--pupils", "200"]
+    argv = [
+        "demo",
+        "--out",
+        str(tmp_path / "demo"),
+        "--store",
+        str(store),
+        "--schools",
+        "4",
+        "--pupils",
+        "200",
+    ]
     assert cli.main(argv) == 0
     out = capsys.readouterr().out
     assert "Département synthétique généré" in out
@@ -72,11 +102,36 @@ def test_demo_generates_loads_and_prints_counts_per_circonscription(tmp_path, ca
     assert re.search(r"Total\s+4\s+200\s+\d+", out)
     assert "ENT1D_DEMO31_Delta_20261005.tar.gz: ingérée" in out
     assert cli.main(argv) == 0  # a second demo rebuilds its own store
-    assert cli.main(["ingest", str(tmp_path / "demo" / "ENT1D_DEMO31_Complet_20261012.tar.gz"),
-                     "--store", str(store)]) == 0
+    assert (
+        cli.main(
+            [
+                "ingest",
+                str(tmp_path / "demo" / "ENT1D_DEMO31_Complet_20261012.tar.gz"),
+                "--store",
+                str(store),
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
-    assert cli.main(["demo", "--out", str(tmp_path / "other"), "--store", str(store),
-                     "--perimeter", "ENT1D_AUTRE", "--schools", "4", "--pupils", "200"]) == 2
+    assert (
+        cli.main(
+            [
+                "demo",
+                "--out",
+                str(tmp_path / "other"),
+                "--store",
+                str(store),
+                "--perimeter",
+                "ENT1D_AUTRE",
+                "--schools",
+                "4",
+                "--pupils",
+                "200",
+            ]
+        )
+        == 2
+    )
     assert "n'est pas un store de démonstration" in capsys.readouterr().err
     assert len(Store(store).history()) == 3
 

@@ -18,8 +18,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from ent_audit.exceptions import EntAuditError, NamingError
 from ent_audit.aaf.naming import parse_name
+from ent_audit.exceptions import EntAuditError, NamingError
 
 MAX_MEMBERS = 2_000
 MAX_BYTES = 16 << 30
@@ -60,8 +60,9 @@ class Member:
     size: int
 
 
-def check_members(archive: Path | str, *, max_members: int | None = None,
-                  max_bytes: int | None = None) -> list[Member]:
+def check_members(
+    archive: Path | str, *, max_members: int | None = None, max_bytes: int | None = None
+) -> list[Member]:
     """List the XML members to extract, or raise on the first member that is not acceptable.
 
     Limits default to :data:`MAX_MEMBERS` and :data:`MAX_BYTES` as they are when called."""
@@ -79,16 +80,18 @@ def check_members(archive: Path | str, *, max_members: int | None = None,
             if info.isdir():
                 continue
             if not info.isfile():
-                raise UnsafeArchiveError(archive, info.name,
-                                         "lien, périphérique ou fichier spécial")
+                raise UnsafeArchiveError(
+                    archive, info.name, "lien, périphérique ou fichier spécial"
+                )
             try:
                 parse_name(path.name)
             except NamingError as err:
                 raise UnsafeArchiveError(archive, info.name, f"fichier inattendu ({err})") from None
             total += info.size
             if total > max_bytes:
-                raise UnsafeArchiveError(archive, info.name,
-                                         f"plus de {max_bytes} octets décompressés")
+                raise UnsafeArchiveError(
+                    archive, info.name, f"plus de {max_bytes} octets décompressés"
+                )
             members.append(Member(info.name, info.size))
     return members
 

@@ -66,8 +66,11 @@ def _by_uniques(convert: Callable[[pd.Series], pd.Series]):
         codes, uniques = pd.factorize(raw, use_na_sentinel=True)
         typed_uniques = convert(pd.Series(uniques, dtype=STRING)).reset_index(drop=True)
         missing = pd.Series(pd.array([None], dtype=typed_uniques.dtype))
-        typed = pd.concat([typed_uniques, missing], ignore_index=True).take(
-            np.where(codes < 0, len(typed_uniques), codes)).reset_index(drop=True)
+        typed = (
+            pd.concat([typed_uniques, missing], ignore_index=True)
+            .take(np.where(codes < 0, len(typed_uniques), codes))
+            .reset_index(drop=True)
+        )
         return typed, (raw.notna() & typed.isna()).to_numpy()
 
     return wrapper
@@ -97,8 +100,10 @@ def _keep_level(raw: pd.Series) -> tuple[pd.Series, np.ndarray]:
 
 
 _CYCLE_WORDS = {"premiers": 1, "fondamentaux": 2, "consolidation": 3}
-_CYCLE_RE = re.compile(r"^(?:c(?:ycle)?\s*)?([123])$|apprentissages\s+(premiers|fondamentaux)$"
-                       r"|(consolidation)$")
+_CYCLE_RE = re.compile(
+    r"^(?:c(?:ycle)?\s*)?([123])$|apprentissages\s+(premiers|fondamentaux)$"
+    r"|(consolidation)$"
+)
 
 
 @_by_uniques
@@ -136,18 +141,26 @@ class _Issues:
         records = np.asarray(records, dtype=np.int64)
         if not len(records):
             return
-        self.parts.append(pd.DataFrame({
-            "code": code, "kind": self.kind,
-            "jointure": self.jointures[records],
-            "attribute": attribute,
-            "value": values if values is not None else None,
-            "message": message, "source_file": self.source,
-            "record": records, "line": self.lines[records],
-        }))
+        self.parts.append(
+            pd.DataFrame(
+                {
+                    "code": code,
+                    "kind": self.kind,
+                    "jointure": self.jointures[records],
+                    "attribute": attribute,
+                    "value": values if values is not None else None,
+                    "message": message,
+                    "source_file": self.source,
+                    "record": records,
+                    "line": self.lines[records],
+                }
+            )
+        )
 
     def frame(self) -> pd.DataFrame:
-        return finish(pd.concat(self.parts, ignore_index=True) if self.parts else None,
-                      ISSUE_COLUMNS)
+        return finish(
+            pd.concat(self.parts, ignore_index=True) if self.parts else None, ISSUE_COLUMNS
+        )
 
 
 def finish(df: pd.DataFrame | None, columns: tuple[str, ...]) -> pd.DataFrame:
@@ -175,8 +188,9 @@ def isin(column: pd.Series, values) -> np.ndarray:
     pandas' own ``isin`` on Arrow strings builds one Python scalar per value: seconds for a
     whole département's ids.
     """
-    values = pa.array(list(values) if isinstance(values, (set, frozenset)) else values,
-                      type=pa.string())
+    values = pa.array(
+        list(values) if isinstance(values, (set, frozenset)) else values, type=pa.string()
+    )
     found = pc.is_in(pa.array(column, type=pa.string()), value_set=values)
     return found.to_numpy(zero_copy_only=False).astype(bool)
 
@@ -192,7 +206,8 @@ def concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
     out = pd.concat(kept, ignore_index=True) if len(kept) > 1 else kept[0].reset_index(drop=True)
     for col in out.columns:
         if out[col].dtype != "category" and any(
-                isinstance(f[col].dtype, pd.CategoricalDtype) for f in frames if col in f):
+            isinstance(f[col].dtype, pd.CategoricalDtype) for f in frames if col in f
+        ):
             out[col] = out[col].astype(OP_DTYPE if col == "op" else "category")
     return out
 
@@ -228,7 +243,8 @@ def build(raw: RawPart, kind: Kind, source: str | None = None) -> PartFrames:
     ids = np.array(raw.ids, dtype=object)
     if len(ids):
         ids = pc.utf8_trim_whitespace(pa.array(ids, type=pa.string())).to_numpy(
-            zero_copy_only=False)
+            zero_copy_only=False
+        )
     lines = np.array(raw.lines, dtype=np.int64)
     ops = np.array(raw.ops, dtype=object)
 
@@ -237,8 +253,9 @@ def build(raw: RawPart, kind: Kind, source: str | None = None) -> PartFrames:
     unknown: dict[str, list] = {}
     for name, chunk in raw.attrs.items():
         f = kind.by_attr.get(name)
-        (unknown.setdefault(name, []) if f is None else chunks.setdefault(f.column, [])
-         ).append(chunk)
+        (unknown.setdefault(name, []) if f is None else chunks.setdefault(f.column, [])).append(
+            chunk
+        )
     by_field = {col: _Values.gather(c) for col, c in chunks.items()}
 
     # Jointure: the id attribute; the record identifier when the attribute is absent.
@@ -258,12 +275,18 @@ def build(raw: RawPart, kind: Kind, source: str | None = None) -> PartFrames:
         if f.column == "jointure":
             continue
         values = by_field.get(f.column)
-        text = _single(f, values.present(), n, issues, extras) if values else \
-            pa.nulls(n, pa.string())
+        text = (
+            _single(f, values.present(), n, issues, extras) if values else pa.nulls(n, pa.string())
+        )
         typed, invalid = CONVERTERS[f.dtype](_strings(text))
         bad = np.flatnonzero(invalid)
-        issues.add("invalid_value", bad, f.attr, text.take(pa.array(bad)).to_pylist(),
-                   f"valeur de {f.attr} non conforme au type {f.dtype}")
+        issues.add(
+            "invalid_value",
+            bad,
+            f.attr,
+            text.take(pa.array(bad)).to_pylist(),
+            f"valeur de {f.attr} non conforme au type {f.dtype}",
+        )
         columns[f.column] = typed
     entity = pd.DataFrame(columns)
     entity["op"] = pd.Categorical(ops, dtype=OP_DTYPE)
@@ -272,12 +295,16 @@ def build(raw: RawPart, kind: Kind, source: str | None = None) -> PartFrames:
     links: dict[str, list[pd.DataFrame]] = {}
     for f in kind.multi:
         values = by_field.get(f.column)
-        values = values.present() if values else _Values(np.zeros(0, np.int64),
-                                                         pa.array([], pa.string()))
-        links.setdefault(f.link, []).append(_link(f, kind, values, jointure, lines, source,
-                                                  issues))
-    link_frames = {name: pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
-                   for name, parts in links.items()}
+        values = (
+            values.present()
+            if values
+            else _Values(np.zeros(0, np.int64), pa.array([], pa.string()))
+        )
+        links.setdefault(f.link, []).append(_link(f, kind, values, jointure, lines, source, issues))
+    link_frames = {
+        name: pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+        for name, parts in links.items()
+    }
 
     for name, chunk in unknown.items():
         values = _Values.gather(chunk)
@@ -287,47 +314,98 @@ def build(raw: RawPart, kind: Kind, source: str | None = None) -> PartFrames:
         else:
             code, what = "unknown_attribute", f"attribut inconnu {name!r}"
         nrec = len(np.unique(values.records))
-        issues.add(code, values.records[:1], name, None,
-                   f"{what} ({nrec} enregistrement(s)): valeurs conservées à part (extras)")
+        issues.add(
+            code,
+            values.records[:1],
+            name,
+            None,
+            f"{what} ({nrec} enregistrement(s)): valeurs conservées à part (extras)",
+        )
     return PartFrames(
-        kind=kind.name, source=source, entity=entity, links=link_frames,
+        kind=kind.name,
+        source=source,
+        entity=entity,
+        links=link_frames,
         extras=_extras(extras, kind.name, jointure, lines, source),
-        issues=issues.frame(), skipped=_skipped(raw, source),
-        info=dict(source_file=source, path=raw.path, kind=kind.name, records=n,
-                  encoding=raw.encoding, declared=raw.declared, metadata=raw.metadata,
-                  skipped=len(raw.skipped)),
+        issues=issues.frame(),
+        skipped=_skipped(raw, source),
+        info=dict(
+            source_file=source,
+            path=raw.path,
+            kind=kind.name,
+            records=n,
+            encoding=raw.encoding,
+            declared=raw.declared,
+            metadata=raw.metadata,
+            skipped=len(raw.skipped),
+        ),
     )
 
 
-def _record_level_issues(issues: _Issues, raw: RawPart, kind: Kind, ids: np.ndarray,
-                         jointure: np.ndarray, ops: np.ndarray, missing_j: np.ndarray) -> None:
+def _record_level_issues(
+    issues: _Issues,
+    raw: RawPart,
+    kind: Kind,
+    ids: np.ndarray,
+    jointure: np.ndarray,
+    ops: np.ndarray,
+    missing_j: np.ndarray,
+) -> None:
     for it in raw.issues:
         if it.record is not None:
             issues.add(it.code, [it.record], it.attribute, [it.value], it.message)
         else:  # file-level: kept even with no record to point at
-            issues.parts.append(pd.DataFrame({
-                "code": [it.code], "kind": [kind.name], "jointure": [None],
-                "attribute": [it.attribute], "value": [it.value], "message": [it.message],
-                "source_file": [issues.source], "record": [None], "line": [it.line]}))
+            issues.parts.append(
+                pd.DataFrame(
+                    {
+                        "code": [it.code],
+                        "kind": [kind.name],
+                        "jointure": [None],
+                        "attribute": [it.attribute],
+                        "value": [it.value],
+                        "message": [it.message],
+                        "source_file": [issues.source],
+                        "record": [None],
+                        "line": [it.line],
+                    }
+                )
+            )
     no_id = np.flatnonzero(pd.isna(ids))
-    issues.add("missing_identifier", no_id, "identifier/id", None,
-               "enregistrement sans identifier/id")
+    issues.add(
+        "missing_identifier", no_id, "identifier/id", None, "enregistrement sans identifier/id"
+    )
     not_delete = ops != "delete"
     lost = missing_j[not_delete[missing_j]]
-    issues.add("missing_jointure", lost, kind.id_attr, None,
-               f"{kind.id_attr} absent: identifier/id utilisé comme jointure")
+    issues.add(
+        "missing_jointure",
+        lost,
+        kind.id_attr,
+        None,
+        f"{kind.id_attr} absent: identifier/id utilisé comme jointure",
+    )
     both = ~pd.isna(ids) & ~pd.isna(jointure)
     differ = np.flatnonzero(both & (ids.astype(str) != jointure.astype(str)))
-    issues.add("id_mismatch", differ, "identifier/id", ids[differ],
-               f"identifier/id différent de {kind.id_attr}")
+    issues.add(
+        "id_mismatch",
+        differ,
+        "identifier/id",
+        ids[differ],
+        f"identifier/id différent de {kind.id_attr}",
+    )
     cats = np.array(raw.categories, dtype=object)
     wrong = np.flatnonzero(cats != kind.name)
-    issues.add("wrong_category", wrong, kind.category_attr, cats[wrong],
-               f"{kind.category_attr} différent de {kind.name!r}")
+    issues.add(
+        "wrong_category",
+        wrong,
+        kind.category_attr,
+        cats[wrong],
+        f"{kind.category_attr} différent de {kind.name!r}",
+    )
 
 
-def _single(f: Field, values: _Values, n: int, issues: _Issues,
-            extras: list[tuple[str, _Values]]) -> pa.Array:
+def _single(
+    f: Field, values: _Values, n: int, issues: _Issues, extras: list[tuple[str, _Values]]
+) -> pa.Array:
     """One text per record: the first value; further values reported and kept in extras."""
     uniq, first, counts = np.unique(values.records, return_index=True, return_counts=True)
     if len(uniq) != len(values.records):
@@ -336,30 +414,46 @@ def _single(f: Field, values: _Values, n: int, issues: _Issues,
         extra = _Values(values.records[rest], values.text.filter(pa.array(rest)))
         extras.append((f.attr, extra))
         many = uniq[counts > 1]
-        issues.add("multiple_values", many, f.attr, None,
-                   f"{f.attr} est mono-valué: seule la première valeur est gardée, les autres "
-                   "sont dans extras")
+        issues.add(
+            "multiple_values",
+            many,
+            f.attr,
+            None,
+            f"{f.attr} est mono-valué: seule la première valeur est gardée, les autres "
+            "sont dans extras",
+        )
     position = np.full(n, -1, dtype=np.int64)
     position[uniq] = np.arange(len(uniq))
     firsts = values.text.take(pa.array(first))
     return firsts.take(pa.array(position, mask=position < 0))
 
 
-def _link(f: Field, kind: Kind, values: _Values, jointure: np.ndarray, lines: np.ndarray,
-          source: str, issues: _Issues) -> pd.DataFrame:
+def _link(
+    f: Field,
+    kind: Kind,
+    values: _Values,
+    jointure: np.ndarray,
+    lines: np.ndarray,
+    source: str,
+    issues: _Issues,
+) -> pd.DataFrame:
     table = schema.LINK_TABLES[f.link]
     records, raw = values.records, values.text
     out = {}
     if len(f.parts) == 1:
         out[f.parts[0]] = _strings(raw)
     else:
-        for col, part in zip(f.parts, _split(raw, len(f.parts))):
+        for col, part in zip(f.parts, _split(raw, len(f.parts)), strict=False):
             out[col] = _strings(part)
         ndollar = pc.count_substring(raw, "$").to_numpy(zero_copy_only=False)
         bad = np.flatnonzero(ndollar != len(f.parts) - 1)
-        issues.add("malformed_value", records[bad], f.attr,
-                   raw.take(pa.array(bad)).to_pylist(),
-                   f"{f.attr} attend {len(f.parts)} champs séparés par $")
+        issues.add(
+            "malformed_value",
+            records[bad],
+            f.attr,
+            raw.take(pa.array(bad)).to_pylist(),
+            f"{f.attr} attend {len(f.parts)} champs séparés par $",
+        )
     out[f.owner] = _strings(jointure[records])
     frame = pd.DataFrame(out)
     if table.origin:
@@ -368,8 +462,13 @@ def _link(f: Field, kind: Kind, values: _Values, jointure: np.ndarray, lines: np
         if code in frame:
             frame[label] = frame[code].map(mapping).astype(STRING)
             unknown = np.flatnonzero((frame[code].notna() & frame[label].isna()).to_numpy())
-            issues.add("invalid_value", records[unknown], f.attr,
-                       frame[code].to_numpy()[unknown], f"code {code} inconnu dans {f.attr}")
+            issues.add(
+                "invalid_value",
+                records[unknown],
+                f.attr,
+                frame[code].to_numpy()[unknown],
+                f"code {code} inconnu dans {f.attr}",
+            )
     cols = list(table.columns) + ([table.origin] if table.origin else [])
     frame = frame.reindex(columns=cols)
     for c in cols:
@@ -388,32 +487,60 @@ def _split(raw: pa.Array, n: int) -> list[pa.Array]:
     return [flat.take(pa.array(np.arange(i, len(flat), n))) for i in range(n)]
 
 
-def _add_source(frame: pd.DataFrame, source: str, records: np.ndarray,
-                lines: np.ndarray) -> None:
-    frame["source_file"] = pd.Categorical.from_codes(np.zeros(len(frame), dtype=np.int8),
-                                                     categories=[source])
+def _add_source(frame: pd.DataFrame, source: str, records: np.ndarray, lines: np.ndarray) -> None:
+    frame["source_file"] = pd.Categorical.from_codes(
+        np.zeros(len(frame), dtype=np.int8), categories=[source]
+    )
     frame["record"] = records.astype(np.int32)
     frame["line"] = lines.astype(np.int32)
 
 
-def _extras(items: list[tuple[str, _Values]], kind: str, jointure: np.ndarray,
-            lines: np.ndarray, source: str) -> pd.DataFrame:
-    parts = [pd.DataFrame({
-        "kind": kind, "jointure": jointure[v.records], "attribute": name,
-        "value": v.text.to_pylist(), "source_file": source,
-        "record": v.records, "line": lines[v.records]}) for name, v in items]
+def _extras(
+    items: list[tuple[str, _Values]],
+    kind: str,
+    jointure: np.ndarray,
+    lines: np.ndarray,
+    source: str,
+) -> pd.DataFrame:
+    parts = [
+        pd.DataFrame(
+            {
+                "kind": kind,
+                "jointure": jointure[v.records],
+                "attribute": name,
+                "value": v.text.to_pylist(),
+                "source_file": source,
+                "record": v.records,
+                "line": lines[v.records],
+            }
+        )
+        for name, v in items
+    ]
     return finish(pd.concat(parts, ignore_index=True) if parts else None, EXTRA_COLUMNS)
 
 
 def _skipped(raw: RawPart, source: str) -> pd.DataFrame:
     if not raw.skipped:
         return finish(None, SKIPPED_COLUMNS)
-    return finish(pd.DataFrame([
-        dict(source_file=source, line=s.line, column=s.column, record_id=s.record_id,
-             message=s.message) for s in raw.skipped]), SKIPPED_COLUMNS)
+    return finish(
+        pd.DataFrame(
+            [
+                dict(
+                    source_file=source,
+                    line=s.line,
+                    column=s.column,
+                    record_id=s.record_id,
+                    message=s.message,
+                )
+                for s in raw.skipped
+            ]
+        ),
+        SKIPPED_COLUMNS,
+    )
 
 
-def read_frames(path: str | Path, kind: str, *, recover: bool = False,
-                source: str | None = None) -> PartFrames:
+def read_frames(
+    path: str | Path, kind: str, *, recover: bool = False, source: str | None = None
+) -> PartFrames:
     """Read one part and type it: the unit of work of a parallel load."""
     return build(read_part(path, recover=recover), schema.KINDS[kind], source)

@@ -28,7 +28,10 @@ SECOND_DEGREE_KINDS = ("MatiereEducNat", "MefEducNat")
 _TYPES = {"complet": "complete", "delta": "delta"}
 _KIND_BY_LOWER = {k.lower(): k for k in FIRST_DEGREE_KINDS + SECOND_DEGREE_KINDS}
 
-FILE_FORM = "<Perimetre-Projet>_<Complet|Delta>_<AAAAMMJJ>_<EtabEducNat|Eleve|PersRelEleve|PersEducNat>_<NNNN>.xml"
+FILE_FORM = (
+    "<Perimetre-Projet>_<Complet|Delta>_<AAAAMMJJ>_"
+    "<EtabEducNat|Eleve|PersRelEleve|PersEducNat>_<NNNN>.xml"
+)
 ARCHIVE_FORM = "<Perimetre-Projet>_<Complet|Delta>_<AAAAMMJJ>.tar.gz"
 
 _FILE_RE = re.compile(
@@ -49,7 +52,9 @@ def _parse_date(raw: str | None, name: str, form: str) -> dt.date | None:
     try:
         return dt.datetime.strptime(raw, "%Y%m%d").date()
     except ValueError:
-        raise NamingError(name, f"{form} (horodatage {raw!r} n'est pas une date AAAAMMJJ)") from None
+        raise NamingError(
+            name, f"{form} (horodatage {raw!r} n'est pas une date AAAAMMJJ)"
+        ) from None
 
 
 @dataclass(frozen=True, order=True)
@@ -163,8 +168,15 @@ def group_parts(paths: Iterable[str | PurePath]) -> list[PartGroup]:
             )
         missing = tuple(sorted(set(range(numbers[0], numbers[-1] + 1)) - set(numbers)))
         out.append(
-            PartGroup(perimeter, extraction, date, kind,
-                      tuple(p for _, p in items), tuple(numbers), missing)
+            PartGroup(
+                perimeter,
+                extraction,
+                date,
+                kind,
+                tuple(p for _, p in items),
+                tuple(numbers),
+                missing,
+            )
         )
     order = {k: i for i, k in enumerate(FIRST_DEGREE_KINDS + SECOND_DEGREE_KINDS)}
     out.sort(key=lambda g: (g.perimeter, g.date or dt.date.min, g.extraction, order[g.kind]))

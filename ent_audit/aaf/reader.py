@@ -102,15 +102,18 @@ def _prologue(head: bytes, path: str) -> tuple[str, bool, dict[str, str]]:
     root = _ROOT_START.search(head)
     if root is None:
         if len(head) >= PROLOGUE_LIMIT:
-            raise UnsafeXMLError(path, None, None,
-                                 f"prologue de plus de {PROLOGUE_LIMIT} octets: refusé")
+            raise UnsafeXMLError(
+                path, None, None, f"prologue de plus de {PROLOGUE_LIMIT} octets: refusé"
+            )
         prologue = head
     else:
         prologue = head[: root.start()]
     if b"<!ENTITY" in prologue:
         line = prologue[: prologue.index(b"<!ENTITY")].count(b"\n") + 1
         raise UnsafeXMLError(
-            path, line, None,
+            path,
+            line,
+            None,
             "la DOCTYPE déclare des entités (entité externe ou bombe d'expansion): "
             "fichier refusé sans être lu",
         )
@@ -143,11 +146,22 @@ class _Collector:
             message = f"<{el.tag}> sans attribut name: valeurs ignorées"
         else:
             code, value = "unsupported_operation", el.get("operation")
-            message = (f"modification {name!r} sans operation=\"replace\" (reçu {value!r}): "
-                       "valeurs ignorées")
+            message = (
+                f'modification {name!r} sans operation="replace" (reçu {value!r}): valeurs ignorées'
+            )
         texts = [v.text for v in el if v.text]
-        part.issues.append(Issue(code, part.path, el.sourceline + shift, i, None, name,
-                                 value if name else "$".join(texts) or None, message))
+        part.issues.append(
+            Issue(
+                code,
+                part.path,
+                el.sourceline + shift,
+                i,
+                None,
+                name,
+                value if name else "$".join(texts) or None,
+                message,
+            )
+        )
 
     def record(self, rec: etree._Element, line: int | None = None) -> None:
         """Collect one record; ``line`` overrides lxml's when the record was parsed alone.
@@ -160,9 +174,12 @@ class _Collector:
         i = len(part.ops)
         shift = line - rec.sourceline if line is not None else 0
         for ent in rec.iter(etree.Entity):  # undeclared entity: its text would be lost
-            raise AAFSyntaxError(part.path, ent.sourceline + shift, None,
-                                 f"entité {ent.text} non déclarée (la DTD n'est jamais lue): "
-                                 "valeur illisible")
+            raise AAFSyntaxError(
+                part.path,
+                ent.sourceline + shift,
+                None,
+                f"entité {ent.text} non déclarée (la DTD n'est jamais lue): valeur illisible",
+            )
         record_id = None
         acc = part.attrs
         category: tuple[list, list] = ([], [])
@@ -191,9 +208,18 @@ class _Collector:
                         entry = acc[name] = ([], [])
                     ix, vs = entry
         if stray[1]:
-            part.issues.append(Issue("stray_value", part.path, rec.sourceline + shift, i, None,
-                                     None, "$".join(t or "" for t in stray[1]),
-                                     "<value> hors de tout <attr>: ignorée"))
+            part.issues.append(
+                Issue(
+                    "stray_value",
+                    part.path,
+                    rec.sourceline + shift,
+                    i,
+                    None,
+                    None,
+                    "$".join(t or "" for t in stray[1]),
+                    "<value> hors de tout <attr>: ignorée",
+                )
+            )
         part.ops.append(OPERATIONS[rec.tag])
         part.ids.append(record_id)
         part.lines.append(line if line is not None else rec.sourceline)
@@ -221,9 +247,18 @@ def read_part(path: str | Path, *, recover: bool = False) -> RawPart:
             if not recover:
                 raise error from None
             part = RawPart(spath, encoding, declared, metadata)
-            part.issues.append(Issue("malformed_file", spath, error.line, None, None, None, None,
-                                     f"fichier mal formé ({error}): lecture enregistrement "
-                                     "par enregistrement"))
+            part.issues.append(
+                Issue(
+                    "malformed_file",
+                    spath,
+                    error.line,
+                    None,
+                    None,
+                    None,
+                    None,
+                    f"fichier mal formé ({error}): lecture enregistrement par enregistrement",
+                )
+            )
             fh.seek(0)
             _salvage(fh, _Collector(part), encoding)
     return part
@@ -243,7 +278,10 @@ def _stream(fh: BinaryIO, out: _Collector) -> None:
                 where = parent.tag if parent is not None else "racine"
                 raise etree.XMLSyntaxError(
                     f"enregistrement <{rec.tag}> hors de <{ROOT_TAG}> (dans <{where}>)",
-                    None, rec.sourceline, 0, out.part.path,
+                    None,
+                    rec.sourceline,
+                    0,
+                    out.part.path,
                 )
             root_checked = True
         record(rec)
@@ -268,10 +306,10 @@ def _salvage(fh: BinaryIO, out: _Collector, encoding: str) -> None:
     with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
         starts = [m.start() for m in _RECORD_START.finditer(data)]
         end_root = data.rfind(b"</" + ROOT_TAG.encode())
-        ends = starts[1:] + [end_root if end_root > (starts[-1] if starts else 0) else len(data)]
+        ends = [*starts[1:], end_root if end_root > (starts[-1] if starts else 0) else len(data)]
         line = 1
         pos = 0
-        for start, end in zip(starts, ends):
+        for start, end in zip(starts, ends, strict=False):
             line += data[pos:start].count(b"\n")
             pos = start
             chunk = data[start:end]
@@ -283,8 +321,10 @@ def _salvage(fh: BinaryIO, out: _Collector, encoding: str) -> None:
                 eline, ecol = err.position if err.position else (1, 0)
                 if eline == 1:
                     ecol += start - (data.rfind(b"\n", 0, start) + 1)
-                out.part.skipped.append(Skipped(path, line + eline - 1, ecol,
-                                                err.msg or str(err), record_id))
+                out.part.skipped.append(
+                    Skipped(path, line + eline - 1, ecol, err.msg or str(err), record_id)
+                )
             except AAFSyntaxError as err:
-                out.part.skipped.append(Skipped(path, err.line or line, err.column or 0,
-                                                err.reason, record_id))
+                out.part.skipped.append(
+                    Skipped(path, err.line or line, err.column or 0, err.reason, record_id)
+                )

@@ -43,8 +43,13 @@ LINK_CODES = {
 }
 """First-degree codes of ``ENTEleveAutoriteParentale`` (``guardian$code``)."""
 
-FUNCTION_CODES = {"ENS": "enseignement", "DIR": "direction", "DOC": "documentation",
-                  "EDU": "éducation", "-": "aucune"}
+FUNCTION_CODES = {
+    "ENS": "enseignement",
+    "DIR": "direction",
+    "DOC": "documentation",
+    "EDU": "éducation",
+    "-": "aucune",
+}
 
 
 @dataclass(frozen=True)
@@ -112,31 +117,73 @@ class Kind:
 def _person(**overrides: Field) -> dict[str, Field]:
     """Fields every kind of person shares, keyed by column; kinds override or drop some."""
     base = {
-        "jointure": Field("ENTPersonJointure", "jointure", required=True,
-                          description="clé de jointure avec le SI"),
-        "birth_name": Field("ENTPersonNomPatro", "birth_name", personal=True,
-                            description="nom patronymique"),
-        "last_name": Field("ENTPersonNom", "last_name", required=True, personal=True,
-                           aliases=("sn",), description="nom d'usage"),
-        "first_name": Field("ENTPersonPrenom", "first_name", required=True, personal=True,
-                            aliases=("givenName",), description="prénom usuel"),
-        "other_first_names": Field("ENTPersonAutresPrenoms", "other_first_names", multi=True,
-                                   personal=True, link="person_other_name", owner="person",
-                                   parts=("other_first_name",), description="autres prénoms"),
-        "title": Field("ENTPersonCivilite", "title", aliases=("personalTitle", "ENTPersonCivilité"),
-                       description="civilité"),
+        "jointure": Field(
+            "ENTPersonJointure", "jointure", required=True, description="clé de jointure avec le SI"
+        ),
+        "birth_name": Field(
+            "ENTPersonNomPatro", "birth_name", personal=True, description="nom patronymique"
+        ),
+        "last_name": Field(
+            "ENTPersonNom",
+            "last_name",
+            required=True,
+            personal=True,
+            aliases=("sn",),
+            description="nom d'usage",
+        ),
+        "first_name": Field(
+            "ENTPersonPrenom",
+            "first_name",
+            required=True,
+            personal=True,
+            aliases=("givenName",),
+            description="prénom usuel",
+        ),
+        "other_first_names": Field(
+            "ENTPersonAutresPrenoms",
+            "other_first_names",
+            multi=True,
+            personal=True,
+            link="person_other_name",
+            owner="person",
+            parts=("other_first_name",),
+            description="autres prénoms",
+        ),
+        "title": Field(
+            "ENTPersonCivilite",
+            "title",
+            aliases=("personalTitle", "ENTPersonCivilité"),
+            description="civilité",
+        ),
     }
     base.update(overrides)
     return base
 
 
-_BIRTH = Field("ENTPersonDateNaissance", "birth_date", dtype="date", required=True,
-               personal=True, description="date de naissance")
-_STRUCT = Field("ENTPersonStructRattach", "structures", multi=True, link="person_structure",
-                owner="person", parts=("structure",),
-                description="structure(s) de rattachement (jointures)")
-_MAIL = Field("ENTPersonMail", "mail", personal=True, aliases=("mail",),
-              description="adresse mail issue du SI")
+_BIRTH = Field(
+    "ENTPersonDateNaissance",
+    "birth_date",
+    dtype="date",
+    required=True,
+    personal=True,
+    description="date de naissance",
+)
+_STRUCT = Field(
+    "ENTPersonStructRattach",
+    "structures",
+    multi=True,
+    link="person_structure",
+    owner="person",
+    parts=("structure",),
+    description="structure(s) de rattachement (jointures)",
+)
+_MAIL = Field(
+    "ENTPersonMail",
+    "mail",
+    personal=True,
+    aliases=("mail",),
+    description="adresse mail issue du SI",
+)
 
 
 def _flag(attr: str, column: str, description: str) -> Field:
@@ -144,8 +191,14 @@ def _flag(attr: str, column: str, description: str) -> Field:
 
 
 def _person_kind(name: str, frame: str, entity: str, fields: tuple[Field, ...]) -> Kind:
-    return Kind(name=name, frame=frame, entity=entity, category_attr="categoriePersonne",
-                id_attr="ENTPersonJointure", fields=fields)
+    return Kind(
+        name=name,
+        frame=frame,
+        entity=entity,
+        category_attr="categoriePersonne",
+        id_attr="ENTPersonJointure",
+        fields=fields,
+    )
 
 
 STRUCTURE = Kind(
@@ -159,8 +212,12 @@ STRUCTURE = Kind(
         Field("ENTStructureUAI", "uai", required=True, description="code RNE / UAI"),
         Field("ENTStructureSIREN", "siren", description="numéro SIREN"),
         Field("ENTStructureNomCourant", "name", required=True, description="nom courant"),
-        Field("ENTStructureTypeStruct", "struct_type", required=True,
-              description="type de structure (ECOLE, INSPECTIONS ACADEMIQUES…)"),
+        Field(
+            "ENTStructureTypeStruct",
+            "struct_type",
+            required=True,
+            description="type de structure (ECOLE, INSPECTIONS ACADEMIQUES…)",
+        ),
         Field("ENTEcoleMinistereTutelle", "ministry", description="ministère de tutelle"),
         Field("ENTEcoleSecteur", "sector", description="secteur (public, privé)"),
         Field("ENTEcoleCirconscription", "circonscription", description="circonscription"),
@@ -178,90 +235,187 @@ STRUCTURE = Kind(
 )
 
 STUDENT = _person_kind(
-    "Eleve", "students", "student",
-    fields=tuple(_person(
-        ine=Field("ENTEleveINE", "ine", required=True, personal=True,
-                  description="identifiant national élève"),
-        birth_date=_BIRTH,
-        structures=_STRUCT,
-        guardians=Field("ENTEleveAutoriteParentale", "guardians", multi=True,
-                        link="student_guardian", owner="student", parts=("guardian", "link_code"),
-                        description="personne ayant l'autorité parentale ($code lien)"),
-        canteen=_flag("ENTEleveRestaurantScolaire", "canteen", "restaurant scolaire"),
-        transport=_flag("ENTEleveTransport", "transport", "transport scolaire"),
-        morning_care=_flag("ENTEleveGarderieMatin", "morning_care", "garderie du matin"),
-        evening_care=_flag("ENTEleveGarderieSoir", "evening_care", "garderie du soir"),
-        supervised_study=_flag("ENTEleveEtudesSurveillees", "supervised_study",
-                               "études surveillées"),
-        level=Field("ENTEleveNiveau", "level", dtype="level", required=True,
-                    description="niveau (TPS … CM2)"),
-        cycle=Field("ENTEleveCycle", "cycle", dtype="cycle", description="cycle 1, 2 ou 3"),
-        class_type=Field("ENTEleveTypeClasse", "class_type",
-                         description="type de classe (ordinaire, ULIS)"),
-        classes=Field("ENTPersonClasses", "classes", multi=True, link="student_class",
-                      owner="student",
-                      parts=("structure", "field1", "field2", "class_id", "class_name"),
-                      description="école et classe(s)"),
-        groups=Field("ENTPersonGroupes", "groups", multi=True, link="student_group",
-                     owner="student",
-                     parts=("structure", "field1", "field2", "group_id", "group_name"),
-                     description="école et groupe(s)"),
-        class_entry=Field("ENTEleveDateEntreeClasses", "class_entry", multi=True,
-                          in_convention=False, link="student_class_entry", owner="student",
-                          parts=("value",), description="dates d'entrée en classe (brut)"),
-        class_exit=Field("ENTEleveDateSortieClasses", "class_exit", multi=True,
-                         in_convention=False, link="student_class_exit", owner="student",
-                         parts=("value",), description="dates de sortie de classe (brut)"),
-    ).values()),
+    "Eleve",
+    "students",
+    "student",
+    fields=tuple(
+        _person(
+            ine=Field(
+                "ENTEleveINE",
+                "ine",
+                required=True,
+                personal=True,
+                description="identifiant national élève",
+            ),
+            birth_date=_BIRTH,
+            structures=_STRUCT,
+            guardians=Field(
+                "ENTEleveAutoriteParentale",
+                "guardians",
+                multi=True,
+                link="student_guardian",
+                owner="student",
+                parts=("guardian", "link_code"),
+                description="personne ayant l'autorité parentale ($code lien)",
+            ),
+            canteen=_flag("ENTEleveRestaurantScolaire", "canteen", "restaurant scolaire"),
+            transport=_flag("ENTEleveTransport", "transport", "transport scolaire"),
+            morning_care=_flag("ENTEleveGarderieMatin", "morning_care", "garderie du matin"),
+            evening_care=_flag("ENTEleveGarderieSoir", "evening_care", "garderie du soir"),
+            supervised_study=_flag(
+                "ENTEleveEtudesSurveillees", "supervised_study", "études surveillées"
+            ),
+            level=Field(
+                "ENTEleveNiveau",
+                "level",
+                dtype="level",
+                required=True,
+                description="niveau (TPS … CM2)",
+            ),
+            cycle=Field("ENTEleveCycle", "cycle", dtype="cycle", description="cycle 1, 2 ou 3"),
+            class_type=Field(
+                "ENTEleveTypeClasse", "class_type", description="type de classe (ordinaire, ULIS)"
+            ),
+            classes=Field(
+                "ENTPersonClasses",
+                "classes",
+                multi=True,
+                link="student_class",
+                owner="student",
+                parts=("structure", "field1", "field2", "class_id", "class_name"),
+                description="école et classe(s)",
+            ),
+            groups=Field(
+                "ENTPersonGroupes",
+                "groups",
+                multi=True,
+                link="student_group",
+                owner="student",
+                parts=("structure", "field1", "field2", "group_id", "group_name"),
+                description="école et groupe(s)",
+            ),
+            class_entry=Field(
+                "ENTEleveDateEntreeClasses",
+                "class_entry",
+                multi=True,
+                in_convention=False,
+                link="student_class_entry",
+                owner="student",
+                parts=("value",),
+                description="dates d'entrée en classe (brut)",
+            ),
+            class_exit=Field(
+                "ENTEleveDateSortieClasses",
+                "class_exit",
+                multi=True,
+                in_convention=False,
+                link="student_class_exit",
+                owner="student",
+                parts=("value",),
+                description="dates de sortie de classe (brut)",
+            ),
+        ).values()
+    ),
 )
 
 GUARDIAN = _person_kind(
-    "PersRelEleve", "guardians", "guardian",
-    fields=tuple(_person(
-        # First names are absent for legal persons (organismes): not required here.
-        first_name=Field("ENTPersonPrenom", "first_name", personal=True, aliases=("givenName",),
-                         description="prénom (personnes physiques)"),
-        students=Field("ENTPersRelEleveEleve", "students", multi=True, link="student_guardian",
-                       owner="guardian", parts=("student",),
-                       description="élèves en relation"),
-        address=Field("ENTPersonAdresse", "address", personal=True,
-                      description="adresse (lignes séparées par $)"),
-        postal_code=Field("ENTPersonCodePostal", "postal_code", personal=True,
-                          description="code postal"),
-        city=Field("ENTPersonVille", "city", personal=True, description="ville"),
-        country=Field("ENTPersonPays", "country", personal=True, description="pays"),
-        address_sharing=_flag("ENTPersonAdresseDiffusion", "address_sharing",
-                              "diffusion de l'adresse aux associations de parents"),
-        home_phone=Field("ENTPersonTelPerso", "home_phone", personal=True,
-                         description="téléphone personnel"),
-        mobile_phone=Field("ENTPersRelEleveTelMobile", "mobile_phone", personal=True,
-                           description="téléphone mobile"),
-        mail=_MAIL,
-        work_phone=Field("ENTPersRelEleveTelPro", "work_phone", personal=True,
-                         description="téléphone professionnel"),
-    ).values()),
+    "PersRelEleve",
+    "guardians",
+    "guardian",
+    fields=tuple(
+        _person(
+            # First names are absent for legal persons (organismes): not required here.
+            first_name=Field(
+                "ENTPersonPrenom",
+                "first_name",
+                personal=True,
+                aliases=("givenName",),
+                description="prénom (personnes physiques)",
+            ),
+            students=Field(
+                "ENTPersRelEleveEleve",
+                "students",
+                multi=True,
+                link="student_guardian",
+                owner="guardian",
+                parts=("student",),
+                description="élèves en relation",
+            ),
+            address=Field(
+                "ENTPersonAdresse",
+                "address",
+                personal=True,
+                description="adresse (lignes séparées par $)",
+            ),
+            postal_code=Field(
+                "ENTPersonCodePostal", "postal_code", personal=True, description="code postal"
+            ),
+            city=Field("ENTPersonVille", "city", personal=True, description="ville"),
+            country=Field("ENTPersonPays", "country", personal=True, description="pays"),
+            address_sharing=_flag(
+                "ENTPersonAdresseDiffusion",
+                "address_sharing",
+                "diffusion de l'adresse aux associations de parents",
+            ),
+            home_phone=Field(
+                "ENTPersonTelPerso", "home_phone", personal=True, description="téléphone personnel"
+            ),
+            mobile_phone=Field(
+                "ENTPersRelEleveTelMobile",
+                "mobile_phone",
+                personal=True,
+                description="téléphone mobile",
+            ),
+            mail=_MAIL,
+            work_phone=Field(
+                "ENTPersRelEleveTelPro",
+                "work_phone",
+                personal=True,
+                description="téléphone professionnel",
+            ),
+        ).values()
+    ),
 )
 
 STAFF = _person_kind(
-    "PersEducNat", "staff", "staff",
-    fields=tuple(_person(
-        birth_date=_BIRTH,
-        mail=_MAIL,
-        structures=_STRUCT,
-        functions=Field("ENTPersonFonctions", "functions", multi=True, link="staff_function",
-                        owner="staff",
-                        parts=("structure", "code", "label", "discipline_code",
-                               "discipline_label"),
-                        description="fonction(s) par structure"),
-        is_teacher=_flag("ENTPersonCategorieEnseignant", "is_teacher",
-                         "catégorie enseignant"),
-        director_of=Field("ENTEnsFonctionDir", "director_of", multi=True,
-                          link="staff_director", owner="staff", parts=("structure",),
-                          description="directeur de ces écoles (jointures)"),
-        specialities=Field("ENTEnsSpecialites", "specialities", multi=True,
-                           link="staff_speciality", owner="staff", parts=("speciality",),
-                           description="spécialités du professeur des écoles"),
-    ).values()),
+    "PersEducNat",
+    "staff",
+    "staff",
+    fields=tuple(
+        _person(
+            birth_date=_BIRTH,
+            mail=_MAIL,
+            structures=_STRUCT,
+            functions=Field(
+                "ENTPersonFonctions",
+                "functions",
+                multi=True,
+                link="staff_function",
+                owner="staff",
+                parts=("structure", "code", "label", "discipline_code", "discipline_label"),
+                description="fonction(s) par structure",
+            ),
+            is_teacher=_flag("ENTPersonCategorieEnseignant", "is_teacher", "catégorie enseignant"),
+            director_of=Field(
+                "ENTEnsFonctionDir",
+                "director_of",
+                multi=True,
+                link="staff_director",
+                owner="staff",
+                parts=("structure",),
+                description="directeur de ces écoles (jointures)",
+            ),
+            specialities=Field(
+                "ENTEnsSpecialites",
+                "specialities",
+                multi=True,
+                link="staff_speciality",
+                owner="staff",
+                parts=("speciality",),
+                description="spécialités du professeur des écoles",
+            ),
+        ).values()
+    ),
 )
 
 KINDS: dict[str, Kind] = {k.name: k for k in (STRUCTURE, STUDENT, GUARDIAN, STAFF)}
@@ -325,15 +479,23 @@ class LinkTable:
 LINK_TABLES: dict[str, LinkTable] = {
     t.name: t
     for t in (
-        LinkTable("student_guardian", ("student", "guardian", "link_code", "link_label"),
-                  origin="seen_from", labels=(("link_label", "link_code", LINK_CODES),)),
-        LinkTable("student_class", ("student", "structure", "class_id", "class_name",
-                                    "field1", "field2")),
-        LinkTable("student_group", ("student", "structure", "group_id", "group_name",
-                                    "field1", "field2")),
+        LinkTable(
+            "student_guardian",
+            ("student", "guardian", "link_code", "link_label"),
+            origin="seen_from",
+            labels=(("link_label", "link_code", LINK_CODES),),
+        ),
+        LinkTable(
+            "student_class", ("student", "structure", "class_id", "class_name", "field1", "field2")
+        ),
+        LinkTable(
+            "student_group", ("student", "structure", "group_id", "group_name", "field1", "field2")
+        ),
         LinkTable("person_structure", ("person", "structure"), origin="kind"),
-        LinkTable("staff_function", ("staff", "structure", "code", "label",
-                                     "discipline_code", "discipline_label")),
+        LinkTable(
+            "staff_function",
+            ("staff", "structure", "code", "label", "discipline_code", "discipline_label"),
+        ),
         LinkTable("staff_director", ("staff", "structure")),
         LinkTable("staff_speciality", ("staff", "speciality")),
         LinkTable("person_other_name", ("person", "other_first_name"), origin="kind"),

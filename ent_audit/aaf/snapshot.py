@@ -21,9 +21,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from ent_audit.aaf import schema
-from ent_audit.aaf.reader import RawPart
 from ent_audit.aaf.archive import extracted
-from ent_audit.exceptions import SnapshotError
 from ent_audit.aaf.frames import (
     EXTRA_COLUMNS,
     ISSUE_COLUMNS,
@@ -36,6 +34,8 @@ from ent_audit.aaf.frames import (
     read_frames,
 )
 from ent_audit.aaf.naming import FIRST_DEGREE_KINDS, PartGroup, group_parts
+from ent_audit.aaf.reader import RawPart
+from ent_audit.exceptions import SnapshotError
 
 ENTITY_FRAMES = tuple(k.frame for k in schema.KINDS.values())
 
@@ -84,8 +84,7 @@ class Snapshot:
         """Every frame by name: entities, link tables, then extras, issues, skipped, files."""
         out = {name: getattr(self, name) for name in ENTITY_FRAMES}
         out.update(self.links)
-        out.update(extras=self.extras, issues=self.issues, skipped=self.skipped,
-                   files=self.files)
+        out.update(extras=self.extras, issues=self.issues, skipped=self.skipped, files=self.files)
         return out
 
     def counts(self) -> dict[str, int]:
@@ -108,40 +107,60 @@ class Snapshot:
         attached = attached[(attached["kind"] == "student") & attached["structure"].isin(ids)]
         members = set(classes["student"]).union(attached["person"])
         pupils = self.students[self.students["jointure"].isin(members)]
-        cols = ["jointure", "last_name", "first_name", "birth_date", "level", "cycle",
-                "class_type"]
+        cols = ["jointure", "last_name", "first_name", "birth_date", "level", "cycle", "class_type"]
         out = pupils[cols].drop_duplicates("jointure")
-        per_class = (classes.sort_values(["student", "class_id"])
-                     .groupby("student", sort=False)
-                     .agg(class_id=("class_id", lambda s: ", ".join(s.dropna())),
-                          class_name=("class_name", lambda s: ", ".join(s.dropna()))))
+        per_class = (
+            classes.sort_values(["student", "class_id"])
+            .groupby("student", sort=False)
+            .agg(
+                class_id=("class_id", lambda s: ", ".join(s.dropna())),
+                class_name=("class_name", lambda s: ", ".join(s.dropna())),
+            )
+        )
         links = self.links["student_guardian"]
         links = links[(links["seen_from"] == "student") & links["student"].isin(members)]
-        g = links.merge(self.guardians[["jointure", "last_name", "first_name"]]
-                        .drop_duplicates("jointure"),
-                        left_on="guardian", right_on="jointure", how="left")
-        label = (g["last_name"].fillna("?").str.upper() + " " + g["first_name"].fillna("")
-                 ).str.strip() + " (" + g["link_label"].fillna("lien inconnu") + ")"
+        g = links.merge(
+            self.guardians[["jointure", "last_name", "first_name"]].drop_duplicates("jointure"),
+            left_on="guardian",
+            right_on="jointure",
+            how="left",
+        )
+        label = (
+            (g["last_name"].fillna("?").str.upper() + " " + g["first_name"].fillna("")).str.strip()
+            + " ("
+            + g["link_label"].fillna("lien inconnu")
+            + ")"
+        )
         g = g.assign(label=label).sort_values(["student", "link_code", "guardian"])
         per_pupil = g.groupby("student", sort=False).agg(
-            guardian_count=("guardian", "nunique"), guardians=("label", "; ".join))
-        out = (out.merge(per_class, left_on="jointure", right_index=True, how="left")
-                  .merge(per_pupil, left_on="jointure", right_index=True, how="left"))
+            guardian_count=("guardian", "nunique"), guardians=("label", "; ".join)
+        )
+        out = out.merge(per_class, left_on="jointure", right_index=True, how="left").merge(
+            per_pupil, left_on="jointure", right_index=True, how="left"
+        )
         out["guardian_count"] = out["guardian_count"].fillna(0).astype("int64")
         for c in ("class_id", "class_name", "guardians"):
             out[c] = out[c].astype(STRING)
         level_rank = {lvl: i for i, lvl in enumerate(schema.LEVELS)}
-        return (out.assign(_rank=out["level"].map(level_rank))
-                   .sort_values(["_rank", "class_name", "last_name", "first_name"])
-                   .drop(columns="_rank").reset_index(drop=True))
+        return (
+            out.assign(_rank=out["level"].map(level_rank))
+            .sort_values(["_rank", "class_name", "last_name", "first_name"])
+            .drop(columns="_rank")
+            .reset_index(drop=True)
+        )
 
 
 def _xml_files(path: Path) -> list[Path]:
     return sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() == ".xml")
 
 
-def load(path: str | Path | Sequence[str | Path], *, recover: bool = False,
-         workers: int | None = None, progress: bool | None = False) -> Snapshot:
+def load(
+    path: str | Path | Sequence[str | Path],
+    *,
+    recover: bool = False,
+    workers: int | None = None,
+    progress: bool | None = False,
+) -> Snapshot:
     """Load one extraction from a folder, a ``.tar.gz`` archive or a list of XML files.
 
     Strict by default: a malformed file, a missing part or files of several extractions raise.
@@ -173,8 +192,10 @@ def _one_extraction(groups: list[PartGroup], recover: bool) -> tuple[ExtractionI
     notes = []
     for g in groups:
         if g.missing:
-            msg = (f"{g.kind}: partie(s) {', '.join(f'{n:04d}' for n in g.missing)} absente(s) "
-                   f"entre {g.numbers[0]:04d} et {g.numbers[-1]:04d}")
+            msg = (
+                f"{g.kind}: partie(s) {', '.join(f'{n:04d}' for n in g.missing)} absente(s) "
+                f"entre {g.numbers[0]:04d} et {g.numbers[-1]:04d}"
+            )
             if not recover:
                 raise SnapshotError(msg)
             notes.append(msg)
@@ -182,8 +203,13 @@ def _one_extraction(groups: list[PartGroup], recover: bool) -> tuple[ExtractionI
     return ExtractionInfo(g.perimeter, g.extraction, g.date), notes
 
 
-def load_files(paths: Iterable[Path], *, recover: bool = False, workers: int | None = None,
-               progress: bool | None = False) -> Snapshot:
+def load_files(
+    paths: Iterable[Path],
+    *,
+    recover: bool = False,
+    workers: int | None = None,
+    progress: bool | None = False,
+) -> Snapshot:
     """Load the XML parts of one extraction (see :func:`load`).
 
     ``progress``: a progress bar over the parts (``None``: only on a terminal)."""
@@ -192,24 +218,38 @@ def load_files(paths: Iterable[Path], *, recover: bool = False, workers: int | N
     tasks: list[tuple[str, Path, int]] = []
     for g in groups:
         if g.kind not in FIRST_DEGREE_KINDS:
-            notes.append(f"{g.kind}: fichier du second degré ignoré "
-                         f"({', '.join(p.name for p in g.parts)})")
+            notes.append(
+                f"{g.kind}: fichier du second degré ignoré ({', '.join(p.name for p in g.parts)})"
+            )
             continue
-        tasks.extend((g.kind, Path(p), n) for p, n in zip(g.parts, g.numbers))
+        tasks.extend((g.kind, Path(p), n) for p, n in zip(g.parts, g.numbers, strict=False))
     present = {k for k, _, _ in tasks}
     if info.extraction == "complete":
-        notes.extend(f"{k}: aucun fichier dans cette extraction complète"
-                     for k in FIRST_DEGREE_KINDS if k not in present)
+        notes.extend(
+            f"{k}: aucun fichier dans cette extraction complète"
+            for k in FIRST_DEGREE_KINDS
+            if k not in present
+        )
     results = _read_all(tasks, recover, workers, progress)
     return _assemble(info, tasks, results, notes)
 
 
-def _read_all(tasks: list[tuple[str, Path, int]], recover: bool, workers: int | None,
-              progress: bool | None = False) -> list[PartFrames]:
+def _read_all(
+    tasks: list[tuple[str, Path, int]],
+    recover: bool,
+    workers: int | None,
+    progress: bool | None = False,
+) -> list[PartFrames]:
     workers = workers or os.cpu_count() or 1
     sizes = [p.stat().st_size for _, p, _ in tasks]
-    bar = tqdm(total=sum(sizes), unit="B", unit_scale=True, desc="lecture XML",
-               disable=None if progress is None else not progress, leave=False)
+    bar = tqdm(
+        total=sum(sizes),
+        unit="B",
+        unit_scale=True,
+        desc="lecture XML",
+        disable=None if progress is None else not progress,
+        leave=False,
+    )
     with bar:
         if workers == 1 or len(tasks) == 1 or sum(sizes) < PARALLEL_MIN_BYTES:
             out = []
@@ -222,18 +262,22 @@ def _read_all(tasks: list[tuple[str, Path, int]], recover: bool, workers: int | 
         order = sorted(range(len(tasks)), key=lambda i: -sizes[i])  # biggest first: balance
         results: dict[int, PartFrames] = {}
         try:
-            with ProcessPoolExecutor(max_workers=min(workers, len(tasks)),
-                                     mp_context=ctx) as pool:
-                futures = {pool.submit(read_frames, tasks[i][1], tasks[i][0], recover=recover): i
-                           for i in order}
+            with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=ctx) as pool:
+                futures = {
+                    pool.submit(read_frames, tasks[i][1], tasks[i][0], recover=recover): i
+                    for i in order
+                }
                 for fut in as_completed(futures):
                     results[futures[fut]] = fut.result()
                     bar.update(sizes[futures[fut]])
         except BrokenProcessPool as err:
             # Workers could not start (e.g. a __main__ read from standard input): same work,
             # one process, said out loud.
-            warnings.warn(f"lecture parallèle impossible ({err}): lecture dans ce processus",
-                          RuntimeWarning, stacklevel=3)
+            warnings.warn(
+                f"lecture parallèle impossible ({err}): lecture dans ce processus",
+                RuntimeWarning,
+                stacklevel=3,
+            )
             for i in order:
                 if i not in results:
                     results[i] = read_frames(tasks[i][1], tasks[i][0], recover=recover)
@@ -241,16 +285,21 @@ def _read_all(tasks: list[tuple[str, Path, int]], recover: bool, workers: int | 
         return [results[i] for i in range(len(tasks))]
 
 
-def _assemble(info: ExtractionInfo, tasks: list[tuple[str, Path, int]],
-              results: list[PartFrames], notes: list[str]) -> Snapshot:
+def _assemble(
+    info: ExtractionInfo,
+    tasks: list[tuple[str, Path, int]],
+    results: list[PartFrames],
+    notes: list[str],
+) -> Snapshot:
     by_kind: dict[str, list[PartFrames]] = {k: [] for k in schema.KINDS}
-    for (kind, _, _), res in zip(tasks, results):
+    for (kind, _, _), res in zip(tasks, results, strict=False):
         by_kind[kind].append(res)
     for kind, parts in by_kind.items():
         if not parts:  # absent kind: empty frames with the right columns and dtypes
             parts.append(build(RawPart("", "UTF-8", False, {}), schema.KINDS[kind], ""))
-    entities = {schema.KINDS[k].frame: concat([p.entity for p in parts])
-                for k, parts in by_kind.items()}
+    entities = {
+        schema.KINDS[k].frame: concat([p.entity for p in parts]) for k, parts in by_kind.items()
+    }
     link_parts: dict[str, list[pd.DataFrame]] = {}
     for parts in by_kind.values():
         for p in parts:
@@ -264,29 +313,59 @@ def _assemble(info: ExtractionInfo, tasks: list[tuple[str, Path, int]],
 
     issues = [gather("issues", ISSUE_COLUMNS)]
     if info.extraction == "complete":
-        issues += [_delta_operations(kind, df) for kind, df in
-                   ((schema.KIND_BY_FRAME[f].name, df) for f, df in entities.items())]
-    files = pd.DataFrame([
-        {**r.info, "part": n, "bytes": p.stat().st_size,
-         "metadata": json.dumps(r.info["metadata"], ensure_ascii=False)}
-        for (_, p, n), r in zip(tasks, results)
-    ], columns=["source_file", "kind", "part", "records", "skipped", "bytes", "encoding",
-                "declared", "metadata"])
+        issues += [
+            _delta_operations(kind, df)
+            for kind, df in ((schema.KIND_BY_FRAME[f].name, df) for f, df in entities.items())
+        ]
+    files = pd.DataFrame(
+        [
+            {
+                **r.info,
+                "part": n,
+                "bytes": p.stat().st_size,
+                "metadata": json.dumps(r.info["metadata"], ensure_ascii=False),
+            }
+            for (_, p, n), r in zip(tasks, results, strict=False)
+        ],
+        columns=[
+            "source_file",
+            "kind",
+            "part",
+            "records",
+            "skipped",
+            "bytes",
+            "encoding",
+            "declared",
+            "metadata",
+        ],
+    )
     return Snapshot(
-        extraction=info, links=links,
+        extraction=info,
+        links=links,
         extras=gather("extras", EXTRA_COLUMNS),
-        issues=finish(pd.concat([i for i in issues if len(i)] or issues[:1], ignore_index=True),
-                      ISSUE_COLUMNS),
-        skipped=gather("skipped", SKIPPED_COLUMNS), files=files, notes=notes, **entities,
+        issues=finish(
+            pd.concat([i for i in issues if len(i)] or issues[:1], ignore_index=True), ISSUE_COLUMNS
+        ),
+        skipped=gather("skipped", SKIPPED_COLUMNS),
+        files=files,
+        notes=notes,
+        **entities,
     )
 
 
 def _delta_operations(kind: str, entity: pd.DataFrame) -> pd.DataFrame:
     """A complete extraction holds additions only: anything else is reported, row by row."""
     odd = entity[entity["op"] != "add"]
-    return pd.DataFrame({
-        "code": "unexpected_operation", "kind": kind, "jointure": odd["jointure"],
-        "attribute": None, "value": odd["op"].astype(str),
-        "message": "modifyRequest/deleteRequest dans une extraction complète",
-        "source_file": odd["source_file"].astype(str), "record": odd["record"],
-        "line": odd["line"]})
+    return pd.DataFrame(
+        {
+            "code": "unexpected_operation",
+            "kind": kind,
+            "jointure": odd["jointure"],
+            "attribute": None,
+            "value": odd["op"].astype(str),
+            "message": "modifyRequest/deleteRequest dans une extraction complète",
+            "source_file": odd["source_file"].astype(str),
+            "record": odd["record"],
+            "line": odd["line"],
+        }
+    )

@@ -7,8 +7,8 @@ import datetime as dt
 import pandas as pd
 
 from ent_audit.aaf import schema
-from ent_audit.reports.notebook import Check
 from ent_audit.aaf.snapshot import Snapshot
+from ent_audit.reports.notebook import Check
 
 SCHOOL_TYPE = "ECOLE"
 
@@ -27,8 +27,12 @@ def by_circonscription(snapshot: Snapshot) -> pd.DataFrame:
     sch = schools(snapshot)[["jointure", "circonscription"]]
     where = sch.rename(columns={"jointure": "structure"})
     links = snapshot.links["person_structure"].merge(where, on="structure")
-    people = (links.drop_duplicates(["person", "kind", "circonscription"])
-                   .groupby(["circonscription", "kind"]).size().unstack(fill_value=0))
+    people = (
+        links.drop_duplicates(["person", "kind", "circonscription"])
+        .groupby(["circonscription", "kind"])
+        .size()
+        .unstack(fill_value=0)
+    )
     out = pd.DataFrame({"schools": sch.groupby("circonscription").size()})
     for kind, col in (("student", "pupils"), ("staff", "staff")):
         out[col] = people.get(kind, 0)
@@ -42,13 +46,21 @@ def by_commune(snapshot: Snapshot) -> pd.DataFrame:
     """Schools, pupils and circonscriptions per commune (a city spans several), biggest first."""
     sch = schools(snapshot)[["jointure", "commune", "circonscription"]]
     ps = snapshot.links["person_structure"]
-    pupils = (ps[ps["kind"] == "student"].drop_duplicates(["person", "structure"])
-              .merge(sch, left_on="structure", right_on="jointure")
-              .drop_duplicates(["person", "commune"])
-              .groupby("commune").size().rename("pupils"))
-    out = (sch.groupby("commune").agg(schools=("jointure", "size"),
-                                      circonscriptions=("circonscription", "nunique"))
-              .reset_index().merge(pupils, left_on="commune", right_index=True, how="left"))
+    pupils = (
+        ps[ps["kind"] == "student"]
+        .drop_duplicates(["person", "structure"])
+        .merge(sch, left_on="structure", right_on="jointure")
+        .drop_duplicates(["person", "commune"])
+        .groupby("commune")
+        .size()
+        .rename("pupils")
+    )
+    out = (
+        sch.groupby("commune")
+        .agg(schools=("jointure", "size"), circonscriptions=("circonscription", "nunique"))
+        .reset_index()
+        .merge(pupils, left_on="commune", right_index=True, how="left")
+    )
     out["pupils"] = out["pupils"].fillna(0).astype("int64")
     return out.sort_values(["pupils", "commune"], ascending=[False, True]).reset_index(drop=True)
 
@@ -60,11 +72,13 @@ def by_level(snapshot: Snapshot) -> pd.DataFrame:
     counts = st["level"].fillna("(absent)").value_counts()
     order = [lvl for lvl in schema.LEVELS if lvl in counts.index]
     order += sorted(set(counts.index) - set(order))
-    return pd.DataFrame({
-        "level": order,
-        "cycle": [schema.LEVEL_CYCLE.get(lvl) for lvl in order],
-        "pupils": [int(counts[lvl]) for lvl in order],
-    })
+    return pd.DataFrame(
+        {
+            "level": order,
+            "cycle": [schema.LEVEL_CYCLE.get(lvl) for lvl in order],
+            "pupils": [int(counts[lvl]) for lvl in order],
+        }
+    )
 
 
 def by_cycle(snapshot: Snapshot) -> pd.DataFrame:
@@ -98,12 +112,25 @@ def checks(snapshot: Snapshot, *, today: dt.date, max_age_days: int) -> list[Che
     age = (today - date).days if date else None
     fresh = age is not None and 0 <= age <= max_age_days
     return [
-        Check("freshness", f"État du store de moins de {max_age_days} jours", fresh,
-              blocking=True, detail=f"état du {date}, {age} jour(s) avant le {today}"),
-        Check("schools_present", "Au moins une école dans le périmètre",
-              len(schools(snapshot)) > 0, blocking=True),
-        Check("reader_issues", "Aucun signalement du lecteur", snapshot.issues.empty,
-              detail=f"{len(snapshot.issues)} signalement(s)"),
+        Check(
+            "freshness",
+            f"État du store de moins de {max_age_days} jours",
+            fresh,
+            blocking=True,
+            detail=f"état du {date}, {age} jour(s) avant le {today}",
+        ),
+        Check(
+            "schools_present",
+            "Au moins une école dans le périmètre",
+            len(schools(snapshot)) > 0,
+            blocking=True,
+        ),
+        Check(
+            "reader_issues",
+            "Aucun signalement du lecteur",
+            snapshot.issues.empty,
+            detail=f"{len(snapshot.issues)} signalement(s)",
+        ),
     ]
 
 

@@ -34,19 +34,46 @@ import numpy as np
 import pandas as pd
 
 from ent_audit.aaf import schema
-from ent_audit.exceptions import EntAuditError
 from ent_audit.aaf.frames import STRING, isin
-from ent_audit.reports.notebook import Check
-from ent_audit.privacy import Pseudonymiser, small_cells
 from ent_audit.aaf.snapshot import Snapshot
+from ent_audit.exceptions import EntAuditError
+from ent_audit.privacy import Pseudonymiser, small_cells
+from ent_audit.reports.notebook import Check
 
 __all__ = [
-    "FINDING_COLUMNS", "RULES", "RULE_BY_ID", "SCORE_FORMULA", "TREND_FILE", "AuditResult",
-    "Corrector", "QualityError", "Rule", "Severity", "Threshold", "audit", "catalogue",
-    "catalogue_table", "checks", "circonscription_table", "context_note", "explanations",
-    "figures", "headline", "load_trend", "outputs_note", "published_findings", "read_perimeter",
-    "record_trend", "resolve_thresholds", "rule_table", "trend", "trend_table", "worst_schools",
-    "write_clear_csvs", "write_findings_csv", "write_outputs",
+    "FINDING_COLUMNS",
+    "RULES",
+    "RULE_BY_ID",
+    "SCORE_FORMULA",
+    "TREND_FILE",
+    "AuditResult",
+    "Corrector",
+    "QualityError",
+    "Rule",
+    "Severity",
+    "Threshold",
+    "audit",
+    "catalogue",
+    "catalogue_table",
+    "checks",
+    "circonscription_table",
+    "context_note",
+    "explanations",
+    "figures",
+    "headline",
+    "load_trend",
+    "outputs_note",
+    "published_findings",
+    "read_perimeter",
+    "record_trend",
+    "resolve_thresholds",
+    "rule_table",
+    "trend",
+    "trend_table",
+    "worst_schools",
+    "write_clear_csvs",
+    "write_findings_csv",
+    "write_outputs",
 ]
 
 
@@ -70,11 +97,20 @@ class Severity(StrEnum):
     """Worth knowing; nothing breaks."""
 
 
-SEVERITY_LABELS = {Severity.BLOCKING: "bloquant", Severity.WARNING: "avertissement",
-                   Severity.INFO: "information"}
+SEVERITY_LABELS = {
+    Severity.BLOCKING: "bloquant",
+    Severity.WARNING: "avertissement",
+    Severity.INFO: "information",
+}
 SEVERITY_RANK = {Severity.BLOCKING: 0, Severity.WARNING: 1, Severity.INFO: 2}
-SEVERITY_COLOURS = {label: colour for label, colour in (
-    ("bloquant", "#c0392b"), ("avertissement", "#e67e22"), ("information", "#2e86c1"))}
+SEVERITY_COLOURS = {
+    label: colour
+    for label, colour in (
+        ("bloquant", "#c0392b"),
+        ("avertissement", "#e67e22"),
+        ("information", "#2e86c1"),
+    )
+}
 """Chart colours by French severity label."""
 RECORD_WEIGHTS = {Severity.BLOCKING: 1.0, Severity.WARNING: 0.5, Severity.INFO: 0.1}
 """Score: weight of a person's record by its worst finding."""
@@ -86,7 +122,8 @@ SCORE_FORMULA = (
     "l'école (élèves, responsables de ses élèves, personnels) ; P : somme, sur ces fiches, du "
     "poids de leur constat le plus grave (bloquant 1, avertissement 0,5, information 0,1) ; "
     "S : 50 points par règle bloquante, 10 par avertissement, 2 par information constatés sur "
-    "la fiche de l'école elle-même (UAI, directeur, enseignants…).")
+    "la fiche de l'école elle-même (UAI, directeur, enseignants…)."
+)
 
 
 class Corrector(StrEnum):
@@ -103,8 +140,7 @@ CORRECTOR_LABELS = {
     Corrector.PROVIDER: "le prestataire de l'ENT",
 }
 
-Population = Literal["structures", "schools", "students", "guardians", "staff", "people",
-                     "records"]
+Population = Literal["structures", "schools", "students", "guardians", "staff", "people", "records"]
 ValuePolicy = Literal["clear", "mask", "auto", "ref:self", "ref:Eleve", "ref:PersRelEleve"]
 """How a finding's value is published: as is (``clear``), masked to its first character
 (``mask``), masked when the attribute holds personal data or ids (``auto``), or pseudonymised
@@ -113,8 +149,9 @@ as a jointure of the finding's own kind (``ref:self``) or of another kind."""
 FINDING_COLUMNS = ("rule", "severity", "kind", "jointure", "uai", "attribute", "value", "source")
 """Columns of :attr:`AuditResult.findings`; ``source`` is ``file:line`` of the record."""
 
-STRUCTURE, STUDENT, GUARDIAN, STAFF = (schema.KINDS[k] for k in
-                                       ("EtabEducNat", "Eleve", "PersRelEleve", "PersEducNat"))
+STRUCTURE, STUDENT, GUARDIAN, STAFF = (
+    schema.KINDS[k] for k in ("EtabEducNat", "Eleve", "PersRelEleve", "PersEducNat")
+)
 PEOPLE = (STUDENT, GUARDIAN, STAFF)
 SCHOOL_TYPE = "ECOLE"
 ULIS = "ULIS"
@@ -123,14 +160,21 @@ AGE_TOLERANCE = 1
 common); ULIS pupils are exempt."""
 TREND_FILE = "quality-trend.json"
 
-MOJIBAKE = ("[ÃÂÅâ][" + "".join(map(chr, range(0x80, 0xC0)))
-            + "ŒœŠšŸŽžƒˆ˜–—‘’‚“”„†‡•…‰‹›€™]")
+MOJIBAKE = "[ÃÂÅâ][" + "".join(map(chr, range(0x80, 0xC0))) + "ŒœŠšŸŽžƒˆ˜–—‘’‚“”„†‡•…‰‹›€™]"
 """UTF-8 read as Windows-1252 or Latin-1: ``é`` -> ``Ã©``, ``É`` -> ``Ã‰``, ``œ`` -> ``Å“``."""
 
 # Reader findings (snapshot.issues codes) that dedicated rules report; the others go to
 # ``reader_other``. Unknown and unlisted attributes are read per record from ``extras``.
-_ISSUE_RULES = {"id_mismatch", "invalid_value", "malformed_value", "multiple_values",
-                "missing_jointure", "unknown_attribute", "unlisted_attribute", "malformed_file"}
+_ISSUE_RULES = {
+    "id_mismatch",
+    "invalid_value",
+    "malformed_value",
+    "multiple_values",
+    "missing_jointure",
+    "unknown_attribute",
+    "unlisted_attribute",
+    "malformed_file",
+}
 
 
 def _attr(kind: schema.Kind, column: str) -> str:
@@ -145,8 +189,9 @@ def _attr(kind: schema.Kind, column: str) -> str:
 class Context:
     """The snapshot's frames and what several checks share, each computed once."""
 
-    def __init__(self, snapshot: Snapshot, perimeter: frozenset[str] | None,
-                 age_tolerance: int) -> None:
+    def __init__(
+        self, snapshot: Snapshot, perimeter: frozenset[str] | None, age_tolerance: int
+    ) -> None:
         self.snapshot = snapshot
         self.perimeter = perimeter
         self.age_tolerance = age_tolerance
@@ -189,8 +234,11 @@ class Context:
     @cached_property
     def is_school(self) -> pd.Series:
         """Structures that are schools (not circonscription offices, not the DSDEN)."""
-        return (self.structures["struct_type"].str.strip().str.upper() == SCHOOL_TYPE
-                ).fillna(False).astype(bool)
+        return (
+            (self.structures["struct_type"].str.strip().str.upper() == SCHOOL_TYPE)
+            .fillna(False)
+            .astype(bool)
+        )
 
     @cached_property
     def schools(self) -> pd.DataFrame:
@@ -227,28 +275,47 @@ class Context:
         summaries: a structure is its own; a pupil's is its first attachment (else its first
         class's); a staff member's is the first attachment (else the school they direct, else
         the first function's); a guardian's is the school of their first pupil."""
-        s = self.structures[["jointure"]].assign(kind=STRUCTURE.name, structure=lambda d:
-                                                 d["jointure"])
-        st = self._first([self.attached_of("student")[["person", "structure"]],
-                          self.link("student_class")[["student", "structure"]]
-                          .rename(columns={"student": "person"})], STUDENT.name)
-        sf = self._first([self.attached_of("staff")[["person", "structure"]],
-                          self.link("staff_director")[["staff", "structure"]]
-                          .rename(columns={"staff": "person"}),
-                          self.link("staff_function")[["staff", "structure"]]
-                          .rename(columns={"staff": "person"})], STAFF.name)
+        s = self.structures[["jointure"]].assign(
+            kind=STRUCTURE.name, structure=lambda d: d["jointure"]
+        )
+        st = self._first(
+            [
+                self.attached_of("student")[["person", "structure"]],
+                self.link("student_class")[["student", "structure"]].rename(
+                    columns={"student": "person"}
+                ),
+            ],
+            STUDENT.name,
+        )
+        sf = self._first(
+            [
+                self.attached_of("staff")[["person", "structure"]],
+                self.link("staff_director")[["staff", "structure"]].rename(
+                    columns={"staff": "person"}
+                ),
+                self.link("staff_function")[["staff", "structure"]].rename(
+                    columns={"staff": "person"}
+                ),
+            ],
+            STAFF.name,
+        )
         g = self.guardian_links[["guardian", "student"]].merge(
-            st[["jointure", "structure"]], left_on="student", right_on="jointure")
-        g = (g.drop_duplicates("guardian")[["guardian", "structure"]]
-             .rename(columns={"guardian": "jointure"}).assign(kind=GUARDIAN.name))
+            st[["jointure", "structure"]], left_on="student", right_on="jointure"
+        )
+        g = (
+            g.drop_duplicates("guardian")[["guardian", "structure"]]
+            .rename(columns={"guardian": "jointure"})
+            .assign(kind=GUARDIAN.name)
+        )
         out = pd.concat([s, st, sf, g], ignore_index=True)[["kind", "jointure", "structure"]]
         return out.drop_duplicates(["kind", "jointure"])
 
     @staticmethod
     def _first(sources: list[pd.DataFrame], kind: str) -> pd.DataFrame:
         rows = pd.concat(sources, ignore_index=True).dropna()
-        return (rows.drop_duplicates("person")
-                .rename(columns={"person": "jointure"}).assign(kind=kind))
+        return (
+            rows.drop_duplicates("person").rename(columns={"person": "jointure"}).assign(kind=kind)
+        )
 
     @cached_property
     def invalid(self) -> pd.DataFrame:
@@ -259,8 +326,10 @@ class Context:
     def typed_but_invalid(self, kind: schema.Kind, df: pd.DataFrame, column: str) -> np.ndarray:
         """Rows of ``df`` whose ``column`` had a value the reader could not type."""
         i = self.invalid
-        bad = i.loc[((i["kind"] == kind.name) & (i["attribute"] == _attr(kind, column))
-                     ).to_numpy(), "jointure"].dropna()
+        bad = i.loc[
+            ((i["kind"] == kind.name) & (i["attribute"] == _attr(kind, column))).to_numpy(),
+            "jointure",
+        ].dropna()
         return isin(df["jointure"], bad) if len(bad) else np.zeros(len(df), dtype=bool)
 
 
@@ -275,18 +344,31 @@ def _col(x: Any) -> Any:
     return x.to_numpy(dtype=object, na_value=None) if isinstance(x, pd.Series) else x
 
 
-def _rows(df: pd.DataFrame, kind: str | pd.Series, attribute: str | pd.Series | None,
-          value: str | pd.Series | None = None, *, jointure: str = "jointure",
-          structure: str | pd.Series | None = None) -> pd.DataFrame:
+def _rows(
+    df: pd.DataFrame,
+    kind: str | pd.Series,
+    attribute: str | pd.Series | None,
+    value: str | pd.Series | None = None,
+    *,
+    jointure: str = "jointure",
+    structure: str | pd.Series | None = None,
+) -> pd.DataFrame:
     """Finding rows for the records of ``df`` (which carries ``source_file`` and ``line``)."""
     if not len(df):
         return _none()
-    return pd.DataFrame({
-        "kind": _col(kind), "jointure": _col(df[jointure]), "attribute": _col(attribute),
-        "value": _col(value), "structure": _col(structure),
-        "source_file": df["source_file"].astype(str).to_numpy(dtype=object),
-        "line": df["line"].to_numpy(),
-    }, index=pd.RangeIndex(len(df)), columns=list(_ROW_COLUMNS))
+    return pd.DataFrame(
+        {
+            "kind": _col(kind),
+            "jointure": _col(df[jointure]),
+            "attribute": _col(attribute),
+            "value": _col(value),
+            "structure": _col(structure),
+            "source_file": df["source_file"].astype(str).to_numpy(dtype=object),
+            "line": df["line"].to_numpy(),
+        },
+        index=pd.RangeIndex(len(df)),
+        columns=list(_ROW_COLUMNS),
+    )
 
 
 def _none() -> pd.DataFrame:
@@ -306,24 +388,28 @@ def _missing(ctx: Context, kind: schema.Kind, column: str) -> pd.DataFrame:
 
 
 def _not_in(column: pd.Series, values: pd.Series | np.ndarray) -> np.ndarray:
-    return ~isin(column, pd.Series(values).dropna().unique()) if len(values) else \
-        np.ones(len(column), dtype=bool)
+    return (
+        ~isin(column, pd.Series(values).dropna().unique())
+        if len(values)
+        else np.ones(len(column), dtype=bool)
+    )
 
 
 def _pair(a: pd.Series, b: pd.Series) -> pd.Series:
     return a.astype(STRING) + "\x1f" + b.astype(STRING)
 
 
-def _issues(ctx: Context, codes: Iterable[str], *, exclude: Iterable[tuple[str, str]] = ()
-            ) -> pd.DataFrame:
+def _issues(
+    ctx: Context, codes: Iterable[str], *, exclude: Iterable[tuple[str, str]] = ()
+) -> pd.DataFrame:
     i = ctx.snapshot.issues
     keep = i["code"].isin(list(codes)).to_numpy(dtype=bool)
     for kind, attr in exclude:
         keep = keep & ~((i["kind"] == kind) & (i["attribute"] == attr)).fillna(False).to_numpy(
-            dtype=bool)
+            dtype=bool
+        )
     i = i[keep]
-    return _rows(i.assign(line=i["line"].astype("Int64")), i["kind"], i["attribute"],
-                 i["value"])
+    return _rows(i.assign(line=i["line"].astype("Int64")), i["kind"], i["attribute"], i["value"])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -348,8 +434,9 @@ def _structure_incomplete(ctx: Context) -> pd.DataFrame:
     parts = [_rows(s[s["name"].isna().to_numpy()], STRUCTURE.name, _attr(STRUCTURE, "name"))]
     for column in ("commune", "circonscription"):
         sch = ctx.schools
-        parts.append(_rows(sch[sch[column].isna().to_numpy()], STRUCTURE.name,
-                           _attr(STRUCTURE, column)))
+        parts.append(
+            _rows(sch[sch[column].isna().to_numpy()], STRUCTURE.name, _attr(STRUCTURE, column))
+        )
     return _concat(parts)
 
 
@@ -357,29 +444,40 @@ def _school_without_pupils(ctx: Context) -> pd.DataFrame:
     pupils = ctx.students["jointure"]
     a = ctx.attached_of("student")
     c = ctx.link("student_class")
-    used = pd.concat([a.loc[isin(a["person"], pupils), "structure"],
-                      c.loc[isin(c["student"], pupils), "structure"]])
+    used = pd.concat(
+        [
+            a.loc[isin(a["person"], pupils), "structure"],
+            c.loc[isin(c["student"], pupils), "structure"],
+        ]
+    )
     sch = ctx.schools
-    return _rows(sch[_not_in(sch["jointure"], used)], STRUCTURE.name,
-                 _attr(STUDENT, "structures"))
+    return _rows(sch[_not_in(sch["jointure"], used)], STRUCTURE.name, _attr(STUDENT, "structures"))
 
 
 def _teacher_structures(ctx: Context) -> pd.Series:
     """Structures where a teacher (``ENTPersonCategorieEnseignant`` = O) is attached or
     teaches (an ``ENS`` function)."""
-    teachers = ctx.staff.loc[ctx.staff["is_teacher"].fillna(False).astype(bool).to_numpy(),
-                             "jointure"]
+    teachers = ctx.staff.loc[
+        ctx.staff["is_teacher"].fillna(False).astype(bool).to_numpy(), "jointure"
+    ]
     a = ctx.attached_of("staff")
     f = ctx.link("staff_function")
     f = f[(f["code"] == "ENS").fillna(False).to_numpy()]
-    return pd.concat([a.loc[isin(a["person"], teachers), "structure"],
-                      f.loc[isin(f["staff"], teachers), "structure"]])
+    return pd.concat(
+        [
+            a.loc[isin(a["person"], teachers), "structure"],
+            f.loc[isin(f["staff"], teachers), "structure"],
+        ]
+    )
 
 
 def _school_without_teacher(ctx: Context) -> pd.DataFrame:
     sch = ctx.schools
-    return _rows(sch[_not_in(sch["jointure"], _teacher_structures(ctx))], STRUCTURE.name,
-                 _attr(STAFF, "is_teacher"))
+    return _rows(
+        sch[_not_in(sch["jointure"], _teacher_structures(ctx))],
+        STRUCTURE.name,
+        _attr(STAFF, "is_teacher"),
+    )
 
 
 def _directors(ctx: Context) -> pd.DataFrame:
@@ -389,8 +487,11 @@ def _directors(ctx: Context) -> pd.DataFrame:
 
 def _school_without_director(ctx: Context) -> pd.DataFrame:
     sch = ctx.schools
-    return _rows(sch[_not_in(sch["jointure"], _directors(ctx)["structure"])], STRUCTURE.name,
-                 _attr(STAFF, "director_of"))
+    return _rows(
+        sch[_not_in(sch["jointure"], _directors(ctx)["structure"])],
+        STRUCTURE.name,
+        _attr(STAFF, "director_of"),
+    )
 
 
 def _school_several_directors(ctx: Context) -> pd.DataFrame:
@@ -444,8 +545,14 @@ def _birth_date_invalid(ctx: Context) -> pd.DataFrame:
     i = ctx.invalid
     attr = _attr(STUDENT, "birth_date")
     untypable = i[((i["kind"] == STUDENT.name) & (i["attribute"] == attr)).to_numpy()]
-    parts = [_rows(untypable.assign(line=untypable["line"].astype("Int64")), STUDENT.name,
-                   attr, untypable["value"])]
+    parts = [
+        _rows(
+            untypable.assign(line=untypable["line"].astype("Int64")),
+            STUDENT.name,
+            attr,
+            untypable["value"],
+        )
+    ]
     if ctx.reference is not None:
         st = ctx.students
         future = (st["birth_date"] > pd.Timestamp(ctx.reference)).fillna(False).to_numpy()
@@ -462,9 +569,16 @@ def _age_level_mismatch(ctx: Context) -> pd.DataFrame:
     bad = ((age - usual).abs() > ctx.age_tolerance) & born & ~ulis
     bad = bad.fillna(False).to_numpy(dtype=bool)
     hit = st[bad]
-    text = (age[bad].astype("Int64").astype(str) + " ans au 31/12/" + str(ctx.school_year)
-            + " en " + hit["level"].astype(str) + " (âge usuel "
-            + usual[bad].astype("Int64").astype(str) + ")")
+    text = (
+        age[bad].astype("Int64").astype(str)
+        + " ans au 31/12/"
+        + str(ctx.school_year)
+        + " en "
+        + hit["level"].astype(str)
+        + " (âge usuel "
+        + usual[bad].astype("Int64").astype(str)
+        + ")"
+    )
     return _rows(hit, STUDENT.name, _attr(STUDENT, "birth_date"), text)
 
 
@@ -481,8 +595,11 @@ def _level_cycle_mismatch(ctx: Context) -> pd.DataFrame:
 
 def _pupil_without_structure(ctx: Context) -> pd.DataFrame:
     st = ctx.students
-    return _rows(st[_not_in(st["jointure"], ctx.attached_of("student")["person"])],
-                 STUDENT.name, _attr(STUDENT, "structures"))
+    return _rows(
+        st[_not_in(st["jointure"], ctx.attached_of("student")["person"])],
+        STUDENT.name,
+        _attr(STUDENT, "structures"),
+    )
 
 
 def _unknown_structure(ctx: Context) -> pd.DataFrame:
@@ -497,15 +614,13 @@ def _class_other_structure(ctx: Context) -> pd.DataFrame:
     a = ctx.attached_of("student")
     c = c[isin(c["student"], a["person"]) & isin(c["student"], ctx.students["jointure"])]
     hit = c[~isin(_pair(c["student"], c["structure"]), _pair(a["person"], a["structure"]))]
-    return _rows(hit, STUDENT.name, _attr(STUDENT, "classes"), hit["structure"],
-                 jointure="student")
+    return _rows(hit, STUDENT.name, _attr(STUDENT, "classes"), hit["structure"], jointure="student")
 
 
 def _pupil_without_class(ctx: Context) -> pd.DataFrame:
     st = ctx.students
     c = ctx.link("student_class")
-    return _rows(st[_not_in(st["jointure"], c["student"])], STUDENT.name,
-                 _attr(STUDENT, "classes"))
+    return _rows(st[_not_in(st["jointure"], c["student"])], STUDENT.name, _attr(STUDENT, "classes"))
 
 
 def _pupil_several_classes(ctx: Context) -> pd.DataFrame:
@@ -515,10 +630,16 @@ def _pupil_several_classes(ctx: Context) -> pd.DataFrame:
     n = distinct.groupby(["student", "structure"], dropna=False, observed=True).size()
     many = n[n > 1].reset_index(name="classes")
     hit = distinct.drop_duplicates(["student", "structure"]).merge(
-        many, on=["student", "structure"])
-    return _rows(hit, STUDENT.name, _attr(STUDENT, "classes"),
-                 hit["classes"].astype(str) + " classes", jointure="student",
-                 structure=hit["structure"])
+        many, on=["student", "structure"]
+    )
+    return _rows(
+        hit,
+        STUDENT.name,
+        _attr(STUDENT, "classes"),
+        hit["classes"].astype(str) + " classes",
+        jointure="student",
+        structure=hit["structure"],
+    )
 
 
 def _pupil_several_schools(ctx: Context) -> pd.DataFrame:
@@ -528,8 +649,13 @@ def _pupil_several_schools(ctx: Context) -> pd.DataFrame:
     many = n[n > 1]
     hit = a.drop_duplicates("person")
     hit = hit[isin(hit["person"], many.index)] if len(many) else hit.iloc[:0]
-    return _rows(hit, STUDENT.name, _attr(STUDENT, "structures"),
-                 hit["person"].map(many).astype(str) + " structures", jointure="person")
+    return _rows(
+        hit,
+        STUDENT.name,
+        _attr(STUDENT, "structures"),
+        hit["person"].map(many).astype(str) + " structures",
+        jointure="person",
+    )
 
 
 def _pupil_without_guardian(ctx: Context) -> pd.DataFrame:
@@ -548,28 +674,37 @@ def _guardian_unknown(ctx: Context) -> pd.DataFrame:
     g = _links_from(ctx, "student")
     g = g[isin(g["student"], ctx.students["jointure"])]
     hit = g[~isin(g["guardian"], ctx.guardians["jointure"])].drop_duplicates(
-        ["student", "guardian"])
-    return _rows(hit, STUDENT.name, _attr(STUDENT, "guardians"), hit["guardian"],
-                 jointure="student")
+        ["student", "guardian"]
+    )
+    return _rows(
+        hit, STUDENT.name, _attr(STUDENT, "guardians"), hit["guardian"], jointure="student"
+    )
 
 
 def _name_key(names: pd.Series) -> pd.Series:
     """Names compared without case, accents, spaces, hyphens or apostrophes."""
-    return (names.str.normalize("NFKD").str.replace(r"\p{Mn}|[^\p{L}]", "", regex=True)
-            .str.lower())
+    return names.str.normalize("NFKD").str.replace(r"\p{Mn}|[^\p{L}]", "", regex=True).str.lower()
 
 
 def _duplicate_person(ctx: Context) -> pd.DataFrame:
     parts = []
     for kind in (STUDENT, STAFF):
         df = ctx.entity(kind).dropna(subset=["last_name", "first_name", "birth_date"])
-        key = (_name_key(df["last_name"]) + "\x1f" + _name_key(df["first_name"]) + "\x1f"
-               + _date_text(df["birth_date"]))
+        key = (
+            _name_key(df["last_name"])
+            + "\x1f"
+            + _name_key(df["first_name"])
+            + "\x1f"
+            + _date_text(df["birth_date"])
+        )
         people = pd.DataFrame({"key": key, "jointure": df["jointure"]}).drop_duplicates()
         shared = people.loc[people["key"].duplicated(keep=False).to_numpy(), "key"]
         hit = df[isin(key, shared.unique())] if len(shared) else df.iloc[:0]
-        parts.append(_rows(hit, kind.name, _attr(kind, "last_name"),
-                           hit["last_name"] + " " + hit["first_name"]))
+        parts.append(
+            _rows(
+                hit, kind.name, _attr(kind, "last_name"), hit["last_name"] + " " + hit["first_name"]
+            )
+        )
     return _concat(parts)
 
 
@@ -589,8 +724,16 @@ def _person_outside_perimeter(ctx: Context) -> pd.DataFrame:
     at_school, ok = _people_inside(ctx)
     out = at_school[~isin(at_school["person"], ok["person"])].drop_duplicates("person")
     kind = out["kind"].map({"student": STUDENT.name, "staff": STAFF.name})
-    parts = [_rows(out, kind, _attr(STUDENT, "structures"), out["structure"],
-                   jointure="person", structure=out["structure"])]
+    parts = [
+        _rows(
+            out,
+            kind,
+            _attr(STUDENT, "structures"),
+            out["structure"],
+            jointure="person",
+            structure=out["structure"],
+        )
+    ]
     # Guardians whose every (known) pupil is outside.
     pupils_out = out.loc[(out["kind"] == "student").to_numpy(), "person"]
     g = ctx.guardian_links
@@ -611,44 +754,56 @@ def _person_outside_perimeter(ctx: Context) -> pd.DataFrame:
 
 def _guardian_without_pupil(ctx: Context) -> pd.DataFrame:
     gd = ctx.guardians
-    return _rows(gd[_not_in(gd["jointure"], ctx.guardian_links["guardian"])], GUARDIAN.name,
-                 _attr(GUARDIAN, "students"))
+    return _rows(
+        gd[_not_in(gd["jointure"], ctx.guardian_links["guardian"])],
+        GUARDIAN.name,
+        _attr(GUARDIAN, "students"),
+    )
 
 
 def _guardian_pupil_unknown(ctx: Context) -> pd.DataFrame:
     g = _links_from(ctx, "guardian")
     g = g[isin(g["guardian"], ctx.guardians["jointure"])]
-    hit = g[~isin(g["student"], ctx.students["jointure"])].drop_duplicates(
-        ["guardian", "student"])
-    return _rows(hit, GUARDIAN.name, _attr(GUARDIAN, "students"), hit["student"],
-                 jointure="guardian")
+    hit = g[~isin(g["student"], ctx.students["jointure"])].drop_duplicates(["guardian", "student"])
+    return _rows(
+        hit, GUARDIAN.name, _attr(GUARDIAN, "students"), hit["student"], jointure="guardian"
+    )
 
 
 def _one_side(ctx: Context, side: str) -> pd.DataFrame:
     """Links stated by ``side`` only, both people being in the extraction."""
-    mine, theirs = _links_from(ctx, side), _links_from(ctx, "guardian" if side == "student"
-                                                        else "student")
-    mine = mine[isin(mine["student"], ctx.students["jointure"])
-                & isin(mine["guardian"], ctx.guardians["jointure"])]
-    return mine[~isin(_pair(mine["student"], mine["guardian"]),
-                      _pair(theirs["student"], theirs["guardian"]))].drop_duplicates(
-        ["student", "guardian"])
+    mine, theirs = (
+        _links_from(ctx, side),
+        _links_from(ctx, "guardian" if side == "student" else "student"),
+    )
+    mine = mine[
+        isin(mine["student"], ctx.students["jointure"])
+        & isin(mine["guardian"], ctx.guardians["jointure"])
+    ]
+    return mine[
+        ~isin(
+            _pair(mine["student"], mine["guardian"]), _pair(theirs["student"], theirs["guardian"])
+        )
+    ].drop_duplicates(["student", "guardian"])
 
 
 def _link_pupil_side_only(ctx: Context) -> pd.DataFrame:
     hit = _one_side(ctx, "student")
-    return _rows(hit, STUDENT.name, _attr(STUDENT, "guardians"), hit["guardian"],
-                 jointure="student")
+    return _rows(
+        hit, STUDENT.name, _attr(STUDENT, "guardians"), hit["guardian"], jointure="student"
+    )
 
 
 def _link_guardian_side_only(ctx: Context) -> pd.DataFrame:
     hit = _one_side(ctx, "guardian")
-    return _rows(hit, GUARDIAN.name, _attr(GUARDIAN, "students"), hit["student"],
-                 jointure="guardian")
+    return _rows(
+        hit, GUARDIAN.name, _attr(GUARDIAN, "students"), hit["student"], jointure="guardian"
+    )
 
 
-def _formatted(ctx: Context, formats: set[str]) -> Iterable[tuple[schema.Kind, str, pd.DataFrame,
-                                                                 pd.Series]]:
+def _formatted(
+    ctx: Context, formats: set[str]
+) -> Iterable[tuple[schema.Kind, str, pd.DataFrame, pd.Series]]:
     """(kind, column, frame, values present) of every field whose format is in ``formats``."""
     for (kind_name, column), fmt in schema.FIELD_FORMATS.items():
         if fmt in formats:
@@ -661,12 +816,14 @@ def _formatted(ctx: Context, formats: set[str]) -> Iterable[tuple[schema.Kind, s
 
 def _phone_digits(values: pd.Series) -> pd.Series:
     """``05 61 84 55 55``, ``+33 5 61 84 55 55``, ``05.61.84.55.55`` -> ``0561845555``."""
-    return (values.str.replace(schema.PHONE_SEPARATORS, "", regex=True)
-            .str.replace(r"^\+33", "0", regex=True))
+    return values.str.replace(schema.PHONE_SEPARATORS, "", regex=True).str.replace(
+        r"^\+33", "0", regex=True
+    )
 
 
-def _phone_checks(ctx: Context) -> dict[tuple[str, str], tuple[pd.DataFrame, pd.Series,
-                                                                 np.ndarray, np.ndarray]]:
+def _phone_checks(
+    ctx: Context,
+) -> dict[tuple[str, str], tuple[pd.DataFrame, pd.Series, np.ndarray, np.ndarray]]:
     """Per phone field: (records with a value, values, well formed, a mobile), computed once
     for ``phone_malformed`` and ``mobile_not_mobile``."""
     if "phones" not in ctx.cache:
@@ -675,16 +832,23 @@ def _phone_checks(ctx: Context) -> dict[tuple[str, str], tuple[pd.DataFrame, pd.
             digits = _phone_digits(values)
             phone = digits.str.fullmatch(schema.FORMATS["phone"]).fillna(False)
             mobile = digits.str.fullmatch(schema.FORMATS["mobile"]).fillna(False)
-            out[(kind.name, column)] = (df, values, phone.to_numpy(dtype=bool),
-                                        mobile.to_numpy(dtype=bool))
+            out[(kind.name, column)] = (
+                df,
+                values,
+                phone.to_numpy(dtype=bool),
+                mobile.to_numpy(dtype=bool),
+            )
         ctx.cache["phones"] = out
     return ctx.cache["phones"]
 
 
-def _format_errors(ctx: Context, formats: set[str], pattern: str,
-                   prepare: Callable[[pd.Series], pd.Series] = lambda s: s,
-                   where: Callable[[schema.Kind, pd.DataFrame], np.ndarray] | None = None
-                   ) -> pd.DataFrame:
+def _format_errors(
+    ctx: Context,
+    formats: set[str],
+    pattern: str,
+    prepare: Callable[[pd.Series], pd.Series] = lambda s: s,
+    where: Callable[[schema.Kind, pd.DataFrame], np.ndarray] | None = None,
+) -> pd.DataFrame:
     parts = []
     for kind, column, df, values in _formatted(ctx, formats):
         bad = ~prepare(values).str.fullmatch(pattern).fillna(False).to_numpy(dtype=bool)
@@ -700,8 +864,10 @@ def _mail_malformed(ctx: Context) -> pd.DataFrame:
 
 
 def _phone_malformed(ctx: Context) -> pd.DataFrame:
-    return _concat(_rows(df[~ok], kind, _attr(schema.KINDS[kind], column), values[~ok])
-                   for (kind, column), (df, values, ok, _) in _phone_checks(ctx).items())
+    return _concat(
+        _rows(df[~ok], kind, _attr(schema.KINDS[kind], column), values[~ok])
+        for (kind, column), (df, values, ok, _) in _phone_checks(ctx).items()
+    )
 
 
 def _in_france(kind: schema.Kind, df: pd.DataFrame) -> np.ndarray:
@@ -712,8 +878,9 @@ def _in_france(kind: schema.Kind, df: pd.DataFrame) -> np.ndarray:
 
 
 def _postal_code_malformed(ctx: Context) -> pd.DataFrame:
-    return _format_errors(ctx, {"postal_code"}, schema.FORMATS["postal_code"],
-                          lambda s: s.str.strip(), _in_france)
+    return _format_errors(
+        ctx, {"postal_code"}, schema.FORMATS["postal_code"], lambda s: s.str.strip(), _in_france
+    )
 
 
 def _mobile_not_mobile(ctx: Context) -> pd.DataFrame:
@@ -732,16 +899,25 @@ def _mobile_not_mobile(ctx: Context) -> pd.DataFrame:
 
 def _staff_without_structure(ctx: Context) -> pd.DataFrame:
     sf = ctx.staff
-    return _rows(sf[_not_in(sf["jointure"], ctx.attached_of("staff")["person"])], STAFF.name,
-                 _attr(STAFF, "structures"))
+    return _rows(
+        sf[_not_in(sf["jointure"], ctx.attached_of("staff")["person"])],
+        STAFF.name,
+        _attr(STAFF, "structures"),
+    )
 
 
 def _director_not_attached(ctx: Context) -> pd.DataFrame:
     d = _directors(ctx)
     a = ctx.attached_of("staff")
     hit = d[~isin(_pair(d["staff"], d["structure"]), _pair(a["person"], a["structure"]))]
-    return _rows(hit, STAFF.name, _attr(STAFF, "director_of"), hit["structure"],
-                 jointure="staff", structure=hit["structure"])
+    return _rows(
+        hit,
+        STAFF.name,
+        _attr(STAFF, "director_of"),
+        hit["structure"],
+        jointure="staff",
+        structure=hit["structure"],
+    )
 
 
 def _teacher_flag_missing(ctx: Context) -> pd.DataFrame:
@@ -757,16 +933,22 @@ def _id_mismatch(ctx: Context) -> pd.DataFrame:
     return _issues(ctx, ["id_mismatch"])
 
 
-DEDICATED_MISSING = {(STRUCTURE.name, "uai"), (STRUCTURE.name, "name"), (STUDENT.name, "ine"),
-                     (STUDENT.name, "birth_date")}
+DEDICATED_MISSING = {
+    (STRUCTURE.name, "uai"),
+    (STRUCTURE.name, "name"),
+    (STUDENT.name, "ine"),
+    (STUDENT.name, "birth_date"),
+}
 """Required attributes whose absence a dedicated rule reports (not ``required_empty``)."""
 
 
 def _required_empty(ctx: Context) -> pd.DataFrame:
-    parts = [_missing(ctx, kind, f.column) for kind in schema.KINDS.values()
-             for f in kind.single
-             if f.required and f.column != "jointure"
-             and (kind.name, f.column) not in DEDICATED_MISSING]
+    parts = [
+        _missing(ctx, kind, f.column)
+        for kind in schema.KINDS.values()
+        for f in kind.single
+        if f.required and f.column != "jointure" and (kind.name, f.column) not in DEDICATED_MISSING
+    ]
     parts.append(_issues(ctx, ["missing_jointure"]))
     return _concat(parts)
 
@@ -815,23 +997,32 @@ def _mojibake(ctx: Context) -> pd.DataFrame:
         for f in kind.single:
             if f.dtype != "string" or f.column == "jointure":
                 continue
-            bad = df[f.column].str.contains(MOJIBAKE, regex=True).fillna(False).to_numpy(
-                dtype=bool)
+            bad = df[f.column].str.contains(MOJIBAKE, regex=True).fillna(False).to_numpy(dtype=bool)
             if bad.any():
                 hit = df[bad]
                 parts.append(_rows(hit, kind.name, f.attr, hit[f.column]))
     names = ctx.link("person_other_name")
-    hit = names[names["other_first_name"].str.contains(MOJIBAKE, regex=True).fillna(False)
-                .to_numpy(dtype=bool)]
+    hit = names[
+        names["other_first_name"]
+        .str.contains(MOJIBAKE, regex=True)
+        .fillna(False)
+        .to_numpy(dtype=bool)
+    ]
     kinds = {k.entity: k.name for k in PEOPLE}
-    parts.append(_rows(hit, hit["kind"].map(kinds), _attr(STUDENT, "other_first_names"),
-                       hit["other_first_name"], jointure="person"))
+    parts.append(
+        _rows(
+            hit,
+            hit["kind"].map(kinds),
+            _attr(STUDENT, "other_first_names"),
+            hit["other_first_name"],
+            jointure="person",
+        )
+    )
     return _concat(parts)
 
 
 def _invalid_value(ctx: Context) -> pd.DataFrame:
-    return _issues(ctx, ["invalid_value"],
-                   exclude=[(STUDENT.name, _attr(STUDENT, "birth_date"))])
+    return _issues(ctx, ["invalid_value"], exclude=[(STUDENT.name, _attr(STUDENT, "birth_date"))])
 
 
 def _malformed_value(ctx: Context) -> pd.DataFrame:
@@ -849,9 +1040,15 @@ def _skipped_record(ctx: Context) -> pd.DataFrame:
     parts = []
     if len(sk):
         kinds = ctx.snapshot.files.drop_duplicates("source_file").set_index("source_file")
-        parts.append(_rows(sk.assign(line=sk["line"].astype("Int64")),
-                           sk["source_file"].astype(str).map(kinds["kind"]), None,
-                           sk["message"], jointure="record_id"))
+        parts.append(
+            _rows(
+                sk.assign(line=sk["line"].astype("Int64")),
+                sk["source_file"].astype(str).map(kinds["kind"]),
+                None,
+                sk["message"],
+                jointure="record_id",
+            )
+        )
     files = _issues(ctx, ["malformed_file"])
     lost = sk["source_file"].astype(str).unique() if len(sk) else []
     parts.append(files[~files["source_file"].isin(lost).to_numpy()])
@@ -864,8 +1061,9 @@ def _reader_other(ctx: Context) -> pd.DataFrame:
     out = _issues(ctx, codes)
     if len(out):
         code = i.loc[i["code"].isin(codes).to_numpy(), "code"].to_numpy(dtype=object)
-        out["attribute"] = np.where(pd.isna(out["attribute"]), code,
-                                    code + ": " + out["attribute"].astype(str))
+        out["attribute"] = np.where(
+            pd.isna(out["attribute"]), code, code + ": " + out["attribute"].astype(str)
+        )
     return out
 
 
@@ -900,281 +1098,651 @@ class Rule:
     """Checked only when the perimeter's school list is given."""
 
 
-B, W, I = Severity.BLOCKING, Severity.WARNING, Severity.INFO
+B, W, I = Severity.BLOCKING, Severity.WARNING, Severity.INFO  # noqa: E741
 ST, EL, PR, PE = "EtabEducNat", "Eleve", "PersRelEleve", "PersEducNat"
 _SCHOOL, _ACADEMY, _PROVIDER = Corrector.SCHOOL, Corrector.ACADEMY, Corrector.PROVIDER
 
 RULES: tuple[Rule, ...] = (
     # -- structures ------------------------------------------------------------------------
-    Rule("uai_invalid", B, (ST,), ("ENTStructureUAI",),
-         "UAI absente, mal formée ou de lettre clé fausse",
-         "L'UAI (code RNE) identifie l'école dans l'ENT et dans toutes les applications "
-         "nationales ; elle compte 7 chiffres et une lettre clé calculée sur ces chiffres. "
-         "Une UAI fausse empêche de créer ou de retrouver l'école.",
-         "Signaler la structure à la DSDEN, qui fait corriger l'UAI dans la base des "
-         "établissements (RAMSESE) avant la prochaine extraction.",
-         _ACADEMY, "structures", _uai_invalid, "clear"),
-    Rule("uai_duplicate", B, (ST,), ("ENTStructureUAI",), "Même UAI sur plusieurs structures",
-         "Deux structures portent la même UAI : l'ENT ne peut en créer qu'une, les élèves et "
-         "personnels de l'autre seraient rattachés à la mauvaise école.",
-         "Signaler les deux structures à la DSDEN (export AAF de l'académie).",
-         _ACADEMY, "structures", _uai_duplicate, "clear"),
-    Rule("structure_incomplete", W, (ST,),
-         ("ENTStructureNomCourant", "ENTEcoleCommune", "ENTEcoleCirconscription"),
-         "Structure sans nom, école sans commune ou sans circonscription",
-         "Sans nom, la structure est illisible dans l'ENT ; sans commune ni circonscription, "
-         "l'école manque aux tableaux de pilotage par circonscription et par commune.",
-         "Demander à la DSDEN de compléter la fiche de l'école dans la base des "
-         "établissements.", _ACADEMY, "structures", _structure_incomplete),
-    Rule("school_without_pupils", W, (ST,), ("ENTPersonStructRattach",), "École sans élève",
-         "Aucun élève n'est rattaché à l'école ni inscrit dans l'une de ses classes : "
-         "extraction partielle, école fermée ou élèves rattachés ailleurs.",
-         "Vérifier avec l'école que ses élèves sont admis dans ONDE ; sinon signaler "
-         "l'extraction incomplète à la DSDEN.", _SCHOOL, "schools", _school_without_pupils),
-    Rule("school_without_teacher", B, (ST,), ("ENTPersonCategorieEnseignant",),
-         "École sans enseignant",
-         "Aucun personnel « catégorie enseignant » n'est rattaché à l'école ni n'y enseigne : "
-         "personne ne peut ouvrir l'ENT de l'école ni animer ses classes.",
-         "Signaler à la DSDEN (service des personnels) : affectations manquantes dans "
-         "l'extraction.", _ACADEMY, "schools", _school_without_teacher),
-    Rule("school_without_director", W, (ST,), ("ENTEnsFonctionDir",), "École sans directeur",
-         "Aucun personnel n'est déclaré directeur de l'école (ENTEnsFonctionDir) : "
-         "l'administrateur naturel de l'ENT de l'école manque.",
-         "Signaler à la DSDEN (service des personnels) : la fonction de direction doit figurer "
-         "dans l'annuaire académique.", _ACADEMY, "schools", _school_without_director),
-    Rule("school_several_directors", W, (ST,), ("ENTEnsFonctionDir",),
-         "École avec plusieurs directeurs",
-         "Plusieurs personnels sont déclarés directeurs de la même école : une ancienne "
-         "direction n'a sans doute pas été retirée.",
-         "Signaler à la DSDEN (service des personnels) la fonction de direction à retirer.",
-         _ACADEMY, "schools", _school_several_directors, "clear"),
-    Rule("school_outside_perimeter", B, (ST,), ("ENTStructureUAI",),
-         "École hors du périmètre de la convention",
-         "L'extraction contient une école qui n'est pas dans la liste des écoles de la "
-         "convention : ces données ne doivent pas être reçues ni chargées dans l'ENT.",
-         "Ne pas charger ces données ; signaler l'extraction à l'académie (périmètre de "
-         "l'export) et les détruire.", _ACADEMY, "schools", _school_outside_perimeter, "clear",
-         needs_perimeter=True),
+    Rule(
+        "uai_invalid",
+        B,
+        (ST,),
+        ("ENTStructureUAI",),
+        "UAI absente, mal formée ou de lettre clé fausse",
+        "L'UAI (code RNE) identifie l'école dans l'ENT et dans toutes les applications "
+        "nationales ; elle compte 7 chiffres et une lettre clé calculée sur ces chiffres. "
+        "Une UAI fausse empêche de créer ou de retrouver l'école.",
+        "Signaler la structure à la DSDEN, qui fait corriger l'UAI dans la base des "
+        "établissements (RAMSESE) avant la prochaine extraction.",
+        _ACADEMY,
+        "structures",
+        _uai_invalid,
+        "clear",
+    ),
+    Rule(
+        "uai_duplicate",
+        B,
+        (ST,),
+        ("ENTStructureUAI",),
+        "Même UAI sur plusieurs structures",
+        "Deux structures portent la même UAI : l'ENT ne peut en créer qu'une, les élèves et "
+        "personnels de l'autre seraient rattachés à la mauvaise école.",
+        "Signaler les deux structures à la DSDEN (export AAF de l'académie).",
+        _ACADEMY,
+        "structures",
+        _uai_duplicate,
+        "clear",
+    ),
+    Rule(
+        "structure_incomplete",
+        W,
+        (ST,),
+        ("ENTStructureNomCourant", "ENTEcoleCommune", "ENTEcoleCirconscription"),
+        "Structure sans nom, école sans commune ou sans circonscription",
+        "Sans nom, la structure est illisible dans l'ENT ; sans commune ni circonscription, "
+        "l'école manque aux tableaux de pilotage par circonscription et par commune.",
+        "Demander à la DSDEN de compléter la fiche de l'école dans la base des établissements.",
+        _ACADEMY,
+        "structures",
+        _structure_incomplete,
+    ),
+    Rule(
+        "school_without_pupils",
+        W,
+        (ST,),
+        ("ENTPersonStructRattach",),
+        "École sans élève",
+        "Aucun élève n'est rattaché à l'école ni inscrit dans l'une de ses classes : "
+        "extraction partielle, école fermée ou élèves rattachés ailleurs.",
+        "Vérifier avec l'école que ses élèves sont admis dans ONDE ; sinon signaler "
+        "l'extraction incomplète à la DSDEN.",
+        _SCHOOL,
+        "schools",
+        _school_without_pupils,
+    ),
+    Rule(
+        "school_without_teacher",
+        B,
+        (ST,),
+        ("ENTPersonCategorieEnseignant",),
+        "École sans enseignant",
+        "Aucun personnel « catégorie enseignant » n'est rattaché à l'école ni n'y enseigne : "
+        "personne ne peut ouvrir l'ENT de l'école ni animer ses classes.",
+        "Signaler à la DSDEN (service des personnels) : affectations manquantes dans l'extraction.",
+        _ACADEMY,
+        "schools",
+        _school_without_teacher,
+    ),
+    Rule(
+        "school_without_director",
+        W,
+        (ST,),
+        ("ENTEnsFonctionDir",),
+        "École sans directeur",
+        "Aucun personnel n'est déclaré directeur de l'école (ENTEnsFonctionDir) : "
+        "l'administrateur naturel de l'ENT de l'école manque.",
+        "Signaler à la DSDEN (service des personnels) : la fonction de direction doit figurer "
+        "dans l'annuaire académique.",
+        _ACADEMY,
+        "schools",
+        _school_without_director,
+    ),
+    Rule(
+        "school_several_directors",
+        W,
+        (ST,),
+        ("ENTEnsFonctionDir",),
+        "École avec plusieurs directeurs",
+        "Plusieurs personnels sont déclarés directeurs de la même école : une ancienne "
+        "direction n'a sans doute pas été retirée.",
+        "Signaler à la DSDEN (service des personnels) la fonction de direction à retirer.",
+        _ACADEMY,
+        "schools",
+        _school_several_directors,
+        "clear",
+    ),
+    Rule(
+        "school_outside_perimeter",
+        B,
+        (ST,),
+        ("ENTStructureUAI",),
+        "École hors du périmètre de la convention",
+        "L'extraction contient une école qui n'est pas dans la liste des écoles de la "
+        "convention : ces données ne doivent pas être reçues ni chargées dans l'ENT.",
+        "Ne pas charger ces données ; signaler l'extraction à l'académie (périmètre de "
+        "l'export) et les détruire.",
+        _ACADEMY,
+        "schools",
+        _school_outside_perimeter,
+        "clear",
+        needs_perimeter=True,
+    ),
     # -- pupils --------------------------------------------------------------------------------
-    Rule("ine_missing", W, (EL,), ("ENTEleveINE",), "Élève sans INE",
-         "L'identifiant national élève manque : l'élève ne peut pas être suivi d'une école à "
-         "l'autre ni rapproché des autres applications.",
-         "L'école complète l'INE dans ONDE (immatriculation de l'élève).", _SCHOOL, "students",
-         _ine_missing),
-    Rule("ine_malformed", W, (EL,), ("ENTEleveINE",), "INE mal formé",
-         "L'INE n'a pas la forme attendue (11 caractères : 10 chiffres ou lettres et une "
-         "lettre clé, ou 9 chiffres et 2 lettres).",
-         "L'école vérifie l'INE dans ONDE ; la DSDEN relaie si l'erreur vient de l'export.",
-         _SCHOOL, "students", _ine_malformed),
-    Rule("ine_duplicate", B, (EL,), ("ENTEleveINE",), "Même INE pour plusieurs élèves",
-         "Deux fiches élèves différentes portent le même INE : l'ENT risque de fusionner deux "
-         "enfants ou de donner à l'un l'accès aux données de l'autre.",
-         "Signaler les fiches à la DSDEN, qui fait corriger l'immatriculation dans ONDE.",
-         _SCHOOL, "students", _ine_duplicate),
-    Rule("birth_date_missing", W, (EL,), ("ENTPersonDateNaissance",),
-         "Élève sans date de naissance",
-         "La date de naissance manque : l'ENT s'en sert pour distinguer les homonymes et pour "
-         "les services en ligne adaptés à l'âge.",
-         "L'école complète la fiche de l'élève dans ONDE.", _SCHOOL, "students",
-         _birth_date_missing),
-    Rule("birth_date_invalid", W, (EL,), ("ENTPersonDateNaissance",),
-         "Date de naissance impossible",
-         "La date de naissance n'est pas une date du calendrier (31/02…) ou elle est "
-         "postérieure à l'extraction.",
-         "L'école corrige la date dans ONDE.", _SCHOOL, "students", _birth_date_invalid),
-    Rule("age_level_mismatch", W, (EL,), ("ENTPersonDateNaissance", "ENTEleveNiveau"),
-         "Âge incompatible avec le niveau",
-         "L'âge de l'élève au 31 décembre de l'année scolaire s'écarte de plus d'un an de "
-         "l'âge usuel du niveau (TPS 2 ans … CM2 10 ans) ; les élèves d'ULIS ne sont pas "
-         "concernés. La date de naissance ou le niveau est probablement faux.",
-         "L'école vérifie la date de naissance et le niveau dans ONDE.", _SCHOOL, "students",
-         _age_level_mismatch, "clear"),
-    Rule("level_cycle_mismatch", W, (EL,), ("ENTEleveNiveau", "ENTEleveCycle"),
-         "Cycle incohérent avec le niveau",
-         "Le cycle transmis ne correspond pas au niveau (cycle 1 : TPS à GS, cycle 2 : CP à "
-         "CE2, cycle 3 : CM1 et CM2) : les ressources par cycle seront mal attribuées.",
-         "Signaler à la DSDEN (l'export calcule le cycle) ou à l'école si le niveau est faux.",
-         _ACADEMY, "students", _level_cycle_mismatch, "clear"),
-    Rule("pupil_without_structure", B, (EL,), ("ENTPersonStructRattach",),
-         "Élève sans structure de rattachement",
-         "L'élève n'est rattaché à aucune école : son compte ne peut pas être créé dans une "
-         "école.", "L'école vérifie l'admission de l'élève dans ONDE ; la DSDEN relaie.",
-         _SCHOOL, "students", _pupil_without_structure),
-    Rule("unknown_structure", B, (EL, PE), ("ENTPersonStructRattach",),
-         "Rattachement à une structure absente de l'extraction",
-         "La personne est rattachée à une structure (jointure) qui n'est pas dans le fichier "
-         "des structures : son compte ne peut pas être placé.",
-         "Signaler à la DSDEN : structure manquante dans l'extraction ou rattachement erroné.",
-         _ACADEMY, "people", _unknown_structure, "clear"),
-    Rule("class_other_structure", W, (EL,), ("ENTPersonClasses",),
-         "Classe déclarée dans une autre école que celle de l'élève",
-         "La classe de l'élève (ENTPersonClasses) appartient à une structure à laquelle "
-         "l'élève n'est pas rattaché : l'élève apparaîtrait dans la classe d'une autre école.",
-         "L'école vérifie la répartition de l'élève dans ONDE.", _SCHOOL, "students",
-         _class_other_structure, "clear"),
-    Rule("pupil_without_class", W, (EL,), ("ENTPersonClasses",), "Élève sans classe",
-         "L'élève n'est dans aucune classe : il n'apparaît dans aucun espace de classe de "
-         "l'ENT.", "L'école répartit l'élève dans une classe dans ONDE.", _SCHOOL, "students",
-         _pupil_without_class),
-    Rule("pupil_several_classes", W, (EL,), ("ENTPersonClasses",),
-         "Élève dans plusieurs classes d'une même école",
-         "Un élève du premier degré est dans une seule classe : une ancienne répartition n'a "
-         "sans doute pas été retirée.", "L'école corrige la répartition dans ONDE.", _SCHOOL,
-         "students", _pupil_several_classes, "clear"),
-    Rule("pupil_several_schools", W, (EL,), ("ENTPersonStructRattach",),
-         "Élève rattaché à plusieurs écoles",
-         "L'élève est rattaché à plusieurs structures : une radiation n'a sans doute pas été "
-         "faite après un changement d'école ; il aurait un compte dans chacune.",
-         "L'ancienne école radie l'élève dans ONDE ; la DSDEN relaie.", _SCHOOL, "students",
-         _pupil_several_schools, "clear"),
-    Rule("pupil_without_guardian", W, (EL,), ("ENTEleveAutoriteParentale",),
-         "Élève sans responsable légal",
-         "Aucune personne ayant l'autorité parentale n'est indiquée : aucun compte parent ne "
-         "sera relié à l'élève.", "L'école saisit les responsables légaux dans ONDE.",
-         _SCHOOL, "students", _pupil_without_guardian),
-    Rule("guardian_unknown", W, (EL,), ("ENTEleveAutoriteParentale",),
-         "Responsable désigné mais absent du fichier des responsables",
-         "L'élève désigne un responsable (autorité parentale) qui n'est pas dans le fichier "
-         "PersRelEleve (« PARENT NOT FOUND ») : ce parent n'aura pas de compte.",
-         "Signaler à la DSDEN (export incomplet) ; l'école vérifie la fiche du responsable "
-         "dans ONDE.", _ACADEMY, "students", _guardian_unknown, "ref:PersRelEleve"),
-    Rule("duplicate_person", W, (EL, PE), ("ENTPersonNom", "ENTPersonPrenom",
-                                           "ENTPersonDateNaissance"),
-         "Doublon probable (mêmes nom, prénom et date de naissance)",
-         "Deux fiches de jointures différentes portent les mêmes nom, prénom et date de "
-         "naissance (sans tenir compte des accents ni de la casse) : la même personne aurait "
-         "deux comptes.", "L'école (élèves) ou la DSDEN (personnels) vérifie et fusionne les "
-         "fiches.", _SCHOOL, "people", _duplicate_person, "mask"),
-    Rule("person_outside_perimeter", B, (EL, PR, PE), ("ENTPersonStructRattach",),
-         "Personne hors du périmètre de la convention",
-         "Élève ou personnel rattaché uniquement à des écoles hors de la liste de la "
-         "convention, ou responsable dont tous les élèves le sont : ces données ne doivent "
-         "pas être reçues.", "Ne pas charger ces données ; signaler l'extraction à l'académie "
-         "et les détruire.", _ACADEMY, "people", _person_outside_perimeter, "clear",
-         needs_perimeter=True),
+    Rule(
+        "ine_missing",
+        W,
+        (EL,),
+        ("ENTEleveINE",),
+        "Élève sans INE",
+        "L'identifiant national élève manque : l'élève ne peut pas être suivi d'une école à "
+        "l'autre ni rapproché des autres applications.",
+        "L'école complète l'INE dans ONDE (immatriculation de l'élève).",
+        _SCHOOL,
+        "students",
+        _ine_missing,
+    ),
+    Rule(
+        "ine_malformed",
+        W,
+        (EL,),
+        ("ENTEleveINE",),
+        "INE mal formé",
+        "L'INE n'a pas la forme attendue (11 caractères : 10 chiffres ou lettres et une "
+        "lettre clé, ou 9 chiffres et 2 lettres).",
+        "L'école vérifie l'INE dans ONDE ; la DSDEN relaie si l'erreur vient de l'export.",
+        _SCHOOL,
+        "students",
+        _ine_malformed,
+    ),
+    Rule(
+        "ine_duplicate",
+        B,
+        (EL,),
+        ("ENTEleveINE",),
+        "Même INE pour plusieurs élèves",
+        "Deux fiches élèves différentes portent le même INE : l'ENT risque de fusionner deux "
+        "enfants ou de donner à l'un l'accès aux données de l'autre.",
+        "Signaler les fiches à la DSDEN, qui fait corriger l'immatriculation dans ONDE.",
+        _SCHOOL,
+        "students",
+        _ine_duplicate,
+    ),
+    Rule(
+        "birth_date_missing",
+        W,
+        (EL,),
+        ("ENTPersonDateNaissance",),
+        "Élève sans date de naissance",
+        "La date de naissance manque : l'ENT s'en sert pour distinguer les homonymes et pour "
+        "les services en ligne adaptés à l'âge.",
+        "L'école complète la fiche de l'élève dans ONDE.",
+        _SCHOOL,
+        "students",
+        _birth_date_missing,
+    ),
+    Rule(
+        "birth_date_invalid",
+        W,
+        (EL,),
+        ("ENTPersonDateNaissance",),
+        "Date de naissance impossible",
+        "La date de naissance n'est pas une date du calendrier (31/02…) ou elle est "
+        "postérieure à l'extraction.",
+        "L'école corrige la date dans ONDE.",
+        _SCHOOL,
+        "students",
+        _birth_date_invalid,
+    ),
+    Rule(
+        "age_level_mismatch",
+        W,
+        (EL,),
+        ("ENTPersonDateNaissance", "ENTEleveNiveau"),
+        "Âge incompatible avec le niveau",
+        "L'âge de l'élève au 31 décembre de l'année scolaire s'écarte de plus d'un an de "
+        "l'âge usuel du niveau (TPS 2 ans … CM2 10 ans) ; les élèves d'ULIS ne sont pas "
+        "concernés. La date de naissance ou le niveau est probablement faux.",
+        "L'école vérifie la date de naissance et le niveau dans ONDE.",
+        _SCHOOL,
+        "students",
+        _age_level_mismatch,
+        "clear",
+    ),
+    Rule(
+        "level_cycle_mismatch",
+        W,
+        (EL,),
+        ("ENTEleveNiveau", "ENTEleveCycle"),
+        "Cycle incohérent avec le niveau",
+        "Le cycle transmis ne correspond pas au niveau (cycle 1 : TPS à GS, cycle 2 : CP à "
+        "CE2, cycle 3 : CM1 et CM2) : les ressources par cycle seront mal attribuées.",
+        "Signaler à la DSDEN (l'export calcule le cycle) ou à l'école si le niveau est faux.",
+        _ACADEMY,
+        "students",
+        _level_cycle_mismatch,
+        "clear",
+    ),
+    Rule(
+        "pupil_without_structure",
+        B,
+        (EL,),
+        ("ENTPersonStructRattach",),
+        "Élève sans structure de rattachement",
+        "L'élève n'est rattaché à aucune école : son compte ne peut pas être créé dans une école.",
+        "L'école vérifie l'admission de l'élève dans ONDE ; la DSDEN relaie.",
+        _SCHOOL,
+        "students",
+        _pupil_without_structure,
+    ),
+    Rule(
+        "unknown_structure",
+        B,
+        (EL, PE),
+        ("ENTPersonStructRattach",),
+        "Rattachement à une structure absente de l'extraction",
+        "La personne est rattachée à une structure (jointure) qui n'est pas dans le fichier "
+        "des structures : son compte ne peut pas être placé.",
+        "Signaler à la DSDEN : structure manquante dans l'extraction ou rattachement erroné.",
+        _ACADEMY,
+        "people",
+        _unknown_structure,
+        "clear",
+    ),
+    Rule(
+        "class_other_structure",
+        W,
+        (EL,),
+        ("ENTPersonClasses",),
+        "Classe déclarée dans une autre école que celle de l'élève",
+        "La classe de l'élève (ENTPersonClasses) appartient à une structure à laquelle "
+        "l'élève n'est pas rattaché : l'élève apparaîtrait dans la classe d'une autre école.",
+        "L'école vérifie la répartition de l'élève dans ONDE.",
+        _SCHOOL,
+        "students",
+        _class_other_structure,
+        "clear",
+    ),
+    Rule(
+        "pupil_without_class",
+        W,
+        (EL,),
+        ("ENTPersonClasses",),
+        "Élève sans classe",
+        "L'élève n'est dans aucune classe : il n'apparaît dans aucun espace de classe de l'ENT.",
+        "L'école répartit l'élève dans une classe dans ONDE.",
+        _SCHOOL,
+        "students",
+        _pupil_without_class,
+    ),
+    Rule(
+        "pupil_several_classes",
+        W,
+        (EL,),
+        ("ENTPersonClasses",),
+        "Élève dans plusieurs classes d'une même école",
+        "Un élève du premier degré est dans une seule classe : une ancienne répartition n'a "
+        "sans doute pas été retirée.",
+        "L'école corrige la répartition dans ONDE.",
+        _SCHOOL,
+        "students",
+        _pupil_several_classes,
+        "clear",
+    ),
+    Rule(
+        "pupil_several_schools",
+        W,
+        (EL,),
+        ("ENTPersonStructRattach",),
+        "Élève rattaché à plusieurs écoles",
+        "L'élève est rattaché à plusieurs structures : une radiation n'a sans doute pas été "
+        "faite après un changement d'école ; il aurait un compte dans chacune.",
+        "L'ancienne école radie l'élève dans ONDE ; la DSDEN relaie.",
+        _SCHOOL,
+        "students",
+        _pupil_several_schools,
+        "clear",
+    ),
+    Rule(
+        "pupil_without_guardian",
+        W,
+        (EL,),
+        ("ENTEleveAutoriteParentale",),
+        "Élève sans responsable légal",
+        "Aucune personne ayant l'autorité parentale n'est indiquée : aucun compte parent ne "
+        "sera relié à l'élève.",
+        "L'école saisit les responsables légaux dans ONDE.",
+        _SCHOOL,
+        "students",
+        _pupil_without_guardian,
+    ),
+    Rule(
+        "guardian_unknown",
+        W,
+        (EL,),
+        ("ENTEleveAutoriteParentale",),
+        "Responsable désigné mais absent du fichier des responsables",
+        "L'élève désigne un responsable (autorité parentale) qui n'est pas dans le fichier "
+        "PersRelEleve (« PARENT NOT FOUND ») : ce parent n'aura pas de compte.",
+        "Signaler à la DSDEN (export incomplet) ; l'école vérifie la fiche du responsable "
+        "dans ONDE.",
+        _ACADEMY,
+        "students",
+        _guardian_unknown,
+        "ref:PersRelEleve",
+    ),
+    Rule(
+        "duplicate_person",
+        W,
+        (EL, PE),
+        ("ENTPersonNom", "ENTPersonPrenom", "ENTPersonDateNaissance"),
+        "Doublon probable (mêmes nom, prénom et date de naissance)",
+        "Deux fiches de jointures différentes portent les mêmes nom, prénom et date de "
+        "naissance (sans tenir compte des accents ni de la casse) : la même personne aurait "
+        "deux comptes.",
+        "L'école (élèves) ou la DSDEN (personnels) vérifie et fusionne les fiches.",
+        _SCHOOL,
+        "people",
+        _duplicate_person,
+        "mask",
+    ),
+    Rule(
+        "person_outside_perimeter",
+        B,
+        (EL, PR, PE),
+        ("ENTPersonStructRattach",),
+        "Personne hors du périmètre de la convention",
+        "Élève ou personnel rattaché uniquement à des écoles hors de la liste de la "
+        "convention, ou responsable dont tous les élèves le sont : ces données ne doivent "
+        "pas être reçues.",
+        "Ne pas charger ces données ; signaler l'extraction à l'académie et les détruire.",
+        _ACADEMY,
+        "people",
+        _person_outside_perimeter,
+        "clear",
+        needs_perimeter=True,
+    ),
     # -- guardians -----------------------------------------------------------------------------
-    Rule("guardian_without_pupil", W, (PR,), ("ENTPersRelEleveEleve",),
-         "Responsable sans élève",
-         "Aucun élève n'est relié au responsable, dans un sens ou dans l'autre : son compte "
-         "serait inutile (certains ENT l'ignorent, d'autres le créent).",
-         "Signaler à la DSDEN (export) ; l'école vérifie les responsables dans ONDE.",
-         _ACADEMY, "guardians", _guardian_without_pupil),
-    Rule("guardian_pupil_unknown", W, (PR,), ("ENTPersRelEleveEleve",),
-         "Élève désigné par un responsable mais absent du fichier des élèves",
-         "Le responsable cite un élève (ENTPersRelEleveEleve) qui n'est pas dans le fichier "
-         "Eleve.", "Signaler à la DSDEN (export incomplet).", _ACADEMY, "guardians",
-         _guardian_pupil_unknown, "ref:Eleve"),
-    Rule("link_pupil_side_only", W, (EL,), ("ENTEleveAutoriteParentale",
-                                            "ENTPersRelEleveEleve"),
-         "Lien élève → responsable non réciproque",
-         "L'élève désigne le responsable, mais le responsable ne cite pas l'élève : selon "
-         "l'ENT, le lien parent-enfant sera créé ou non.",
-         "Signaler à la DSDEN (cohérence de l'export).", _ACADEMY, "students",
-         _link_pupil_side_only, "ref:PersRelEleve"),
-    Rule("link_guardian_side_only", W, (PR,), ("ENTPersRelEleveEleve",
-                                               "ENTEleveAutoriteParentale"),
-         "Lien responsable → élève non réciproque",
-         "Le responsable cite l'élève, mais l'élève ne le désigne pas comme ayant l'autorité "
-         "parentale : le parent pourrait voir un enfant sur lequel il n'a pas d'autorité.",
-         "L'école vérifie les responsables légaux de l'élève dans ONDE ; la DSDEN relaie.",
-         _SCHOOL, "guardians", _link_guardian_side_only, "ref:Eleve"),
-    Rule("mail_malformed", W, (ST, PR, PE), ("ENTPersonMail", "ENTStructureMailSI"),
-         "Adresse mail mal formée",
-         "L'adresse mail n'a pas la forme nom@domaine.tld : les notifications et la "
-         "récupération de mot de passe échouent.",
-         "Le responsable corrige sa fiche auprès de l'école (ONDE) ; la DSDEN pour les "
-         "personnels et les écoles.", _SCHOOL, "records", _mail_malformed),
-    Rule("phone_malformed", W, (ST, PR), ("ENTPersonTelPerso", "ENTPersRelEleveTelMobile",
-                                          "ENTPersRelEleveTelPro", "ENTStructureTelephone",
-                                          "ENTStructureFax"),
-         "Numéro de téléphone mal formé",
-         "Le numéro n'est pas un numéro français à 10 chiffres (ou international en +…) : "
-         "il ne pourra pas être appelé ni recevoir de SMS.",
-         "Le responsable corrige ses coordonnées auprès de l'école (ONDE).", _SCHOOL,
-         "records", _phone_malformed),
-    Rule("postal_code_malformed", W, (ST, PR), ("ENTPersonCodePostal",
-                                                "ENTStructureCodePostal"),
-         "Code postal mal formé",
-         "Le code postal d'une adresse en France n'a pas 5 chiffres : courriers et "
-         "statistiques par commune sont faussés.",
-         "L'école corrige l'adresse dans ONDE (la DSDEN pour une école).", _SCHOOL, "records",
-         _postal_code_malformed),
-    Rule("mobile_not_mobile", W, (PR,), ("ENTPersRelEleveTelMobile",),
-         "Numéro fixe dans le champ téléphone mobile",
-         "Le champ mobile contient un numéro français qui ne commence pas par 06 ou 07 : les "
-         "SMS de l'ENT (codes d'activation, alertes) n'arriveront pas.",
-         "Le responsable corrige ses coordonnées auprès de l'école (ONDE).", _SCHOOL,
-         "guardians", _mobile_not_mobile),
+    Rule(
+        "guardian_without_pupil",
+        W,
+        (PR,),
+        ("ENTPersRelEleveEleve",),
+        "Responsable sans élève",
+        "Aucun élève n'est relié au responsable, dans un sens ou dans l'autre : son compte "
+        "serait inutile (certains ENT l'ignorent, d'autres le créent).",
+        "Signaler à la DSDEN (export) ; l'école vérifie les responsables dans ONDE.",
+        _ACADEMY,
+        "guardians",
+        _guardian_without_pupil,
+    ),
+    Rule(
+        "guardian_pupil_unknown",
+        W,
+        (PR,),
+        ("ENTPersRelEleveEleve",),
+        "Élève désigné par un responsable mais absent du fichier des élèves",
+        "Le responsable cite un élève (ENTPersRelEleveEleve) qui n'est pas dans le fichier Eleve.",
+        "Signaler à la DSDEN (export incomplet).",
+        _ACADEMY,
+        "guardians",
+        _guardian_pupil_unknown,
+        "ref:Eleve",
+    ),
+    Rule(
+        "link_pupil_side_only",
+        W,
+        (EL,),
+        ("ENTEleveAutoriteParentale", "ENTPersRelEleveEleve"),
+        "Lien élève → responsable non réciproque",
+        "L'élève désigne le responsable, mais le responsable ne cite pas l'élève : selon "
+        "l'ENT, le lien parent-enfant sera créé ou non.",
+        "Signaler à la DSDEN (cohérence de l'export).",
+        _ACADEMY,
+        "students",
+        _link_pupil_side_only,
+        "ref:PersRelEleve",
+    ),
+    Rule(
+        "link_guardian_side_only",
+        W,
+        (PR,),
+        ("ENTPersRelEleveEleve", "ENTEleveAutoriteParentale"),
+        "Lien responsable → élève non réciproque",
+        "Le responsable cite l'élève, mais l'élève ne le désigne pas comme ayant l'autorité "
+        "parentale : le parent pourrait voir un enfant sur lequel il n'a pas d'autorité.",
+        "L'école vérifie les responsables légaux de l'élève dans ONDE ; la DSDEN relaie.",
+        _SCHOOL,
+        "guardians",
+        _link_guardian_side_only,
+        "ref:Eleve",
+    ),
+    Rule(
+        "mail_malformed",
+        W,
+        (ST, PR, PE),
+        ("ENTPersonMail", "ENTStructureMailSI"),
+        "Adresse mail mal formée",
+        "L'adresse mail n'a pas la forme nom@domaine.tld : les notifications et la "
+        "récupération de mot de passe échouent.",
+        "Le responsable corrige sa fiche auprès de l'école (ONDE) ; la DSDEN pour les "
+        "personnels et les écoles.",
+        _SCHOOL,
+        "records",
+        _mail_malformed,
+    ),
+    Rule(
+        "phone_malformed",
+        W,
+        (ST, PR),
+        (
+            "ENTPersonTelPerso",
+            "ENTPersRelEleveTelMobile",
+            "ENTPersRelEleveTelPro",
+            "ENTStructureTelephone",
+            "ENTStructureFax",
+        ),
+        "Numéro de téléphone mal formé",
+        "Le numéro n'est pas un numéro français à 10 chiffres (ou international en +…) : "
+        "il ne pourra pas être appelé ni recevoir de SMS.",
+        "Le responsable corrige ses coordonnées auprès de l'école (ONDE).",
+        _SCHOOL,
+        "records",
+        _phone_malformed,
+    ),
+    Rule(
+        "postal_code_malformed",
+        W,
+        (ST, PR),
+        ("ENTPersonCodePostal", "ENTStructureCodePostal"),
+        "Code postal mal formé",
+        "Le code postal d'une adresse en France n'a pas 5 chiffres : courriers et "
+        "statistiques par commune sont faussés.",
+        "L'école corrige l'adresse dans ONDE (la DSDEN pour une école).",
+        _SCHOOL,
+        "records",
+        _postal_code_malformed,
+    ),
+    Rule(
+        "mobile_not_mobile",
+        W,
+        (PR,),
+        ("ENTPersRelEleveTelMobile",),
+        "Numéro fixe dans le champ téléphone mobile",
+        "Le champ mobile contient un numéro français qui ne commence pas par 06 ou 07 : les "
+        "SMS de l'ENT (codes d'activation, alertes) n'arriveront pas.",
+        "Le responsable corrige ses coordonnées auprès de l'école (ONDE).",
+        _SCHOOL,
+        "guardians",
+        _mobile_not_mobile,
+    ),
     # -- staff -------------------------------------------------------------------------------
-    Rule("staff_without_structure", B, (PE,), ("ENTPersonStructRattach",),
-         "Personnel sans structure de rattachement",
-         "Le personnel n'est rattaché à aucune structure : son compte ne peut être placé dans "
-         "aucune école.", "Signaler à la DSDEN (service des personnels) : affectation "
-         "manquante.", _ACADEMY, "staff", _staff_without_structure),
-    Rule("director_not_attached", W, (PE,), ("ENTEnsFonctionDir", "ENTPersonStructRattach"),
-         "Directeur d'une école à laquelle il n'est pas rattaché",
-         "Le personnel est déclaré directeur d'une école qui ne figure pas parmi ses "
-         "structures de rattachement : il n'aura pas les droits de direction dans l'ENT de "
-         "cette école.", "Signaler à la DSDEN (service des personnels).", _ACADEMY, "staff",
-         _director_not_attached, "clear"),
-    Rule("teacher_flag_missing", W, (PE,), ("ENTPersonCategorieEnseignant",),
-         "Catégorie enseignant non renseignée",
-         "L'indicateur « catégorie enseignant » manque : l'ENT ne sait pas s'il doit créer un "
-         "profil enseignant ou personnel.", "Signaler à la DSDEN (service des personnels).",
-         _ACADEMY, "staff", _teacher_flag_missing),
+    Rule(
+        "staff_without_structure",
+        B,
+        (PE,),
+        ("ENTPersonStructRattach",),
+        "Personnel sans structure de rattachement",
+        "Le personnel n'est rattaché à aucune structure : son compte ne peut être placé dans "
+        "aucune école.",
+        "Signaler à la DSDEN (service des personnels) : affectation manquante.",
+        _ACADEMY,
+        "staff",
+        _staff_without_structure,
+    ),
+    Rule(
+        "director_not_attached",
+        W,
+        (PE,),
+        ("ENTEnsFonctionDir", "ENTPersonStructRattach"),
+        "Directeur d'une école à laquelle il n'est pas rattaché",
+        "Le personnel est déclaré directeur d'une école qui ne figure pas parmi ses "
+        "structures de rattachement : il n'aura pas les droits de direction dans l'ENT de "
+        "cette école.",
+        "Signaler à la DSDEN (service des personnels).",
+        _ACADEMY,
+        "staff",
+        _director_not_attached,
+        "clear",
+    ),
+    Rule(
+        "teacher_flag_missing",
+        W,
+        (PE,),
+        ("ENTPersonCategorieEnseignant",),
+        "Catégorie enseignant non renseignée",
+        "L'indicateur « catégorie enseignant » manque : l'ENT ne sait pas s'il doit créer un "
+        "profil enseignant ou personnel.",
+        "Signaler à la DSDEN (service des personnels).",
+        _ACADEMY,
+        "staff",
+        _teacher_flag_missing,
+    ),
     # -- every file --------------------------------------------------------------------------
-    Rule("id_mismatch", B, (ST, EL, PR, PE), ("identifier/id",),
-         "Identifiant d'enregistrement différent de la jointure",
-         "L'identifiant de l'enregistrement (identifier/id) diffère de sa clé de jointure : "
-         "certains ENT rejettent l'enregistrement, d'autres créent un second compte.",
-         "Signaler à l'académie (export AAF).", _ACADEMY, "records", _id_mismatch, "ref:self"),
-    Rule("required_empty", B, (ST, EL, PR, PE), ("*",), "Attribut obligatoire vide",
-         "Un attribut obligatoire pour créer le compte est vide (nom, prénom, niveau, type "
-         "de structure, jointure…) : l'ENT rejette ou crée mal l'enregistrement.",
-         "L'école complète la fiche dans ONDE ; la DSDEN pour les personnels et les "
-         "structures.", _SCHOOL, "records", _required_empty),
-    Rule("unknown_attribute", I, (ST, EL, PR, PE), ("*",), "Attribut inconnu",
-         "L'enregistrement porte un attribut qu'aucun type AAF ne déclare (nouvelle version "
-         "du format ?) : il est conservé à part, pas chargé ; il n'est pas listé dans "
-         "l'annexe 1 de la convention.",
-         "Demander à l'académie s'il s'agit d'une évolution du format ; sinon de ne plus "
-         "l'envoyer.", _ACADEMY, "records", _unknown_attribute),
-    Rule("attribute_not_in_convention", W, (ST, EL, PR, PE), ("*",),
-         "Donnée non prévue par la convention (minimisation)",
-         "L'attribut existe dans l'AAF mais l'annexe 1 de la convention ne le prévoit pas "
-         "pour ce type de fiche (par exemple les dates d'entrée en classe, ou un attribut "
-         "d'un autre type) : la commune ne doit recevoir que les données prévues.",
-         "Demander à l'académie de ne plus l'envoyer ; le prestataire ne le charge pas dans "
-         "l'ENT.", _PROVIDER, "records", _attribute_not_in_convention),
-    Rule("mojibake", W, (ST, EL, PR, PE), ("*",), "Texte mal encodé (« Ã© » au lieu de « é »)",
-         "Le texte a été encodé deux fois (UTF-8 relu en Latin-1) : noms et prénoms "
-         "s'affichent abîmés dans l'ENT.",
-         "Si la valeur est aussi abîmée dans ONDE, l'école la corrige ; sinon signaler "
-         "l'encodage du fichier à l'académie (export) ou au prestataire (import).",
-         _PROVIDER, "records", _mojibake),
-    Rule("invalid_value", W, (ST, EL, PR, PE), ("*",), "Valeur non conforme à son type",
-         "Une date, un indicateur O/N, un niveau, un cycle ou un code de lien de parenté "
-         "n'a pas une valeur permise : elle n'est pas chargée.",
-         "Signaler à la DSDEN (export) ; l'école vérifie la fiche dans ONDE.", _ACADEMY,
-         "records", _invalid_value),
-    Rule("malformed_value", W, (EL, PR, PE), ("*",), "Valeur composée mal formée",
-         "Une valeur composée (classe, groupe, fonction, autorité parentale) n'a pas le bon "
-         "nombre de champs séparés par $ : elle est lue au mieux.",
-         "Signaler à l'académie (export AAF).", _ACADEMY, "records", _malformed_value),
-    Rule("multiple_values", I, (ST, EL, PR, PE), ("*",),
-         "Plusieurs valeurs pour un attribut mono-valué",
-         "Un attribut qui n'a qu'une valeur en a plusieurs : seule la première est gardée.",
-         "Signaler à l'académie (export AAF).", _ACADEMY, "records", _multiple_values),
-    Rule("skipped_record", B, (ST, EL, PR, PE), ("*",), "Enregistrement illisible écarté",
-         "Un enregistrement mal formé (XML) a été écarté à la lecture : la personne ou la "
-         "structure manque à l'extraction.",
-         "Signaler le fichier, la ligne et le message à l'académie (export AAF).", _ACADEMY,
-         "records", _skipped_record, "clear"),
-    Rule("reader_other", W, (ST, EL, PR, PE), ("*",), "Autre anomalie de lecture",
-         "Le lecteur a relevé une anomalie de structure du fichier (catégorie erronée, "
-         "identifiant absent, opération inattendue…).",
-         "Signaler le fichier et la ligne à l'académie (export AAF).", _ACADEMY, "records",
-         _reader_other),
+    Rule(
+        "id_mismatch",
+        B,
+        (ST, EL, PR, PE),
+        ("identifier/id",),
+        "Identifiant d'enregistrement différent de la jointure",
+        "L'identifiant de l'enregistrement (identifier/id) diffère de sa clé de jointure : "
+        "certains ENT rejettent l'enregistrement, d'autres créent un second compte.",
+        "Signaler à l'académie (export AAF).",
+        _ACADEMY,
+        "records",
+        _id_mismatch,
+        "ref:self",
+    ),
+    Rule(
+        "required_empty",
+        B,
+        (ST, EL, PR, PE),
+        ("*",),
+        "Attribut obligatoire vide",
+        "Un attribut obligatoire pour créer le compte est vide (nom, prénom, niveau, type "
+        "de structure, jointure…) : l'ENT rejette ou crée mal l'enregistrement.",
+        "L'école complète la fiche dans ONDE ; la DSDEN pour les personnels et les structures.",
+        _SCHOOL,
+        "records",
+        _required_empty,
+    ),
+    Rule(
+        "unknown_attribute",
+        I,
+        (ST, EL, PR, PE),
+        ("*",),
+        "Attribut inconnu",
+        "L'enregistrement porte un attribut qu'aucun type AAF ne déclare (nouvelle version "
+        "du format ?) : il est conservé à part, pas chargé ; il n'est pas listé dans "
+        "l'annexe 1 de la convention.",
+        "Demander à l'académie s'il s'agit d'une évolution du format ; sinon de ne plus l'envoyer.",
+        _ACADEMY,
+        "records",
+        _unknown_attribute,
+    ),
+    Rule(
+        "attribute_not_in_convention",
+        W,
+        (ST, EL, PR, PE),
+        ("*",),
+        "Donnée non prévue par la convention (minimisation)",
+        "L'attribut existe dans l'AAF mais l'annexe 1 de la convention ne le prévoit pas "
+        "pour ce type de fiche (par exemple les dates d'entrée en classe, ou un attribut "
+        "d'un autre type) : la commune ne doit recevoir que les données prévues.",
+        "Demander à l'académie de ne plus l'envoyer ; le prestataire ne le charge pas dans l'ENT.",
+        _PROVIDER,
+        "records",
+        _attribute_not_in_convention,
+    ),
+    Rule(
+        "mojibake",
+        W,
+        (ST, EL, PR, PE),
+        ("*",),
+        "Texte mal encodé (« Ã© » au lieu de « é »)",
+        "Le texte a été encodé deux fois (UTF-8 relu en Latin-1) : noms et prénoms "
+        "s'affichent abîmés dans l'ENT.",
+        "Si la valeur est aussi abîmée dans ONDE, l'école la corrige ; sinon signaler "
+        "l'encodage du fichier à l'académie (export) ou au prestataire (import).",
+        _PROVIDER,
+        "records",
+        _mojibake,
+    ),
+    Rule(
+        "invalid_value",
+        W,
+        (ST, EL, PR, PE),
+        ("*",),
+        "Valeur non conforme à son type",
+        "Une date, un indicateur O/N, un niveau, un cycle ou un code de lien de parenté "
+        "n'a pas une valeur permise : elle n'est pas chargée.",
+        "Signaler à la DSDEN (export) ; l'école vérifie la fiche dans ONDE.",
+        _ACADEMY,
+        "records",
+        _invalid_value,
+    ),
+    Rule(
+        "malformed_value",
+        W,
+        (EL, PR, PE),
+        ("*",),
+        "Valeur composée mal formée",
+        "Une valeur composée (classe, groupe, fonction, autorité parentale) n'a pas le bon "
+        "nombre de champs séparés par $ : elle est lue au mieux.",
+        "Signaler à l'académie (export AAF).",
+        _ACADEMY,
+        "records",
+        _malformed_value,
+    ),
+    Rule(
+        "multiple_values",
+        I,
+        (ST, EL, PR, PE),
+        ("*",),
+        "Plusieurs valeurs pour un attribut mono-valué",
+        "Un attribut qui n'a qu'une valeur en a plusieurs : seule la première est gardée.",
+        "Signaler à l'académie (export AAF).",
+        _ACADEMY,
+        "records",
+        _multiple_values,
+    ),
+    Rule(
+        "skipped_record",
+        B,
+        (ST, EL, PR, PE),
+        ("*",),
+        "Enregistrement illisible écarté",
+        "Un enregistrement mal formé (XML) a été écarté à la lecture : la personne ou la "
+        "structure manque à l'extraction.",
+        "Signaler le fichier, la ligne et le message à l'académie (export AAF).",
+        _ACADEMY,
+        "records",
+        _skipped_record,
+        "clear",
+    ),
+    Rule(
+        "reader_other",
+        W,
+        (ST, EL, PR, PE),
+        ("*",),
+        "Autre anomalie de lecture",
+        "Le lecteur a relevé une anomalie de structure du fichier (catégorie erronée, "
+        "identifiant absent, opération inattendue…).",
+        "Signaler le fichier et la ligne à l'académie (export AAF).",
+        _ACADEMY,
+        "records",
+        _reader_other,
+    ),
 )
 """Every rule, in report order within each severity."""
 
@@ -1184,11 +1752,21 @@ assert len(RULE_BY_ID) == len(RULES), "rule ids must be unique"
 
 def catalogue(rules: Iterable[Rule] = RULES) -> pd.DataFrame:
     """The rules as a table (README, report appendix)."""
-    return pd.DataFrame([{
-        "rule": r.id, "severity": r.severity.value, "kinds": ", ".join(r.kinds),
-        "attributes": ", ".join(r.attributes), "title": r.title, "explanation": r.explanation,
-        "correction": r.correction, "corrector": CORRECTOR_LABELS[r.corrector],
-    } for r in rules])
+    return pd.DataFrame(
+        [
+            {
+                "rule": r.id,
+                "severity": r.severity.value,
+                "kinds": ", ".join(r.kinds),
+                "attributes": ", ".join(r.attributes),
+                "title": r.title,
+                "explanation": r.explanation,
+                "correction": r.correction,
+                "corrector": CORRECTOR_LABELS[r.corrector],
+            }
+            for r in rules
+        ]
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1218,8 +1796,11 @@ class Threshold:
                 rate = -1.0
             if 0 < rate <= 1:
                 return cls(rate=rate)
-        raise QualityError("thresholds", f"{where}: {spec!r} n'est ni un nombre entier ≥ 1 "
-                                         "(constats) ni un taux « N% » (0 < N ≤ 100)")
+        raise QualityError(
+            "thresholds",
+            f"{where}: {spec!r} n'est ni un nombre entier ≥ 1 "
+            "(constats) ni un taux « N% » (0 < N ≤ 100)",
+        )
 
     def reached(self, count: int, population: int) -> bool:
         if count <= 0:
@@ -1242,24 +1823,31 @@ population is concerned; an info rule never fails. ``thresholds`` overrides them
 severity (``{"warning": {"fail": "2%"}}``) and by rule (``{"mojibake": {"warn": 10}}``)."""
 
 
-def resolve_thresholds(thresholds: Mapping[str, Mapping[str, Any]] | None
-                       ) -> dict[str, tuple[Threshold | None, Threshold | None]]:
+def resolve_thresholds(
+    thresholds: Mapping[str, Mapping[str, Any]] | None,
+) -> dict[str, tuple[Threshold | None, Threshold | None]]:
     """(warn, fail) per rule id: defaults, then severity-wide, then per-rule overrides."""
     thresholds = dict(thresholds or {})
     severities = {s.value for s in Severity}
     for key, spec in thresholds.items():
         if key not in RULE_BY_ID and key not in severities:
-            raise QualityError("thresholds", f"{key!r}: ni une règle ni une sévérité "
-                                             f"({', '.join(sorted(severities))})")
+            raise QualityError(
+                "thresholds",
+                f"{key!r}: ni une règle ni une sévérité ({', '.join(sorted(severities))})",
+            )
         if not isinstance(spec, Mapping) or set(spec) - {"warn", "fail"}:
-            raise QualityError("thresholds", f"{key}: attendu {{warn: …, fail: …}}, "
-                                             f"reçu {spec!r}")
+            raise QualityError("thresholds", f"{key}: attendu {{warn: …, fail: …}}, reçu {spec!r}")
     out = {}
     for rule in RULES:
-        spec = {**DEFAULT_THRESHOLDS[rule.severity], **thresholds.get(rule.severity.value, {}),
-                **thresholds.get(rule.id, {})}
-        out[rule.id] = (Threshold.parse(spec["warn"], f"{rule.id}.warn"),
-                        Threshold.parse(spec["fail"], f"{rule.id}.fail"))
+        spec = {
+            **DEFAULT_THRESHOLDS[rule.severity],
+            **thresholds.get(rule.severity.value, {}),
+            **thresholds.get(rule.id, {}),
+        }
+        out[rule.id] = (
+            Threshold.parse(spec["warn"], f"{rule.id}.warn"),
+            Threshold.parse(spec["fail"], f"{rule.id}.fail"),
+        )
     return out
 
 
@@ -1291,8 +1879,9 @@ def read_perimeter(spec: str | Path | Iterable[str] | None) -> frozenset[str] | 
     for where, raw in entries:
         uai = raw.strip().upper()
         if not pd.Series([uai]).str.fullmatch(schema.FORMATS["uai"]).iloc[0]:
-            raise QualityError("perimeter", f"{where}: {raw!r} n'est pas une UAI "
-                                            "(7 chiffres et une lettre)")
+            raise QualityError(
+                "perimeter", f"{where}: {raw!r} n'est pas une UAI (7 chiffres et une lettre)"
+            )
         uais.add(uai)
     if not uais:
         raise QualityError("perimeter", "liste d'écoles vide")
@@ -1305,9 +1894,13 @@ def read_perimeter(spec: str | Path | Iterable[str] | None) -> frozenset[str] | 
 
 
 def _populations(ctx: Context) -> dict[str, int]:
-    n = {"structures": len(ctx.structures), "schools": len(ctx.schools),
-         "students": len(ctx.students), "guardians": len(ctx.guardians),
-         "staff": len(ctx.staff)}
+    n = {
+        "structures": len(ctx.structures),
+        "schools": len(ctx.schools),
+        "students": len(ctx.students),
+        "guardians": len(ctx.guardians),
+        "staff": len(ctx.staff),
+    }
     n["people"] = n["students"] + n["guardians"] + n["staff"]
     n["records"] = n["people"] + n["structures"]
     return n
@@ -1337,14 +1930,18 @@ class AuditResult:
     def failed(self) -> list[str]:
         """Blocking rules over their fail threshold: the run fails (exit 1)."""
         s = self.summary
-        return s.loc[(s["severity"] == Severity.BLOCKING) & (s["status"] == "fail"),
-                     "rule"].tolist()
+        return s.loc[
+            (s["severity"] == Severity.BLOCKING) & (s["status"] == "fail"), "rule"
+        ].tolist()
 
     def counts(self) -> dict[str, int | None]:
         """Findings per rule (``None``: not checked)."""
-        return {r: (None if st == "skipped" else int(c)) for r, c, st in
-                zip(self.summary["rule"], self.summary["count"], self.summary["status"],
-                    strict=True)}
+        return {
+            r: (None if st == "skipped" else int(c))
+            for r, c, st in zip(
+                self.summary["rule"], self.summary["count"], self.summary["status"], strict=True
+            )
+        }
 
     def to_dict(self) -> dict:
         """JSON-ready, without any finding row (counts, thresholds, per school and
@@ -1365,34 +1962,55 @@ class AuditResult:
 
 def _records(df: pd.DataFrame) -> list[dict]:
     out = df.astype(object).where(df.notna(), None)
-    return [{k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
-            for row in out.to_dict("records")]
+    return [
+        {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
+        for row in out.to_dict("records")
+    ]
 
 
-def _run(rule: Rule, ctx: Context, limits: tuple[Threshold | None, Threshold | None],
-         population: int) -> tuple[pd.DataFrame, dict]:
+def _run(
+    rule: Rule, ctx: Context, limits: tuple[Threshold | None, Threshold | None], population: int
+) -> tuple[pd.DataFrame, dict]:
     """One rule's finding rows and its summary line (count, rate, thresholds, status)."""
     checked = ctx.perimeter is not None or not rule.needs_perimeter
-    rows = (rule.check(ctx) if checked else _none()).assign(rule=rule.id,
-                                                            severity=rule.severity.value)
+    rows = (rule.check(ctx) if checked else _none()).assign(
+        rule=rule.id, severity=rule.severity.value
+    )
     warn, fail = limits
     n = len(rows)
-    status = ("skipped" if not checked else "fail" if fail and fail.reached(n, population)
-              else "warn" if warn and warn.reached(n, population) else "ok")
+    status = (
+        "skipped"
+        if not checked
+        else "fail"
+        if fail and fail.reached(n, population)
+        else "warn"
+        if warn and warn.reached(n, population)
+        else "ok"
+    )
     return rows, {
-        "rule": rule.id, "severity": rule.severity.value, "title": rule.title,
-        "kinds": ", ".join(rule.kinds), "attributes": ", ".join(rule.attributes),
-        "corrector": rule.corrector.value, "count": n, "population": population,
+        "rule": rule.id,
+        "severity": rule.severity.value,
+        "title": rule.title,
+        "kinds": ", ".join(rule.kinds),
+        "attributes": ", ".join(rule.attributes),
+        "corrector": rule.corrector.value,
+        "count": n,
+        "population": population,
         "rate": n / population if population else 0.0,
-        "warn": str(warn) if warn else None, "fail": str(fail) if fail else None,
+        "warn": str(warn) if warn else None,
+        "fail": str(fail) if fail else None,
         "status": status,
     }
 
 
-def audit(snapshot: Snapshot, *, perimeter: str | Path | Iterable[str] | None = None,
-          thresholds: Mapping[str, Mapping[str, Any]] | None = None,
-          age_tolerance: int = AGE_TOLERANCE, rules: Iterable[str] | None = None
-          ) -> AuditResult:
+def audit(
+    snapshot: Snapshot,
+    *,
+    perimeter: str | Path | Iterable[str] | None = None,
+    thresholds: Mapping[str, Mapping[str, Any]] | None = None,
+    age_tolerance: int = AGE_TOLERANCE,
+    rules: Iterable[str] | None = None,
+) -> AuditResult:
     """Run the rule catalogue (or the ``rules`` named) over a complete state.
 
     ``perimeter``: the convention's school UAIs (a list or a file, see :func:`read_perimeter`);
@@ -1401,8 +2019,11 @@ def audit(snapshot: Snapshot, *, perimeter: str | Path | Iterable[str] | None = 
     age may differ from their level's usual age.
     """
     if snapshot.extraction.extraction != "complete":
-        raise QualityError("snapshot", "l'audit porte sur un état complet (un Complet, ou le "
-                                       "store après ses Delta), pas sur un Delta seul")
+        raise QualityError(
+            "snapshot",
+            "l'audit porte sur un état complet (un Complet, ou le "
+            "store après ses Delta), pas sur un Delta seul",
+        )
     limits = resolve_thresholds(thresholds)
     chosen = list(rules) if rules is not None else [r.id for r in RULES]
     unknown = sorted(set(chosen) - set(RULE_BY_ID))
@@ -1427,13 +2048,19 @@ def audit(snapshot: Snapshot, *, perimeter: str | Path | Iterable[str] | None = 
     schools = _per_school(raw, ctx)
     timings["(summaries)"] = time.perf_counter() - t0
     return AuditResult(
-        findings=findings, summary=pd.DataFrame(summary), schools=schools,
+        findings=findings,
+        summary=pd.DataFrame(summary),
+        schools=schools,
         circonscriptions=_per_circonscription(schools),
-        perimeter=snapshot.extraction.perimeter, date=snapshot.extraction.date,
-        parameters={"perimeter": sorted(uais) if uais else None,
-                    "perimeter_schools": len(uais) if uais else None,
-                    "thresholds": dict(thresholds or {}), "age_tolerance": age_tolerance,
-                    "school_year": f"{ctx.school_year}-{ctx.school_year + 1}"},
+        perimeter=snapshot.extraction.perimeter,
+        date=snapshot.extraction.date,
+        parameters={
+            "perimeter": sorted(uais) if uais else None,
+            "perimeter_schools": len(uais) if uais else None,
+            "thresholds": dict(thresholds or {}),
+            "age_tolerance": age_tolerance,
+            "school_year": f"{ctx.school_year}-{ctx.school_year + 1}",
+        },
         timings=timings,
     )
 
@@ -1441,8 +2068,9 @@ def audit(snapshot: Snapshot, *, perimeter: str | Path | Iterable[str] | None = 
 def _locate(raw: pd.DataFrame, ctx: Context) -> pd.DataFrame:
     """Fill each finding's school (structure jointure, when the check did not say) and UAI."""
     where = ctx.structure_of
-    known = raw.merge(where.rename(columns={"structure": "_where"}), on=["kind", "jointure"],
-                      how="left")
+    known = raw.merge(
+        where.rename(columns={"structure": "_where"}), on=["kind", "jointure"], how="left"
+    )
     structure = known["structure"].where(known["structure"].notna(), known["_where"])
     uai = ctx.structures.drop_duplicates("jointure").set_index("jointure")["uai"]
     out = raw.assign(structure=structure.to_numpy(dtype=object))
@@ -1457,39 +2085,66 @@ def _finish(raw: pd.DataFrame) -> pd.DataFrame:
     out = raw.assign(source=source)[list(FINDING_COLUMNS)].astype(STRING)
     rank = out["severity"].map({s.value: SEVERITY_RANK[s] for s in Severity})
     order = {r.id: i for i, r in enumerate(RULES)}
-    return (out.assign(_s=rank.to_numpy(), _r=out["rule"].map(order).to_numpy())
-            .sort_values(["_s", "_r"], kind="stable").drop(columns=["_s", "_r"])
-            .reset_index(drop=True))
+    return (
+        out.assign(_s=rank.to_numpy(), _r=out["rule"].map(order).to_numpy())
+        .sort_values(["_s", "_r"], kind="stable")
+        .drop(columns=["_s", "_r"])
+        .reset_index(drop=True)
+    )
 
 
 def _penalties(f: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
     """Per school: P, the weights of its people's worst findings summed, and S, the points of
     the rules that fail on the school's own record (:data:`SCORE_FORMULA`)."""
     own = (f["kind"].eq(STRUCTURE.name) & f["jointure"].eq(f["structure"])).to_numpy(dtype=bool)
-    people = f[~own].assign(w=f.loc[~own, "severity"].map(
-        {s.value: RECORD_WEIGHTS[s] for s in Severity}))
-    p = (people.groupby(["structure", "kind", "jointure"])["w"].max()
-         .groupby(level="structure").sum()) if len(people) else pd.Series(dtype=float)
+    people = f[~own].assign(
+        w=f.loc[~own, "severity"].map({s.value: RECORD_WEIGHTS[s] for s in Severity})
+    )
+    p = (
+        (
+            people.groupby(["structure", "kind", "jointure"])["w"]
+            .max()
+            .groupby(level="structure")
+            .sum()
+        )
+        if len(people)
+        else pd.Series(dtype=float)
+    )
     rules = f[own].drop_duplicates(["structure", "rule"])
-    s = (rules["severity"].map({x.value: SCHOOL_PENALTIES[x] for x in Severity})
-         .groupby(rules["structure"]).sum()) if len(rules) else pd.Series(dtype=float)
+    s = (
+        (
+            rules["severity"]
+            .map({x.value: SCHOOL_PENALTIES[x] for x in Severity})
+            .groupby(rules["structure"])
+            .sum()
+        )
+        if len(rules)
+        else pd.Series(dtype=float)
+    )
     return p, s
 
 
 def _per_school(raw: pd.DataFrame, ctx: Context) -> pd.DataFrame:
     """Records, findings by severity and score per school (:data:`SCORE_FORMULA`), worst
     first."""
-    out = (ctx.schools.drop_duplicates("jointure")
-           [["jointure", "uai", "name", "circonscription", "commune"]]
-           .rename(columns={"jointure": "structure"}).reset_index(drop=True))
+    out = (
+        ctx.schools.drop_duplicates("jointure")[
+            ["jointure", "uai", "name", "circonscription", "commune"]
+        ]
+        .rename(columns={"jointure": "structure"})
+        .reset_index(drop=True)
+    )
     where = ctx.structure_of
     records = where[where["kind"] != STRUCTURE.name].groupby("structure").size()
     f = raw[isin(raw["structure"].astype(STRING), out["structure"])] if len(raw) else raw
     counts = f.groupby(["structure", "severity"]).size() if len(f) else pd.Series(dtype="int64")
     out["records"] = out["structure"].map(records).fillna(0).astype("int64")
     for s in Severity:
-        mine = counts.xs(s.value, level="severity") if s.value in counts.index.get_level_values(
-            -1) else pd.Series(dtype="int64")
+        mine = (
+            counts.xs(s.value, level="severity")
+            if s.value in counts.index.get_level_values(-1)
+            else pd.Series(dtype="int64")
+        )
         out[s.value] = out["structure"].map(mine).fillna(0).astype("int64")
     out["findings"] = out[[s.value for s in Severity]].sum(axis=1)
     penalty, school_penalty = _penalties(f)
@@ -1498,18 +2153,27 @@ def _per_school(raw: pd.DataFrame, ctx: Context) -> pd.DataFrame:
     share = np.where(out["records"] > 0, out["penalty"] / out["records"].clip(lower=1), 0.0)
     out["score"] = (100 * (1 - np.minimum(share, 1.0)) - out["school_penalty"]).clip(lower=0)
     out["score"] = out["score"].round(1)
-    return (out.drop(columns=["structure"])
-            .sort_values(["score", "blocking", "findings", "uai"],
-                         ascending=[True, False, False, True]).reset_index(drop=True))
+    return (
+        out.drop(columns=["structure"])
+        .sort_values(["score", "blocking", "findings", "uai"], ascending=[True, False, False, True])
+        .reset_index(drop=True)
+    )
 
 
 def _per_circonscription(schools: pd.DataFrame) -> pd.DataFrame:
     sev = [s.value for s in Severity]
-    g = schools.assign(circonscription=schools["circonscription"].fillna("(non renseignée)"),
-                       with_blocking=schools["blocking"] > 0).groupby("circonscription")
-    out = g.agg(schools=("uai", "size"), records=("records", "sum"),
-                **{s: (s, "sum") for s in sev}, findings=("findings", "sum"),
-                schools_with_blocking=("with_blocking", "sum"), score=("score", "mean"))
+    g = schools.assign(
+        circonscription=schools["circonscription"].fillna("(non renseignée)"),
+        with_blocking=schools["blocking"] > 0,
+    ).groupby("circonscription")
+    out = g.agg(
+        schools=("uai", "size"),
+        records=("records", "sum"),
+        **{s: (s, "sum") for s in sev},
+        findings=("findings", "sum"),
+        schools_with_blocking=("with_blocking", "sum"),
+        score=("score", "mean"),
+    )
     out["score"] = out["score"].round(1)
     return out.reset_index().sort_values(["score", "circonscription"]).reset_index(drop=True)
 
@@ -1525,11 +2189,20 @@ def checks(result: AuditResult) -> list[Check]:
     for row in result.summary.itertuples():
         if row.severity != Severity.BLOCKING:
             continue
-        detail = ("non contrôlé : aucune liste d'écoles du périmètre fournie"
-                  if row.status == "skipped" else
-                  f"{row.count} constat(s) ; seuil d'échec {row.fail or 'aucun'}")
-        out.append(Check(row.rule, f"{row.title} ({row.rule}) : sous le seuil d'échec",
-                         row.status != "fail", blocking=True, detail=detail))
+        detail = (
+            "non contrôlé : aucune liste d'écoles du périmètre fournie"
+            if row.status == "skipped"
+            else f"{row.count} constat(s) ; seuil d'échec {row.fail or 'aucun'}"
+        )
+        out.append(
+            Check(
+                row.rule,
+                f"{row.title} ({row.rule}) : sous le seuil d'échec",
+                row.status != "fail",
+                blocking=True,
+                detail=detail,
+            )
+        )
     return out
 
 
@@ -1553,8 +2226,10 @@ def figures(result: AuditResult, trend_frame: pd.DataFrame | None = None) -> dic
     }
     if trend_frame is not None and len(trend_frame):
         out["previous_date"] = str(trend_frame["previous_date"].iloc[0])
-        out["change"] = {r: (None if pd.isna(c) else int(c)) for r, c in
-                         zip(trend_frame["rule"], trend_frame["change"], strict=True)}
+        out["change"] = {
+            r: (None if pd.isna(c) else int(c))
+            for r, c in zip(trend_frame["rule"], trend_frame["change"], strict=True)
+        }
     return out
 
 
@@ -1593,21 +2268,26 @@ def published_findings(result: AuditResult, pseudonymiser: Pseudonymiser) -> pd.
     for target in ("self", *[k.name for k in PEOPLE]):
         chosen = policy == f"ref:{target}"
         for kind in PEOPLE:
-            rows = chosen & ((f["kind"] == kind.name).fillna(False).to_numpy()
-                             if target == "self" else target == kind.name)
+            rows = chosen & (
+                (f["kind"] == kind.name).fillna(False).to_numpy()
+                if target == "self"
+                else target == kind.name
+            )
             if rows.any():
                 value[rows] = pseudonymiser.ids(kind.name, value[rows])
     f["value"] = value.astype(STRING)
     return f
 
 
-def write_findings_csv(result: AuditResult, pseudonymiser: Pseudonymiser,
-                       folder: Path | str) -> Path:
+def write_findings_csv(
+    result: AuditResult, pseudonymiser: Pseudonymiser, folder: Path | str
+) -> Path:
     """``findings.csv`` (pseudonymised, masked) in ``folder``; ``;``-separated, UTF-8 with BOM
     so that a spreadsheet opens it as is."""
     path = Path(folder) / "findings.csv"
-    published_findings(result, pseudonymiser).to_csv(path, sep=";", index=False,
-                                                      encoding="utf-8-sig")
+    published_findings(result, pseudonymiser).to_csv(
+        path, sep=";", index=False, encoding="utf-8-sig"
+    )
     return path
 
 
@@ -1618,7 +2298,6 @@ valeurs erronées en clair : noms, dates, adresses, téléphones). Ils sont dest
 prestataire de l'ENT ou à l'école concernée pour corriger les fiches ; ne pas les publier,
 ne pas les joindre aux rapports, les supprimer une fois les corrections faites.
 """
-
 
 
 def write_clear_csvs(result: AuditResult, folder: Path | str) -> list[Path]:
@@ -1634,8 +2313,10 @@ def write_clear_csvs(result: AuditResult, folder: Path | str) -> list[Path]:
         os.chmod(folder, 0o700)
         titles = {r.id: r.title for r in RULES}
         corrections = {r.id: r.correction for r in RULES}
-        f = result.findings.assign(title=result.findings["rule"].map(titles),
-                                   correction=result.findings["rule"].map(corrections))
+        f = result.findings.assign(
+            title=result.findings["rule"].map(titles),
+            correction=result.findings["rule"].map(corrections),
+        )
         paths = [_private_text(folder / "LISEZMOI.txt", CLEAR_README)]
         for uai, rows in f.groupby(f["uai"].fillna("sans-ecole"), sort=True):
             path = folder / f"{uai}.csv"
@@ -1674,8 +2355,10 @@ def record_trend(path: Path | str, result: AuditResult, audited_at: dt.date) -> 
     if history.get("perimeter") not in (None, result.perimeter):
         history = {"version": 1, "perimeter": None, "extractions": {}}
     history["perimeter"] = result.perimeter
-    history["extractions"][str(result.date)] = {"audited_at": audited_at.isoformat(),
-                                               "counts": result.counts()}
+    history["extractions"][str(result.date)] = {
+        "audited_at": audited_at.isoformat(),
+        "counts": result.counts(),
+    }
     history["extractions"] = dict(sorted(history["extractions"].items()))
     fd, tmp = tempfile.mkstemp(prefix=".trend-", dir=path.parent)
     try:
@@ -1706,10 +2389,17 @@ def trend(result: AuditResult, history: dict) -> pd.DataFrame:
     for rule, now in result.counts().items():
         was = before.get(rule)
         change = None if now is None or was is None else now - was
-        rows.append({"rule": rule, "title": RULE_BY_ID[rule].title,
-                     "severity": RULE_BY_ID[rule].severity.value,
-                     "previous_date": previous_date, "previous": was, "current": now,
-                     "change": change})
+        rows.append(
+            {
+                "rule": rule,
+                "title": RULE_BY_ID[rule].title,
+                "severity": RULE_BY_ID[rule].severity.value,
+                "previous_date": previous_date,
+                "previous": was,
+                "current": now,
+                "change": change,
+            }
+        )
     out = pd.DataFrame(rows, columns=columns)
     for c in ("previous", "current", "change"):
         out[c] = out[c].astype("Int64")
@@ -1720,17 +2410,39 @@ def trend(result: AuditResult, history: dict) -> pd.DataFrame:
 # Tables for the report (French labels, small cells)
 # ---------------------------------------------------------------------------------------------
 
-STATUS_LABELS = {"ok": "conforme", "warn": "à surveiller", "fail": "ÉCHEC",
-                 "skipped": "non contrôlé"}
+STATUS_LABELS = {
+    "ok": "conforme",
+    "warn": "à surveiller",
+    "fail": "ÉCHEC",
+    "skipped": "non contrôlé",
+}
 LABELS = {
-    "rule": "règle", "severity": "sévérité", "title": "constat", "count": "constats",
-    "rate": "taux", "warn": "seuil d'alerte", "fail": "seuil d'échec", "status": "statut",
-    "uai": "UAI", "name": "école", "circonscription": "circonscription", "commune": "commune",
-    "records": "fiches", "blocking": "bloquants", "warning": "avertissements",
-    "info": "informations", "findings": "constats", "score": "score",
-    "schools": "écoles", "schools_with_blocking": "écoles avec un constat bloquant",
-    "previous": "précédente", "current": "actuelle", "change": "évolution",
-    "corrector": "correction par", "kinds": "fichiers", "attributes": "attributs AAF",
+    "rule": "règle",
+    "severity": "sévérité",
+    "title": "constat",
+    "count": "constats",
+    "rate": "taux",
+    "warn": "seuil d'alerte",
+    "fail": "seuil d'échec",
+    "status": "statut",
+    "uai": "UAI",
+    "name": "école",
+    "circonscription": "circonscription",
+    "commune": "commune",
+    "records": "fiches",
+    "blocking": "bloquants",
+    "warning": "avertissements",
+    "info": "informations",
+    "findings": "constats",
+    "score": "score",
+    "schools": "écoles",
+    "schools_with_blocking": "écoles avec un constat bloquant",
+    "previous": "précédente",
+    "current": "actuelle",
+    "change": "évolution",
+    "corrector": "correction par",
+    "kinds": "fichiers",
+    "attributes": "attributs AAF",
 }
 
 
@@ -1738,17 +2450,22 @@ def rule_table(result: AuditResult) -> pd.DataFrame:
     """Per-rule summary for the report: rules with findings or not checked, worst first."""
     s = result.summary
     s = s[(s["count"] > 0) | (s["status"] == "skipped")]
-    s = s.assign(_s=s["severity"].map({x.value: SEVERITY_RANK[x] for x in Severity}),
-                 _f=(s["status"] != "fail")).sort_values(
-        ["_s", "_f", "count"], ascending=[True, True, False], kind="stable")
-    return pd.DataFrame({
-        "rule": s["rule"], "severity": s["severity"].map(
-            {x.value: SEVERITY_LABELS[x] for x in Severity}),
-        "title": s["title"], "count": s["count"],
-        "rate": (s["rate"] * 100).round(2).astype(str) + " %",
-        "warn": s["warn"].fillna("—"), "fail": s["fail"].fillna("—"),
-        "status": s["status"].map(STATUS_LABELS),
-    }).reset_index(drop=True)
+    s = s.assign(
+        _s=s["severity"].map({x.value: SEVERITY_RANK[x] for x in Severity}),
+        _f=(s["status"] != "fail"),
+    ).sort_values(["_s", "_f", "count"], ascending=[True, True, False], kind="stable")
+    return pd.DataFrame(
+        {
+            "rule": s["rule"],
+            "severity": s["severity"].map({x.value: SEVERITY_LABELS[x] for x in Severity}),
+            "title": s["title"],
+            "count": s["count"],
+            "rate": (s["rate"] * 100).round(2).astype(str) + " %",
+            "warn": s["warn"].fillna("—"),
+            "fail": s["fail"].fillna("—"),
+            "status": s["status"].map(STATUS_LABELS),
+        }
+    ).reset_index(drop=True)
 
 
 def headline(result: AuditResult) -> pd.DataFrame:
@@ -1757,14 +2474,26 @@ def headline(result: AuditResult) -> pd.DataFrame:
     rows = []
     for sev in Severity:
         mine = s[s["severity"] == sev.value]
-        rows.append({"severity": SEVERITY_LABELS[sev], "rules": len(mine),
-                     "checked": int((mine["status"] != "skipped").sum()),
-                     "with_findings": int((mine["count"] > 0).sum()),
-                     "fail": int((mine["status"] == "fail").sum()),
-                     "findings": int(mine["count"].sum())})
-    return pd.DataFrame(rows).rename(columns={
-        "severity": "sévérité", "rules": "règles", "checked": "contrôlées",
-        "with_findings": "avec constats", "fail": "en échec", "findings": "constats"})
+        rows.append(
+            {
+                "severity": SEVERITY_LABELS[sev],
+                "rules": len(mine),
+                "checked": int((mine["status"] != "skipped").sum()),
+                "with_findings": int((mine["count"] > 0).sum()),
+                "fail": int((mine["status"] == "fail").sum()),
+                "findings": int(mine["count"].sum()),
+            }
+        )
+    return pd.DataFrame(rows).rename(
+        columns={
+            "severity": "sévérité",
+            "rules": "règles",
+            "checked": "contrôlées",
+            "with_findings": "avec constats",
+            "fail": "en échec",
+            "findings": "constats",
+        }
+    )
 
 
 def worst_schools(result: AuditResult, n: int = 20, small_cell: int = 5) -> pd.DataFrame:
@@ -1773,8 +2502,7 @@ def worst_schools(result: AuditResult, n: int = 20, small_cell: int = 5) -> pd.D
     for c in ("records", "blocking", "warning", "info", "findings"):
         w[c] = small_cells(w[c], small_cell)
     w["score"] = w["score"].map("{:.1f}".format)
-    return w[["uai", "name", "circonscription", "records", "blocking", "warning", "info",
-              "score"]]
+    return w[["uai", "name", "circonscription", "records", "blocking", "warning", "info", "score"]]
 
 
 def circonscription_table(result: AuditResult, small_cell: int = 5) -> pd.DataFrame:
@@ -1782,8 +2510,18 @@ def circonscription_table(result: AuditResult, small_cell: int = 5) -> pd.DataFr
     for col in ("blocking", "warning", "info", "findings", "schools_with_blocking"):
         c[col] = small_cells(c[col], small_cell)
     c["score"] = c["score"].map("{:.1f}".format)
-    return c[["circonscription", "schools", "records", "blocking", "warning", "info",
-              "schools_with_blocking", "score"]]
+    return c[
+        [
+            "circonscription",
+            "schools",
+            "records",
+            "blocking",
+            "warning",
+            "info",
+            "schools_with_blocking",
+            "score",
+        ]
+    ]
 
 
 def explanations(result: AuditResult) -> str:
@@ -1796,7 +2534,8 @@ def explanations(result: AuditResult) -> str:
             f"### {rule.title}\n\n`{rule.id}` · {SEVERITY_LABELS[rule.severity]} · "
             f"{row.count} constat(s) · {STATUS_LABELS[row.status]} · attributs : "
             f"{', '.join(rule.attributes)}\n\n{rule.explanation}\n\n"
-            f"**Qui corrige** : {CORRECTOR_LABELS[rule.corrector]}. {rule.correction}\n")
+            f"**Qui corrige** : {CORRECTOR_LABELS[rule.corrector]}. {rule.correction}\n"
+        )
     return "\n".join(out) if out else "Aucun constat : rien à corriger."
 
 
@@ -1805,18 +2544,28 @@ def trend_table(changes: pd.DataFrame) -> pd.DataFrame:
     if changes.empty:
         return changes
     moved = changes[(changes["current"].fillna(0) > 0) | (changes["previous"].fillna(0) > 0)]
-    return (moved.assign(severity=moved["severity"].map(
-                {x.value: SEVERITY_LABELS[x] for x in Severity}))
-            .sort_values(["change", "rule"], ascending=[False, True], na_position="last")
-            [["rule", "severity", "title", "previous", "current", "change"]]
-            .reset_index(drop=True))
+    return (
+        moved.assign(
+            severity=moved["severity"].map({x.value: SEVERITY_LABELS[x] for x in Severity})
+        )
+        .sort_values(["change", "rule"], ascending=[False, True], na_position="last")[
+            ["rule", "severity", "title", "previous", "current", "change"]
+        ]
+        .reset_index(drop=True)
+    )
 
 
 CLEAR_FOLDER = "a-corriger"
 
 
-def write_outputs(result: AuditResult, pseudonymiser: Pseudonymiser, *, run_dir: str | Path,
-                  clear_csv: bool = False, clear_csv_dir: str | Path = "") -> list[Path]:
+def write_outputs(
+    result: AuditResult,
+    pseudonymiser: Pseudonymiser,
+    *,
+    run_dir: str | Path,
+    clear_csv: bool = False,
+    clear_csv_dir: str | Path = "",
+) -> list[Path]:
     """The report's files: ``findings.csv`` (pseudonymised) in ``run_dir`` and, when
     ``clear_csv``, the per-school CSVs in clear in ``clear_csv_dir`` (default
     ``run_dir/a-corriger``). Without ``run_dir`` (plain papermill) no ``findings.csv``."""
@@ -1826,8 +2575,11 @@ def write_outputs(result: AuditResult, pseudonymiser: Pseudonymiser, *, run_dir:
     if clear_csv:
         folder = clear_csv_dir or (Path(run_dir) / CLEAR_FOLDER if run_dir else "")
         if not folder:
-            raise QualityError("clear_csv_dir", "clear_csv demandé sans dossier : donnez "
-                                                "clear_csv_dir (ou lancez par ent-audit report)")
+            raise QualityError(
+                "clear_csv_dir",
+                "clear_csv demandé sans dossier : donnez "
+                "clear_csv_dir (ou lancez par ent-audit report)",
+            )
         written += write_clear_csvs(result, folder)
     return written
 
@@ -1835,32 +2587,39 @@ def write_outputs(result: AuditResult, pseudonymiser: Pseudonymiser, *, run_dir:
 def outputs_note(result: AuditResult, written: list[Path]) -> str:
     """Markdown saying which files were written (names only, no content)."""
     if not written:
-        return ("Aucun fichier écrit : `run_dir` est vide (exécution hors de "
-                "`ent-audit report`).")
+        return "Aucun fichier écrit : `run_dir` est vide (exécution hors de `ent-audit report`)."
     lines = []
     clear = [p for p in written if p.name != "findings.csv"]
     if any(p.name == "findings.csv" for p in written):
-        lines.append(f"- `findings.csv` : {len(result.findings)} constat(s), "
-                     "identifiants pseudonymisés (clé du store) et valeurs masquées.")
+        lines.append(
+            f"- `findings.csv` : {len(result.findings)} constat(s), "
+            "identifiants pseudonymisés (clé du store) et valeurs masquées."
+        )
     if clear:
         csvs = [p for p in clear if p.suffix == ".csv"]
-        lines.append(f"- `{clear[0].parent.name}/` : {len(csvs)} fichier(s) CSV par école "
-                     "**en clair, avec des données personnelles** (fichiers 0600) : pour le "
-                     "seul prestataire ou l'école concernée, à supprimer après correction.")
+        lines.append(
+            f"- `{clear[0].parent.name}/` : {len(csvs)} fichier(s) CSV par école "
+            "**en clair, avec des données personnelles** (fichiers 0600) : pour le "
+            "seul prestataire ou l'école concernée, à supprimer après correction."
+        )
     return "\n".join(lines)
 
 
 def context_note(result: AuditResult) -> str:
     """Markdown: which state was audited, the school year, whether the perimeter was checked."""
     p = result.parameters
-    perimeter = (f"contrôlé sur la liste de {p['perimeter_schools']} école(s) de la convention"
-                 if p.get("perimeter") else
-                 "**non contrôlé** (aucune liste d'écoles fournie : paramètre `perimeter`) ; "
-                 "les règles `school_outside_perimeter` et `person_outside_perimeter` ne sont "
-                 "pas appliquées")
-    return (f"État du store : extraction {result.perimeter} du {result.date}, année scolaire "
-            f"{p['school_year']} ; {len(result.schools)} école(s). Périmètre : {perimeter}. "
-            f"{len(result.findings)} constat(s) au total.")
+    perimeter = (
+        f"contrôlé sur la liste de {p['perimeter_schools']} école(s) de la convention"
+        if p.get("perimeter")
+        else "**non contrôlé** (aucune liste d'écoles fournie : paramètre `perimeter`) ; "
+        "les règles `school_outside_perimeter` et `person_outside_perimeter` ne sont "
+        "pas appliquées"
+    )
+    return (
+        f"État du store : extraction {result.perimeter} du {result.date}, année scolaire "
+        f"{p['school_year']} ; {len(result.schools)} école(s). Périmètre : {perimeter}. "
+        f"{len(result.findings)} constat(s) au total."
+    )
 
 
 def catalogue_table() -> pd.DataFrame:

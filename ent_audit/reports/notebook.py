@@ -42,9 +42,16 @@ def setup() -> None:
 
     class OfflineRenderer(NotebookRenderer):
         def to_mimebundle(self, fig_dict):
-            html = pio.to_html(fig_dict, config=self.config, include_plotlyjs=False,
-                               include_mathjax=False, full_html=False, default_width="100%",
-                               default_height=525, validate=False)
+            html = pio.to_html(
+                fig_dict,
+                config=self.config,
+                include_plotlyjs=False,
+                include_mathjax=False,
+                full_html=False,
+                default_width="100%",
+                default_height=525,
+                validate=False,
+            )
             return {"text/html": html}
 
     pio.renderers[RENDERER] = OfflineRenderer(connected=False)
@@ -62,8 +69,9 @@ def _plain(value):
     return value
 
 
-def publish(figures: dict, checks: list[Check] | tuple[Check, ...] = (),
-            headline: tuple[str, ...] = ()) -> None:
+def publish(
+    figures: dict, checks: list[Check] | tuple[Check, ...] = (), headline: tuple[str, ...] = ()
+) -> None:
     """Publish the run's key figures and checks (call once, at the end of the notebook).
 
     ``headline`` names the figures ``outputs/index.html`` shows for this run.
@@ -86,7 +94,17 @@ def table(df: pd.DataFrame, labels: dict[str, str] | None = None):
 
 def checks_table(checks: list[Check] | tuple[Check, ...]):
     """The checks as a table: title, blocking or not, result, detail."""
-    return table(pd.DataFrame([{"contrôle": c.title, "bloquant": "oui" if c.blocking else "non",
-                                "résultat": "conforme" if c.passed else "ÉCHEC",
-                                "détail": c.detail} for c in checks],
-                              columns=["contrôle", "bloquant", "résultat", "détail"]))
+    return table(
+        pd.DataFrame(
+            [
+                {
+                    "contrôle": c.title,
+                    "bloquant": "oui" if c.blocking else "non",
+                    "résultat": "conforme" if c.passed else "ÉCHEC",
+                    "détail": c.detail,
+                }
+                for c in checks
+            ],
+            columns=["contrôle", "bloquant", "résultat", "détail"],
+        )
+    )

@@ -33,8 +33,17 @@ from ent_audit.store.store import sha256
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 KERNEL_NAME = "ent-audit"
-LIBRARIES = ("ent-audit", "pandas", "pyarrow", "lxml", "papermill", "nbconvert", "nbclient",
-             "ipykernel", "plotly")
+LIBRARIES = (
+    "ent-audit",
+    "pandas",
+    "pyarrow",
+    "lxml",
+    "papermill",
+    "nbconvert",
+    "nbclient",
+    "ipykernel",
+    "plotly",
+)
 
 EXIT_OK, EXIT_BLOCKING, EXIT_ERROR = 0, 1, 2
 
@@ -114,8 +123,9 @@ def declared_params(path: Path) -> dict[str, dict]:
     return {p["name"]: p for p in papermill.inspect_notebook(str(path)).values()}
 
 
-def check_params(name: str, path: Path, params: dict[str, Any],
-                 declared: dict[str, dict] | None = None) -> dict[str, Any]:
+def check_params(
+    name: str, path: Path, params: dict[str, Any], declared: dict[str, dict] | None = None
+) -> dict[str, Any]:
     """Refuse names no report declares, wrong types and ``run_dir`` (the runner's); return the
     parameters this notebook declares.
 
@@ -132,16 +142,27 @@ def check_params(name: str, path: Path, params: dict[str, Any],
     for key, value in params.items():
         if key not in declared:
             if elsewhere is None:
-                elsewhere = {k for other in path.parent.glob("*.ipynb") if other != path
-                             for k in declared_params(other)}
+                elsewhere = {
+                    k
+                    for other in path.parent.glob("*.ipynb")
+                    if other != path
+                    for k in declared_params(other)
+                }
             if key in elsewhere:
                 continue
-            raise ParameterError(name, key, f"inconnu; paramètres déclarés: "
-                                            f"{', '.join(sorted(declared))}")
+            raise ParameterError(
+                name, key, f"inconnu; paramètres déclarés: {', '.join(sorted(declared))}"
+            )
         expected = _declared_type(declared[key])
         types = _TYPES.get(expected or "")
-        if types and value is not None and (not isinstance(value, types) or (
-                expected in ("int", "float") and isinstance(value, bool))):
+        if (
+            types
+            and value is not None
+            and (
+                not isinstance(value, types)
+                or (expected in ("int", "float") and isinstance(value, bool))
+            )
+        ):
             raise ParameterError(name, key, f"attendu {expected}, reçu {value!r}")
         kept[key] = value
     return kept
@@ -158,9 +179,16 @@ def ensure_kernel() -> str:
     """
     spec_dir = Path(sys.prefix) / "share" / "jupyter" / "kernels" / KERNEL_NAME
     spec = {
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}",
-                 "--IPKernelApp.log_level=ERROR"],
-        "display_name": "Python (ent-audit)", "language": "python",
+        "argv": [
+            sys.executable,
+            "-m",
+            "ipykernel_launcher",
+            "-f",
+            "{connection_file}",
+            "--IPKernelApp.log_level=ERROR",
+        ],
+        "display_name": "Python (ent-audit)",
+        "language": "python",
         "metadata": {"debugger": False},
     }
     path = spec_dir / "kernel.json"
@@ -235,9 +263,13 @@ def render_html(nb, title: str) -> str:
     """HTML for auditors: outputs only, no prompts, nothing loaded from the network."""
     from nbconvert import HTMLExporter
 
-    exporter = HTMLExporter(template_name="ent_audit", extra_template_basedirs=[str(TEMPLATES)],
-                            exclude_input=True, exclude_input_prompt=True,
-                            exclude_output_prompt=True)
+    exporter = HTMLExporter(
+        template_name="ent_audit",
+        extra_template_basedirs=[str(TEMPLATES)],
+        exclude_input=True,
+        exclude_input_prompt=True,
+        exclude_output_prompt=True,
+    )
     nb = copy.deepcopy(nb)
     nb.metadata["title"] = title
     for cell in nb.cells:  # the published summary is for the runner, not for readers
@@ -250,12 +282,19 @@ def render_html(nb, title: str) -> str:
 def _check_store(params: dict[str, Any], name: str) -> None:
     store = params.get("store")
     if isinstance(store, str) and not (Path(store) / "CURRENT").is_file():
-        raise ParameterError(name, "store", f"{store} n'est pas un store ingéré "
-                                            "(ent-audit ingest … --store)")
+        raise ParameterError(
+            name, "store", f"{store} n'est pas un store ingéré (ent-audit ingest … --store)"
+        )
 
 
-def run(name: str, params: dict[str, Any], *, param_files: list[Path] | None = None,
-        outputs: Path | str = "outputs", notebooks: Path = NOTEBOOKS) -> RunResult:
+def run(
+    name: str,
+    params: dict[str, Any],
+    *,
+    param_files: list[Path] | None = None,
+    outputs: Path | str = "outputs",
+    notebooks: Path = NOTEBOOKS,
+) -> RunResult:
     """Run one report; never raises for a failed run: the result says what happened."""
     import nbformat
     import papermill
@@ -278,9 +317,15 @@ def run(name: str, params: dict[str, Any], *, param_files: list[Path] | None = N
     t0 = time.perf_counter()
     status, code, message = "ok", EXIT_OK, ""
     try:
-        papermill.execute_notebook(str(path), str(executed), parameters=params,
-                                   kernel_name=ensure_kernel(), cwd=os.getcwd(),
-                                   progress_bar=False, request_save_on_cell_execute=False)
+        papermill.execute_notebook(
+            str(path),
+            str(executed),
+            parameters=params,
+            kernel_name=ensure_kernel(),
+            cwd=os.getcwd(),
+            progress_bar=False,
+            request_save_on_cell_execute=False,
+        )
     except PapermillExecutionError as err:
         status, code = "error", EXIT_ERROR
         message = f"{err.ename}: {err.evalue} (cellule {err.exec_count})"
@@ -297,18 +342,25 @@ def run(name: str, params: dict[str, Any], *, param_files: list[Path] | None = N
     if status == "ok" and failed:
         status, code = "blocking", EXIT_BLOCKING
         message = "; ".join(c["title"] for c in failed)
-    (run_dir / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=1),
-                                          encoding="utf-8")
+    (run_dir / "summary.json").write_text(
+        json.dumps(summary, ensure_ascii=False, indent=1), encoding="utf-8"
+    )
     manifest = {
-        "report": name, "status": status, "exit_code": code, "message": message,
+        "report": name,
+        "status": status,
+        "exit_code": code,
+        "message": message,
         "started": started.isoformat(timespec="seconds"),
         "ended": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "seconds": round(time.perf_counter() - t0, 3),
-        "parameters": params, "inputs": _inputs(path, param_files or [], params),
-        "versions": _versions(), "kernel": KERNEL_NAME,
+        "parameters": params,
+        "inputs": _inputs(path, param_files or [], params),
+        "versions": _versions(),
+        "kernel": KERNEL_NAME,
     }
-    (run_dir / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1,
-                                                      default=str), encoding="utf-8")
+    (run_dir / "manifest.json").write_text(
+        json.dumps(manifest, ensure_ascii=False, indent=1, default=str), encoding="utf-8"
+    )
     result = RunResult(name, status, code, run_dir, html_path, summary, message)
     write_index(outputs)
     return result
@@ -316,8 +368,11 @@ def run(name: str, params: dict[str, Any], *, param_files: list[Path] | None = N
 
 # -- the index -------------------------------------------------------------------------------
 
-STATUS_LABELS = {"ok": "réussi", "blocking": "contrôle bloquant en échec",
-                 "error": "n'a pas pu s'exécuter"}
+STATUS_LABELS = {
+    "ok": "réussi",
+    "blocking": "contrôle bloquant en échec",
+    "error": "n'a pas pu s'exécuter",
+}
 
 
 def write_index(outputs: Path | str) -> Path:
@@ -327,18 +382,26 @@ def write_index(outputs: Path | str) -> Path:
     for manifest in sorted(outputs.glob("*/*/manifest.json"), reverse=True):
         m = json.loads(manifest.read_text(encoding="utf-8"))
         summary_path = manifest.with_name("summary.json")
-        summary = json.loads(summary_path.read_text(encoding="utf-8")) \
-            if summary_path.exists() else {}
+        summary = (
+            json.loads(summary_path.read_text(encoding="utf-8")) if summary_path.exists() else {}
+        )
         figures = summary.get("figures", {})
-        head = ", ".join(f"{k}: {figures[k]}" for k in summary.get("headline", [])
-                         if k in figures)
+        head = ", ".join(f"{k}: {figures[k]}" for k in summary.get("headline", []) if k in figures)
         page = manifest.with_name(f"{m['report']}.html")
-        link = (f'<a href="{html.escape(str(page.relative_to(outputs)))}">'
-                f'{html.escape(m["started"])}</a>') if page.exists() else html.escape(m["started"])
-        rows.append(f"<tr class=\"{m['status']}\"><td>{html.escape(m['report'])}</td>"
-                    f"<td>{link}</td><td>{STATUS_LABELS.get(m['status'], m['status'])}</td>"
-                    f"<td>{html.escape(head)}</td><td>{html.escape(m.get('message', ''))}</td>"
-                    "</tr>")
+        link = (
+            (
+                f'<a href="{html.escape(str(page.relative_to(outputs)))}">'
+                f"{html.escape(m['started'])}</a>"
+            )
+            if page.exists()
+            else html.escape(m["started"])
+        )
+        rows.append(
+            f'<tr class="{m["status"]}"><td>{html.escape(m["report"])}</td>'
+            f"<td>{link}</td><td>{STATUS_LABELS.get(m['status'], m['status'])}</td>"
+            f"<td>{html.escape(head)}</td><td>{html.escape(m.get('message', ''))}</td>"
+            "</tr>"
+        )
     page = f"""<!DOCTYPE html>
 <html lang="fr"><head><meta charset="utf-8"><title>ent-audit · rapports</title>
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}

@@ -57,9 +57,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ent_audit.aaf import naming
-
-from ent_audit.aaf import schema
+from ent_audit.aaf import naming, schema
 
 __all__ = [
     "DEFECTS",
@@ -187,25 +185,33 @@ _MEN = _words(
     "Yannick Grégory Damien Fabien Romain Alexandre Thomas Jérémy Hervé Loïc Gaël Jean-Pierre "
     "Jean-Marc Karim Mehdi Rachid Joël Raphaël Bruno Gilles Xavier"
 )
-_SURNAMES = _words(
-    "Martin Bernard Thomas Petit Robert Richard Durand Dubois Moreau Laurent Simon Michel "
-    "Lefèvre Leroy Roux David Bertrand Morel Fournier Girard Bonnet Dupont Lambert Fontaine "
-    "Rousseau Vincent Muller Faure André Mercier Blanc Guérin Boyer Garnier Chevalier "
-    "François Legrand Gauthier Garcia Perrin Robin Clément Morin Nicolas Henry Roussel "
-    "Mathieu Masson Marchand Duval Denis Dumont Lemaire Noël Meyer Dufour Meunier Brun "
-    "Blanchard Giraud Joly Rivière Lucas Brunet Gaillard Barbier Arnaud Martinez Gérard Roche "
-    "Renard Schmitt Roy Colin Vidal Caron Picard Roger Fabre Aubert Lemoine Renaud Dumas "
-    "Lacroix Olivier Bourgeois Benoît Rey Leclerc Rolland Lecomte Lopez Dupuis Hubert Berger "
-    "Sanchez Dupuy Moulin Deschamps Huet Perez Fleury Royer Jacquet Poirier Marty Aubry "
-    "Carré Charpentier Ménard Maillard Baron Bertin Bailly Hervé Fernandez Collet Léger "
-    "Bouvier Prévost Millet Perrot Cousin Germain Besson Pelletier Lévêque Perrier Barré "
-    "Lebrun Weber Mallet Hamon Jacob Monnier Michaud Rodriguez Gillet Étienne Tessier Chauvin "
-    "Bouchet Lemaître Bénard Maréchal Humbert Reynaud Barthélemy Cordier Pichon Lejeune "
-    "Lamy Delaunay Laporte Castex Cazeneuve Dupré Escudier Laffont Lafitte Puech Sabatier "
-    "Soulié Teyssier Vergnes Bousquet Cabanes Delmas Fauré Lacombe Lagarde Maury Pujol "
-    "Rouquette Salles Sarda Baylac Carrère Espinasse Labat Lasserre Mirouze Ferrié Bonnafous "
-    "Azéma Gonçalves Ribeiro Benali Haddad Nguyen Diallo Traoré"
-) + ("N'Diaye", "D'Almeida", "Da Silva", "Le Gall", "De Oliveira", "Ben Salah")
+_SURNAMES = (
+    *_words(
+        "Martin Bernard Thomas Petit Robert Richard Durand Dubois Moreau Laurent Simon Michel "
+        "Lefèvre Leroy Roux David Bertrand Morel Fournier Girard Bonnet Dupont Lambert Fontaine "
+        "Rousseau Vincent Muller Faure André Mercier Blanc Guérin Boyer Garnier Chevalier "
+        "François Legrand Gauthier Garcia Perrin Robin Clément Morin Nicolas Henry Roussel "
+        "Mathieu Masson Marchand Duval Denis Dumont Lemaire Noël Meyer Dufour Meunier Brun "
+        "Blanchard Giraud Joly Rivière Lucas Brunet Gaillard Barbier Arnaud Martinez Gérard Roche "
+        "Renard Schmitt Roy Colin Vidal Caron Picard Roger Fabre Aubert Lemoine Renaud Dumas "
+        "Lacroix Olivier Bourgeois Benoît Rey Leclerc Rolland Lecomte Lopez Dupuis Hubert Berger "
+        "Sanchez Dupuy Moulin Deschamps Huet Perez Fleury Royer Jacquet Poirier Marty Aubry "
+        "Carré Charpentier Ménard Maillard Baron Bertin Bailly Hervé Fernandez Collet Léger "
+        "Bouvier Prévost Millet Perrot Cousin Germain Besson Pelletier Lévêque Perrier Barré "
+        "Lebrun Weber Mallet Hamon Jacob Monnier Michaud Rodriguez Gillet Étienne Tessier Chauvin "
+        "Bouchet Lemaître Bénard Maréchal Humbert Reynaud Barthélemy Cordier Pichon Lejeune "
+        "Lamy Delaunay Laporte Castex Cazeneuve Dupré Escudier Laffont Lafitte Puech Sabatier "
+        "Soulié Teyssier Vergnes Bousquet Cabanes Delmas Fauré Lacombe Lagarde Maury Pujol "
+        "Rouquette Salles Sarda Baylac Carrère Espinasse Labat Lasserre Mirouze Ferrié Bonnafous "
+        "Azéma Gonçalves Ribeiro Benali Haddad Nguyen Diallo Traoré"
+    ),
+    "N'Diaye",
+    "D'Almeida",
+    "Da Silva",
+    "Le Gall",
+    "De Oliveira",
+    "Ben Salah",
+)
 
 _COMMUNES = _words(
     "Toulouse|Colomiers|Tournefeuille|Muret|Blagnac|Plaisance-du-Touch|Cugnaux|Balma|L'Union|"
@@ -230,7 +236,8 @@ _COMMUNES = _words(
     "Vigoulet-Auzil|Clermont-le-Fort|Goyrans|Aureville|Labastidette|Saubens|Roquettes|"
     "Villate|Beaumont-sur-Lèze|Lagardelle-sur-Lèze|Vernet|Grépiac|Aigrefeuille|Lauzerville|"
     "Mervilla|Pechabou|Vallesvilles|Saint-Pierre-de-Lages|Gragnague|Lapeyrouse-Fossat|"
-    "Bazus|Garidech|Gémil|Roquesérière|Azas|Villariès|Saint-Sauveur|Ondes|Castelnau-Picampeau", "|"
+    "Bazus|Garidech|Gémil|Roquesérière|Azas|Villariès|Saint-Sauveur|Ondes|Castelnau-Picampeau",
+    "|",
 )
 _COMMUNE_PREFIXES = _words(
     "Saint-Martin Saint-Pierre Saint-Jean Saint-Paul Saint-Sernin Saint-Félix Saint-Élix "
@@ -256,7 +263,8 @@ _EPONYMS = _words(
     "Pierre & Marie Curie|Les Pradettes|La Juncasse|Bellefontaine|Lespinet|Les Sables|"
     "Fontaine-Lestang|L'Île aux enfants|Germaine Tillion|Joséphine Baker|Jean Monnet|"
     "Les Coquelicots|Les Violettes|L'Arc-en-ciel|Le Petit Prince|Charles Perrault|"
-    "Marie Laurencin|Saint-Exupéry|Port-Garaud|Ricardie|Matabiau|Borderouge|Lalande|Ancely", "|"
+    "Marie Laurencin|Saint-Exupéry|Port-Garaud|Ricardie|Matabiau|Borderouge|Lalande|Ancely",
+    "|",
 )
 _AMPERSAND_EPONYMS = tuple(e for e in _EPONYMS if "&" in e)
 _STREETS = _words(
@@ -266,15 +274,36 @@ _STREETS = _words(
     "rue Gambetta|impasse du Stade|chemin des Vignes|rue d'Occitanie|allée des Demoiselles|"
     "rue du Taur|rue de Metz|allée Jean Monnet|rue de la Paix|chemin de Borde Blanche|"
     "rue des Trois Journées|avenue des Pyrénées|rue du Lauragais|rue Alsace-Lorraine|"
-    "rue de l'Ormeau|avenue de Muret|chemin des Crêtes|rue Clémence Isaure|place du Marché", "|"
+    "rue de l'Ormeau|avenue de Muret|chemin des Crêtes|rue Clémence Isaure|place du Marché",
+    "|",
 )
-_COMPLEMENTS = ("Résidence Les Acacias", "Bâtiment B", "Appartement 12", "Les Jardins d'Occitanie",
-                "Lotissement Le Clos", "Escalier 3")
+_COMPLEMENTS = (
+    "Résidence Les Acacias",
+    "Bâtiment B",
+    "Appartement 12",
+    "Les Jardins d'Occitanie",
+    "Lotissement Le Clos",
+    "Escalier 3",
+)
 _DIRECTIONS = ("Nord", "Sud", "Est", "Ouest", "Centre", "Rive Gauche", "Rive Droite")
-_GROUPS = ("Chorale", "Anglais renforcé", "Atelier théâtre", "APC lecture", "Occitan",
-           "Classe découverte", "Jardin & nature")
-_SPECIALITIES = ("ANGLAIS", "OCCITAN", "ESPAGNOL", "ALLEMAND", "MAITRE FORMATEUR",
-                 "ANIMATEUR TICE", "RESSOURCE SCIENCES")
+_GROUPS = (
+    "Chorale",
+    "Anglais renforcé",
+    "Atelier théâtre",
+    "APC lecture",
+    "Occitan",
+    "Classe découverte",
+    "Jardin & nature",
+)
+_SPECIALITIES = (
+    "ANGLAIS",
+    "OCCITAN",
+    "ESPAGNOL",
+    "ALLEMAND",
+    "MAITRE FORMATEUR",
+    "ANIMATEUR TICE",
+    "RESSOURCE SCIENCES",
+)
 _AREAS = ("0561", "0562", "0534", "0567", "0581", "0582", "0563")
 """Landline prefixes of the area."""
 _MAIL_DOMAINS = ("example.com", "example.org", "example.net")
@@ -286,10 +315,16 @@ _STRUCT_SCHOOL = "ECOLE"
 _STRUCT_CIRC = "CIRCONSCRIPTION"
 _STRUCT_DSDEN = "INSPECTIONS ACADEMIQUES"
 
-_SCHOOL_KINDS = {"maternelle": (0, 1, 2, 3), "elementaire": (4, 5, 6, 7, 8),
-                 "primaire": tuple(range(9))}
-_SCHOOL_LABELS = {"maternelle": "École maternelle", "elementaire": "École élémentaire",
-                  "primaire": "École primaire"}
+_SCHOOL_KINDS = {
+    "maternelle": (0, 1, 2, 3),
+    "elementaire": (4, 5, 6, 7, 8),
+    "primaire": tuple(range(9)),
+}
+_SCHOOL_LABELS = {
+    "maternelle": "École maternelle",
+    "elementaire": "École élémentaire",
+    "primaire": "École primaire",
+}
 _LEVEL_WEIGHT = np.array([0.15, 1, 1, 1, 1, 1, 1, 1, 1])
 """Few TPS: a toute petite section is rare."""
 
@@ -320,8 +355,10 @@ def _ascii(text: str) -> str:
 
 def _names_key(last: str, first: str) -> tuple[str, str]:
     """Names as a duplicate check compares them: no case, accents, spaces or punctuation."""
-    return (_ascii(last).replace("-", "").replace(".", ""),
-            _ascii(first).replace("-", "").replace(".", ""))
+    return (
+        _ascii(last).replace("-", "").replace(".", ""),
+        _ascii(first).replace("-", "").replace(".", ""),
+    )
 
 
 def _date(d: dt.date) -> str:
@@ -331,7 +368,7 @@ def _date(d: dt.date) -> str:
 
 def _phone(digits: str, style: int) -> str:
     """A 10-digit French number in one of the free-text forms real files carry."""
-    pairs = [digits[i:i + 2] for i in range(0, 10, 2)]
+    pairs = [digits[i : i + 2] for i in range(0, 10, 2)]
     if style == 0:
         return digits
     if style == 1:
@@ -408,8 +445,9 @@ class _Random:
         return bisect.bisect_right(cumulative, self.random() * cumulative[-1])
 
 
-_FIELD_COLUMNS = {k: tuple((f.attr, f.column) for f in spec.fields)
-                  for k, spec in schema.KINDS.items()}
+_FIELD_COLUMNS = {
+    k: tuple((f.attr, f.column) for f in spec.fields) for k, spec in schema.KINDS.items()
+}
 
 
 def _record(kind: schema.Kind, jointure: str, values: Mapping[str, Any]) -> Record:
@@ -482,8 +520,9 @@ class _Model:
 class _Builder:
     """Draws the first complete extraction from one random stream."""
 
-    def __init__(self, seed: int, n_schools: int, n_pupils: int, start: dt.date,
-                 ids: _IdPool, ines: _IdPool) -> None:
+    def __init__(
+        self, seed: int, n_schools: int, n_pupils: int, start: dt.date, ids: _IdPool, ines: _IdPool
+    ) -> None:
         self.rng = _Random(np.random.default_rng([seed, 0]))
         self.n_schools = n_schools
         self.n_pupils = n_pupils
@@ -521,12 +560,14 @@ class _Builder:
             toulouse = max(1, round(0.18 * self.n_schools))
             weights = 1.0 / np.arange(1, n) ** 0.9
             self.rng.np.shuffle(weights)
-            per = np.concatenate([[toulouse], _split_total(self.n_schools - toulouse,
-                                                           weights, 1)])
+            per = np.concatenate([[toulouse], _split_total(self.n_schools - toulouse, weights, 1)])
         return names, codes, per
 
-    def schools(self) -> tuple[list[_School], list[str], list[tuple[str, str]], list[str],
-                               list[list[str]], np.ndarray]:
+    def schools(
+        self,
+    ) -> tuple[
+        list[_School], list[str], list[tuple[str, str]], list[str], list[list[str]], np.ndarray
+    ]:
         """Schools (kind, commune, circonscription, UAI, jointure) and their sizes."""
         rng = self.rng
         names, codes, per = self.communes()
@@ -539,8 +580,11 @@ class _Builder:
             elif count == 2:
                 ks = ["maternelle", "elementaire"] if rng.random() < 0.7 else ["primaire"] * 2
             else:
-                ks = list(rng.np.choice(["maternelle", "elementaire", "primaire"], count,
-                                     p=[0.4, 0.45, 0.15]))
+                ks = list(
+                    rng.np.choice(
+                        ["maternelle", "elementaire", "primaire"], count, p=[0.4, 0.45, 0.15]
+                    )
+                )
                 ks[0], ks[1] = "maternelle", "elementaire"
             for kind in ks:
                 if count == 1:
@@ -548,14 +592,15 @@ class _Builder:
                 elif count == 2:
                     size = rng.between(50, 151) if kind == "maternelle" else rng.between(80, 251)
                 else:
-                    size = {"maternelle": rng.between(80, 221),
-                            "elementaire": rng.between(150, 401),
-                            "primaire": rng.between(120, 351)}[str(kind)]
+                    size = {
+                        "maternelle": rng.between(80, 221),
+                        "elementaire": rng.between(150, 401),
+                        "primaire": rng.between(120, 351),
+                    }[str(kind)]
                 kinds.append(str(kind))
                 communes.append(c)
                 raw.append(float(size))
-        sizes = _split_total(self.n_pupils, np.array(raw),
-                             min(5, self.n_pupils // self.n_schools))
+        sizes = _split_total(self.n_pupils, np.array(raw), min(5, self.n_pupils // self.n_schools))
 
         # Circonscriptions: contiguous runs of schools ordered by commune, named after the
         # commune most of their schools sit in.
@@ -565,8 +610,8 @@ class _Builder:
         labels: list[str] = []
         seen: dict[str, int] = {}
         for i in range(n_circ):
-            circ_of[bounds[i]:bounds[i + 1]] = i
-            main = names[int(np.bincount(communes[bounds[i]:bounds[i + 1]]).argmax())]
+            circ_of[bounds[i] : bounds[i + 1]] = i
+            main = names[int(np.bincount(communes[bounds[i] : bounds[i + 1]]).argmax())]
             k = seen.get(main, 0)
             seen[main] = k + 1
             label = main
@@ -584,12 +629,19 @@ class _Builder:
         schools = []
         for i in range(self.n_schools):
             c = communes[i]
-            schools.append(_School(
-                index=i, jointure=joints[i], uai=uais[i], kind=kinds[i], commune=c,
-                circ=int(circ_of[i]), postal_code=rng.pick(codes[c]),
-                cycle_form=CYCLE_FORMS[forms[i]],
-            ))
-        circs = list(zip(joints[self.n_schools:-1], uais[self.n_schools:-1], strict=True))
+            schools.append(
+                _School(
+                    index=i,
+                    jointure=joints[i],
+                    uai=uais[i],
+                    kind=kinds[i],
+                    commune=c,
+                    circ=int(circ_of[i]),
+                    postal_code=rng.pick(codes[c]),
+                    cycle_form=CYCLE_FORMS[forms[i]],
+                )
+            )
+        circs = list(zip(joints[self.n_schools : -1], uais[self.n_schools : -1], strict=True))
         self._dsden = (joints[-1], uais[-1])
         return schools, labels, circs, names, codes, sizes
 
@@ -600,11 +652,16 @@ class _Builder:
         if prefix == "05":
             prefix = self.rng.pick(_AREAS)
         rest = 10 - len(prefix)
-        return prefix + f"{self.rng.below(10 ** rest):0{rest}d}"
+        return prefix + f"{self.rng.below(10**rest):0{rest}d}"
 
-    def structure_records(self, schools: list[_School], labels: list[str],
-                          circs: list[tuple[str, str]], communes: list[str],
-                          codes: list[list[str]]) -> list[Record]:
+    def structure_records(
+        self,
+        schools: list[_School],
+        labels: list[str],
+        circs: list[tuple[str, str]],
+        communes: list[str],
+        codes: list[list[str]],
+    ) -> list[Record]:
         rng = self.rng
         records = []
         for s in schools:
@@ -617,53 +674,97 @@ class _Builder:
             if r < 0.1:
                 name = f"{label.upper().replace('É', 'E')} PUBLIQUE${eponym}"
             elif r < 0.25 and s.kind == "primaire":
-                name = f"{label} de {commune}" if commune[0] not in "AEIOUÉ" else \
-                    f"{label} d'{commune}"
+                name = (
+                    f"{label} de {commune}"
+                    if commune[0] not in "AEIOUÉ"
+                    else f"{label} d'{commune}"
+                )
             else:
                 name = f"{label} {eponym}"
             rpi = None
             if s.kind == "primaire" and rng.random() < 0.08:
                 other = rng.pick(communes)
                 rpi = f"RPI {commune} / {other}" if other != commune else None
-            records.append(_record(schema.STRUCTURE, s.jointure, {
-                "jointure": s.jointure, "uai": s.uai, "name": name,
-                "struct_type": _STRUCT_SCHOOL, "ministry": _MINISTRY, "sector": _SECTOR,
-                "circonscription": labels[s.circ], "commune": commune, "rpi": rpi,
-                "academy": _ACADEMY,
-                "address": f"{rng.between(1, 60)} {rng.pick(_STREETS)}",
-                "po_box": f"BP {rng.between(1, 90)}" if rng.random() < 0.05 else None,
-                "postal_code": s.postal_code, "city": commune.upper(),
-                "phone": _phone(self._phone_number("05"), rng.below(4)),
-                "fax": _phone(self._phone_number("05"), 1) if rng.random() < 0.3 else None,
-                "mail": f"ce.{s.uai.lower()}@{_STAFF_DOMAIN}",
-            }))
+            records.append(
+                _record(
+                    schema.STRUCTURE,
+                    s.jointure,
+                    {
+                        "jointure": s.jointure,
+                        "uai": s.uai,
+                        "name": name,
+                        "struct_type": _STRUCT_SCHOOL,
+                        "ministry": _MINISTRY,
+                        "sector": _SECTOR,
+                        "circonscription": labels[s.circ],
+                        "commune": commune,
+                        "rpi": rpi,
+                        "academy": _ACADEMY,
+                        "address": f"{rng.between(1, 60)} {rng.pick(_STREETS)}",
+                        "po_box": f"BP {rng.between(1, 90)}" if rng.random() < 0.05 else None,
+                        "postal_code": s.postal_code,
+                        "city": commune.upper(),
+                        "phone": _phone(self._phone_number("05"), rng.below(4)),
+                        "fax": _phone(self._phone_number("05"), 1) if rng.random() < 0.3 else None,
+                        "mail": f"ce.{s.uai.lower()}@{_STAFF_DOMAIN}",
+                    },
+                )
+            )
         for (j, uai), label, seat in zip(circs, labels, self._circ_communes, strict=True):
-            records.append(_record(schema.STRUCTURE, j, {
-                "jointure": j, "uai": uai, "name": f"Circonscription de {label}",
-                "struct_type": _STRUCT_CIRC, "ministry": _MINISTRY, "sector": _SECTOR,
-                "circonscription": label, "commune": seat,
-                "academy": _ACADEMY, "address": "Cité administrative$Bâtiment A",
-                "postal_code": codes[0][0], "city": communes[0].upper(),
-                "phone": _phone(self._phone_number("05"), 1),
-                "mail": f"ien.{_ascii(label).replace('-', '')[:20]}@{_STAFF_DOMAIN}",
-            }))
+            records.append(
+                _record(
+                    schema.STRUCTURE,
+                    j,
+                    {
+                        "jointure": j,
+                        "uai": uai,
+                        "name": f"Circonscription de {label}",
+                        "struct_type": _STRUCT_CIRC,
+                        "ministry": _MINISTRY,
+                        "sector": _SECTOR,
+                        "circonscription": label,
+                        "commune": seat,
+                        "academy": _ACADEMY,
+                        "address": "Cité administrative$Bâtiment A",
+                        "postal_code": codes[0][0],
+                        "city": communes[0].upper(),
+                        "phone": _phone(self._phone_number("05"), 1),
+                        "mail": f"ien.{_ascii(label).replace('-', '')[:20]}@{_STAFF_DOMAIN}",
+                    },
+                )
+            )
         j, uai = self._dsden
-        records.append(_record(schema.STRUCTURE, j, {
-            "jointure": j, "uai": uai,
-            "name": "Direction des services départementaux de l'éducation nationale de la "
+        records.append(
+            _record(
+                schema.STRUCTURE,
+                j,
+                {
+                    "jointure": j,
+                    "uai": uai,
+                    "name": "Direction des services départementaux de l'éducation nationale de la "
                     "Haute-Garonne",
-            "struct_type": _STRUCT_DSDEN, "ministry": _MINISTRY, "sector": _SECTOR,
-            "siren": "130000000", "commune": communes[0], "academy": _ACADEMY,
-            "address": "75 rue Saint-Roch", "po_box": "BP 7203", "postal_code": "31073",
-            "city": "TOULOUSE CEDEX 7", "phone": "05 67 76 56 00",
-            "mail": f"ce.dsden31@{_STAFF_DOMAIN}",
-        }))
+                    "struct_type": _STRUCT_DSDEN,
+                    "ministry": _MINISTRY,
+                    "sector": _SECTOR,
+                    "siren": "130000000",
+                    "commune": communes[0],
+                    "academy": _ACADEMY,
+                    "address": "75 rue Saint-Roch",
+                    "po_box": "BP 7203",
+                    "postal_code": "31073",
+                    "city": "TOULOUSE CEDEX 7",
+                    "phone": "05 67 76 56 00",
+                    "mail": f"ce.dsden31@{_STAFF_DOMAIN}",
+                },
+            )
+        )
         return records
 
     # -- pupils and classes ------------------------------------------------------------------
 
-    def classes(self, schools: list[_School], sizes: np.ndarray
-                ) -> tuple[list[int], list[_Class], list[int], list[bool]]:
+    def classes(
+        self, schools: list[_School], sizes: np.ndarray
+    ) -> tuple[list[int], list[_Class], list[int], list[bool]]:
         """Levels drawn per school, pupils sorted by level and cut into classes."""
         rng = self.rng
         p_school: list[int] = []
@@ -681,10 +782,11 @@ class _Builder:
             names: list[str] = []
             chunks = []
             for k in range(n_cls):
-                chunk = levels[cuts[k]:cuts[k + 1]]
+                chunk = levels[cuts[k] : cuts[k + 1]]
                 uniq = tuple(int(x) for x in np.unique(chunk))
-                name = "Classe unique" if len(uniq) >= 6 else \
-                    "-".join(schema.LEVELS[x] for x in uniq)
+                name = (
+                    "Classe unique" if len(uniq) >= 6 else "-".join(schema.LEVELS[x] for x in uniq)
+                )
                 names.append(name)
                 chunks.append((uniq, chunk))
             for k, (uniq, chunk) in enumerate(chunks):
@@ -692,8 +794,7 @@ class _Builder:
                 if names.count(name) > 1:
                     name = f"{name} {'ABCDEFGHIJKLMNOP'[names[:k].count(names[k]) % 16]}"
                 cid = str(base + k)
-                cls = _Class(cid, name, uniq,
-                             f"{s.jointure}${self.year_label}$${cid}${name}")
+                cls = _Class(cid, name, uniq, f"{s.jointure}${self.year_label}$${cid}${name}")
                 s.classes.append(cls)
                 for lv in chunk.tolist():
                     p_school.append(s.index)
@@ -702,15 +803,17 @@ class _Builder:
         ulis = [False] * len(p_school)
         # A few ULIS units in larger elementary schools, at least one in the perimeter.
         starts = np.concatenate([[0], np.cumsum(sizes)]).tolist()
-        hosts = [s for s in schools if s.kind != "maternelle" and sizes[s.index] >= 100
-                 and rng.random() < 0.08]
+        hosts = [
+            s
+            for s in schools
+            if s.kind != "maternelle" and sizes[s.index] >= 100 and rng.random() < 0.08
+        ]
         if not hosts:
             big = [s for s in schools if s.kind != "maternelle"]
             if big:
                 hosts = [max(big, key=lambda s: int(sizes[s.index]))]
         for s in hosts:
-            members = [i for i in range(starts[s.index], starts[s.index + 1])
-                       if p_level[i] >= 4]
+            members = [i for i in range(starts[s.index], starts[s.index + 1]) if p_level[i] >= 4]
             take = min(len(members), rng.between(6, 13))
             for i in rng.np.choice(members, take, replace=False).tolist() if take else []:
                 ulis[i] = True
@@ -723,8 +826,9 @@ class _Builder:
         placed = set(rng.np.choice(n, max(1, round(0.0025 * n)), replace=False).tolist())
         by_commune: dict[int, list[int]] = {}
         noise = rng.np.random(n)
-        order = sorted(range(n), key=lambda i: (schools[p_school[i]].commune, p_school[i],
-                                                noise[i]))
+        order = sorted(
+            range(n), key=lambda i: (schools[p_school[i]].commune, p_school[i], noise[i])
+        )
         for i in order:
             if i not in placed:
                 by_commune.setdefault(schools[p_school[i]].commune, []).append(i)
@@ -733,7 +837,7 @@ class _Builder:
             sizes = rng.np.choice([1, 2, 3], len(members), p=[0.80, 0.17, 0.03]).tolist()
             pos = k = 0
             while pos < len(members):
-                families.append(_Family(members[pos:pos + sizes[k]], []))
+                families.append(_Family(members[pos : pos + sizes[k]], []))
                 pos += sizes[k]
                 k += 1
         n_legal = max(1, round(len(placed) / 40))
@@ -765,26 +869,40 @@ class _Builder:
             return f"{rng.pick(_COMPLEMENTS)}${line}$$"
         return f"{line}$$$"
 
-    def guardian_contacts(self, first: str, last: str, postal_code: str, city: str
-                          ) -> dict[str, Any]:
+    def guardian_contacts(
+        self, first: str, last: str, postal_code: str, city: str
+    ) -> dict[str, Any]:
         """Address, phones and mail of a natural person."""
         rng = self.rng
         r = [rng.random() for _ in range(6)]
         styles = [rng.below(4) for _ in range(3)]
         mobile = self._phone_number(("06", "07")[int(r[0] < 0.4)])
         return {
-            "address": self._address(), "postal_code": postal_code, "city": city,
-            "country": "FRANCE", "address_sharing": "O" if r[1] < 0.4 else "N",
+            "address": self._address(),
+            "postal_code": postal_code,
+            "city": city,
+            "country": "FRANCE",
+            "address_sharing": "O" if r[1] < 0.4 else "N",
             "home_phone": _phone(self._phone_number("05"), styles[0]) if r[2] < 0.45 else None,
             "mobile_phone": _phone(mobile, styles[1]) if r[3] < 0.88 else None,
-            "mail": f"{_ascii(first)}.{_ascii(last)}{rng.between(1, 99)}@"
-                    f"{rng.pick(_MAIL_DOMAINS)}" if r[4] < 0.75 else None,
+            "mail": f"{_ascii(first)}.{_ascii(last)}{rng.between(1, 99)}@{rng.pick(_MAIL_DOMAINS)}"
+            if r[4] < 0.75
+            else None,
             "work_phone": _phone(self._phone_number("05"), styles[2]) if r[5] < 0.2 else None,
         }
 
-    def guardian(self, gid: str, gender: str, code: str, surname: str, single: bool,
-                 postal_code: str, city: str, child_ids: list[str],
-                 household: dict[str, Any] | None = None) -> Record:
+    def guardian(
+        self,
+        gid: str,
+        gender: str,
+        code: str,
+        surname: str,
+        single: bool,
+        postal_code: str,
+        city: str,
+        child_ids: list[str],
+        household: dict[str, Any] | None = None,
+    ) -> Record:
         """One natural guardian; ``household`` (a co-guardian's contacts) is usually shared."""
         rng = self.rng
         if gender == "X":
@@ -802,14 +920,24 @@ class _Builder:
         if household is not None and rng.random() < 0.9:
             for key in ("address", "postal_code", "city", "home_phone"):
                 contacts[key] = household[key]
-        return _record(schema.GUARDIAN, gid, {
-            "jointure": gid, "birth_name": birth, "last_name": last, "first_name": first,
-            "other_first_names": self._other_names(names),
-            "title": "Mme" if gender == "F" else "M.", "students": child_ids, **contacts,
-        })
+        return _record(
+            schema.GUARDIAN,
+            gid,
+            {
+                "jointure": gid,
+                "birth_name": birth,
+                "last_name": last,
+                "first_name": first,
+                "other_first_names": self._other_names(names),
+                "title": "Mme" if gender == "F" else "M.",
+                "students": child_ids,
+                **contacts,
+            },
+        )
 
-    def family_guardians(self, fam: _Family, surname: str, postal_code: str, city: str,
-                         child_ids: list[str]) -> list[Record]:
+    def family_guardians(
+        self, fam: _Family, surname: str, postal_code: str, city: str, child_ids: list[str]
+    ) -> list[Record]:
         """Draw the guardians of a natural family; fills ``fam.guardians``."""
         plan = _GUARDIAN_PLANS[self.rng.weighted(_PLAN_CUMULATIVE)][1]
         records: list[Record] = []
@@ -817,11 +945,25 @@ class _Builder:
             household = None
             if records:
                 first = records[0].attrs
-                household = {"address": first[_PR.address][0],
-                             "postal_code": first[_PR.postal_code][0],
-                             "city": first[_PR.city][0], "home_phone": first[_PR.home_phone][0]}
-            records.append(self.guardian(gid, gender, code, surname, len(plan) == 1,
-                                         postal_code, city, child_ids, household))
+                household = {
+                    "address": first[_PR.address][0],
+                    "postal_code": first[_PR.postal_code][0],
+                    "city": first[_PR.city][0],
+                    "home_phone": first[_PR.home_phone][0],
+                }
+            records.append(
+                self.guardian(
+                    gid,
+                    gender,
+                    code,
+                    surname,
+                    len(plan) == 1,
+                    postal_code,
+                    city,
+                    child_ids,
+                    household,
+                )
+            )
             fam.guardians.append((gid, code))
         return records
 
@@ -833,20 +975,39 @@ class _Builder:
                 children[fam.guardians[0][0]].append(pupil_ids[fam.children[0]])
         records = []
         for k, j in enumerate(self._legal_ids):
-            records.append(_record(schema.GUARDIAN, j, {
-                "jointure": j,
-                "last_name": "Conseil départemental de la Haute-Garonne - Aide sociale à "
-                             f"l'enfance, Maison des solidarités {k + 1}",
-                "students": children[j],
-                "address": "1 boulevard de la Marquette$$$", "postal_code": "31090",
-                "city": "TOULOUSE CEDEX 9", "country": "FRANCE", "address_sharing": "N",
-                "home_phone": "05 34 33 32 31", "mail": f"ase.mds{k + 1}@cd31.example",
-            }))
+            records.append(
+                _record(
+                    schema.GUARDIAN,
+                    j,
+                    {
+                        "jointure": j,
+                        "last_name": "Conseil départemental de la Haute-Garonne - Aide sociale à "
+                        f"l'enfance, Maison des solidarités {k + 1}",
+                        "students": children[j],
+                        "address": "1 boulevard de la Marquette$$$",
+                        "postal_code": "31090",
+                        "city": "TOULOUSE CEDEX 9",
+                        "country": "FRANCE",
+                        "address_sharing": "N",
+                        "home_phone": "05 34 33 32 31",
+                        "mail": f"ase.mds{k + 1}@cd31.example",
+                    },
+                )
+            )
         return records
 
-    def pupil_record(self, jointure: str, ine: str, surname: str, school: _School,
-                     cls: _Class, level: int, ulis: bool, guardians: list[tuple[str, str]],
-                     groups: list[str]) -> Record:
+    def pupil_record(
+        self,
+        jointure: str,
+        ine: str,
+        surname: str,
+        school: _School,
+        cls: _Class,
+        level: int,
+        ulis: bool,
+        guardians: list[tuple[str, str]],
+        groups: list[str],
+    ) -> Record:
         """One pupil. ``ENTEleveDateEntreeClasses`` is left empty: Annexe 1 does not list it,
         and a clean extraction sends nothing beyond the convention (data minimisation)."""
         rng = self.rng
@@ -857,23 +1018,32 @@ class _Builder:
         first = rng.pick(_GIRLS if girl else _BOYS)
         born = self._unique_birth("Eleve", surname, first, born)
         elementary = level >= 4
-        return _record(schema.STUDENT, jointure, {
-            "jointure": jointure, "birth_name": surname, "last_name": surname,
-            "first_name": first,
-            "other_first_names": self._other_names(_GIRLS if girl else _BOYS),
-            "title": "Mme" if girl else "M.", "ine": ine, "birth_date": _date(born),
-            "structures": school.jointure,
-            "guardians": [f"{g}${code}" for g, code in guardians],
-            "canteen": "O" if r[1] < 0.8 else "N",
-            "transport": "O" if r[2] < (0.25 if school.kind == "primaire" else 0.05) else "N",
-            "morning_care": "O" if r[3] < 0.3 else "N",
-            "evening_care": "O" if r[4] < 0.45 else "N",
-            "supervised_study": "O" if elementary and r[5] < 0.1 else "N",
-            "level": schema.LEVELS[level],
-            "cycle": school.cycle_form.format(schema.LEVEL_CYCLE[schema.LEVELS[level]]),
-            "class_type": ULIS_CLASS if ulis else ORDINARY_CLASS,
-            "classes": cls.value, "groups": groups,
-        })
+        return _record(
+            schema.STUDENT,
+            jointure,
+            {
+                "jointure": jointure,
+                "birth_name": surname,
+                "last_name": surname,
+                "first_name": first,
+                "other_first_names": self._other_names(_GIRLS if girl else _BOYS),
+                "title": "Mme" if girl else "M.",
+                "ine": ine,
+                "birth_date": _date(born),
+                "structures": school.jointure,
+                "guardians": [f"{g}${code}" for g, code in guardians],
+                "canteen": "O" if r[1] < 0.8 else "N",
+                "transport": "O" if r[2] < (0.25 if school.kind == "primaire" else 0.05) else "N",
+                "morning_care": "O" if r[3] < 0.3 else "N",
+                "evening_care": "O" if r[4] < 0.45 else "N",
+                "supervised_study": "O" if elementary and r[5] < 0.1 else "N",
+                "level": schema.LEVELS[level],
+                "cycle": school.cycle_form.format(schema.LEVEL_CYCLE[schema.LEVELS[level]]),
+                "class_type": ULIS_CLASS if ulis else ORDINARY_CLASS,
+                "classes": cls.value,
+                "groups": groups,
+            },
+        )
 
     def _unique_birth(self, kind: str, last: str, first: str, born: dt.date) -> dt.date:
         """``born``, or the next free day of its year: two people of one kind never share
@@ -886,9 +1056,16 @@ class _Builder:
         self._births.add((kind, *names, born))
         return born
 
-    def staff_record(self, jointure: str, structure: str, functions: list[str], teacher: bool,
-                     director_of: str | None = None, specialities: Sequence[str] = (),
-                     mails: dict[str, int] | None = None) -> Record:
+    def staff_record(
+        self,
+        jointure: str,
+        structure: str,
+        functions: list[str],
+        teacher: bool,
+        director_of: str | None = None,
+        specialities: Sequence[str] = (),
+        mails: dict[str, int] | None = None,
+    ) -> Record:
         rng = self.rng
         woman = rng.random() < (0.82 if teacher else 0.6)
         first = rng.pick(_WOMEN if woman else _MEN)
@@ -899,20 +1076,31 @@ class _Builder:
             mails[local] = mails.get(local, 0) + 1
             if mails[local] > 1:
                 local += str(mails[local])
-        born = dt.date(self.year - rng.between(24, 63), 1, 1) + dt.timedelta(
-            days=rng.below(365))
+        born = dt.date(self.year - rng.between(24, 63), 1, 1) + dt.timedelta(days=rng.below(365))
         born = self._unique_birth("PersEducNat", last, first, born)
-        return _record(schema.STAFF, jointure, {
-            "jointure": jointure, "birth_name": birth, "last_name": last, "first_name": first,
-            "other_first_names": self._other_names(_WOMEN if woman else _MEN),
-            "title": "Mme" if woman else "M.", "birth_date": _date(born),
-            "mail": f"{local}@{_STAFF_DOMAIN}", "structures": structure,
-            "functions": functions, "is_teacher": "O" if teacher else "N",
-            "director_of": director_of, "specialities": list(specialities),
-        })
+        return _record(
+            schema.STAFF,
+            jointure,
+            {
+                "jointure": jointure,
+                "birth_name": birth,
+                "last_name": last,
+                "first_name": first,
+                "other_first_names": self._other_names(_WOMEN if woman else _MEN),
+                "title": "Mme" if woman else "M.",
+                "birth_date": _date(born),
+                "mail": f"{local}@{_STAFF_DOMAIN}",
+                "structures": structure,
+                "functions": functions,
+                "is_teacher": "O" if teacher else "N",
+                "director_of": director_of,
+                "specialities": list(specialities),
+            },
+        )
 
-    def staff(self, schools: list[_School], circs: list[tuple[str, str]],
-              sizes: np.ndarray) -> list[Record]:
+    def staff(
+        self, schools: list[_School], circs: list[tuple[str, str]], sizes: np.ndarray
+    ) -> list[Record]:
         """One teacher per class, one of them director; AESH; IEN offices; DSDEN."""
         rng = self.rng
         mails: dict[str, int] = {}
@@ -926,32 +1114,63 @@ class _Builder:
                 if j == s.director:
                     functions.append(f"{s.jointure}$DIR$DIRECTION$-$-")
                 spec = [rng.pick(_SPECIALITIES)] if rng.random() < 0.15 else []
-                records.append(self.staff_record(
-                    j, s.jointure, functions, True,
-                    s.jointure if j == s.director else None, spec, mails))
+                records.append(
+                    self.staff_record(
+                        j,
+                        s.jointure,
+                        functions,
+                        True,
+                        s.jointure if j == s.director else None,
+                        spec,
+                        mails,
+                    )
+                )
         n_aesh = max(1, round(self.n_pupils / 400))
         weights = sizes / sizes.sum()
         for k in rng.np.choice(len(schools), n_aesh, p=weights).tolist():
             s = schools[k]
-            records.append(self.staff_record(
-                self.ids.one(), s.jointure,
-                [f"{s.jointure}$EDU$ACCOMPAGNANT ELEVE EN SITUATION DE HANDICAP$-$-"],
-                False, mails=mails))
+            records.append(
+                self.staff_record(
+                    self.ids.one(),
+                    s.jointure,
+                    [f"{s.jointure}$EDU$ACCOMPAGNANT ELEVE EN SITUATION DE HANDICAP$-$-"],
+                    False,
+                    mails=mails,
+                )
+            )
         for circ, _uai in circs:
-            records.append(self.staff_record(
-                self.ids.one(), circ, [f"{circ}$DIR$INSPECTION DE CIRCONSCRIPTION$-$-"],
-                False, mails=mails))
+            records.append(
+                self.staff_record(
+                    self.ids.one(),
+                    circ,
+                    [f"{circ}$DIR$INSPECTION DE CIRCONSCRIPTION$-$-"],
+                    False,
+                    mails=mails,
+                )
+            )
             for _ in range(2):
-                records.append(self.staff_record(
-                    self.ids.one(), circ, [f"{circ}$ENS$CONSEILLER PEDAGOGIQUE$-$-"], True,
-                    specialities=["CONSEILLER PEDAGOGIQUE"], mails=mails))
+                records.append(
+                    self.staff_record(
+                        self.ids.one(),
+                        circ,
+                        [f"{circ}$ENS$CONSEILLER PEDAGOGIQUE$-$-"],
+                        True,
+                        specialities=["CONSEILLER PEDAGOGIQUE"],
+                        mails=mails,
+                    )
+                )
         dsden = self._dsden[0]
-        records.append(self.staff_record(self.ids.one(), dsden,
-                                         [f"{dsden}$DIR$DIRECTION ACADEMIQUE$-$-"], False,
-                                         mails=mails))
+        records.append(
+            self.staff_record(
+                self.ids.one(), dsden, [f"{dsden}$DIR$DIRECTION ACADEMIQUE$-$-"], False, mails=mails
+            )
+        )
         for label in ("CONSEILLER TECHNIQUE NUMERIQUE", "GESTION DES ECOLES"):
-            records.append(self.staff_record(self.ids.one(), dsden, [f"{dsden}$-${label}$-$-"],
-                                             False, mails=mails))
+            records.append(
+                self.staff_record(
+                    self.ids.one(), dsden, [f"{dsden}$-${label}$-$-"], False, mails=mails
+                )
+            )
         return records
 
     def groups(self, schools: list[_School]) -> list[list[str]]:
@@ -961,9 +1180,13 @@ class _Builder:
             base = self.rng.between(100, 900)
             k = self.rng.below(3)
             picks = self.rng.np.choice(len(_GROUPS), k, replace=False).tolist()
-            out.append([f"{s.jointure}${self.year_label}$$G{base + i}${_GROUPS[g]}"
-                        for i, g in enumerate(picks)]
-                       + [f"{s.jointure}${self.year_label}$$G{base + 9}$ULIS école"])
+            out.append(
+                [
+                    f"{s.jointure}${self.year_label}$$G{base + i}${_GROUPS[g]}"
+                    for i, g in enumerate(picks)
+                ]
+                + [f"{s.jointure}${self.year_label}$$G{base + 9}$ULIS école"]
+            )
         return out
 
     # -- everything --------------------------------------------------------------------------
@@ -991,8 +1214,12 @@ class _Builder:
                 surnames[p] = surname
             school = schools[p_school[fam.children[0]]]
             guardians += self.family_guardians(
-                fam, surname, school.postal_code, communes[school.commune].upper(),
-                [pupil_ids[p] for p in fam.children])
+                fam,
+                surname,
+                school.postal_code,
+                communes[school.commune].upper(),
+                [pupil_ids[p] for p in fam.children],
+            )
         guardians += self.legal_guardians(families, pupil_ids)
 
         group_draw = self.rng.np.random(len(p_school)).tolist()
@@ -1007,14 +1234,33 @@ class _Builder:
                 groups.append(offered[-1])
             fam = pupil_family[i]
             assert fam is not None
-            pupils.append(self.pupil_record(j, ines[i], surnames[i], s, p_class[i],
-                                            p_level[i], p_ulis[i], fam.guardians, groups))
+            pupils.append(
+                self.pupil_record(
+                    j,
+                    ines[i],
+                    surnames[i],
+                    s,
+                    p_class[i],
+                    p_level[i],
+                    p_ulis[i],
+                    fam.guardians,
+                    groups,
+                )
+            )
         staff = self.staff(schools, circs, sizes)
         return _Model(
-            schools=schools, circ_jointures=[c for c, _ in circs], pupil_school=p_school,
-            pupil_class=p_class, pupil_level=p_level, families=families,
-            records={"EtabEducNat": structures, "Eleve": pupils, "PersRelEleve": guardians,
-                     "PersEducNat": staff},
+            schools=schools,
+            circ_jointures=[c for c, _ in circs],
+            pupil_school=p_school,
+            pupil_class=p_class,
+            pupil_level=p_level,
+            families=families,
+            records={
+                "EtabEducNat": structures,
+                "Eleve": pupils,
+                "PersRelEleve": guardians,
+                "PersEducNat": staff,
+            },
             communes=communes,
         )
 
@@ -1051,8 +1297,12 @@ def _build_delta(model: _Model, builder: _Builder, seed: int, date: dt.date) -> 
     adds: dict[str, list[Record]] = {"Eleve": [], "PersRelEleve": []}
     mods: dict[str, dict[str, Record]] = {"Eleve": {}, "PersRelEleve": {}}
     dels: dict[str, list[str]] = {"Eleve": [], "PersRelEleve": []}
-    truth: dict[str, Any] = {"arrivals": [], "departures": [], "class_changes": [],
-                             "guardian_changes": []}
+    truth: dict[str, Any] = {
+        "arrivals": [],
+        "departures": [],
+        "class_changes": [],
+        "guardian_changes": [],
+    }
     natural = [f for f in model.families if not f.legal]
     order = rng.np.permutation(len(natural)).tolist()
     cursor = 0
@@ -1065,17 +1315,20 @@ def _build_delta(model: _Model, builder: _Builder, seed: int, date: dt.date) -> 
         cursor += 1
         for p in fam.children:
             dels["Eleve"].append(pupils[p].id)
-            truth["departures"].append({"jointure": pupils[p].id,
-                                        "_school": model.schools[model.pupil_school[p]].jointure,
-                                        "guardians_deleted": [g for g, _ in fam.guardians]})
+            truth["departures"].append(
+                {
+                    "jointure": pupils[p].id,
+                    "_school": model.schools[model.pupil_school[p]].jointure,
+                    "guardians_deleted": [g for g, _ in fam.guardians],
+                }
+            )
         dels["PersRelEleve"] += [g for g, _ in fam.guardians]
         left += len(fam.children)
 
     # Guardian changes: a new guardian joins a one-guardian family; contact details change.
     target = max(1, round(0.003 * n))
     new_guardians = contacts = 0
-    while (new_guardians < (target + 1) // 2 or contacts < target // 2 + 1) \
-            and cursor < len(order):
+    while (new_guardians < (target + 1) // 2 or contacts < target // 2 + 1) and cursor < len(order):
         fam = natural[order[cursor]]
         cursor += 1
         kids = [pupils[p].id for p in fam.children]
@@ -1083,16 +1336,32 @@ def _build_delta(model: _Model, builder: _Builder, seed: int, date: dt.date) -> 
         if len(fam.guardians) == 1 and new_guardians < (target + 1) // 2:
             code = rng.pick(("20", "50", "90", "38"))
             gid = builder.ids.one()
-            adds["PersRelEleve"].append(builder.guardian(
-                gid, "M" if code == "20" else "X", code, builder._surname(), False,
-                school.postal_code, model.communes[school.commune].upper(), kids))
+            adds["PersRelEleve"].append(
+                builder.guardian(
+                    gid,
+                    "M" if code == "20" else "X",
+                    code,
+                    builder._surname(),
+                    False,
+                    school.postal_code,
+                    model.communes[school.commune].upper(),
+                    kids,
+                )
+            )
             for p in fam.children:
                 rec = pupils[p]
                 mods["Eleve"][rec.id] = _modified(
-                    rec, **{_EL.guardians: [*rec.attrs[_EL.guardians], f"{gid}${code}"]})
-            truth["guardian_changes"].append({
-                "change": "new_guardian", "guardian": gid, "link_code": code,
-                "students": kids, "_school": school.jointure})
+                    rec, **{_EL.guardians: [*rec.attrs[_EL.guardians], f"{gid}${code}"]}
+                )
+            truth["guardian_changes"].append(
+                {
+                    "change": "new_guardian",
+                    "guardian": gid,
+                    "link_code": code,
+                    "students": kids,
+                    "_school": school.jointure,
+                }
+            )
             new_guardians += 1
         elif contacts < target // 2 + 1:
             gid = fam.guardians[0][0]
@@ -1103,9 +1372,15 @@ def _build_delta(model: _Model, builder: _Builder, seed: int, date: dt.date) -> 
                 _PR.address: [builder._address()],
             }
             mods["PersRelEleve"][gid] = _modified(rec, **changes)
-            truth["guardian_changes"].append({
-                "change": "contact", "guardian": gid, "attributes": sorted(changes),
-                "students": kids, "_school": school.jointure})
+            truth["guardian_changes"].append(
+                {
+                    "change": "contact",
+                    "guardian": gid,
+                    "attributes": sorted(changes),
+                    "students": kids,
+                    "_school": school.jointure,
+                }
+            )
             contacts += 1
     touched_families = set(order[:cursor])  # no pupil is changed twice
 
@@ -1123,16 +1398,23 @@ def _build_delta(model: _Model, builder: _Builder, seed: int, date: dt.date) -> 
             continue
         current = model.pupil_class[p]
         school = model.schools[model.pupil_school[p]]
-        options = [c for c in school.classes
-                   if c is not current and model.pupil_level[p] in c.levels]
+        options = [
+            c for c in school.classes if c is not current and model.pupil_level[p] in c.levels
+        ]
         if not options:
             continue
         to = rng.pick(options)
         rec = pupils[p]
         mods["Eleve"][rec.id] = _modified(rec, **{_EL.classes: [to.value]})
         moved += 1
-        truth["class_changes"].append({"jointure": rec.id, "_school": school.jointure,
-                                       "from": current.class_id, "to": to.class_id})
+        truth["class_changes"].append(
+            {
+                "jointure": rec.id,
+                "_school": school.jointure,
+                "from": current.class_id,
+                "to": to.class_id,
+            }
+        )
 
     # Arrivals: new families (1-2 children in one school) with new guardians.
     target = max(1, round(0.01 * n))
@@ -1145,16 +1427,24 @@ def _build_delta(model: _Model, builder: _Builder, seed: int, date: dt.date) -> 
         fam = _Family([], [])
         surname = builder._surname()
         adds["PersRelEleve"] += builder.family_guardians(
-            fam, surname, school.postal_code, model.communes[school.commune].upper(), kids)
+            fam, surname, school.postal_code, model.communes[school.commune].upper(), kids
+        )
         for j in kids:
             cls = rng.pick(school.classes)
             level = rng.pick(cls.levels)
-            adds["Eleve"].append(builder.pupil_record(
-                j, builder.new_ines(1)[0], surname, school, cls, level, False, fam.guardians,
-                []))
-            truth["arrivals"].append({"jointure": j, "_school": school.jointure,
-                                      "class_id": cls.class_id,
-                                      "guardians": [g for g, _ in fam.guardians]})
+            adds["Eleve"].append(
+                builder.pupil_record(
+                    j, builder.new_ines(1)[0], surname, school, cls, level, False, fam.guardians, []
+                )
+            )
+            truth["arrivals"].append(
+                {
+                    "jointure": j,
+                    "_school": school.jointure,
+                    "class_id": cls.class_id,
+                    "guardians": [g for g, _ in fam.guardians],
+                }
+            )
         arrived += k
 
     records: dict[str, list[Record]] = {k: [] for k in KINDS}
@@ -1165,11 +1455,13 @@ def _build_delta(model: _Model, builder: _Builder, seed: int, date: dt.date) -> 
         a, m, d = adds.get(kind, []), mods.get(kind, {}), set(dels.get(kind, []))
         delta = a + list(m.values()) + [Record("delete", j, {}) for j in sorted(d)]
         records[kind] = sorted(delta, key=lambda r: r.id)
-        after[kind] = [Record("add", m[r.id].id, m[r.id].attrs) if r.id in m else r
-                       for r in model.records[kind] if r.id not in d] + a
+        after[kind] = [
+            Record("add", m[r.id].id, m[r.id].attrs) if r.id in m else r
+            for r in model.records[kind]
+            if r.id not in d
+        ] + a
         touched |= {(kind, r.id) for r in delta}
-        summary[kind] = {"add": sorted(r.id for r in a), "modify": sorted(m),
-                         "delete": sorted(d)}
+        summary[kind] = {"add": sorted(r.id for r in a), "modify": sorted(m), "delete": sorted(d)}
     truth["records"] = summary
     return _Delta(records, after, touched, truth)
 
@@ -1187,8 +1479,14 @@ class InjectContext:
     removed by a defect are removed from every complete state.
     """
 
-    def __init__(self, model: _Model, states: list[dict[str, list[Record]]],
-                 used: set[tuple[str, str]], ids: _IdPool, start: dt.date) -> None:
+    def __init__(
+        self,
+        model: _Model,
+        states: list[dict[str, list[Record]]],
+        used: set[tuple[str, str]],
+        ids: _IdPool,
+        start: dt.date,
+    ) -> None:
         self.model = model
         self.states = states
         """The complete extractions that carry the defects, by kind."""
@@ -1201,7 +1499,8 @@ class InjectContext:
         self.rng = np.random.default_rng(0)
         """Set to the defect's own stream before each injection."""
         self.index: dict[str, dict[str, Record]] = {
-            k: {r.id: r for r in recs} for k, recs in states[0].items()}
+            k: {r.id: r for r in recs} for k, recs in states[0].items()
+        }
         """Records of the first complete extraction by kind and jointure."""
         self.removed: set[int] = set()
         """``id()`` of the removed records (shared by every state that holds them)."""
@@ -1211,8 +1510,14 @@ class InjectContext:
     def births(self) -> set[tuple[str, str, str | None]]:
         """Names and birth date of every pupil of every state: a defect must not make two
         pupils look like one person (an audit's probable duplicate)."""
-        return {(*_names_key(r.attrs[_EL.last_name][0] or "", r.attrs[_EL.first_name][0] or ""),
-                 r.attrs[_EL.birth_date][0]) for state in self.states for r in state["Eleve"]}
+        return {
+            (
+                *_names_key(r.attrs[_EL.last_name][0] or "", r.attrs[_EL.first_name][0] or ""),
+                r.attrs[_EL.birth_date][0],
+            )
+            for state in self.states
+            for r in state["Eleve"]
+        }
 
     def free(self, kind: str, *jointures: str) -> bool:
         return all((kind, j) not in self.used for j in jointures)
@@ -1282,22 +1587,36 @@ DEFECTS: dict[str, Defect] = {}
 """The registry of injectable defects, by name, in injection order."""
 
 
-def _defect(name: str, kind: str, description: str,
-            eligible: Callable[[InjectContext], list[Any]]
-            ) -> Callable[[Callable[[InjectContext, Any], Entry | None]],
-                          Callable[[InjectContext, Any], Entry | None]]:
-    def register(apply: Callable[[InjectContext, Any], Entry | None]
-                 ) -> Callable[[InjectContext, Any], Entry | None]:
+def _defect(
+    name: str, kind: str, description: str, eligible: Callable[[InjectContext], list[Any]]
+) -> Callable[
+    [Callable[[InjectContext, Any], Entry | None]], Callable[[InjectContext, Any], Entry | None]
+]:
+    def register(
+        apply: Callable[[InjectContext, Any], Entry | None],
+    ) -> Callable[[InjectContext, Any], Entry | None]:
         DEFECTS[name] = Defect(name, kind, description, eligible, apply)
         return apply
+
     return register
 
 
-def _entry(kind: str, jointure: str, attribute: str | None, detail: str,
-           school: str | None = None, related: Sequence[str] = ()) -> Entry:
+def _entry(
+    kind: str,
+    jointure: str,
+    attribute: str | None,
+    detail: str,
+    school: str | None = None,
+    related: Sequence[str] = (),
+) -> Entry:
     """A truth entry; ``_school`` becomes the school's written UAI when the truth is sealed."""
-    out: Entry = {"kind": kind, "jointure": jointure, "_school": school,
-                  "attribute": attribute, "detail": detail}
+    out: Entry = {
+        "kind": kind,
+        "jointure": jointure,
+        "_school": school,
+        "attribute": attribute,
+        "detail": detail,
+    }
     if related:
         out["related"] = list(related)
     return out
@@ -1331,9 +1650,12 @@ def _natural_guardians(ctx: InjectContext) -> list[str]:
     return [j for j, r in ctx.index["PersRelEleve"].items() if r.attrs[_PR.first_name][0]]
 
 
-@_defect("dangling_guardian", "Eleve",
-         "Un élève désigne un responsable (ENTEleveAutoriteParentale) absent du fichier "
-         "PersRelEleve.", _natural_guardians)
+@_defect(
+    "dangling_guardian",
+    "Eleve",
+    "Un élève désigne un responsable (ENTEleveAutoriteParentale) absent du fichier PersRelEleve.",
+    _natural_guardians,
+)
 def _dangling_guardian(ctx: InjectContext, gid: str) -> Entry | None:
     kids = _children(ctx.rec("PersRelEleve", gid))
     if len(kids) != 1 or not ctx.free("PersRelEleve", gid) or not ctx.free("Eleve", kids[0]):
@@ -1342,12 +1664,22 @@ def _dangling_guardian(ctx: InjectContext, gid: str) -> Entry | None:
     ctx.claim("Eleve", kids[0])
     ctx.remove("PersRelEleve", gid)
     pupil = ctx.rec("Eleve", kids[0])
-    return _entry("Eleve", kids[0], _EL.guardians,
-                  f"responsable {gid} absent de PersRelEleve", _school_of(pupil), [gid])
+    return _entry(
+        "Eleve",
+        kids[0],
+        _EL.guardians,
+        f"responsable {gid} absent de PersRelEleve",
+        _school_of(pupil),
+        [gid],
+    )
 
 
-@_defect("orphan_guardian", "PersRelEleve",
-         "Un responsable n'est désigné par aucun élève.", _natural_guardians)
+@_defect(
+    "orphan_guardian",
+    "PersRelEleve",
+    "Un responsable n'est désigné par aucun élève.",
+    _natural_guardians,
+)
 def _orphan_guardian(ctx: InjectContext, gid: str) -> Entry | None:
     guardian = ctx.rec("PersRelEleve", gid)
     kids = _children(guardian)
@@ -1364,10 +1696,12 @@ def _orphan_guardian(ctx: InjectContext, gid: str) -> Entry | None:
     return _entry("PersRelEleve", gid, _PR.students, "responsable désigné par aucun élève")
 
 
-@_defect("one_sided_link", "Eleve",
-         "Un élève désigne un responsable qui ne le cite pas dans ENTPersRelEleveEleve.",
-         lambda ctx: [j for j, r in ctx.index["PersRelEleve"].items()
-                      if len(_children(r)) >= 2])
+@_defect(
+    "one_sided_link",
+    "Eleve",
+    "Un élève désigne un responsable qui ne le cite pas dans ENTPersRelEleveEleve.",
+    lambda ctx: [j for j, r in ctx.index["PersRelEleve"].items() if len(_children(r)) >= 2],
+)
 def _one_sided_link(ctx: InjectContext, gid: str) -> Entry | None:
     guardian = ctx.rec("PersRelEleve", gid)
     kids = _children(guardian)
@@ -1378,8 +1712,14 @@ def _one_sided_link(ctx: InjectContext, gid: str) -> Entry | None:
     ctx.claim("PersRelEleve", gid)
     ctx.claim("Eleve", kid)
     guardian.attrs[_PR.students] = [k for k in kids if k != kid]
-    return _entry("Eleve", kid, _EL.guardians, f"le responsable {gid} ne cite pas l'élève",
-                  _school_of(ctx.rec("Eleve", kid)), [gid])
+    return _entry(
+        "Eleve",
+        kid,
+        _EL.guardians,
+        f"le responsable {gid} ne cite pas l'élève",
+        _school_of(ctx.rec("Eleve", kid)),
+        [gid],
+    )
 
 
 @_defect("duplicate_ine", "Eleve", "Deux élèves portent le même INE.", _pupils)
@@ -1391,12 +1731,17 @@ def _duplicate_ine(ctx: InjectContext, pid: str) -> Entry | None:
     rec = ctx.rec("Eleve", pid)
     ine = ctx.rec("Eleve", other).attrs[_EL.ine][0]
     rec.attrs[_EL.ine] = [ine]
-    return _entry("Eleve", pid, _EL.ine, f"INE {ine} déjà porté par l'élève {other}",
-                  _school_of(rec), [other])
+    return _entry(
+        "Eleve", pid, _EL.ine, f"INE {ine} déjà porté par l'élève {other}", _school_of(rec), [other]
+    )
 
 
-@_defect("malformed_ine", "Eleve",
-         "INE mal formé (longueur ou caractères hors format BEA/RNIE).", _pupils)
+@_defect(
+    "malformed_ine",
+    "Eleve",
+    "INE mal formé (longueur ou caractères hors format BEA/RNIE).",
+    _pupils,
+)
 def _malformed_ine(ctx: InjectContext, pid: str) -> Entry | None:
     rec = ctx.take("Eleve", pid)
     if rec is None:
@@ -1418,8 +1763,12 @@ def _wrong_uai_key(ctx: InjectContext, sid: str) -> Entry | None:
     return _entry("EtabEducNat", sid, _ST.uai, f"clé {wrong}, attendue {uai[7]}", sid)
 
 
-@_defect("school_without_director", "EtabEducNat",
-         "École sans directeur (aucun ENTEnsFonctionDir ne la désigne).", _schools)
+@_defect(
+    "school_without_director",
+    "EtabEducNat",
+    "École sans directeur (aucun ENTEnsFonctionDir ne la désigne).",
+    _schools,
+)
 def _school_without_director(ctx: InjectContext, sid: str) -> Entry | None:
     director = ctx.school_by_jointure[sid].director
     if not ctx.free("EtabEducNat", sid) or not ctx.free("PersEducNat", director):
@@ -1428,19 +1777,24 @@ def _school_without_director(ctx: InjectContext, sid: str) -> Entry | None:
     ctx.claim("PersEducNat", director)
     rec = ctx.rec("PersEducNat", director)
     rec.attrs[_PE.director_of] = [None]
-    rec.attrs[_PE.functions] = [v for v in rec.attrs[_PE.functions]
-                                if v and "$DIR$" not in v]
+    rec.attrs[_PE.functions] = [v for v in rec.attrs[_PE.functions] if v and "$DIR$" not in v]
     return _entry("EtabEducNat", sid, _PE.director_of, "aucun directeur", sid, [director])
 
 
-@_defect("several_directors", "EtabEducNat", "École avec plusieurs directeurs.",
-         lambda ctx: [s.jointure for s in ctx.model.schools if len(s.teachers) >= 2])
+@_defect(
+    "several_directors",
+    "EtabEducNat",
+    "École avec plusieurs directeurs.",
+    lambda ctx: [s.jointure for s in ctx.model.schools if len(s.teachers) >= 2],
+)
 def _several_directors(ctx: InjectContext, sid: str) -> Entry | None:
     school = ctx.school_by_jointure[sid]
-    others = [t for t in school.teachers if t != school.director
-              and ctx.free("PersEducNat", t)]
-    if not others or not ctx.free("EtabEducNat", sid) \
-            or not ctx.free("PersEducNat", school.director):
+    others = [t for t in school.teachers if t != school.director and ctx.free("PersEducNat", t)]
+    if (
+        not others
+        or not ctx.free("EtabEducNat", sid)
+        or not ctx.free("PersEducNat", school.director)
+    ):
         return None
     second = ctx.pick(others)
     ctx.claim("EtabEducNat", sid)
@@ -1448,13 +1802,17 @@ def _several_directors(ctx: InjectContext, sid: str) -> Entry | None:
     rec = ctx.rec("PersEducNat", second)
     rec.attrs[_PE.director_of] = [sid]
     rec.attrs[_PE.functions] = [*rec.attrs[_PE.functions], f"{sid}$DIR$DIRECTION$-$-"]
-    return _entry("EtabEducNat", sid, _PE.director_of, "deux directeurs", sid,
-                  [school.director, second])
+    return _entry(
+        "EtabEducNat", sid, _PE.director_of, "deux directeurs", sid, [school.director, second]
+    )
 
 
-@_defect("director_not_attached", "PersEducNat",
-         "Directeur d'une école à laquelle il n'est pas rattaché (ENTPersonStructRattach).",
-         lambda ctx: [s.director for s in ctx.model.schools])
+@_defect(
+    "director_not_attached",
+    "PersEducNat",
+    "Directeur d'une école à laquelle il n'est pas rattaché (ENTPersonStructRattach).",
+    lambda ctx: [s.director for s in ctx.model.schools],
+)
 def _director_not_attached(ctx: InjectContext, did: str) -> Entry | None:
     rec = ctx.rec("PersEducNat", did)
     sid = rec.attrs[_PE.director_of][0] or ""
@@ -1464,35 +1822,48 @@ def _director_not_attached(ctx: InjectContext, did: str) -> Entry | None:
     ctx.claim("EtabEducNat", sid)
     circ = ctx.model.circ_jointures[ctx.school_by_jointure[sid].circ]
     rec.attrs[_PE.structures] = [circ]
-    return _entry("PersEducNat", did, _PE.structures,
-                  f"directeur de {sid}, rattaché à {circ}", sid)
+    return _entry("PersEducNat", did, _PE.structures, f"directeur de {sid}, rattaché à {circ}", sid)
 
 
-@_defect("staff_without_structure", "PersEducNat",
-         "Personnel sans structure de rattachement.",
-         lambda ctx: [j for j, r in ctx.index["PersEducNat"].items()
-                      if r.attrs[_PE.director_of][0] is None])
+@_defect(
+    "staff_without_structure",
+    "PersEducNat",
+    "Personnel sans structure de rattachement.",
+    lambda ctx: [
+        j for j, r in ctx.index["PersEducNat"].items() if r.attrs[_PE.director_of][0] is None
+    ],
+)
 def _staff_without_structure(ctx: InjectContext, sid: str) -> Entry | None:
     rec = ctx.take("PersEducNat", sid)
     if rec is None:
         return None
     school = rec.attrs[_PE.structures][0]
     rec.attrs[_PE.structures] = [None]
-    return _entry("PersEducNat", sid, _PE.structures, "aucune structure de rattachement",
-                  school if school in ctx.school_by_jointure else None)
+    return _entry(
+        "PersEducNat",
+        sid,
+        _PE.structures,
+        "aucune structure de rattachement",
+        school if school in ctx.school_by_jointure else None,
+    )
 
 
-@_defect("impossible_birth_date", "Eleve",
-         "Date de naissance impossible (pas une date du calendrier, ou dans le futur).",
-         _pupils)
+@_defect(
+    "impossible_birth_date",
+    "Eleve",
+    "Date de naissance impossible (pas une date du calendrier, ou dans le futur).",
+    _pupils,
+)
 def _impossible_birth_date(ctx: InjectContext, pid: str) -> Entry | None:
     rec = ctx.take("Eleve", pid)
     if rec is None:
         return None
     year = (rec.attrs[_EL.birth_date][0] or "01/01/2000")[-4:]
     if ctx.rng.random() < 0.7:
-        bad = ctx.pick(["31/02", "30/02", "31/04", "31/06", "31/09", "31/11", "00/05",
-                        "12/13"]) + f"/{year}"
+        bad = (
+            ctx.pick(["31/02", "30/02", "31/04", "31/06", "31/09", "31/11", "00/05", "12/13"])
+            + f"/{year}"
+        )
         detail = f"{bad} n'est pas une date"
     else:
         bad = _date(ctx.start + dt.timedelta(days=int(ctx.rng.integers(30, 400))))
@@ -1501,10 +1872,14 @@ def _impossible_birth_date(ctx: InjectContext, pid: str) -> Entry | None:
     return _entry("Eleve", pid, _EL.birth_date, detail, _school_of(rec))
 
 
-@_defect("birth_date_level_mismatch", "Eleve",
-         "Âge incompatible avec le niveau (hors ULIS), d'au moins deux ans.",
-         lambda ctx: [j for j, r in ctx.index["Eleve"].items()
-                      if r.attrs[_EL.class_type][0] != ULIS_CLASS])
+@_defect(
+    "birth_date_level_mismatch",
+    "Eleve",
+    "Âge incompatible avec le niveau (hors ULIS), d'au moins deux ans.",
+    lambda ctx: [
+        j for j, r in ctx.index["Eleve"].items() if r.attrs[_EL.class_type][0] != ULIS_CLASS
+    ],
+)
 def _birth_date_level_mismatch(ctx: InjectContext, pid: str) -> Entry | None:
     if not ctx.free("Eleve", pid):
         return None
@@ -1516,16 +1891,19 @@ def _birth_date_level_mismatch(ctx: InjectContext, pid: str) -> Entry | None:
     if (day, month) == ("29", "02"):
         day = "28"
     new = f"{day}/{month}/{int(year) + shift}"
-    key = (*_names_key(rec.attrs[_EL.last_name][0] or "", rec.attrs[_EL.first_name][0] or ""),
-           new)
+    key = (*_names_key(rec.attrs[_EL.last_name][0] or "", rec.attrs[_EL.first_name][0] or ""), new)
     if key in ctx.births:
         return None
     ctx.births.add(key)
     ctx.claim("Eleve", pid)
     rec.attrs[_EL.birth_date] = [new]
-    return _entry("Eleve", pid, _EL.birth_date,
-                  f"né le {new}, {age - shift} ans au 31/12 en {rec.attrs[_EL.level][0]}",
-                  _school_of(rec))
+    return _entry(
+        "Eleve",
+        pid,
+        _EL.birth_date,
+        f"né le {new}, {age - shift} ans au 31/12 en {rec.attrs[_EL.level][0]}",
+        _school_of(rec),
+    )
 
 
 @_defect("level_cycle_mismatch", "Eleve", "Cycle incohérent avec le niveau.", _pupils)
@@ -1538,12 +1916,15 @@ def _level_cycle_mismatch(ctx: InjectContext, pid: str) -> Entry | None:
     wrong = ctx.pick([c for c in (1, 2, 3) if c != right])
     form = ctx.school_by_jointure[_school_of(rec)].cycle_form
     rec.attrs[_EL.cycle] = [form.format(wrong)]
-    return _entry("Eleve", pid, _EL.cycle, f"cycle {wrong} pour le niveau {level}",
-                  _school_of(rec))
+    return _entry("Eleve", pid, _EL.cycle, f"cycle {wrong} pour le niveau {level}", _school_of(rec))
 
 
-@_defect("pupil_in_two_schools", "Eleve",
-         "Élève rattaché à deux écoles (deux structures et deux classes).", _pupils)
+@_defect(
+    "pupil_in_two_schools",
+    "Eleve",
+    "Élève rattaché à deux écoles (deux structures et deux classes).",
+    _pupils,
+)
 def _pupil_in_two_schools(ctx: InjectContext, pid: str) -> Entry | None:
     if len(ctx.model.schools) < 2 or (rec := ctx.take("Eleve", pid)) is None:
         return None
@@ -1551,12 +1932,22 @@ def _pupil_in_two_schools(ctx: InjectContext, pid: str) -> Entry | None:
     other = ctx.pick([s for s in ctx.model.schools if s.jointure != own])
     rec.attrs[_EL.structures] = [own, other.jointure]
     rec.attrs[_EL.classes] = [*rec.attrs[_EL.classes], ctx.pick(other.classes).value]
-    return _entry("Eleve", pid, _EL.structures, f"aussi inscrit à l'école {other.jointure}",
-                  own, [other.jointure])
+    return _entry(
+        "Eleve",
+        pid,
+        _EL.structures,
+        f"aussi inscrit à l'école {other.jointure}",
+        own,
+        [other.jointure],
+    )
 
 
-@_defect("class_of_other_structure", "Eleve",
-         "Classe d'un élève rattachée à une autre structure que la sienne.", _pupils)
+@_defect(
+    "class_of_other_structure",
+    "Eleve",
+    "Classe d'un élève rattachée à une autre structure que la sienne.",
+    _pupils,
+)
 def _class_of_other_structure(ctx: InjectContext, pid: str) -> Entry | None:
     if len(ctx.model.schools) < 2 or (rec := ctx.take("Eleve", pid)) is None:
         return None
@@ -1564,8 +1955,9 @@ def _class_of_other_structure(ctx: InjectContext, pid: str) -> Entry | None:
     other = ctx.pick([s.jointure for s in ctx.model.schools if s.jointure != own])
     parts = (rec.attrs[_EL.classes][0] or "").split("$")
     rec.attrs[_EL.classes] = ["$".join([other, *parts[1:]])]
-    return _entry("Eleve", pid, _EL.classes, f"classe déclarée dans la structure {other}",
-                  own, [other])
+    return _entry(
+        "Eleve", pid, _EL.classes, f"classe déclarée dans la structure {other}", own, [other]
+    )
 
 
 @_defect("pupil_without_class", "Eleve", "Élève sans classe.", _pupils)
@@ -1577,45 +1969,70 @@ def _pupil_without_class(ctx: InjectContext, pid: str) -> Entry | None:
     return _entry("Eleve", pid, _EL.classes, "aucune classe", _school_of(rec))
 
 
-@_defect("id_mismatch", "Eleve",
-         "identifier/id différent de la clé de jointure de l'enregistrement.", _person_records)
+@_defect(
+    "id_mismatch",
+    "Eleve",
+    "identifier/id différent de la clé de jointure de l'enregistrement.",
+    _person_records,
+)
 def _id_mismatch(ctx: InjectContext, key: tuple[str, str]) -> Entry | None:
     kind, jid = key
     rec = ctx.take(kind, jid)
     if rec is None:
         return None
     rec.id = ctx.ids.one()
-    return _entry(kind, jid, "identifier/id", f"identifier/id {rec.id}",
-                  _school_of(rec) if kind == "Eleve" else None)
+    return _entry(
+        kind,
+        jid,
+        "identifier/id",
+        f"identifier/id {rec.id}",
+        _school_of(rec) if kind == "Eleve" else None,
+    )
 
 
-@_defect("missing_required", "Eleve",
-         "Attribut obligatoire vide (nom, prénom, INE, date de naissance, niveau…).",
-         _person_records)
+@_defect(
+    "missing_required",
+    "Eleve",
+    "Attribut obligatoire vide (nom, prénom, INE, date de naissance, niveau…).",
+    _person_records,
+)
 def _missing_required(ctx: InjectContext, key: tuple[str, str]) -> Entry | None:
     kind, jid = key
     if not ctx.free(kind, jid):
         return None
     spec = schema.KINDS[kind]
     rec = ctx.rec(kind, jid)
-    fields = [f.attr for f in spec.fields
-              if f.required and f.attr != spec.id_attr and rec.attrs[f.attr][0]]
+    fields = [
+        f.attr
+        for f in spec.fields
+        if f.required and f.attr != spec.id_attr and rec.attrs[f.attr][0]
+    ]
     if not fields:
         return None
     ctx.claim(kind, jid)
     attr = ctx.pick(fields)
     rec.attrs[attr] = [None]
-    return _entry(kind, jid, attr, "attribut obligatoire vide",
-                  _school_of(rec) if kind == "Eleve" else None)
+    return _entry(
+        kind, jid, attr, "attribut obligatoire vide", _school_of(rec) if kind == "Eleve" else None
+    )
 
 
-_UNKNOWN_ATTRIBUTES = ("ENTPersonSexe", "ENTEleveStatutEleve", "ENTPersonLogin",
-                       "ENTEleveMEF", "ENTStructureBassin")
+_UNKNOWN_ATTRIBUTES = (
+    "ENTPersonSexe",
+    "ENTEleveStatutEleve",
+    "ENTPersonLogin",
+    "ENTEleveMEF",
+    "ENTStructureBassin",
+)
 assert not set(_UNKNOWN_ATTRIBUTES) & schema.KNOWN_ATTRIBUTES
 
 
-@_defect("unknown_attribute", "Eleve", "Attribut qu'aucun type AAF ne déclare.",
-         lambda ctx: [(k, j) for k in KINDS for j in ctx.index[k]])
+@_defect(
+    "unknown_attribute",
+    "Eleve",
+    "Attribut qu'aucun type AAF ne déclare.",
+    lambda ctx: [(k, j) for k in KINDS for j in ctx.index[k]],
+)
 def _unknown_attribute(ctx: InjectContext, key: tuple[str, str]) -> Entry | None:
     kind, jid = key
     rec = ctx.take(kind, jid)
@@ -1623,14 +2040,15 @@ def _unknown_attribute(ctx: InjectContext, key: tuple[str, str]) -> Entry | None
         return None
     attr = ctx.pick(_UNKNOWN_ATTRIBUTES)
     rec.attrs[attr] = [ctx.pick(["F", "M", "X", "1"])]
-    return _entry(kind, jid, attr, "attribut inconnu",
-                  _school_of(rec) if kind == "Eleve" else None)
+    return _entry(kind, jid, attr, "attribut inconnu", _school_of(rec) if kind == "Eleve" else None)
 
 
 def _accented_names(ctx: InjectContext) -> list[tuple[str, str, str]]:
     out = []
-    for kind, attrs in (("Eleve", (_EL.last_name, _EL.first_name)),
-                        ("PersRelEleve", (_PR.last_name, _PR.first_name))):
+    for kind, attrs in (
+        ("Eleve", (_EL.last_name, _EL.first_name)),
+        ("PersRelEleve", (_PR.last_name, _PR.first_name)),
+    ):
         for j, r in ctx.index[kind].items():
             for a in attrs:
                 v = r.attrs[a][0]
@@ -1639,8 +2057,12 @@ def _accented_names(ctx: InjectContext) -> list[tuple[str, str, str]]:
     return out
 
 
-@_defect("mojibake", "Eleve",
-         "Nom ou prénom encodé deux fois en UTF-8 (« Ã© » au lieu de « é »).", _accented_names)
+@_defect(
+    "mojibake",
+    "Eleve",
+    "Nom ou prénom encodé deux fois en UTF-8 (« Ã© » au lieu de « é »).",
+    _accented_names,
+)
 def _mojibake(ctx: InjectContext, key: tuple[str, str, str]) -> Entry | None:
     kind, jid, attr = key
     rec = ctx.take(kind, jid)
@@ -1652,31 +2074,44 @@ def _mojibake(ctx: InjectContext, key: tuple[str, str, str]) -> Entry | None:
     except UnicodeDecodeError:
         bad = value.encode("utf-8").decode("latin-1")
     rec.attrs[attr] = [bad]
-    return _entry(kind, jid, attr, f"{bad!r} au lieu de {value!r}",
-                  _school_of(rec) if kind == "Eleve" else None)
+    return _entry(
+        kind,
+        jid,
+        attr,
+        f"{bad!r} au lieu de {value!r}",
+        _school_of(rec) if kind == "Eleve" else None,
+    )
 
 
 def _with(kind: str, attr: str) -> Callable[[InjectContext], list[str]]:
     return lambda ctx: [j for j, r in ctx.index[kind].items() if r.attrs[attr][0]]
 
 
-@_defect("malformed_mail", "PersRelEleve", "Adresse mail mal formée.",
-         _with("PersRelEleve", _PR.mail))
+@_defect(
+    "malformed_mail", "PersRelEleve", "Adresse mail mal formée.", _with("PersRelEleve", _PR.mail)
+)
 def _malformed_mail(ctx: InjectContext, gid: str) -> Entry | None:
     rec = ctx.take("PersRelEleve", gid)
     if rec is None:
         return None
     mail = rec.attrs[_PR.mail][0] or ""
     local, domain = mail.split("@")
-    bad = (f"{local}.{domain}", f"{local}@@{domain}", f"{local.replace('.', ' ')}@{domain}",
-           f"{local}@")[int(ctx.rng.integers(4))]
+    bad = (
+        f"{local}.{domain}",
+        f"{local}@@{domain}",
+        f"{local.replace('.', ' ')}@{domain}",
+        f"{local}@",
+    )[int(ctx.rng.integers(4))]
     rec.attrs[_PR.mail] = [bad]
     return _entry("PersRelEleve", gid, _PR.mail, f"{bad!r} n'est pas une adresse")
 
 
-@_defect("non_mobile_phone", "PersRelEleve",
-         "Le champ téléphone mobile contient un numéro fixe (05).",
-         _with("PersRelEleve", _PR.mobile_phone))
+@_defect(
+    "non_mobile_phone",
+    "PersRelEleve",
+    "Le champ téléphone mobile contient un numéro fixe (05).",
+    _with("PersRelEleve", _PR.mobile_phone),
+)
 def _non_mobile_phone(ctx: InjectContext, gid: str) -> Entry | None:
     rec = ctx.take("PersRelEleve", gid)
     if rec is None:
@@ -1687,8 +2122,12 @@ def _non_mobile_phone(ctx: InjectContext, gid: str) -> Entry | None:
     return _entry("PersRelEleve", gid, _PR.mobile_phone, f"{bad} n'est pas un mobile")
 
 
-@_defect("malformed_postal_code", "PersRelEleve", "Code postal mal formé.",
-         _with("PersRelEleve", _PR.postal_code))
+@_defect(
+    "malformed_postal_code",
+    "PersRelEleve",
+    "Code postal mal formé.",
+    _with("PersRelEleve", _PR.postal_code),
+)
 def _malformed_postal_code(ctx: InjectContext, gid: str) -> Entry | None:
     rec = ctx.take("PersRelEleve", gid)
     if rec is None:
@@ -1736,9 +2175,15 @@ def _seal(obj: Any, uai: Mapping[str, str | None]) -> Any:
     return obj
 
 
-def generate(*, seed: int = 0, schools: int = 1000, pupils: int = 130_000,
-             perimeter: str = "ENT1D_DEMO31", start: dt.date = dt.date(2026, 9, 14),
-             defects: Mapping[str, float] | None = None) -> Perimeter:
+def generate(
+    *,
+    seed: int = 0,
+    schools: int = 1000,
+    pupils: int = 130_000,
+    perimeter: str = "ENT1D_DEMO31",
+    start: dt.date = dt.date(2026, 9, 14),
+    defects: Mapping[str, float] | None = None,
+) -> Perimeter:
     """Generate a synthetic perimeter: Complet, Delta, later Complet, and the truth.
 
     ``defects`` maps names of :data:`DEFECTS` to rates in [0, 1]: a rate injects
@@ -1748,8 +2193,9 @@ def generate(*, seed: int = 0, schools: int = 1000, pupils: int = 130_000,
     if seed < 0:
         raise ValueError(f"seed={seed}: la graine doit être un entier positif ou nul")
     if schools < 1 or pupils < schools:
-        raise ValueError(f"il faut au moins une école et un élève par école "
-                         f"(schools={schools}, pupils={pupils})")
+        raise ValueError(
+            f"il faut au moins une école et un élève par école (schools={schools}, pupils={pupils})"
+        )
     if schools > 9_000:
         raise ValueError(f"schools={schools}: au plus 9000 écoles (UAI 031NNNN)")
     rates = dict(defects or {})
@@ -1763,16 +2209,19 @@ def generate(*, seed: int = 0, schools: int = 1000, pupils: int = 130_000,
         return _generate(seed, schools, pupils, perimeter, start, rates)
 
 
-def _generate(seed: int, schools: int, pupils: int, perimeter: str, start: dt.date,
-              rates: dict[str, float]) -> Perimeter:
+def _generate(
+    seed: int, schools: int, pupils: int, perimeter: str, start: dt.date, rates: dict[str, float]
+) -> Perimeter:
     ids = _IdPool(np.random.default_rng([seed, 9]), 1_000_000, 40)
     ines = _IdPool(np.random.default_rng([seed, 7]), 1_000_000_000, 5000)
     builder = _Builder(seed, schools, pupils, start, ids, ines)
     model = builder.build()
     dates = (start, start + DELTA_AFTER, start + SECOND_COMPLETE_AFTER)
-    names = (naming.ArchiveName(perimeter, "complete", dates[0]),
-             naming.ArchiveName(perimeter, "delta", dates[1]),
-             naming.ArchiveName(perimeter, "complete", dates[2]))
+    names = (
+        naming.ArchiveName(perimeter, "complete", dates[0]),
+        naming.ArchiveName(perimeter, "delta", dates[1]),
+        naming.ArchiveName(perimeter, "complete", dates[2]),
+    )
     delta = _build_delta(model, builder, seed, dates[1])
 
     first = {k: list(v) for k, v in model.records.items()}
@@ -1785,34 +2234,58 @@ def _generate(seed: int, schools: int, pupils: int, perimeter: str, start: dt.da
         ctx.rng = np.random.default_rng([seed, 2, i])
         injected[name] = defect.inject(ctx, rate) if rate > 0 else []
         if rate > 0:
-            report[name] = {"kind": defect.kind, "rate": rate, "injected": len(injected[name]),
-                            "description": defect.description}
+            report[name] = {
+                "kind": defect.kind,
+                "rate": rate,
+                "injected": len(injected[name]),
+                "description": defect.description,
+            }
     ctx.finish()
 
-    extractions = [Extraction(names[0], ctx.states[0]), Extraction(names[1], delta.records),
-                   Extraction(names[2], ctx.states[1])]
+    extractions = [
+        Extraction(names[0], ctx.states[0]),
+        Extraction(names[1], delta.records),
+        Extraction(names[2], ctx.states[1]),
+    ]
     uai = _uai_of(ctx.states[0]["EtabEducNat"])
     truth = {
         "config": {
-            "seed": seed, "schools": schools, "pupils": pupils, "perimeter": perimeter,
-            "start": start.isoformat(), "school_year": builder.year_label,
+            "seed": seed,
+            "schools": schools,
+            "pupils": pupils,
+            "perimeter": perimeter,
+            "start": start.isoformat(),
+            "school_year": builder.year_label,
             "defects": {k: rates[k] for k in DEFECTS if k in rates},
             "defects_injected": report,
             "defects_scope": "Les défauts sont injectés dans le premier Complet et reportés "
-                             "à l'identique dans le Complet suivant ; le Delta ne touche "
-                             "aucun enregistrement victime d'un défaut.",
+            "à l'identique dans le Complet suivant ; le Delta ne touche "
+            "aucun enregistrement victime d'un défaut.",
             "defect_archives": [names[0].filename, names[2].filename],
-            "structure_types": {"school": _STRUCT_SCHOOL, "circonscription": _STRUCT_CIRC,
-                                "dsden": _STRUCT_DSDEN},
+            "structure_types": {
+                "school": _STRUCT_SCHOOL,
+                "circonscription": _STRUCT_CIRC,
+                "dsden": _STRUCT_DSDEN,
+            },
             "ulis": "Les élèves ULIS (ENTEleveTypeClasse = ULIS) ont 1 ou 2 ans de plus que "
-                    "l'âge du niveau : ce n'est pas un défaut.",
+            "l'âge du niveau : ce n'est pas un défaut.",
         },
-        "extractions": [{"archive": n.filename, "type": n.extraction, "date": n.date.isoformat()}
-                        for n in names if n.date],
+        "extractions": [
+            {"archive": n.filename, "type": n.extraction, "date": n.date.isoformat()}
+            for n in names
+            if n.date
+        ],
         "counts": {k: {e.name.filename: len(e.records[k]) for e in extractions} for k in KINDS},
         "defects": _seal(injected, uai),
-        "delta": _seal({"archive": names[1].filename, "previous": names[0].filename,
-                        "next": names[2].filename, **delta.truth}, uai),
+        "delta": _seal(
+            {
+                "archive": names[1].filename,
+                "previous": names[0].filename,
+                "next": names[2].filename,
+                **delta.truth,
+            },
+            uai,
+        ),
     }
     return Perimeter(extractions, truth)
 
@@ -1847,13 +2320,20 @@ ACADEMY_CODE = "16"
 
 def _escape(v: str) -> str:
     if "&" in v or "<" in v or ">" in v or "'" in v or '"' in v:
-        return (v.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-                .replace("'", "&apos;").replace('"', "&quot;"))
+        return (
+            v.replace("&", "&amp;")
+            .replace("<", "&lt;")
+            .replace(">", "&gt;")
+            .replace("'", "&apos;")
+            .replace('"', "&quot;")
+        )
     return v
 
 
-_TAGS = {"add": ("addRequest", "attributes", "attr name", "</attr>"),
-         "modify": ("modifyRequest", "modifications", "modification name", "</modification>")}
+_TAGS = {
+    "add": ("addRequest", "attributes", "attr name", "</attr>"),
+    "modify": ("modifyRequest", "modifications", "modification name", "</modification>"),
+}
 
 
 class _Renderer:
@@ -1866,19 +2346,22 @@ class _Renderer:
         self.encoding = style.encoding
         self.declaration = style.declaration
         self.empty = style.empty
-        self.operational = (f"  <operationalAttributes><attr name=\"{spec.category_attr}\">"
-                            f"<value>{spec.name}</value></attr></operationalAttributes>{nl}")
+        self.operational = (
+            f'  <operationalAttributes><attr name="{spec.category_attr}">'
+            f"<value>{spec.name}</value></attr></operationalAttributes>{nl}"
+        )
         self._open: dict[str, dict[str, str]] = {"add": {}, "modify": {}}
 
     def header(self, date: dt.date) -> bytes:
         nl = self.nl
         decl = f'<?xml version="1.0" encoding="{self.encoding}"?>{nl}' if self.declaration else ""
-        return (f'{decl}<!DOCTYPE ficAlimMENESR SYSTEM "ficAlimMENESR.dtd">{nl}'
-                f"<ficAlimMENESR>{nl}"
-                f'<!-- versionAF="{VERSION_AF}" -->{nl}'
-                f'<!-- versionSDET="{VERSION_SDET}" codeAcademieExport="{ACADEMY_CODE}" '
-                f'degre="1D" dateGenerationExport="{_date(date)}" -->{nl}'
-                ).encode(self.encoding)
+        return (
+            f'{decl}<!DOCTYPE ficAlimMENESR SYSTEM "ficAlimMENESR.dtd">{nl}'
+            f"<ficAlimMENESR>{nl}"
+            f'<!-- versionAF="{VERSION_AF}" -->{nl}'
+            f'<!-- versionSDET="{VERSION_SDET}" codeAcademieExport="{ACADEMY_CODE}" '
+            f'degre="1D" dateGenerationExport="{_date(date)}" -->{nl}'
+        ).encode(self.encoding)
 
     def footer(self) -> bytes:
         return f"</ficAlimMENESR>{self.nl}".encode(self.encoding)
@@ -1905,17 +2388,24 @@ class _Renderer:
             head = opening.get(name) or self._opening(rec.op, name)
             if len(values) == 1:
                 v = values[0]
-                out.append(f"{head}{empty}{close}" if v is None
-                           else f"{head}<value>{_escape(v)}</value>{close}")
+                out.append(
+                    f"{head}{empty}{close}"
+                    if v is None
+                    else f"{head}<value>{_escape(v)}</value>{close}"
+                )
             else:
-                out.append(head + "".join(empty if v is None else f"<value>{_escape(v)}</value>"
-                                          for v in values) + close)
+                out.append(
+                    head
+                    + "".join(
+                        empty if v is None else f"<value>{_escape(v)}</value>" for v in values
+                    )
+                    + close
+                )
         out.append(f"  </{block}>{nl}</{tag}>{nl}")
         return "".join(out).encode(self.encoding, "xmlcharrefreplace")
 
 
-def _parts(kind: str, records: list[Record], date: dt.date, part_size: int
-           ) -> Iterator[bytes]:
+def _parts(kind: str, records: list[Record], date: dt.date, part_size: int) -> Iterator[bytes]:
     """The files of one kind: records packed into parts of at most ``part_size`` bytes.
 
     A record is never split; a part holds at least one record (one kind always yields at
@@ -1950,8 +2440,9 @@ def _tarinfo(name: str, size: int, mtime: int, directory: bool = False) -> tarfi
     return info
 
 
-def _write_archive(extraction: Extraction, out: Path, part_size: int, unpack: bool
-                   ) -> tuple[Path, Path | None]:
+def _write_archive(
+    extraction: Extraction, out: Path, part_size: int, unpack: bool
+) -> tuple[Path, Path | None]:
     """One extraction as ``<name>.tar.gz`` (files in a ``<name>/`` sub-folder), and with
     ``unpack`` as a plain ``<name>/`` folder; tar and gzip times are the extraction date."""
     name = extraction.name
@@ -1962,14 +2453,18 @@ def _write_archive(extraction: Extraction, out: Path, part_size: int, unpack: bo
     folder = out / stem if unpack else None
     if folder is not None:
         folder.mkdir(exist_ok=True)
-    with open(archive, "wb") as raw, \
-            gzip.GzipFile(filename=stem + ".tar", mode="wb", fileobj=raw,
-                          compresslevel=GZIP_LEVEL, mtime=mtime) as gz, \
-            tarfile.open(fileobj=gz, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+    with (
+        open(archive, "wb") as raw,
+        gzip.GzipFile(
+            filename=stem + ".tar", mode="wb", fileobj=raw, compresslevel=GZIP_LEVEL, mtime=mtime
+        ) as gz,
+        tarfile.open(fileobj=gz, mode="w", format=tarfile.USTAR_FORMAT) as tar,
+    ):
         tar.addfile(_tarinfo(stem, 0, mtime, directory=True))
         for kind in KINDS:
-            for part, data in enumerate(_parts(kind, extraction.records[kind], name.date,
-                                               part_size)):
+            for part, data in enumerate(
+                _parts(kind, extraction.records[kind], name.date, part_size)
+            ):
                 filename = name.file(kind, part).filename
                 tar.addfile(_tarinfo(f"{stem}/{filename}", len(data), mtime), io.BytesIO(data))
                 if folder is not None:
@@ -1977,8 +2472,9 @@ def _write_archive(extraction: Extraction, out: Path, part_size: int, unpack: bo
     return archive, folder
 
 
-def write_perimeter(perimeter: Perimeter, out: Path, *, part_size: int = 8_000_000,
-                    unpack: bool = False) -> SynthResult:
+def write_perimeter(
+    perimeter: Perimeter, out: Path, *, part_size: int = 8_000_000, unpack: bool = False
+) -> SynthResult:
     """Write a generated perimeter: one tar.gz per extraction, ``truth.json``, and with
     ``unpack`` the same XML files as plain folders. Byte-identical for identical input.
 
@@ -1988,18 +2484,21 @@ def write_perimeter(perimeter: Perimeter, out: Path, *, part_size: int = 8_000_0
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     with _no_gc(), ThreadPoolExecutor(max_workers=2) as pool:
-        written = list(pool.map(lambda e: _write_archive(e, out, part_size, unpack),
-                                perimeter.extractions))
+        written = list(
+            pool.map(lambda e: _write_archive(e, out, part_size, unpack), perimeter.extractions)
+        )
     truth = out / "truth.json"
-    truth.write_text(json.dumps(perimeter.truth, ensure_ascii=False, indent=1) + "\n",
-                     encoding="utf-8")
+    truth.write_text(
+        json.dumps(perimeter.truth, ensure_ascii=False, indent=1) + "\n", encoding="utf-8"
+    )
     folders = [f for _, f in written if f is not None]
-    return SynthResult(out, [a for a, _ in written], folders if unpack else None, truth,
-                       perimeter)
+    return SynthResult(out, [a for a, _ in written], folders if unpack else None, truth, perimeter)
 
 
-def write(out: Path, *, part_size: int = 8_000_000, unpack: bool = False,
-          **generate_kwargs: Any) -> SynthResult:
+def write(
+    out: Path, *, part_size: int = 8_000_000, unpack: bool = False, **generate_kwargs: Any
+) -> SynthResult:
     """Generate a perimeter (``generate_kwargs`` go to :func:`generate`) and write it."""
-    return write_perimeter(generate(**generate_kwargs), Path(out), part_size=part_size,
-                           unpack=unpack)
+    return write_perimeter(
+        generate(**generate_kwargs), Path(out), part_size=part_size, unpack=unpack
+    )

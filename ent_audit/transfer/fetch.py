@@ -46,8 +46,9 @@ from typing import Self
 import paramiko
 from tqdm import tqdm
 
-from ent_audit.exceptions import EntAuditError, NamingError
 from ent_audit.aaf.naming import parse_archive_name
+from ent_audit.exceptions import EntAuditError, NamingError
+from ent_audit.store.store import IngestResult, Store, sha256
 from ent_audit.transfer.sftp import (
     DEFAULT_KNOWN_HOSTS,
     Server,
@@ -57,7 +58,6 @@ from ent_audit.transfer.sftp import (
     connect,
     open_sftp,
 )
-from ent_audit.store.store import IngestResult, Store, sha256
 from ent_audit.transfer.workdays import WINDOW_DAYS, window_last_day
 
 log = logging.getLogger(__name__)
@@ -152,9 +152,13 @@ class ArchiveFetch:
 
     def to_dict(self) -> dict:
         out = asdict(self)
-        out.update(status=str(self.status), remote_mtime=self.remote_mtime.isoformat(),
-                   deposit=self.deposit.isoformat(), deadline=self.deadline.isoformat(),
-                   path=str(self.path) if self.path else None)
+        out.update(
+            status=str(self.status),
+            remote_mtime=self.remote_mtime.isoformat(),
+            deposit=self.deposit.isoformat(),
+            deadline=self.deadline.isoformat(),
+            path=str(self.path) if self.path else None,
+        )
         return out
 
 
@@ -168,8 +172,13 @@ class FetchWarning:
     """For ``missed``: every expected deposit date of the gap."""
 
     def to_dict(self) -> dict:
-        return {"code": str(self.code), "date": self.date.isoformat(), "message": self.message,
-                "archive": self.archive, "missed": [d.isoformat() for d in self.missed]}
+        return {
+            "code": str(self.code),
+            "date": self.date.isoformat(),
+            "message": self.message,
+            "archive": self.archive,
+            "missed": [d.isoformat() for d in self.missed],
+        }
 
 
 @dataclass(frozen=True)
@@ -195,11 +204,16 @@ class FetchResult:
         return tuple(a for a in self.archives if a.status in (Status.FETCHED, Status.RESUMED))
 
     def to_dict(self) -> dict:
-        return {"server": self.server, "remote_dir": self.remote_dir, "dest": str(self.dest),
-                "archives": [a.to_dict() for a in self.archives],
-                "warnings": [w.to_dict() for w in self.warnings],
-                "ingested": [r.to_dict() for r in self.ingested],
-                "ignored": list(self.ignored), "seconds": self.seconds}
+        return {
+            "server": self.server,
+            "remote_dir": self.remote_dir,
+            "dest": str(self.dest),
+            "archives": [a.to_dict() for a in self.archives],
+            "warnings": [w.to_dict() for w in self.warnings],
+            "ingested": [r.to_dict() for r in self.ingested],
+            "ignored": list(self.ignored),
+            "seconds": self.seconds,
+        }
 
 
 # -- listing -------------------------------------------------------------------------------
@@ -207,12 +221,18 @@ class FetchResult:
 
 def _safe_name(name: str) -> bool:
     """A plain file name: a server cannot make us write outside the destination."""
-    return (name not in ("", ".", "..") and "/" not in name and "\\" not in name
-            and "\0" not in name and PurePosixPath(name).name == name)
+    return (
+        name not in ("", ".", "..")
+        and "/" not in name
+        and "\\" not in name
+        and "\0" not in name
+        and PurePosixPath(name).name == name
+    )
 
 
-def select_archives(entries: Iterable[paramiko.SFTPAttributes]
-                    ) -> tuple[list[RemoteArchive], list[str]]:
+def select_archives(
+    entries: Iterable[paramiko.SFTPAttributes],
+) -> tuple[list[RemoteArchive], list[str]]:
     """Split a listing into archives (oldest first) and the names left alone.
 
     Kept: regular files (links already resolved by the caller) with a plain name following the
@@ -229,8 +249,11 @@ def select_archives(entries: Iterable[paramiko.SFTPAttributes]
         except NamingError:
             ignored.append(name)
             continue
-        archives.append(RemoteArchive(name, int(e.st_size or 0), int(e.st_mtime or 0),
-                                      n.perimeter, n.extraction, n.date))
+        archives.append(
+            RemoteArchive(
+                name, int(e.st_size or 0), int(e.st_mtime or 0), n.perimeter, n.extraction, n.date
+            )
+        )
     archives.sort(key=lambda a: (a.deposit[0], a.extraction != "complete", a.name))
     return archives, sorted(ignored)
 
@@ -266,9 +289,10 @@ class Ledger:
         except FileNotFoundError:
             return cls(path)
         except (OSError, ValueError) as err:
-            raise FetchError(f"{path}: registre illisible ({err}); supprimez-le pour repartir "
-                             "de zéro (les archives déjà là seront reconnues par leur taille)"
-                             ) from None
+            raise FetchError(
+                f"{path}: registre illisible ({err}); supprimez-le pour repartir "
+                "de zéro (les archives déjà là seront reconnues par leur taille)"
+            ) from None
         return cls(path, dict(data.get("archives", {})))
 
     def matches(self, archive: RemoteArchive) -> dict | None:
@@ -281,8 +305,11 @@ class Ledger:
     def record(self, archive: RemoteArchive, digest: str | None) -> None:
         """Note a download started (``digest`` None) or finished; written atomically, 0600."""
         self.entries[archive.name] = {
-            "size": archive.size, "mtime": archive.mtime, "sha256": digest,
-            "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
+            "size": archive.size,
+            "mtime": archive.mtime,
+            "sha256": digest,
+            "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        }
         tmp = self.path.with_name(self.path.name + ".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -314,9 +341,12 @@ class _Session:
                 self._sftp = open_sftp(self._client, self.timeout)
             except (OSError, EOFError, paramiko.SSHException) as err:
                 self.drop()
-                raise UnreachableError(self.server.host, self.server.port,
-                                       f"{self.server.label}: sous-système SFTP indisponible "
-                                       f"({err or type(err).__name__})") from None
+                raise UnreachableError(
+                    self.server.host,
+                    self.server.port,
+                    f"{self.server.label}: sous-système SFTP indisponible "
+                    f"({err or type(err).__name__})",
+                ) from None
         return self._sftp
 
     def reachable(self) -> bool:
@@ -352,8 +382,14 @@ class _Options:
     on_progress: ProgressHook | None
 
 
-def _copy(remote: paramiko.SFTPFile, out, done: int, archive: RemoteArchive, bar: tqdm,
-          on_progress: ProgressHook | None) -> int:
+def _copy(
+    remote: paramiko.SFTPFile,
+    out,
+    done: int,
+    archive: RemoteArchive,
+    bar: tqdm,
+    on_progress: ProgressHook | None,
+) -> int:
     """Append ``remote`` from ``done`` to its end, window by window; return the bytes now held.
 
     Each window's read requests are sent at once by paramiko's prefetch (one round trip per
@@ -376,8 +412,7 @@ def _copy(remote: paramiko.SFTPFile, out, done: int, archive: RemoteArchive, bar
     return done
 
 
-def _transfer(sftp: paramiko.SFTPClient, archive: RemoteArchive, part: Path,
-              opts: _Options) -> int:
+def _transfer(sftp: paramiko.SFTPClient, archive: RemoteArchive, part: Path, opts: _Options) -> int:
     """Append the rest of the remote file to ``part``; return the offset it started from."""
     remote_path = posixpath.join(opts.remote_dir, archive.name)
     fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
@@ -386,9 +421,16 @@ def _transfer(sftp: paramiko.SFTPClient, archive: RemoteArchive, part: Path,
         offset = out.seek(0, os.SEEK_END)
         remote = sftp.open(remote_path, "r")  # read only: nothing is ever written there
         try:
-            with tqdm(total=archive.size, initial=offset, unit="B", unit_scale=True,
-                      unit_divisor=1024, desc=archive.name, leave=False,
-                      disable=None if opts.progress is None else not opts.progress) as bar:
+            with tqdm(
+                total=archive.size,
+                initial=offset,
+                unit="B",
+                unit_scale=True,
+                unit_divisor=1024,
+                desc=archive.name,
+                leave=False,
+                disable=None if opts.progress is None else not opts.progress,
+            ) as bar:
                 done = _copy(remote, out, offset, archive, bar, opts.on_progress)
             out.flush()
             os.fsync(out.fileno())
@@ -397,8 +439,10 @@ def _transfer(sftp: paramiko.SFTPClient, archive: RemoteArchive, part: Path,
             with contextlib.suppress(Exception):
                 remote.close()
     if (now.st_size, now.st_mtime) != (archive.size, archive.mtime) or done > archive.size:
-        raise _RemoteChanged("le fichier a changé sur le serveur pendant le transfert (il est "
-                             "peut-être en cours de dépôt): nouvel essai au prochain passage")
+        raise _RemoteChanged(
+            "le fichier a changé sur le serveur pendant le transfert (il est "
+            "peut-être en cours de dépôt): nouvel essai au prochain passage"
+        )
     if done < archive.size:
         raise EOFError(f"lecture interrompue à l'octet {done} sur {archive.size}")
     return offset
@@ -440,8 +484,9 @@ def _resume_offset(part: Path, ledger: Ledger, archive: RemoteArchive) -> tuple[
     return 0, "copie partielle écartée: le fichier a changé sur le serveur depuis"
 
 
-def _download(session: _Session, archive: RemoteArchive, dest: Path, ledger: Ledger,
-              opts: _Options) -> ArchiveFetch:
+def _download(
+    session: _Session, archive: RemoteArchive, dest: Path, ledger: Ledger, opts: _Options
+) -> ArchiveFetch:
     """Download one archive into ``NAME.part``, retrying, then rename it to ``NAME``."""
     t0 = time.perf_counter()
     part = dest / (archive.name + PART)
@@ -455,20 +500,34 @@ def _download(session: _Session, archive: RemoteArchive, dest: Path, ledger: Led
             start = _transfer(session.sftp(), archive, part, opts)
             break
         except _RemoteChanged as err:
-            return _outcome(archive, Status.FAILED, attempts=attempts, message=str(err),
-                            seconds=time.perf_counter() - t0)
+            return _outcome(
+                archive,
+                Status.FAILED,
+                attempts=attempts,
+                message=str(err),
+                seconds=time.perf_counter() - t0,
+            )
         except _TRANSIENT as err:
             session.drop()
             reason = str(err) or type(err).__name__
             if attempts > opts.retries:
-                return _outcome(archive, Status.FAILED, attempts=attempts,
-                                seconds=time.perf_counter() - t0,
-                                message=f"abandon après {attempts} essai(s): {reason}; "
-                                        f"{_size(part)} octets gardés dans {part.name} pour "
-                                        "reprendre au prochain passage")
+                return _outcome(
+                    archive,
+                    Status.FAILED,
+                    attempts=attempts,
+                    seconds=time.perf_counter() - t0,
+                    message=f"abandon après {attempts} essai(s): {reason}; "
+                    f"{_size(part)} octets gardés dans {part.name} pour "
+                    "reprendre au prochain passage",
+                )
             pause = min(opts.backoff * 2 ** (attempts - 1), MAX_BACKOFF)
-            log.warning("%s: connexion perdue (%s), essai %d dans %.1f s",
-                        archive.name, reason, attempts + 1, pause)
+            log.warning(
+                "%s: connexion perdue (%s), essai %d dans %.1f s",
+                archive.name,
+                reason,
+                attempts + 1,
+                pause,
+            )
             time.sleep(pause)
     final = dest / archive.name
     os.replace(part, final)
@@ -476,9 +535,16 @@ def _download(session: _Session, archive: RemoteArchive, dest: Path, ledger: Led
     ledger.record(archive, sha256(final))
     status = Status.RESUMED if start else Status.FETCHED
     message = "; ".join(m for m in (note, f"reprise à l'octet {start}" if start else "") if m)
-    return _outcome(archive, status, path=final, resumed_from=start,
-                    transferred=archive.size - kept, attempts=attempts,
-                    seconds=time.perf_counter() - t0, message=message)
+    return _outcome(
+        archive,
+        status,
+        path=final,
+        resumed_from=start,
+        transferred=archive.size - kept,
+        attempts=attempts,
+        seconds=time.perf_counter() - t0,
+        message=message,
+    )
 
 
 def _size(path: Path) -> int:
@@ -486,35 +552,49 @@ def _size(path: Path) -> int:
 
 
 def _outcome(archive: RemoteArchive, status: Status, **kw) -> ArchiveFetch:
-    return ArchiveFetch(archive.name, status, archive.size,
-                        dt.datetime.fromtimestamp(archive.mtime, dt.UTC), *archive.deposit,
-                        archive.deadline, **kw)
+    return ArchiveFetch(
+        archive.name,
+        status,
+        archive.size,
+        dt.datetime.fromtimestamp(archive.mtime, dt.UTC),
+        *archive.deposit,
+        archive.deadline,
+        **kw,
+    )
 
 
-def _skip(archive: RemoteArchive, dest: Path, ledger: Ledger,
-          ingested: set[str]) -> ArchiveFetch | None:
+def _skip(
+    archive: RemoteArchive, dest: Path, ledger: Ledger, ingested: set[str]
+) -> ArchiveFetch | None:
     """The archive's outcome when nothing needs downloading, else None."""
     final = dest / archive.name
     if final.is_file() and final.stat().st_size == archive.size:
-        return _outcome(archive, Status.PRESENT, path=final,
-                        message="même nom et même taille")
+        return _outcome(archive, Status.PRESENT, path=final, message="même nom et même taille")
     entry = ledger.matches(archive)
     if entry is not None and entry["sha256"] in ingested:
-        return _outcome(archive, Status.INGESTED,
-                        message="même nom, taille et date que l'archive ingérée")
+        return _outcome(
+            archive, Status.INGESTED, message="même nom, taille et date que l'archive ingérée"
+        )
     return None
 
 
-def _fetch_all(session: _Session, archives: Sequence[RemoteArchive], dest: Path,
-               ledger: Ledger, ingested: set[str], opts: _Options) -> list[ArchiveFetch]:
+def _fetch_all(
+    session: _Session,
+    archives: Sequence[RemoteArchive],
+    dest: Path,
+    ledger: Ledger,
+    ingested: set[str],
+    opts: _Options,
+) -> list[ArchiveFetch]:
     """Each archive in order; once the server is unreachable, the rest are not attempted."""
     results: list[ArchiveFetch] = []
     unreachable = ""
     for archive in archives:
         outcome = _skip(archive, dest, ledger, ingested)
         if outcome is None and unreachable:
-            outcome = _outcome(archive, Status.FAILED,
-                               message=f"non tentée: serveur injoignable ({unreachable})")
+            outcome = _outcome(
+                archive, Status.FAILED, message=f"non tentée: serveur injoignable ({unreachable})"
+            )
         elif outcome is None:
             outcome = _download(session, archive, dest, ledger, opts)
             if outcome.status == Status.FAILED and not session.reachable():
@@ -527,8 +607,17 @@ def _fetch_all(session: _Session, archives: Sequence[RemoteArchive], dest: Path,
 def _log(a: ArchiveFetch) -> None:
     """One line per archive: name, status, sizes and time; never keys or passphrases."""
     level = logging.WARNING if a.status == Status.FAILED else logging.INFO
-    log.log(level, "%s: %s, %d octets (%d transférés, %d essai(s), %.1f s) %s",
-            a.name, a.status, a.size, a.transferred, a.attempts, a.seconds, a.message)
+    log.log(
+        level,
+        "%s: %s, %d octets (%d transférés, %d essai(s), %.1f s) %s",
+        a.name,
+        a.status,
+        a.size,
+        a.transferred,
+        a.attempts,
+        a.seconds,
+        a.message,
+    )
 
 
 # -- deadlines -----------------------------------------------------------------------------
@@ -542,13 +631,20 @@ def last_day_warnings(archives: Sequence[ArchiveFetch], today: dt.date) -> list[
             continue
         safe = a.status != Status.FAILED
         state = "récupérée" if safe else "NON récupérée: à récupérer aujourd'hui"
-        out.append(FetchWarning(WarningCode.LAST_DAY, today, f"{a.name}: dernier jour ouvré "
-                                f"sur le serveur ({state})", a.name))
+        out.append(
+            FetchWarning(
+                WarningCode.LAST_DAY,
+                today,
+                f"{a.name}: dernier jour ouvré sur le serveur ({state})",
+                a.name,
+            )
+        )
     return out
 
 
-def _expected_between(before: dt.date, after: dt.date | None, cadence_days: int,
-                      today: dt.date) -> list[dt.date]:
+def _expected_between(
+    before: dt.date, after: dt.date | None, cadence_days: int, today: dt.date
+) -> list[dt.date]:
     """Deposits expected after ``before`` and not near ``after``, whose window is over."""
     step, slack = dt.timedelta(days=cadence_days), dt.timedelta(days=max(1, cadence_days // 2))
     out, expected = [], before + step
@@ -558,8 +654,9 @@ def _expected_between(before: dt.date, after: dt.date | None, cadence_days: int,
     return out
 
 
-def missed_windows(dates: Iterable[dt.date], cadence_days: int, today: dt.date,
-                   perimeter: str = "") -> list[FetchWarning]:
+def missed_windows(
+    dates: Iterable[dt.date], cadence_days: int, today: dt.date, perimeter: str = ""
+) -> list[FetchWarning]:
     """Deposits the cadence expected but the series lacks, once their window is over.
 
     ``dates`` are the extraction dates known for one perimeter (on the server, in the ledger,
@@ -576,16 +673,22 @@ def missed_windows(dates: Iterable[dt.date], cadence_days: int, today: dt.date,
         missed = _expected_between(before, after, cadence_days, today)
         if missed:
             days = ", ".join(f"{d:%d/%m/%Y}" for d in missed)
-            out.append(FetchWarning(
-                WarningCode.MISSED, missed[0],
-                f"{where}{len(missed)} dépôt(s) manqué(s) après celui du {before:%d/%m/%Y} "
-                f"(cadence {cadence_days} jours): attendu(s) le {days}; dernière fenêtre "
-                f"fermée le {window_last_day(missed[-1]):%d/%m/%Y}", missed=tuple(missed)))
+            out.append(
+                FetchWarning(
+                    WarningCode.MISSED,
+                    missed[0],
+                    f"{where}{len(missed)} dépôt(s) manqué(s) après celui du {before:%d/%m/%Y} "
+                    f"(cadence {cadence_days} jours): attendu(s) le {days}; dernière fenêtre "
+                    f"fermée le {window_last_day(missed[-1]):%d/%m/%Y}",
+                    missed=tuple(missed),
+                )
+            )
     return out
 
 
-def _known_dates(archives: Sequence[RemoteArchive], ledger: Ledger,
-                 store_names: Iterable[str]) -> dict[str, set[dt.date]]:
+def _known_dates(
+    archives: Sequence[RemoteArchive], ledger: Ledger, store_names: Iterable[str]
+) -> dict[str, set[dt.date]]:
     """Extraction dates per perimeter, from the server, the ledger and the store."""
     by_perimeter: dict[str, set[dt.date]] = {}
     for name in [*(a.name for a in archives), *ledger.entries, *store_names]:
@@ -599,8 +702,9 @@ def _known_dates(archives: Sequence[RemoteArchive], ledger: Ledger,
 # -- ingestion -----------------------------------------------------------------------------
 
 
-def _to_ingest(archives: Sequence[ArchiveFetch], ledger: Ledger, ingested: set[str]
-               ) -> tuple[list[Path], list[FetchWarning]]:
+def _to_ingest(
+    archives: Sequence[ArchiveFetch], ledger: Ledger, ingested: set[str]
+) -> tuple[list[Path], list[FetchWarning]]:
     """Local copies not yet ingested, in date order, stopping before a failed archive."""
     paths, held = [], []
     failed_at = next((i for i, a in enumerate(archives) if a.status == Status.FAILED), None)
@@ -612,9 +716,15 @@ def _to_ingest(archives: Sequence[ArchiveFetch], ledger: Ledger, ingested: set[s
         if (digest or sha256(a.path)) in ingested:
             continue
         if failed_at is not None and i > failed_at:
-            held.append(FetchWarning(
-                WarningCode.HELD, a.deposit, f"{a.name}: récupérée mais pas ingérée: "
-                f"{archives[failed_at].name}, plus ancienne, n'a pas pu être récupérée", a.name))
+            held.append(
+                FetchWarning(
+                    WarningCode.HELD,
+                    a.deposit,
+                    f"{a.name}: récupérée mais pas ingérée: "
+                    f"{archives[failed_at].name}, plus ancienne, n'a pas pu être récupérée",
+                    a.name,
+                )
+            )
             continue
         paths.append(a.path)
     return paths, held
@@ -637,13 +747,27 @@ def _dest_locked(dest: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def fetch(host: str, *, user: str, dest: Path | str, port: int = 22,
-          key: Path | str | None = None, known_hosts: Path | str | None = None,
-          remote_dir: str = ".", store: Path | str | None = None, ingest: bool = False,
-          use_agent: bool | None = None, allow_other_key_types: bool = False,
-          cadence_days: int | None = None, retries: int = 3, backoff: float = 1.0,
-          timeout: float = 30.0, today: dt.date | None = None, progress: bool | None = None,
-          on_progress: ProgressHook | None = None) -> FetchResult:
+def fetch(
+    host: str,
+    *,
+    user: str,
+    dest: Path | str,
+    port: int = 22,
+    key: Path | str | None = None,
+    known_hosts: Path | str | None = None,
+    remote_dir: str = ".",
+    store: Path | str | None = None,
+    ingest: bool = False,
+    use_agent: bool | None = None,
+    allow_other_key_types: bool = False,
+    cadence_days: int | None = None,
+    retries: int = 3,
+    backoff: float = 1.0,
+    timeout: float = 30.0,
+    today: dt.date | None = None,
+    progress: bool | None = None,
+    on_progress: ProgressHook | None = None,
+) -> FetchResult:
     """Download the new archives of ``remote_dir`` into ``dest``; see the module docstring.
 
     ``key`` is a private key file; without it (or with ``use_agent=True``) the ssh-agent's
@@ -662,8 +786,7 @@ def fetch(host: str, *, user: str, dest: Path | str, port: int = 22,
     opts = _Options(remote_dir, retries, backoff, progress, on_progress)
     today = today or dt.date.today()
     dest = Path(dest)
-    with client_keys(key, use_agent=use_agent,
-                     allow_other_key_types=allow_other_key_types) as keys:
+    with client_keys(key, use_agent=use_agent, allow_other_key_types=allow_other_key_types) as keys:
         dest.mkdir(mode=0o700, parents=True, exist_ok=True)
         with _dest_locked(dest):
             ledger = Ledger.load(dest)
@@ -683,23 +806,46 @@ def fetch(host: str, *, user: str, dest: Path | str, port: int = 22,
                 warnings += held
                 if paths:
                     ingest_results = Store(store).ingest(paths, progress=progress)
-    return FetchResult(server.label, remote_dir, dest, tuple(results), tuple(warnings),
-                       tuple(ingest_results), tuple(ignored), time.perf_counter() - t0)
+    return FetchResult(
+        server.label,
+        remote_dir,
+        dest,
+        tuple(results),
+        tuple(warnings),
+        tuple(ingest_results),
+        tuple(ignored),
+        time.perf_counter() - t0,
+    )
 
 
-def _list_remote(session: _Session, server: Server, remote_dir: str
-                 ) -> list[paramiko.SFTPAttributes]:
+def _list_remote(
+    session: _Session, server: Server, remote_dir: str
+) -> list[paramiko.SFTPAttributes]:
     try:
         return _listing(session.sftp(), remote_dir)
     except FileNotFoundError:
-        raise SFTPError(server.host, server.port, f"{server.label}: dossier distant "
-                        f"{remote_dir!r} introuvable") from None
+        raise SFTPError(
+            server.host, server.port, f"{server.label}: dossier distant {remote_dir!r} introuvable"
+        ) from None
     except _TRANSIENT as err:
-        raise UnreachableError(server.host, server.port, f"{server.label}: liste de "
-                               f"{remote_dir!r} impossible ({err or type(err).__name__})"
-                               ) from None
+        raise UnreachableError(
+            server.host,
+            server.port,
+            f"{server.label}: liste de {remote_dir!r} impossible ({err or type(err).__name__})",
+        ) from None
 
 
-__all__ = ["ArchiveFetch", "FetchError", "FetchResult", "FetchWarning", "Ledger",
-           "RemoteArchive", "Status", "WarningCode", "fetch", "last_day_warnings",
-           "missed_windows", "select_archives"]
+__all__ = [
+    "ArchiveFetch",
+    "FetchError",
+    "FetchResult",
+    "FetchWarning",
+    "Ledger",
+    "RemoteArchive",
+    "Status",
+    "WarningCode",
+    "fetch",
+    "last_day_warnings",
+    "missed_windows",
+    "select_archives",
+]

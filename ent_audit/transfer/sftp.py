@@ -45,8 +45,14 @@ class SFTPError(EntAuditError):
 class HostKeyError(SFTPError):
     """The server's host key is not the one known_hosts expects: the connection is refused."""
 
-    def __init__(self, host: str, port: int, key: paramiko.PKey, known_hosts: Path,
-                 expected: paramiko.PKey | None = None) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        key: paramiko.PKey,
+        known_hosts: Path,
+        expected: paramiko.PKey | None = None,
+    ) -> None:
         self.key_type = key.get_name()
         self.fingerprint = fingerprint(key)
         self.known_hosts = str(known_hosts)
@@ -54,15 +60,19 @@ class HostKeyError(SFTPError):
         self.reason = "unknown" if expected is None else "changed"
         where = host_label(host, port)
         if expected is None:
-            message = (f"{where}: clé d'hôte inconnue ({self.key_type} {self.fingerprint}), "
-                       f"absente de {known_hosts}: connexion refusée. Faites confirmer cette "
-                       f"empreinte par l'académie, puis ajoutez la clé du serveur à "
-                       f"{known_hosts} (ssh-keyscan{_port_flag(port)} {host})")
+            message = (
+                f"{where}: clé d'hôte inconnue ({self.key_type} {self.fingerprint}), "
+                f"absente de {known_hosts}: connexion refusée. Faites confirmer cette "
+                f"empreinte par l'académie, puis ajoutez la clé du serveur à "
+                f"{known_hosts} (ssh-keyscan{_port_flag(port)} {host})"
+            )
         else:
-            message = (f"{where}: la clé d'hôte a CHANGÉ: le serveur présente {self.key_type} "
-                       f"{self.fingerprint}, {known_hosts} attend {self.expected}: connexion "
-                       f"refusée (serveur usurpé ?). Si l'académie confirme le changement, "
-                       f"remplacez la ligne de {where} dans {known_hosts}")
+            message = (
+                f"{where}: la clé d'hôte a CHANGÉ: le serveur présente {self.key_type} "
+                f"{self.fingerprint}, {known_hosts} attend {self.expected}: connexion "
+                f"refusée (serveur usurpé ?). Si l'académie confirme le changement, "
+                f"remplacez la ligne de {where} dans {known_hosts}"
+            )
         super().__init__(host, port, message)
 
 
@@ -105,20 +115,27 @@ def check_key_policy(key: paramiko.PKey, source: str, allow_other_key_types: boo
     name, bits = key.get_name(), key.get_bits()
     if name == "ssh-rsa":
         if bits < MIN_RSA_BITS:
-            raise ClientKeyError(source, f"clé RSA de {bits} bits refusée: la convention "
-                                 f"(Annexe 2) demande une bi-clé RSA {MIN_RSA_BITS} bits "
-                                 f"(ssh-keygen -t rsa -b {MIN_RSA_BITS})")
+            raise ClientKeyError(
+                source,
+                f"clé RSA de {bits} bits refusée: la convention "
+                f"(Annexe 2) demande une bi-clé RSA {MIN_RSA_BITS} bits "
+                f"(ssh-keygen -t rsa -b {MIN_RSA_BITS})",
+            )
     elif not allow_other_key_types:
-        raise ClientKeyError(source, f"clé {name} refusée: la convention demande une bi-clé RSA "
-                             f"{MIN_RSA_BITS} bits; --allow-key-type l'accepte si l'académie "
-                             "en est d'accord")
+        raise ClientKeyError(
+            source,
+            f"clé {name} refusée: la convention demande une bi-clé RSA "
+            f"{MIN_RSA_BITS} bits; --allow-key-type l'accepte si l'académie "
+            "en est d'accord",
+        )
 
 
 def _is_encrypted(data: bytes) -> bool:
     """Whether a private key file needs a passphrase (OpenSSH or PEM format)."""
     lines = data.splitlines()
-    if any(line.startswith((b"-----BEGIN ENCRYPTED", b"Proc-Type: 4,ENCRYPTED"))
-           for line in lines):  # PKCS#8, legacy PEM
+    if any(
+        line.startswith((b"-----BEGIN ENCRYPTED", b"Proc-Type: 4,ENCRYPTED")) for line in lines
+    ):  # PKCS#8, legacy PEM
         return True
     body = b"".join(line for line in lines if not line.startswith(b"-----"))
     try:
@@ -128,8 +145,8 @@ def _is_encrypted(data: bytes) -> bool:
     magic = b"openssh-key-v1\0"
     if not raw.startswith(magic):
         return False
-    size = int.from_bytes(raw[len(magic):len(magic) + 4], "big")
-    cipher = raw[len(magic) + 4:len(magic) + 4 + size]
+    size = int.from_bytes(raw[len(magic) : len(magic) + 4], "big")
+    cipher = raw[len(magic) + 4 : len(magic) + 4 + size]
     return cipher != b"none"
 
 
@@ -139,8 +156,11 @@ def _passphrase(path: Path) -> str:
     if value is not None:
         return value
     if sys.stdin is None or not sys.stdin.isatty():
-        raise ClientKeyError(str(path), f"clé chiffrée et pas de phrase de passe: définissez "
-                             f"{PASSPHRASE_ENV} (pas de terminal pour la demander)")
+        raise ClientKeyError(
+            str(path),
+            f"clé chiffrée et pas de phrase de passe: définissez "
+            f"{PASSPHRASE_ENV} (pas de terminal pour la demander)",
+        )
     return getpass.getpass(f"Phrase de passe de {path}: ")
 
 
@@ -162,13 +182,17 @@ def load_key(path: Path | str, *, allow_other_key_types: bool = False) -> parami
     return key
 
 
-def agent_keys(agent: paramiko.Agent, *, allow_other_key_types: bool = False
-               ) -> list[paramiko.PKey]:
+def agent_keys(
+    agent: paramiko.Agent, *, allow_other_key_types: bool = False
+) -> list[paramiko.PKey]:
     """The agent's keys that pass the policy; an error if the agent offers none that do."""
     keys = list(agent.get_keys())
     if not keys:
-        raise ClientKeyError("ssh-agent", "aucune clé (agent absent: SSH_AUTH_SOCK non défini, "
-                             "ou vide: ssh-add); ou passez --key")
+        raise ClientKeyError(
+            "ssh-agent",
+            "aucune clé (agent absent: SSH_AUTH_SOCK non défini, "
+            "ou vide: ssh-add); ou passez --key",
+        )
     allowed, refused = [], []
     for key in keys:
         try:
@@ -177,14 +201,16 @@ def agent_keys(agent: paramiko.Agent, *, allow_other_key_types: bool = False
         except ClientKeyError as err:
             refused.append(err)
     if not allowed:
-        raise ClientKeyError("ssh-agent", "aucune clé conforme: "
-                             + "; ".join(str(e) for e in refused))
+        raise ClientKeyError(
+            "ssh-agent", "aucune clé conforme: " + "; ".join(str(e) for e in refused)
+        )
     return allowed
 
 
 @contextlib.contextmanager
-def client_keys(key: Path | str | None, *, use_agent: bool | None = None,
-                allow_other_key_types: bool = False) -> Iterator[list[paramiko.PKey]]:
+def client_keys(
+    key: Path | str | None, *, use_agent: bool | None = None, allow_other_key_types: bool = False
+) -> Iterator[list[paramiko.PKey]]:
     """The keys to offer, in order: ``key`` (a file), then the agent's when ``use_agent``.
 
     ``use_agent=None`` means: the agent's keys when no file is given, not otherwise. The
@@ -232,35 +258,50 @@ class _RefuseUnknown(paramiko.RejectPolicy):
 def _known_hosts(server: Server) -> Path:
     path = Path(server.known_hosts).expanduser()
     if not path.is_file():
-        raise SFTPError(server.host, server.port,
-                        f"{path}: fichier known_hosts introuvable: la clé du serveur doit y être "
-                        f"avant toute connexion (ssh-keyscan{_port_flag(server.port)} "
-                        f"{server.host} > {path}, puis vérifier l'empreinte avec "
-                        f"ssh-keygen -lf {path})")
+        raise SFTPError(
+            server.host,
+            server.port,
+            f"{path}: fichier known_hosts introuvable: la clé du serveur doit y être "
+            f"avant toute connexion (ssh-keyscan{_port_flag(server.port)} "
+            f"{server.host} > {path}, puis vérifier l'empreinte avec "
+            f"ssh-keygen -lf {path})",
+        )
     return path
 
 
-def _connect_with(server: Server, known_hosts: Path, key: paramiko.PKey,
-                  timeout: float) -> paramiko.SSHClient:
+def _connect_with(
+    server: Server, known_hosts: Path, key: paramiko.PKey, timeout: float
+) -> paramiko.SSHClient:
     client = paramiko.SSHClient()
     client.load_host_keys(str(known_hosts))
     client.set_missing_host_key_policy(_RefuseUnknown(server, known_hosts))
     try:
-        client.connect(server.host, port=server.port, username=server.user, pkey=key,
-                       allow_agent=False, look_for_keys=False, timeout=timeout,
-                       banner_timeout=timeout, auth_timeout=timeout, channel_timeout=timeout)
+        client.connect(
+            server.host,
+            port=server.port,
+            username=server.user,
+            pkey=key,
+            allow_agent=False,
+            look_for_keys=False,
+            timeout=timeout,
+            banner_timeout=timeout,
+            auth_timeout=timeout,
+            channel_timeout=timeout,
+        )
     except paramiko.BadHostKeyException as err:
         client.close()
-        raise HostKeyError(server.host, server.port, err.key, known_hosts,
-                           err.expected_key) from None
+        raise HostKeyError(
+            server.host, server.port, err.key, known_hosts, err.expected_key
+        ) from None
     except BaseException:
         client.close()
         raise
     return client
 
 
-def connect(server: Server, keys: list[paramiko.PKey], *, timeout: float = 30.0
-            ) -> paramiko.SSHClient:
+def connect(
+    server: Server, keys: list[paramiko.PKey], *, timeout: float = 30.0
+) -> paramiko.SSHClient:
     """An authenticated SSH client, the host key verified; each key is tried in turn."""
     known_hosts = _known_hosts(server)
     if not keys:
@@ -272,12 +313,17 @@ def connect(server: Server, keys: list[paramiko.PKey], *, timeout: float = 30.0
         except paramiko.AuthenticationException:
             refused.append(f"{key.get_name()} {fingerprint(key)}")
         except (OSError, EOFError, paramiko.SSHException) as err:
-            raise UnreachableError(server.host, server.port,
-                                   f"{server.label}: connexion impossible "
-                                   f"({err or type(err).__name__})") from None
-    raise AuthenticationError(server.host, server.port,
-                              f"{server.label}: clé(s) refusée(s) par le serveur: "
-                              f"{', '.join(refused)}; l'académie a-t-elle la clé publique (.pub)?")
+            raise UnreachableError(
+                server.host,
+                server.port,
+                f"{server.label}: connexion impossible ({err or type(err).__name__})",
+            ) from None
+    raise AuthenticationError(
+        server.host,
+        server.port,
+        f"{server.label}: clé(s) refusée(s) par le serveur: "
+        f"{', '.join(refused)}; l'académie a-t-elle la clé publique (.pub)?",
+    )
 
 
 def open_sftp(client: paramiko.SSHClient, timeout: float = 30.0) -> paramiko.SFTPClient:

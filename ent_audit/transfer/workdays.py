@@ -16,9 +16,16 @@ from functools import lru_cache
 WINDOW_DAYS = 5
 """Working days an archive stays on the academy's server (Annexe 2)."""
 
-_FIXED = {(1, 1): "Jour de l'an", (5, 1): "Fête du travail", (5, 8): "Victoire 1945",
-          (7, 14): "Fête nationale", (8, 15): "Assomption", (11, 1): "Toussaint",
-          (11, 11): "Armistice 1918", (12, 25): "Noël"}
+_FIXED = {
+    (1, 1): "Jour de l'an",
+    (5, 1): "Fête du travail",
+    (5, 8): "Victoire 1945",
+    (7, 14): "Fête nationale",
+    (8, 15): "Assomption",
+    (11, 1): "Toussaint",
+    (11, 11): "Armistice 1918",
+    (12, 25): "Noël",
+}
 _EASTER_BASED = {1: "Lundi de Pâques", 39: "Ascension", 50: "Lundi de Pentecôte"}
 
 

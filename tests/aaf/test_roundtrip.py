@@ -21,14 +21,19 @@ from ent_audit.synth.generator import DEFECTS, write
 
 @pytest.fixture(scope="module")
 def clean(tmp_path_factory):
-    return write(tmp_path_factory.mktemp("clean"), seed=7, schools=14, pupils=900,
-                 part_size=60_000)
+    return write(tmp_path_factory.mktemp("clean"), seed=7, schools=14, pupils=900, part_size=60_000)
 
 
 @pytest.fixture(scope="module")
 def defective(tmp_path_factory):
-    return write(tmp_path_factory.mktemp("defects"), seed=11, schools=14, pupils=900,
-                 part_size=60_000, defects={name: 0.01 for name in DEFECTS})
+    return write(
+        tmp_path_factory.mktemp("defects"),
+        seed=11,
+        schools=14,
+        pupils=900,
+        part_size=60_000,
+        defects={name: 0.01 for name in DEFECTS},
+    )
 
 
 def _text(values):
@@ -53,8 +58,11 @@ def _expected_cell(f: schema.Field, text: str | None):
     if f.dtype == "cycle":
         m = re.search(r"([123])\s*$", text)
         words = {"premiers": 1, "fondamentaux": 2, "consolidation": 3}
-        return int(m.group(1)) if m else next(
-            (v for k, v in words.items() if text.lower().endswith(k)), None)
+        return (
+            int(m.group(1))
+            if m
+            else next((v for k, v in words.items() if text.lower().endswith(k)), None)
+        )
     return text
 
 
@@ -74,9 +82,12 @@ def _check_extraction(snap: ent_audit.Snapshot, ext) -> None:
         for f in kind.single:
             if f is jf:
                 continue
-            expected = [_expected_cell(f, _text(next(
-                (r.attrs[a] for a in (f.attr, *f.aliases) if a in r.attrs), None)))
-                for r in records]
+            expected = [
+                _expected_cell(
+                    f, _text(next((r.attrs[a] for a in (f.attr, *f.aliases) if a in r.attrs), None))
+                )
+                for r in records
+            ]
             got = [_cell(v) for v in frame[f.column].tolist()]
             assert got == expected, (kind_name, f.column)
         for f in kind.multi:
@@ -85,18 +96,22 @@ def _check_extraction(snap: ent_audit.Snapshot, ext) -> None:
             if lt.origin:
                 table = table[table[lt.origin] == kind.entity]
             expected = Counter(
-                (j, v.strip()) for j, r in zip(joints, records)
-                for v in r.attrs.get(f.attr, []) if v is not None and v.strip())
+                (j, v.strip())
+                for j, r in zip(joints, records, strict=False)
+                for v in r.attrs.get(f.attr, [])
+                if v is not None and v.strip()
+            )
             parts = table[list(f.parts)].astype(object).where(table[list(f.parts)].notna(), "")
             rebuilt = ["$".join(map(str, row)) for row in parts.values.tolist()]
-            got = Counter(zip(table[f.owner].tolist(), rebuilt))
+            got = Counter(zip(table[f.owner].tolist(), rebuilt, strict=False))
             assert got == expected, (kind_name, f.attr)
 
 
 def test_every_frame_of_every_extraction_equals_the_generated_records(clean):
     assert [a.name for a in clean.archives] == [
-        e.name.filename for e in clean.perimeter.extractions]
-    for archive, ext in zip(clean.archives, clean.perimeter.extractions):
+        e.name.filename for e in clean.perimeter.extractions
+    ]
+    for archive, ext in zip(clean.archives, clean.perimeter.extractions, strict=False):
         snap = ent_audit.load(archive, workers=2)
         assert snap.extraction.extraction == ext.name.extraction
         assert snap.extraction.date == ext.name.date
@@ -114,22 +129,27 @@ def test_parts_are_split_and_read_back_in_order(clean):
 
 
 def test_with_every_defect_injected_the_reader_still_reads_every_record(defective):
-    for archive, ext in zip(defective.archives, defective.perimeter.extractions):
+    for archive, ext in zip(defective.archives, defective.perimeter.extractions, strict=False):
         _check_extraction(ent_audit.load(archive), ext)
 
 
 def test_reader_level_defects_are_reported_for_exactly_their_victims(defective):
     snap = ent_audit.load(defective.archives[0])
     truth = defective.perimeter.truth["defects"]
-    for defect, code in (("id_mismatch", "id_mismatch"), ("unknown_attribute", "unknown_attribute")):
+    for defect, code in (
+        ("id_mismatch", "id_mismatch"),
+        ("unknown_attribute", "unknown_attribute"),
+    ):
         victims = {(e["kind"], e["jointure"]) for e in truth[defect]}
         found = snap.issues[snap.issues["code"] == code]
         if code == "unknown_attribute":
             found = snap.extras[~snap.extras["attribute"].isin(schema.KNOWN_ATTRIBUTES)]
-        assert set(zip(found["kind"], found["jointure"])) == victims, defect
+        assert set(zip(found["kind"], found["jointure"], strict=False)) == victims, defect
     # Impossible dates are either not calendar dates (the reader reports them) or in the future
     # (a valid date: the quality audit's business).
-    invalid = snap.issues[(snap.issues["code"] == "invalid_value")
-                          & (snap.issues["attribute"] == "ENTPersonDateNaissance")]
+    invalid = snap.issues[
+        (snap.issues["code"] == "invalid_value")
+        & (snap.issues["attribute"] == "ENTPersonDateNaissance")
+    ]
     victims = {e["jointure"] for e in truth["impossible_birth_date"]}
     assert set(invalid["jointure"]) and set(invalid["jointure"]) <= victims

@@ -45,9 +45,12 @@ def test_ldap_aliases_map_to_person_fields():
 
 
 def test_personal_columns_cover_names_birth_dates_addresses_phones_mails():
-    assert {"last_name", "first_name", "birth_date", "ine"} <= set(schema.personal_columns("students"))
+    assert {"last_name", "first_name", "birth_date", "ine"} <= set(
+        schema.personal_columns("students")
+    )
     assert {"address", "home_phone", "mobile_phone", "work_phone", "mail", "postal_code"} <= set(
-        schema.personal_columns("guardians"))
+        schema.personal_columns("guardians")
+    )
     assert "uai" not in schema.personal_columns("structures")
 
 

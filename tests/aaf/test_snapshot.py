@@ -11,57 +11,162 @@ from conftest import SCHOOL, document, pupil, record
 
 import ent_audit
 from ent_audit import SnapshotError
-from ent_audit.analyses import overview
 from ent_audit.aaf import snapshot
 from ent_audit.aaf.archive import UnsafeArchiveError
+from ent_audit.analyses import overview
 
 PREFIX = "ENT1D_TEST_Complet_20240916"
 
 
 def school(jointure, uai, circ, name):
-    return {**SCHOOL, "ENTStructureJointure": jointure, "ENTStructureUAI": uai,
-            "ENTEcoleCirconscription": circ, "ENTStructureNomCourant": name}
+    return {
+        **SCHOOL,
+        "ENTStructureJointure": jointure,
+        "ENTStructureUAI": uai,
+        "ENTEcoleCirconscription": circ,
+        "ENTStructureNomCourant": name,
+    }
 
 
 FILES = {
-    "EtabEducNat_0000": (document([
-        record("EtabEducNat", "100", school("100", "0310036W", "Fronton", "ECOLE A")),
-        record("EtabEducNat", "101", school("101", "0310037X", "Muret", "ECOLE B")),
-        record("EtabEducNat", "900", {"ENTStructureJointure": "900", "ENTStructureUAI": "0311111A",
-                                      "ENTStructureNomCourant": "IEN FRONTON",
-                                      "ENTStructureTypeStruct": "INSPECTIONS ACADEMIQUES",
-                                      "ENTEcoleCirconscription": "Fronton"}),
-    ], encoding="ISO-8859-15")),
-    "Eleve_0000": (document([
-        record("Eleve", "1", pupil("1", level="CM1", cycle="cycle 3", birth="03/04/2016",
-                                   ENTPersonNom="Durand", ENTPersonPrenom="Élise",
-                                   guardians=["300$10", "301$20"],
-                                   classes=["100$$$C2$CM1 B"])),
-        record("Eleve", "2", pupil("2", level="CP", ENTPersonNom="Abel", ENTPersonPrenom="Noé",
-                                   guardians=["300$10"], classes=["100$$$C1$CP A"])),
-    ])),
-    "Eleve_0001": (document([
-        record("Eleve", "3", pupil("3", ENTPersonStructRattach="101", guardians=["302$50"],
-                                   classes=["101$$$K1$CE1"])),
-    ], crlf=True)),
-    "PersRelEleve_0000": (document([
-        record("PersRelEleve", "300", {"ENTPersonJointure": "300", "ENTPersonNom": "Durand",
-                                       "ENTPersonPrenom": "Anne", "ENTPersRelEleveEleve": ["1", "2"]}),
-        record("PersRelEleve", "301", {"ENTPersonJointure": "301", "ENTPersonNom": "Durand",
-                                       "ENTPersonPrenom": "Marc", "ENTPersRelEleveEleve": "1"}),
-        record("PersRelEleve", "302", {"ENTPersonJointure": "302", "ENTPersonNom": "ASE 31",
-                                       "ENTPersRelEleveEleve": "3"}),
-    ], encoding=None)),
-    "PersEducNat_0000": (document([
-        record("PersEducNat", "500", {
-            "ENTPersonJointure": "500", "ENTPersonNom": "Martin", "ENTPersonPrenom": "Léa",
-            "ENTPersonStructRattach": "100", "ENTPersonCategorieEnseignant": "O",
-            "ENTPersonFonctions": ["100$ENS$ENSEIGNEMENT$-$-", "100$DIR$DIRECTION$-$-"],
-            "ENTEnsFonctionDir": "100", "ENTPersonDateNaissance": "01/01/1980"}),
-        record("PersEducNat", "501", {
-            "ENTPersonJointure": "501", "ENTPersonNom": "Petit", "ENTPersonPrenom": "Jo",
-            "ENTPersonStructRattach": ["101", "900"], "ENTPersonCategorieEnseignant": "N"}),
-    ], encoding="ISO-8859-15", crlf=True)),
+    "EtabEducNat_0000": (
+        document(
+            [
+                record("EtabEducNat", "100", school("100", "0310036W", "Fronton", "ECOLE A")),
+                record("EtabEducNat", "101", school("101", "0310037X", "Muret", "ECOLE B")),
+                record(
+                    "EtabEducNat",
+                    "900",
+                    {
+                        "ENTStructureJointure": "900",
+                        "ENTStructureUAI": "0311111A",
+                        "ENTStructureNomCourant": "IEN FRONTON",
+                        "ENTStructureTypeStruct": "INSPECTIONS ACADEMIQUES",
+                        "ENTEcoleCirconscription": "Fronton",
+                    },
+                ),
+            ],
+            encoding="ISO-8859-15",
+        )
+    ),
+    "Eleve_0000": (
+        document(
+            [
+                record(
+                    "Eleve",
+                    "1",
+                    pupil(
+                        "1",
+                        level="CM1",
+                        cycle="cycle 3",
+                        birth="03/04/2016",
+                        ENTPersonNom="Durand",
+                        ENTPersonPrenom="Élise",
+                        guardians=["300$10", "301$20"],
+                        classes=["100$$$C2$CM1 B"],
+                    ),
+                ),
+                record(
+                    "Eleve",
+                    "2",
+                    pupil(
+                        "2",
+                        level="CP",
+                        ENTPersonNom="Abel",
+                        ENTPersonPrenom="Noé",
+                        guardians=["300$10"],
+                        classes=["100$$$C1$CP A"],
+                    ),
+                ),
+            ]
+        )
+    ),
+    "Eleve_0001": (
+        document(
+            [
+                record(
+                    "Eleve",
+                    "3",
+                    pupil(
+                        "3",
+                        ENTPersonStructRattach="101",
+                        guardians=["302$50"],
+                        classes=["101$$$K1$CE1"],
+                    ),
+                ),
+            ],
+            crlf=True,
+        )
+    ),
+    "PersRelEleve_0000": (
+        document(
+            [
+                record(
+                    "PersRelEleve",
+                    "300",
+                    {
+                        "ENTPersonJointure": "300",
+                        "ENTPersonNom": "Durand",
+                        "ENTPersonPrenom": "Anne",
+                        "ENTPersRelEleveEleve": ["1", "2"],
+                    },
+                ),
+                record(
+                    "PersRelEleve",
+                    "301",
+                    {
+                        "ENTPersonJointure": "301",
+                        "ENTPersonNom": "Durand",
+                        "ENTPersonPrenom": "Marc",
+                        "ENTPersRelEleveEleve": "1",
+                    },
+                ),
+                record(
+                    "PersRelEleve",
+                    "302",
+                    {
+                        "ENTPersonJointure": "302",
+                        "ENTPersonNom": "ASE 31",
+                        "ENTPersRelEleveEleve": "3",
+                    },
+                ),
+            ],
+            encoding=None,
+        )
+    ),
+    "PersEducNat_0000": (
+        document(
+            [
+                record(
+                    "PersEducNat",
+                    "500",
+                    {
+                        "ENTPersonJointure": "500",
+                        "ENTPersonNom": "Martin",
+                        "ENTPersonPrenom": "Léa",
+                        "ENTPersonStructRattach": "100",
+                        "ENTPersonCategorieEnseignant": "O",
+                        "ENTPersonFonctions": ["100$ENS$ENSEIGNEMENT$-$-", "100$DIR$DIRECTION$-$-"],
+                        "ENTEnsFonctionDir": "100",
+                        "ENTPersonDateNaissance": "01/01/1980",
+                    },
+                ),
+                record(
+                    "PersEducNat",
+                    "501",
+                    {
+                        "ENTPersonJointure": "501",
+                        "ENTPersonNom": "Petit",
+                        "ENTPersonPrenom": "Jo",
+                        "ENTPersonStructRattach": ["101", "900"],
+                        "ENTPersonCategorieEnseignant": "N",
+                    },
+                ),
+            ],
+            encoding="ISO-8859-15",
+            crlf=True,
+        )
+    ),
 }
 
 
@@ -89,8 +194,9 @@ def test_folder_archive_and_file_list_give_the_same_snapshot(folder, archive):
     for name, frame in a.frames().items():
         pd.testing.assert_frame_equal(frame, b.frames()[name], obj=name)
         pd.testing.assert_frame_equal(frame, c.frames()[name], obj=name)
-    assert a.extraction == ent_audit.ExtractionInfo("ENT1D_TEST", "complete",
-                                                    pd.Timestamp("2024-09-16").date())
+    assert a.extraction == ent_audit.ExtractionInfo(
+        "ENT1D_TEST", "complete", pd.Timestamp("2024-09-16").date()
+    )
     assert a.counts() == {"structures": 3, "students": 3, "guardians": 3, "staff": 2}
     assert a.issues.empty and a.skipped.empty and a.notes == []
 
@@ -107,8 +213,10 @@ def test_parts_are_concatenated_in_part_order_and_rows_know_their_source(folder)
     s = ent_audit.load(folder)
     assert s.students["jointure"].tolist() == ["1", "2", "3"]
     assert s.students[["source_file", "record", "line"]].astype(str).values.tolist() == [
-        [f"{PREFIX}_Eleve_0000.xml", "0", "5"], [f"{PREFIX}_Eleve_0000.xml", "1", "21"],
-        [f"{PREFIX}_Eleve_0001.xml", "0", "5"]]
+        [f"{PREFIX}_Eleve_0000.xml", "0", "5"],
+        [f"{PREFIX}_Eleve_0000.xml", "1", "21"],
+        [f"{PREFIX}_Eleve_0001.xml", "0", "5"],
+    ]
     for name, frame in s.frames().items():
         if name not in ("files", "skipped"):
             assert {"source_file", "record", "line"} <= set(frame.columns), name
@@ -135,10 +243,16 @@ def test_link_tables(folder):
     assert ("1", "300", "student") in both and ("1", "300", "guardian") in both
     assert len(sg) == 4 + 4
     assert s.student_class[["student", "structure", "class_id", "class_name"]].values.tolist() == [
-        ["1", "100", "C2", "CM1 B"], ["2", "100", "C1", "CP A"], ["3", "101", "K1", "CE1"]]
+        ["1", "100", "C2", "CM1 B"],
+        ["2", "100", "C1", "CP A"],
+        ["3", "101", "K1", "CE1"],
+    ]
     ps = s.person_structure
     assert ps[ps["kind"] == "staff"][["person", "structure"]].values.tolist() == [
-        ["500", "100"], ["501", "101"], ["501", "900"]]
+        ["500", "100"],
+        ["501", "101"],
+        ["501", "900"],
+    ]
     assert s.staff_director[["staff", "structure"]].values.tolist() == [["500", "100"]]
     assert s.staff_function["code"].tolist() == ["ENS", "DIR"]
     assert s.staff_function["discipline_code"].tolist() == ["-", "-"]
@@ -146,7 +260,9 @@ def test_link_tables(folder):
 
 def test_roster_lists_one_schools_pupils_with_class_level_and_guardians(folder):
     r = ent_audit.load(folder).roster("0310036W")
-    assert r[["jointure", "level", "class_name", "guardian_count", "guardians"]].values.tolist() == [
+    assert r[
+        ["jointure", "level", "class_name", "guardian_count", "guardians"]
+    ].values.tolist() == [
         ["2", "CP", "CP A", 1, "DURAND Anne (mère)"],
         ["1", "CM1", "CM1 B", 2, "DURAND Anne (mère); DURAND Marc (père)"],
     ]
@@ -176,7 +292,8 @@ def test_a_missing_part_is_an_error_unless_recovering(folder):
 
 def test_files_of_two_extractions_are_not_mixed(folder):
     (folder / f"{PREFIX}_Eleve_0000.xml").rename(
-        folder / "ENT1D_TEST_Delta_20241007_Eleve_0000.xml")
+        folder / "ENT1D_TEST_Delta_20241007_Eleve_0000.xml"
+    )
     with pytest.raises(SnapshotError, match="plusieurs extractions mêlées"):
         ent_audit.load(folder)
 
@@ -187,7 +304,8 @@ def test_second_degree_files_are_ignored_with_a_note_and_absent_kinds_noted(fold
     s = ent_audit.load(folder)
     assert s.notes == [
         f"MatiereEducNat: fichier du second degré ignoré ({PREFIX}_MatiereEducNat_0000.xml)",
-        "PersEducNat: aucun fichier dans cette extraction complète"]
+        "PersEducNat: aucun fichier dans cette extraction complète",
+    ]
     assert s.staff.empty and list(s.staff.columns)[:3] == ["jointure", "birth_name", "last_name"]
 
 
@@ -198,11 +316,14 @@ def _tar(path, members):
     return path
 
 
-@pytest.mark.parametrize("make, reason", [
-    (lambda: tarfile.TarInfo(f"../{PREFIX}_Eleve_0000.xml"), "chemin absolu ou remontant"),
-    (lambda: tarfile.TarInfo(f"/tmp/{PREFIX}_Eleve_0000.xml"), "chemin absolu ou remontant"),
-    (lambda: tarfile.TarInfo("notes.txt"), "fichier inattendu"),
-])
+@pytest.mark.parametrize(
+    "make, reason",
+    [
+        (lambda: tarfile.TarInfo(f"../{PREFIX}_Eleve_0000.xml"), "chemin absolu ou remontant"),
+        (lambda: tarfile.TarInfo(f"/tmp/{PREFIX}_Eleve_0000.xml"), "chemin absolu ou remontant"),
+        (lambda: tarfile.TarInfo("notes.txt"), "fichier inattendu"),
+    ],
+)
 def test_hostile_archive_members_are_refused_by_name(tmp_path, make, reason):
     info = make()
     info.size = 3
@@ -221,8 +342,11 @@ def test_links_in_archives_are_refused(tmp_path):
 
 
 def test_delete_or_modify_in_a_complete_extraction_is_reported(folder):
-    (folder / f"{PREFIX}_Eleve_0001.xml").write_bytes(document([
-        record("Eleve", "3", op="delete"), record("Eleve", "4", pupil("4"), op="modify")]))
+    (folder / f"{PREFIX}_Eleve_0001.xml").write_bytes(
+        document([record("Eleve", "3", op="delete"), record("Eleve", "4", pupil("4"), op="modify")])
+    )
     s = ent_audit.load(folder)
     assert s.issues[["code", "jointure", "value", "line"]].values.tolist() == [
-        ["unexpected_operation", "3", "delete", 5], ["unexpected_operation", "4", "modify", 9]]
+        ["unexpected_operation", "3", "delete", 5],
+        ["unexpected_operation", "4", "modify", 9],
+    ]

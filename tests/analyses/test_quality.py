@@ -19,13 +19,13 @@ from conftest import SCHOOL, document, pupil, record
 from helpers import CHROMIUM, check_rendered, leaks, page_text, personal_values
 
 import ent_audit
-from ent_audit.analyses import quality
-from ent_audit.reports import runner as report
 from ent_audit.aaf import schema
-from ent_audit.synth import generator as synth
-from ent_audit.privacy import Pseudonymiser
+from ent_audit.analyses import quality
 from ent_audit.analyses.quality import RULE_BY_ID, RULES, QualityError, Severity, Threshold
+from ent_audit.privacy import Pseudonymiser
+from ent_audit.reports import runner as report
 from ent_audit.store.store import Store
+from ent_audit.synth import generator as synth
 
 ROOT = Path(__file__).parents[2]
 PREFIX = "ENT1D_TEST_Complet_20260914"
@@ -43,34 +43,71 @@ def uai(number: int) -> str:
 # A tiny clean extraction, and the builder of its variants
 # ---------------------------------------------------------------------------------------------
 
-CIRC = {"ENTStructureJointure": "101", "ENTStructureUAI": uai(310900),
-        "ENTStructureNomCourant": "CIRCONSCRIPTION DE FRONTON",
-        "ENTStructureTypeStruct": "CIRCONSCRIPTION", "ENTEcoleCirconscription": "Fronton"}
+CIRC = {
+    "ENTStructureJointure": "101",
+    "ENTStructureUAI": uai(310900),
+    "ENTStructureNomCourant": "CIRCONSCRIPTION DE FRONTON",
+    "ENTStructureTypeStruct": "CIRCONSCRIPTION",
+    "ENTEcoleCirconscription": "Fronton",
+}
 PUPIL = pupil("200")
-GUARDIAN = {"ENTPersonJointure": "300", "ENTPersonNom": "Parent", "ENTPersonPrenom": "Alex",
-            "ENTPersRelEleveEleve": ["200"], "ENTPersonCodePostal": "31660",
-            "ENTPersonPays": "FRANCE", "ENTPersRelEleveTelMobile": "06 12 34 56 78",
-            "ENTPersonTelPerso": "+33 5 61 00 00 00", "ENTPersonMail": "alex.parent@example.org"}
-DIRECTOR = {"ENTPersonJointure": "400", "ENTPersonNom": "Maître", "ENTPersonPrenom": "Claude",
-            "ENTPersonDateNaissance": "01/02/1980", "ENTPersonStructRattach": "100",
-            "ENTPersonFonctions": ["100$ENS$ENSEIGNEMENT$-$-", "100$DIR$DIRECTION$-$-"],
-            "ENTPersonCategorieEnseignant": "O", "ENTEnsFonctionDir": "100",
-            "ENTPersonMail": "claude.maitre@ac-toulouse.example"}
-AESH = {"ENTPersonJointure": "401", "ENTPersonNom": "Aide", "ENTPersonPrenom": "Dominique",
-        "ENTPersonDateNaissance": "03/04/1990", "ENTPersonStructRattach": "100",
-        "ENTPersonCategorieEnseignant": "N"}
-SCHOOL_B = {**SCHOOL, "ENTStructureJointure": "102", "ENTStructureUAI": uai(310037),
-            "ENTStructureNomCourant": "ECOLE B"}
+GUARDIAN = {
+    "ENTPersonJointure": "300",
+    "ENTPersonNom": "Parent",
+    "ENTPersonPrenom": "Alex",
+    "ENTPersRelEleveEleve": ["200"],
+    "ENTPersonCodePostal": "31660",
+    "ENTPersonPays": "FRANCE",
+    "ENTPersRelEleveTelMobile": "06 12 34 56 78",
+    "ENTPersonTelPerso": "+33 5 61 00 00 00",
+    "ENTPersonMail": "alex.parent@example.org",
+}
+DIRECTOR = {
+    "ENTPersonJointure": "400",
+    "ENTPersonNom": "Maître",
+    "ENTPersonPrenom": "Claude",
+    "ENTPersonDateNaissance": "01/02/1980",
+    "ENTPersonStructRattach": "100",
+    "ENTPersonFonctions": ["100$ENS$ENSEIGNEMENT$-$-", "100$DIR$DIRECTION$-$-"],
+    "ENTPersonCategorieEnseignant": "O",
+    "ENTEnsFonctionDir": "100",
+    "ENTPersonMail": "claude.maitre@ac-toulouse.example",
+}
+AESH = {
+    "ENTPersonJointure": "401",
+    "ENTPersonNom": "Aide",
+    "ENTPersonPrenom": "Dominique",
+    "ENTPersonDateNaissance": "03/04/1990",
+    "ENTPersonStructRattach": "100",
+    "ENTPersonCategorieEnseignant": "N",
+}
+SCHOOL_B = {
+    **SCHOOL,
+    "ENTStructureJointure": "102",
+    "ENTStructureUAI": uai(310037),
+    "ENTStructureNomCourant": "ECOLE B",
+}
 
 
-def extraction(folder: Path, *, structures=(SCHOOL, CIRC), pupils=(PUPIL,),
-               guardians=(GUARDIAN,), staff=(DIRECTOR,), recover: bool = False,
-               raw: dict[str, str] | None = None) -> ent_audit.Snapshot:
+def extraction(
+    folder: Path,
+    *,
+    structures=(SCHOOL, CIRC),
+    pupils=(PUPIL,),
+    guardians=(GUARDIAN,),
+    staff=(DIRECTOR,),
+    recover: bool = False,
+    raw: dict[str, str] | None = None,
+) -> ent_audit.Snapshot:
     """Write the four files (a record's id is its jointure unless it carries ``_id``; a
     ``_kind`` writes another category) and load them."""
     folder.mkdir(parents=True, exist_ok=True)
-    for kind, rows in (("EtabEducNat", structures), ("Eleve", pupils),
-                       ("PersRelEleve", guardians), ("PersEducNat", staff)):
+    for kind, rows in (
+        ("EtabEducNat", structures),
+        ("Eleve", pupils),
+        ("PersRelEleve", guardians),
+        ("PersEducNat", staff),
+    ):
         id_attr = schema.KINDS[kind].id_attr
         records = []
         for attrs in rows:
@@ -89,8 +126,9 @@ def found(result: quality.AuditResult) -> set[tuple[str, str]]:
 
 
 def test_the_fixture_extraction_is_clean(tmp_path):
-    result = quality.audit(extraction(tmp_path, staff=(DIRECTOR, AESH)),
-                           perimeter=[SCHOOL["ENTStructureUAI"]])
+    result = quality.audit(
+        extraction(tmp_path, staff=(DIRECTOR, AESH)), perimeter=[SCHOOL["ENTStructureUAI"]]
+    )
     assert result.findings.empty, result.findings
     assert set(result.summary["status"]) == {"ok"}
 
@@ -100,175 +138,343 @@ def test_the_fixture_extraction_is_clean(tmp_path):
 CASES = {
     # structures
     "uai_invalid: wrong check letter": (
-        {"structures": ({**SCHOOL, "ENTStructureUAI": "0310036X"}, CIRC)}, {},
-        {("uai_invalid", "100")}),
+        {"structures": ({**SCHOOL, "ENTStructureUAI": "0310036X"}, CIRC)},
+        {},
+        {("uai_invalid", "100")},
+    ),
     "uai_invalid: malformed": (
-        {"structures": ({**SCHOOL, "ENTStructureUAI": "031003W"}, CIRC)}, {},
-        {("uai_invalid", "100")}),
+        {"structures": ({**SCHOOL, "ENTStructureUAI": "031003W"}, CIRC)},
+        {},
+        {("uai_invalid", "100")},
+    ),
     "uai_invalid: absent": (
-        {"structures": ({**SCHOOL, "ENTStructureUAI": None}, CIRC)}, {},
-        {("uai_invalid", "100")}),
+        {"structures": ({**SCHOOL, "ENTStructureUAI": None}, CIRC)},
+        {},
+        {("uai_invalid", "100")},
+    ),
     "uai_duplicate": (
-        {"structures": (SCHOOL, {**CIRC, "ENTStructureUAI": SCHOOL["ENTStructureUAI"]})}, {},
-        {("uai_duplicate", "100"), ("uai_duplicate", "101")}),
+        {"structures": (SCHOOL, {**CIRC, "ENTStructureUAI": SCHOOL["ENTStructureUAI"]})},
+        {},
+        {("uai_duplicate", "100"), ("uai_duplicate", "101")},
+    ),
     "structure_incomplete": (
-        {"structures": ({**SCHOOL, "ENTEcoleCommune": None},
-                        {**CIRC, "ENTStructureNomCourant": None})}, {},
-        {("structure_incomplete", "100"), ("structure_incomplete", "101")}),
+        {
+            "structures": (
+                {**SCHOOL, "ENTEcoleCommune": None},
+                {**CIRC, "ENTStructureNomCourant": None},
+            )
+        },
+        {},
+        {("structure_incomplete", "100"), ("structure_incomplete", "101")},
+    ),
     "structure_incomplete: a circonscription office needs no commune": (
-        {"structures": (SCHOOL, {**CIRC, "ENTEcoleCirconscription": None})}, {}, set()),
+        {"structures": (SCHOOL, {**CIRC, "ENTEcoleCirconscription": None})},
+        {},
+        set(),
+    ),
     "school_without_pupils": (
-        {"structures": (SCHOOL, SCHOOL_B, CIRC),
-         "staff": (DIRECTOR, {**DIRECTOR, "ENTPersonJointure": "402", "ENTPersonPrenom": "Lou",
-                              "ENTPersonStructRattach": "102", "ENTEnsFonctionDir": "102",
-                              "ENTPersonFonctions": "102$ENS$ENSEIGNEMENT$-$-"})}, {},
-        {("school_without_pupils", "102")}),
+        {
+            "structures": (SCHOOL, SCHOOL_B, CIRC),
+            "staff": (
+                DIRECTOR,
+                {
+                    **DIRECTOR,
+                    "ENTPersonJointure": "402",
+                    "ENTPersonPrenom": "Lou",
+                    "ENTPersonStructRattach": "102",
+                    "ENTEnsFonctionDir": "102",
+                    "ENTPersonFonctions": "102$ENS$ENSEIGNEMENT$-$-",
+                },
+            ),
+        },
+        {},
+        {("school_without_pupils", "102")},
+    ),
     "school_without_teacher": (
-        {"staff": ({**DIRECTOR, "ENTPersonCategorieEnseignant": "N"},)}, {},
-        {("school_without_teacher", "100")}),
+        {"staff": ({**DIRECTOR, "ENTPersonCategorieEnseignant": "N"},)},
+        {},
+        {("school_without_teacher", "100")},
+    ),
     "school_without_director": (
-        {"staff": ({**DIRECTOR, "ENTEnsFonctionDir": None},)}, {},
-        {("school_without_director", "100")}),
+        {"staff": ({**DIRECTOR, "ENTEnsFonctionDir": None},)},
+        {},
+        {("school_without_director", "100")},
+    ),
     "school_several_directors": (
-        {"staff": (DIRECTOR, {**DIRECTOR, "ENTPersonJointure": "402",
-                              "ENTPersonPrenom": "Lou"})}, {},
-        {("school_several_directors", "100")}),
+        {"staff": (DIRECTOR, {**DIRECTOR, "ENTPersonJointure": "402", "ENTPersonPrenom": "Lou"})},
+        {},
+        {("school_several_directors", "100")},
+    ),
     "school_outside_perimeter, and its people": (
-        {}, {"perimeter": [uai(310037)]},
-        {("school_outside_perimeter", "100"), ("person_outside_perimeter", "200"),
-         ("person_outside_perimeter", "300"), ("person_outside_perimeter", "400")}),
+        {},
+        {"perimeter": [uai(310037)]},
+        {
+            ("school_outside_perimeter", "100"),
+            ("person_outside_perimeter", "200"),
+            ("person_outside_perimeter", "300"),
+            ("person_outside_perimeter", "400"),
+        },
+    ),
     # pupils
-    "ine_missing": ({"pupils": ({**PUPIL, "ENTEleveINE": None},)}, {},
-                    {("ine_missing", "200")}),
-    "ine_malformed": ({"pupils": ({**PUPIL, "ENTEleveINE": "12345"},)}, {},
-                      {("ine_malformed", "200")}),
+    "ine_missing": ({"pupils": ({**PUPIL, "ENTEleveINE": None},)}, {}, {("ine_missing", "200")}),
+    "ine_malformed": (
+        {"pupils": ({**PUPIL, "ENTEleveINE": "12345"},)},
+        {},
+        {("ine_malformed", "200")},
+    ),
     "ine_duplicate": (
-        {"pupils": (PUPIL, pupil("201", ENTPersonPrenom="Léo", birth="04/05/2019",
-                                 ENTEleveINE=PUPIL["ENTEleveINE"])),
-         "guardians": ({**GUARDIAN, "ENTPersRelEleveEleve": ["200", "201"]},)}, {},
-        {("ine_duplicate", "200"), ("ine_duplicate", "201")}),
-    "birth_date_missing": ({"pupils": ({**PUPIL, "ENTPersonDateNaissance": None},)}, {},
-                           {("birth_date_missing", "200")}),
+        {
+            "pupils": (
+                PUPIL,
+                pupil(
+                    "201",
+                    ENTPersonPrenom="Léo",
+                    birth="04/05/2019",
+                    ENTEleveINE=PUPIL["ENTEleveINE"],
+                ),
+            ),
+            "guardians": ({**GUARDIAN, "ENTPersRelEleveEleve": ["200", "201"]},),
+        },
+        {},
+        {("ine_duplicate", "200"), ("ine_duplicate", "201")},
+    ),
+    "birth_date_missing": (
+        {"pupils": ({**PUPIL, "ENTPersonDateNaissance": None},)},
+        {},
+        {("birth_date_missing", "200")},
+    ),
     "birth_date_invalid: not a date": (
-        {"pupils": ({**PUPIL, "ENTPersonDateNaissance": "31/02/2019"},)}, {},
-        {("birth_date_invalid", "200")}),
+        {"pupils": ({**PUPIL, "ENTPersonDateNaissance": "31/02/2019"},)},
+        {},
+        {("birth_date_invalid", "200")},
+    ),
     "birth_date_invalid: after the extraction": (
-        {"pupils": ({**PUPIL, "ENTPersonDateNaissance": "01/01/2027"},)}, {},
-        {("birth_date_invalid", "200")}),
-    "age_level_mismatch": ({"pupils": ({**PUPIL, "ENTPersonDateNaissance": "12/03/2016"},)},
-                           {}, {("age_level_mismatch", "200")}),
+        {"pupils": ({**PUPIL, "ENTPersonDateNaissance": "01/01/2027"},)},
+        {},
+        {("birth_date_invalid", "200")},
+    ),
+    "age_level_mismatch": (
+        {"pupils": ({**PUPIL, "ENTPersonDateNaissance": "12/03/2016"},)},
+        {},
+        {("age_level_mismatch", "200")},
+    ),
     "age_level_mismatch: one year is tolerated": (
-        {"pupils": ({**PUPIL, "ENTPersonDateNaissance": "12/03/2018"},)}, {}, set()),
+        {"pupils": ({**PUPIL, "ENTPersonDateNaissance": "12/03/2018"},)},
+        {},
+        set(),
+    ),
     "age_level_mismatch: ULIS pupils are exempt": (
-        {"pupils": ({**PUPIL, "ENTPersonDateNaissance": "12/03/2016",
-                     "ENTEleveTypeClasse": "ULIS"},)}, {}, set()),
+        {
+            "pupils": (
+                {**PUPIL, "ENTPersonDateNaissance": "12/03/2016", "ENTEleveTypeClasse": "ULIS"},
+            )
+        },
+        {},
+        set(),
+    ),
     "age_level_mismatch: tolerance is a parameter": (
         {"pupils": ({**PUPIL, "ENTPersonDateNaissance": "12/03/2016"},)},
-        {"age_tolerance": 3}, set()),
-    "level_cycle_mismatch": ({"pupils": ({**PUPIL, "ENTEleveCycle": "CYCLE 3"},)}, {},
-                             {("level_cycle_mismatch", "200")}),
+        {"age_tolerance": 3},
+        set(),
+    ),
+    "level_cycle_mismatch": (
+        {"pupils": ({**PUPIL, "ENTEleveCycle": "CYCLE 3"},)},
+        {},
+        {("level_cycle_mismatch", "200")},
+    ),
     "pupil_without_structure": (
-        {"pupils": ({**PUPIL, "ENTPersonStructRattach": None},)}, {},
-        {("pupil_without_structure", "200")}),
+        {"pupils": ({**PUPIL, "ENTPersonStructRattach": None},)},
+        {},
+        {("pupil_without_structure", "200")},
+    ),
     "unknown_structure": (
-        {"staff": (DIRECTOR, {**AESH, "ENTPersonStructRattach": "999"})}, {},
-        {("unknown_structure", "401")}),
+        {"staff": (DIRECTOR, {**AESH, "ENTPersonStructRattach": "999"})},
+        {},
+        {("unknown_structure", "401")},
+    ),
     "unknown_structure: a pupil's class is then elsewhere too": (
-        {"pupils": ({**PUPIL, "ENTPersonStructRattach": "999"},)}, {},
-        {("unknown_structure", "200"), ("class_other_structure", "200")}),
+        {"pupils": ({**PUPIL, "ENTPersonStructRattach": "999"},)},
+        {},
+        {("unknown_structure", "200"), ("class_other_structure", "200")},
+    ),
     "class_other_structure": (
-        {"pupils": ({**PUPIL, "ENTPersonClasses": ["101$$$C9$CE1"]},)}, {},
-        {("class_other_structure", "200")}),
-    "pupil_without_class": ({"pupils": ({**PUPIL, "ENTPersonClasses": None},)}, {},
-                            {("pupil_without_class", "200")}),
+        {"pupils": ({**PUPIL, "ENTPersonClasses": ["101$$$C9$CE1"]},)},
+        {},
+        {("class_other_structure", "200")},
+    ),
+    "pupil_without_class": (
+        {"pupils": ({**PUPIL, "ENTPersonClasses": None},)},
+        {},
+        {("pupil_without_class", "200")},
+    ),
     "pupil_several_classes": (
         {"pupils": ({**PUPIL, "ENTPersonClasses": ["100$$$C1$CE1 A", "100$$$C2$CE1 B"]},)},
-        {}, {("pupil_several_classes", "200")}),
+        {},
+        {("pupil_several_classes", "200")},
+    ),
     "pupil_several_schools": (
-        {"pupils": ({**PUPIL, "ENTPersonStructRattach": ["100", "101"]},)}, {},
-        {("pupil_several_schools", "200")}),
-    "pupil_without_guardian": ({"pupils": ({**PUPIL, "ENTEleveAutoriteParentale": None},),
-                                "guardians": ()}, {}, {("pupil_without_guardian", "200")}),
+        {"pupils": ({**PUPIL, "ENTPersonStructRattach": ["100", "101"]},)},
+        {},
+        {("pupil_several_schools", "200")},
+    ),
+    "pupil_without_guardian": (
+        {"pupils": ({**PUPIL, "ENTEleveAutoriteParentale": None},), "guardians": ()},
+        {},
+        {("pupil_without_guardian", "200")},
+    ),
     "guardian_unknown": (
-        {"pupils": ({**PUPIL, "ENTEleveAutoriteParentale": ["300$10", "399$20"]},)}, {},
-        {("guardian_unknown", "200")}),
+        {"pupils": ({**PUPIL, "ENTEleveAutoriteParentale": ["300$10", "399$20"]},)},
+        {},
+        {("guardian_unknown", "200")},
+    ),
     "duplicate_person: accents and case aside": (
-        {"pupils": (PUPIL, pupil("201", ENTPersonNom="TESTEUR", ENTPersonPrenom="Zoe",
-                                 ENTEleveINE="0000000201B")),
-         "guardians": ({**GUARDIAN, "ENTPersRelEleveEleve": ["200", "201"]},)}, {},
-        {("duplicate_person", "200"), ("duplicate_person", "201")}),
+        {
+            "pupils": (
+                PUPIL,
+                pupil(
+                    "201", ENTPersonNom="TESTEUR", ENTPersonPrenom="Zoe", ENTEleveINE="0000000201B"
+                ),
+            ),
+            "guardians": ({**GUARDIAN, "ENTPersRelEleveEleve": ["200", "201"]},),
+        },
+        {},
+        {("duplicate_person", "200"), ("duplicate_person", "201")},
+    ),
     "person_outside_perimeter: staff of offices are not": (
         {"staff": (DIRECTOR, {**AESH, "ENTPersonStructRattach": "101"})},
-        {"perimeter": [SCHOOL["ENTStructureUAI"]]}, set()),
+        {"perimeter": [SCHOOL["ENTStructureUAI"]]},
+        set(),
+    ),
     # guardians
     "guardian_without_pupil": (
-        {"guardians": (GUARDIAN, {**GUARDIAN, "ENTPersonJointure": "301",
-                                  "ENTPersRelEleveEleve": None})}, {},
-        {("guardian_without_pupil", "301")}),
+        {
+            "guardians": (
+                GUARDIAN,
+                {**GUARDIAN, "ENTPersonJointure": "301", "ENTPersRelEleveEleve": None},
+            )
+        },
+        {},
+        {("guardian_without_pupil", "301")},
+    ),
     "guardian_pupil_unknown": (
-        {"guardians": ({**GUARDIAN, "ENTPersRelEleveEleve": ["200", "299"]},)}, {},
-        {("guardian_pupil_unknown", "300")}),
-    "link_pupil_side_only": ({"guardians": ({**GUARDIAN, "ENTPersRelEleveEleve": None},)}, {},
-                             {("link_pupil_side_only", "200")}),
+        {"guardians": ({**GUARDIAN, "ENTPersRelEleveEleve": ["200", "299"]},)},
+        {},
+        {("guardian_pupil_unknown", "300")},
+    ),
+    "link_pupil_side_only": (
+        {"guardians": ({**GUARDIAN, "ENTPersRelEleveEleve": None},)},
+        {},
+        {("link_pupil_side_only", "200")},
+    ),
     "link_guardian_side_only": (
-        {"guardians": (GUARDIAN, {**GUARDIAN, "ENTPersonJointure": "301"})}, {},
-        {("link_guardian_side_only", "301")}),
-    "mail_malformed": ({"guardians": ({**GUARDIAN, "ENTPersonMail": "alex@@example.org"},)},
-                       {}, {("mail_malformed", "300")}),
-    "phone_malformed": ({"guardians": ({**GUARDIAN, "ENTPersonTelPerso": "05 61 00"},)}, {},
-                        {("phone_malformed", "300")}),
+        {"guardians": (GUARDIAN, {**GUARDIAN, "ENTPersonJointure": "301"})},
+        {},
+        {("link_guardian_side_only", "301")},
+    ),
+    "mail_malformed": (
+        {"guardians": ({**GUARDIAN, "ENTPersonMail": "alex@@example.org"},)},
+        {},
+        {("mail_malformed", "300")},
+    ),
+    "phone_malformed": (
+        {"guardians": ({**GUARDIAN, "ENTPersonTelPerso": "05 61 00"},)},
+        {},
+        {("phone_malformed", "300")},
+    ),
     "phone_malformed: a malformed mobile is not also called a landline": (
-        {"guardians": ({**GUARDIAN, "ENTPersRelEleveTelMobile": "12"},)}, {},
-        {("phone_malformed", "300")}),
-    "postal_code_malformed": ({"guardians": ({**GUARDIAN, "ENTPersonCodePostal": "3166"},)},
-                              {}, {("postal_code_malformed", "300")}),
+        {"guardians": ({**GUARDIAN, "ENTPersRelEleveTelMobile": "12"},)},
+        {},
+        {("phone_malformed", "300")},
+    ),
+    "postal_code_malformed": (
+        {"guardians": ({**GUARDIAN, "ENTPersonCodePostal": "3166"},)},
+        {},
+        {("postal_code_malformed", "300")},
+    ),
     "postal_code_malformed: foreign addresses are not checked": (
-        {"guardians": ({**GUARDIAN, "ENTPersonCodePostal": "1000",
-                        "ENTPersonPays": "BELGIQUE"},)}, {}, set()),
+        {"guardians": ({**GUARDIAN, "ENTPersonCodePostal": "1000", "ENTPersonPays": "BELGIQUE"},)},
+        {},
+        set(),
+    ),
     "mobile_not_mobile": (
-        {"guardians": ({**GUARDIAN, "ENTPersRelEleveTelMobile": "05.61.00.00.00"},)}, {},
-        {("mobile_not_mobile", "300")}),
+        {"guardians": ({**GUARDIAN, "ENTPersRelEleveTelMobile": "05.61.00.00.00"},)},
+        {},
+        {("mobile_not_mobile", "300")},
+    ),
     "mobile_not_mobile: +33 6 is a mobile": (
-        {"guardians": ({**GUARDIAN, "ENTPersRelEleveTelMobile": "+33 6 12 34 56 78"},)}, {},
-        set()),
+        {"guardians": ({**GUARDIAN, "ENTPersRelEleveTelMobile": "+33 6 12 34 56 78"},)},
+        {},
+        set(),
+    ),
     # staff
     "staff_without_structure": (
-        {"staff": (DIRECTOR, {**AESH, "ENTPersonStructRattach": None})}, {},
-        {("staff_without_structure", "401")}),
+        {"staff": (DIRECTOR, {**AESH, "ENTPersonStructRattach": None})},
+        {},
+        {("staff_without_structure", "401")},
+    ),
     "director_not_attached": (
-        {"staff": ({**DIRECTOR, "ENTPersonStructRattach": "101"},)}, {},
-        {("director_not_attached", "400")}),
+        {"staff": ({**DIRECTOR, "ENTPersonStructRattach": "101"},)},
+        {},
+        {("director_not_attached", "400")},
+    ),
     "teacher_flag_missing, and the school has no teacher then": (
-        {"staff": ({**DIRECTOR, "ENTPersonCategorieEnseignant": None},)}, {},
-        {("teacher_flag_missing", "400"), ("school_without_teacher", "100")}),
+        {"staff": ({**DIRECTOR, "ENTPersonCategorieEnseignant": None},)},
+        {},
+        {("teacher_flag_missing", "400"), ("school_without_teacher", "100")},
+    ),
     # every file
     "id_mismatch": ({"pupils": ({**PUPIL, "_id": "2000"},)}, {}, {("id_mismatch", "200")}),
-    "required_empty": ({"pupils": ({**PUPIL, "ENTPersonNom": None},)}, {},
-                       {("required_empty", "200")}),
-    "required_empty: jointure absent": ({"guardians": ({**GUARDIAN, "_id": "300",
-                                                        "ENTPersonJointure": None},)}, {},
-                                        {("required_empty", "300")}),
-    "unknown_attribute": ({"pupils": ({**PUPIL, "ENTPersonSexe": "F"},)}, {},
-                          {("unknown_attribute", "200")}),
+    "required_empty": (
+        {"pupils": ({**PUPIL, "ENTPersonNom": None},)},
+        {},
+        {("required_empty", "200")},
+    ),
+    "required_empty: jointure absent": (
+        {"guardians": ({**GUARDIAN, "_id": "300", "ENTPersonJointure": None},)},
+        {},
+        {("required_empty", "300")},
+    ),
+    "unknown_attribute": (
+        {"pupils": ({**PUPIL, "ENTPersonSexe": "F"},)},
+        {},
+        {("unknown_attribute", "200")},
+    ),
     "attribute_not_in_convention: another kind's attribute": (
-        {"pupils": ({**PUPIL, "ENTPersRelEleveTelMobile": "0612345678"},)}, {},
-        {("attribute_not_in_convention", "200")}),
+        {"pupils": ({**PUPIL, "ENTPersRelEleveTelMobile": "0612345678"},)},
+        {},
+        {("attribute_not_in_convention", "200")},
+    ),
     "attribute_not_in_convention: an AAF extra Annexe 1 does not list": (
-        {"pupils": ({**PUPIL, "ENTEleveDateEntreeClasses": "100$01/09/2026$C1"},)}, {},
-        {("attribute_not_in_convention", "200")}),
-    "mojibake": ({"pupils": ({**PUPIL, "ENTPersonPrenom": "ZoÃ©"},)}, {},
-                 {("mojibake", "200")}),
-    "invalid_value": ({"pupils": ({**PUPIL, "ENTEleveRestaurantScolaire": "X"},)}, {},
-                      {("invalid_value", "200")}),
+        {"pupils": ({**PUPIL, "ENTEleveDateEntreeClasses": "100$01/09/2026$C1"},)},
+        {},
+        {("attribute_not_in_convention", "200")},
+    ),
+    "mojibake": ({"pupils": ({**PUPIL, "ENTPersonPrenom": "ZoÃ©"},)}, {}, {("mojibake", "200")}),
+    "invalid_value": (
+        {"pupils": ({**PUPIL, "ENTEleveRestaurantScolaire": "X"},)},
+        {},
+        {("invalid_value", "200")},
+    ),
     "invalid_value: unknown link code": (
-        {"pupils": ({**PUPIL, "ENTEleveAutoriteParentale": "300$99"},)}, {},
-        {("invalid_value", "200")}),
-    "malformed_value": ({"pupils": ({**PUPIL, "ENTPersonClasses": "100$C1"},)}, {},
-                        {("malformed_value", "200")}),
-    "multiple_values": ({"pupils": ({**PUPIL, "ENTPersonNom": ["Testeur", "Autre"]},)}, {},
-                        {("multiple_values", "200")}),
-    "reader_other: wrong category": ({"pupils": ({**PUPIL, "_kind": "PersRelEleve"},)}, {},
-                                     {("reader_other", "200")}),
+        {"pupils": ({**PUPIL, "ENTEleveAutoriteParentale": "300$99"},)},
+        {},
+        {("invalid_value", "200")},
+    ),
+    "malformed_value": (
+        {"pupils": ({**PUPIL, "ENTPersonClasses": "100$C1"},)},
+        {},
+        {("malformed_value", "200")},
+    ),
+    "multiple_values": (
+        {"pupils": ({**PUPIL, "ENTPersonNom": ["Testeur", "Autre"]},)},
+        {},
+        {("multiple_values", "200")},
+    ),
+    "reader_other: wrong category": (
+        {"pupils": ({**PUPIL, "_kind": "PersRelEleve"},)},
+        {},
+        {("reader_other", "200")},
+    ),
 }
 
 
@@ -286,8 +492,12 @@ def test_every_rule_has_a_hand_written_case():
 
 def test_a_record_the_reader_skipped_is_a_blocking_finding(tmp_path):
     unreadable = pupil("201", ENTPersonPrenom="Léo", ENTEleveINE="0000000201B")
-    snap = extraction(tmp_path, pupils=(PUPIL, unreadable), recover=True,
-                      raw={"<value>Léo</value>": "<value>L&eacute;o</value>"})
+    snap = extraction(
+        tmp_path,
+        pupils=(PUPIL, unreadable),
+        recover=True,
+        raw={"<value>Léo</value>": "<value>L&eacute;o</value>"},
+    )
     result = quality.audit(snap)
     assert found(result) == {("skipped_record", "201")}
     row = result.findings.iloc[0]
@@ -295,8 +505,11 @@ def test_a_record_the_reader_skipped_is_a_blocking_finding(tmp_path):
     assert row["source"].startswith(f"{PREFIX}_Eleve_0000.xml:")
     assert "skipped_record" in result.failed
     # A malformed file that lost no record is reported once, as a file.
-    trailing = extraction(tmp_path / "trailing", recover=True,
-                          raw={"</ficAlimMENESR>": "</ficAlimMENESR>\n<trailing>"})
+    trailing = extraction(
+        tmp_path / "trailing",
+        recover=True,
+        raw={"</ficAlimMENESR>": "</ficAlimMENESR>\n<trailing>"},
+    )
     result = quality.audit(trailing)
     assert result.findings[["rule", "kind"]].values.tolist() == [["skipped_record", "Eleve"]]
     assert pd.isna(result.findings["jointure"].iloc[0])
@@ -306,15 +519,25 @@ def test_findings_have_the_published_columns_and_point_at_their_record(tmp_path)
     result = quality.audit(extraction(tmp_path, pupils=({**PUPIL, "ENTEleveINE": "12"},)))
     assert tuple(result.findings.columns) == quality.FINDING_COLUMNS
     assert result.findings.iloc[0].to_dict() == {
-        "rule": "ine_malformed", "severity": "warning", "kind": "Eleve", "jointure": "200",
-        "uai": SCHOOL["ENTStructureUAI"], "attribute": "ENTEleveINE", "value": "12",
-        "source": f"{PREFIX}_Eleve_0000.xml:5"}
+        "rule": "ine_malformed",
+        "severity": "warning",
+        "kind": "Eleve",
+        "jointure": "200",
+        "uai": SCHOOL["ENTStructureUAI"],
+        "attribute": "ENTEleveINE",
+        "value": "12",
+        "source": f"{PREFIX}_Eleve_0000.xml:5",
+    }
 
 
 def test_a_delta_alone_is_refused(tmp_path):
     snap = extraction(tmp_path)
-    delta = snap.__class__(**{**snap.__dict__, "extraction": ent_audit.ExtractionInfo(
-        "ENT1D_TEST", "delta", snap.extraction.date)})
+    delta = snap.__class__(
+        **{
+            **snap.__dict__,
+            "extraction": ent_audit.ExtractionInfo("ENT1D_TEST", "delta", snap.extraction.date),
+        }
+    )
     with pytest.raises(QualityError, match="pas sur un Delta seul"):
         quality.audit(delta)
 
@@ -343,13 +566,18 @@ def test_thresholds_are_counts_or_rates_by_severity_then_by_rule(tmp_path):
 
     assert status(quality.audit(snap)) == "fail"  # 1 pupil of 1: 100 % >= 5 %
     assert status(quality.audit(snap, thresholds={"warning": {"fail": None}})) == "warn"
-    assert status(quality.audit(snap, thresholds={"ine_malformed": {"warn": 2,
-                                                                    "fail": None}})) == "ok"
+    assert (
+        status(quality.audit(snap, thresholds={"ine_malformed": {"warn": 2, "fail": None}})) == "ok"
+    )
     assert status(quality.audit(snap, thresholds={"warning": {"fail": "100%"}})) == "fail"
     assert Threshold.parse("2,5%", "x").rate == 0.025 and str(Threshold.parse(3, "x")) == "3"
     assert not Threshold.parse(1, "x").reached(0, 10)
-    for bad in ({"nope": {"fail": 1}}, {"ine_malformed": {"fail": 0}},
-                {"ine_malformed": {"fail": "150%"}}, {"ine_malformed": {"max": 1}}):
+    for bad in (
+        {"nope": {"fail": 1}},
+        {"ine_malformed": {"fail": 0}},
+        {"ine_malformed": {"fail": "150%"}},
+        {"ine_malformed": {"max": 1}},
+    ):
         with pytest.raises(QualityError, match="thresholds"):
             quality.audit(snap, thresholds=bad)
 
@@ -368,8 +596,10 @@ def test_only_blocking_rules_over_their_fail_threshold_fail_the_run(tmp_path):
 
 def test_the_perimeter_is_a_list_or_a_file(tmp_path):
     listing = tmp_path / "ecoles.csv"
-    listing.write_text("UAI;nom\n0310036w;ECOLE A  # Bessières\n\n# fermée: 0310037X\n"
-                       f"{uai(310037)},ECOLE B\n", encoding="utf-8")
+    listing.write_text(
+        f"UAI;nom\n0310036w;ECOLE A  # Bessières\n\n# fermée: 0310037X\n{uai(310037)},ECOLE B\n",
+        encoding="utf-8",
+    )
     assert quality.read_perimeter(listing) == {"0310036W", uai(310037)}
     assert quality.read_perimeter([" 0310036w "]) == {"0310036W"}
     assert quality.read_perimeter(None) is None and quality.read_perimeter("") is None
@@ -381,31 +611,51 @@ def test_the_perimeter_is_a_list_or_a_file(tmp_path):
 
 
 def test_a_guardian_is_outside_only_when_all_their_pupils_are(tmp_path):
-    b_pupil = pupil("201", ENTPersonPrenom="Léo", ENTEleveINE="0000000201B",
-                    ENTPersonStructRattach="102", classes=["102$$$B1$CE1"])
-    b_director = {**DIRECTOR, "ENTPersonJointure": "402", "ENTPersonPrenom": "Lou",
-                  "ENTPersonStructRattach": "102", "ENTEnsFonctionDir": "102",
-                  "ENTPersonFonctions": "102$ENS$ENSEIGNEMENT$-$-"}
-    snap = extraction(tmp_path, structures=(SCHOOL, SCHOOL_B, CIRC), pupils=(PUPIL, b_pupil),
-                      guardians=({**GUARDIAN, "ENTPersRelEleveEleve": ["200", "201"]},),
-                      staff=(DIRECTOR, b_director))
+    b_pupil = pupil(
+        "201",
+        ENTPersonPrenom="Léo",
+        ENTEleveINE="0000000201B",
+        ENTPersonStructRattach="102",
+        classes=["102$$$B1$CE1"],
+    )
+    b_director = {
+        **DIRECTOR,
+        "ENTPersonJointure": "402",
+        "ENTPersonPrenom": "Lou",
+        "ENTPersonStructRattach": "102",
+        "ENTEnsFonctionDir": "102",
+        "ENTPersonFonctions": "102$ENS$ENSEIGNEMENT$-$-",
+    }
+    snap = extraction(
+        tmp_path,
+        structures=(SCHOOL, SCHOOL_B, CIRC),
+        pupils=(PUPIL, b_pupil),
+        guardians=({**GUARDIAN, "ENTPersRelEleveEleve": ["200", "201"]},),
+        staff=(DIRECTOR, b_director),
+    )
     snap.students.loc[snap.students["jointure"] == "201", "op"] = "add"
     result = quality.audit(snap, perimeter=[SCHOOL["ENTStructureUAI"]])
-    assert found(result) == {("school_outside_perimeter", "102"),
-                             ("person_outside_perimeter", "201"),
-                             ("person_outside_perimeter", "402")}
+    assert found(result) == {
+        ("school_outside_perimeter", "102"),
+        ("person_outside_perimeter", "201"),
+        ("person_outside_perimeter", "402"),
+    }
     assert set(result.findings["uai"]) == {SCHOOL_B["ENTStructureUAI"]}
 
 
 def test_the_school_score_follows_its_formula(tmp_path):
-    pupils = [pupil(str(200 + i), ENTPersonPrenom=f"P{i}", ENTEleveINE=f"00000002{i:02d}A",
-                    guardians=[]) for i in range(9)]
+    pupils = [
+        pupil(str(200 + i), ENTPersonPrenom=f"P{i}", ENTEleveINE=f"00000002{i:02d}A", guardians=[])
+        for i in range(9)
+    ]
     pupils[0]["ENTEleveINE"] = "12"  # a warning on one pupil: weight 0.5
     pupils[1]["ENTPersonNom"] = None  # a blocking one on another: weight 1
-    snap = extraction(tmp_path, pupils=pupils, guardians=(),
-                      staff=({**DIRECTOR, "ENTEnsFonctionDir": None},))  # school: 10 points
-    result = quality.audit(snap, rules=["ine_malformed", "required_empty",
-                                        "school_without_director"])
+    snap = extraction(
+        tmp_path, pupils=pupils, guardians=(), staff=({**DIRECTOR, "ENTEnsFonctionDir": None},)
+    )  # school: 10 points
+    result = quality.audit(
+        snap, rules=["ine_malformed", "required_empty", "school_without_director"]
+    )
     school = result.schools.iloc[0]
     assert (school["records"], school["blocking"], school["warning"]) == (10, 1, 2)
     assert school["score"] == pytest.approx(round(100 * (1 - 1.5 / 10) - 10, 1))
@@ -419,8 +669,10 @@ def test_the_school_score_follows_its_formula(tmp_path):
 # Generated extractions: exactly the injected defects, and nothing in a clean one
 # ---------------------------------------------------------------------------------------------
 
-SPLIT = {("Eleve", "ENTEleveINE"): "ine_missing",
-         ("Eleve", "ENTPersonDateNaissance"): "birth_date_missing"}
+SPLIT = {
+    ("Eleve", "ENTEleveINE"): "ine_missing",
+    ("Eleve", "ENTPersonDateNaissance"): "birth_date_missing",
+}
 """``missing_required`` victims with a dedicated rule; the others are ``required_empty``."""
 
 
@@ -429,13 +681,12 @@ def _one(rule: str):
 
 
 DEFECT_RULES = {
-    "dangling_guardian": lambda e: [("guardian_unknown", "Eleve", e["jointure"],
-                                     e["related"][0])],
+    "dangling_guardian": lambda e: [("guardian_unknown", "Eleve", e["jointure"], e["related"][0])],
     "orphan_guardian": _one("guardian_without_pupil"),
-    "one_sided_link": lambda e: [("link_pupil_side_only", "Eleve", e["jointure"],
-                                  e["related"][0])],
-    "duplicate_ine": lambda e: [("ine_duplicate", "Eleve", j)
-                                for j in (e["jointure"], *e["related"])],
+    "one_sided_link": lambda e: [("link_pupil_side_only", "Eleve", e["jointure"], e["related"][0])],
+    "duplicate_ine": lambda e: [
+        ("ine_duplicate", "Eleve", j) for j in (e["jointure"], *e["related"])
+    ],
     "malformed_ine": _one("ine_malformed"),
     "wrong_uai_key": _one("uai_invalid"),
     "school_without_director": _one("school_without_director"),
@@ -449,10 +700,17 @@ DEFECT_RULES = {
     "class_of_other_structure": _one("class_other_structure"),
     "pupil_without_class": _one("pupil_without_class"),
     "id_mismatch": _one("id_mismatch"),
-    "missing_required": lambda e: [(SPLIT.get((e["kind"], e["attribute"]), "required_empty"),
-                                    e["kind"], e["jointure"], e["attribute"])],
-    "unknown_attribute": lambda e: [("unknown_attribute", e["kind"], e["jointure"],
-                                     e["attribute"])],
+    "missing_required": lambda e: [
+        (
+            SPLIT.get((e["kind"], e["attribute"]), "required_empty"),
+            e["kind"],
+            e["jointure"],
+            e["attribute"],
+        )
+    ],
+    "unknown_attribute": lambda e: [
+        ("unknown_attribute", e["kind"], e["jointure"], e["attribute"])
+    ],
     "mojibake": lambda e: [("mojibake", e["kind"], e["jointure"], e["attribute"])],
     "malformed_mail": _one("mail_malformed"),
     "non_mobile_phone": _one("mobile_not_mobile"),
@@ -460,8 +718,13 @@ DEFECT_RULES = {
 }
 """What each synth defect must be found as: (rule, kind, jointure[, attribute or value])."""
 
-KEYED_BY_ATTRIBUTE = {"required_empty", "ine_missing", "birth_date_missing",
-                      "unknown_attribute", "mojibake"}
+KEYED_BY_ATTRIBUTE = {
+    "required_empty",
+    "ine_missing",
+    "birth_date_missing",
+    "unknown_attribute",
+    "mojibake",
+}
 KEYED_BY_VALUE = {"guardian_unknown", "link_pupil_side_only"}
 
 
@@ -478,32 +741,41 @@ def _finding_key(row) -> tuple:
 def generated(tmp_path_factory):
     """A defective and a clean perimeter, and stores holding each one's Complet and Delta."""
     tmp = tmp_path_factory.mktemp("generated")
-    out = {"defective": synth.write(tmp / "defective", defects=ALL_DEFECTS, **GENERATED),
-           "clean": synth.write(tmp / "clean", **GENERATED)}
+    out = {
+        "defective": synth.write(tmp / "defective", defects=ALL_DEFECTS, **GENERATED),
+        "clean": synth.write(tmp / "clean", **GENERATED),
+    }
     for name in ("defective", "clean"):
         store = Store(tmp / f"{name}-store")
         store.ingest(out[name].archives[:2])
         out[f"{name}-store"] = store
     first = ent_audit.load(out["defective"].archives[0], workers=1)
     clean = ent_audit.load(out["clean"].archives[0], workers=1)  # the UAIs, all valid
-    out["perimeter"] = sorted(clean.structures.loc[clean.structures["struct_type"] == "ECOLE",
-                                                   "uai"])
+    out["perimeter"] = sorted(
+        clean.structures.loc[clean.structures["struct_type"] == "ECOLE", "uai"]
+    )
     out["truth"] = json.loads(out["defective"].truth.read_text(encoding="utf-8"))
     out["audits"] = {
         "first Complet": quality.audit(first, perimeter=out["perimeter"]),
-        "later Complet": quality.audit(ent_audit.load(out["defective"].archives[2], workers=1),
-                                       perimeter=out["perimeter"]),
-        "store after the Delta": quality.audit(out["defective-store"].latest(),
-                                               perimeter=out["perimeter"]),
+        "later Complet": quality.audit(
+            ent_audit.load(out["defective"].archives[2], workers=1), perimeter=out["perimeter"]
+        ),
+        "store after the Delta": quality.audit(
+            out["defective-store"].latest(), perimeter=out["perimeter"]
+        ),
     }
     return out
 
 
 def test_every_defect_kind_is_mapped_to_the_rules_that_find_it():
     assert set(DEFECT_RULES) == set(synth.DEFECTS)
-    assert all(rule in RULE_BY_ID for r in DEFECT_RULES.values()
-               for rule in [r({"kind": "Eleve", "jointure": "1", "attribute": "a",
-                               "related": ["2"]})[0][0]])
+    assert all(
+        rule in RULE_BY_ID
+        for r in DEFECT_RULES.values()
+        for rule in [
+            r({"kind": "Eleve", "jointure": "1", "attribute": "a", "related": ["2"]})[0][0]
+        ]
+    )
 
 
 @pytest.mark.parametrize("rule", [r.id for r in RULES])
@@ -599,8 +871,10 @@ def test_clear_csvs_are_per_school_private_and_say_so(generated, tmp_path):
     assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in paths)
     assert "données personnelles" in (folder / "LISEZMOI.txt").read_text(encoding="utf-8")
     names = {p.name for p in paths}
-    assert {f"{u}.csv" for u in result.findings["uai"].dropna()} | {"sans-ecole.csv",
-                                                                    "LISEZMOI.txt"} == names
+    assert {f"{u}.csv" for u in result.findings["uai"].dropna()} | {
+        "sans-ecole.csv",
+        "LISEZMOI.txt",
+    } == names
     rows = pd.concat(pd.read_csv(p, sep=";", dtype=str) for p in paths if p.suffix == ".csv")
     assert len(rows) == len(result.findings)
     assert set(rows["jointure"]) == set(result.findings["jointure"].dropna())  # clear ids
@@ -621,8 +895,13 @@ def quality_runs(generated, tmp_path_factory):
     Store(store).ingest(defective.archives[:1])
     perimeter = tmp / "perimetre.txt"
     perimeter.write_text("\n".join(generated["perimeter"]) + "\n")
-    params = {"store": str(store), "perimeter": str(perimeter), "today": "2026-09-15",
-              "clear_csv": True, "max_age_days": 10}  # max_age_days: overview's, left out
+    params = {
+        "store": str(store),
+        "perimeter": str(perimeter),
+        "today": "2026-09-15",
+        "clear_csv": True,
+        "max_age_days": 10,
+    }  # max_age_days: overview's, left out
     outputs = tmp / "outputs"
     first = report.run("quality", params, outputs=outputs)
     Store(store).ingest(defective.archives[1:2])
@@ -634,11 +913,18 @@ def test_the_report_fails_on_blocking_rules_and_writes_its_files(quality_runs, g
     r = quality_runs["later"]
     assert (r.status, r.exit_code) == ("blocking", 1), r.message
     expected = generated["audits"]["store after the Delta"]
-    assert "ine_duplicate" in r.message and set(r.summary["figures"]["rules_failed_ids"]) == \
-        set(expected.failed)
+    assert "ine_duplicate" in r.message and set(r.summary["figures"]["rules_failed_ids"]) == set(
+        expected.failed
+    )
     names = {p.name for p in r.run_dir.iterdir()}
-    assert names == {"a-corriger", "findings.csv", "manifest.json", "quality.html",
-                     "quality.ipynb", "summary.json"}
+    assert names == {
+        "a-corriger",
+        "findings.csv",
+        "manifest.json",
+        "quality.html",
+        "quality.ipynb",
+        "summary.json",
+    }
     assert stat.S_IMODE((r.run_dir / "a-corriger").stat().st_mode) == 0o700
     figures = r.summary["figures"]
     assert figures["findings"] == len(expected.findings) and figures["perimeter_checked"]
@@ -654,14 +940,16 @@ def test_the_report_fails_on_blocking_rules_and_writes_its_files(quality_runs, g
 
 
 def test_run_dir_is_the_runners_and_other_reports_parameters_are_refused_elsewhere(
-        quality_runs, tmp_path):
+    quality_runs, tmp_path
+):
     store = str(quality_runs["store"])
     r = report.run("quality", {"store": store, "run_dir": "/tmp/x"}, outputs=tmp_path)
     assert (r.exit_code, "fixé par le lanceur" in r.message) == (2, True)
     r = report.run("quality", {"store": store, "couleur": "bleu"}, outputs=tmp_path)
     assert (r.exit_code, "'couleur': inconnu" in r.message) == (2, True)
-    r = report.run("quality", {"store": store, "thresholds": {"nope": {"fail": 1}}},
-                   outputs=tmp_path)
+    r = report.run(
+        "quality", {"store": store, "thresholds": {"nope": {"fail": 1}}}, outputs=tmp_path
+    )
     assert r.exit_code == 2 and "nope" in r.message
 
 
@@ -669,9 +957,21 @@ def test_plain_papermill_runs_it_and_writes_no_file_without_run_dir(quality_runs
     params = tmp_path / "params.yaml"
     params.write_text(f"store: {quality_runs['store']}\ntoday: '2026-10-06'\n")
     out = tmp_path / "plain.ipynb"
-    subprocess.run([sys.executable, "-m", "papermill", str(ROOT / "notebooks/quality.ipynb"),
-                    str(out), "-f", str(params), "--no-progress-bar"],
-                   check=True, capture_output=True, cwd=tmp_path)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "papermill",
+            str(ROOT / "notebooks/quality.ipynb"),
+            str(out),
+            "-f",
+            str(params),
+            "--no-progress-bar",
+        ],
+        check=True,
+        capture_output=True,
+        cwd=tmp_path,
+    )
     figures = report._summary(nbformat.read(out, as_version=4))["figures"]
     assert figures["findings"] == quality_runs["later"].summary["figures"]["findings"]
     assert not figures["perimeter_checked"]

@@ -30,13 +30,18 @@ def runs(tmp_path_factory):
     params = tmp / "params.yaml"
     params.write_text(f"store: {store}\nmax_age_days: 100000\ntoday: '2026-11-28'\n")
     outputs = tmp / "outputs"
-    good = report.run("overview", {"store": str(store), "max_age_days": 100000,
-                                   "today": "2026-11-28"}, param_files=[params],
-                      outputs=outputs)
-    stale = report.run("overview", {"store": str(store), "max_age_days": 10,
-                                    "today": "2026-11-28"}, outputs=outputs)
-    return dict(synth=synth, store=store, outputs=outputs, good=good, stale=stale,
-                params=params)
+    good = report.run(
+        "overview",
+        {"store": str(store), "max_age_days": 100000, "today": "2026-11-28"},
+        param_files=[params],
+        outputs=outputs,
+    )
+    stale = report.run(
+        "overview",
+        {"store": str(store), "max_age_days": 10, "today": "2026-11-28"},
+        outputs=outputs,
+    )
+    return dict(synth=synth, store=store, outputs=outputs, good=good, stale=stale, params=params)
 
 
 def test_a_good_run_writes_notebook_html_summary_and_manifest(runs):
@@ -53,16 +58,17 @@ def test_summary_figures_match_the_generators_truth(runs):
     figures = runs["good"].summary["figures"]
     pupils = ext.records["Eleve"]
     staff = ext.records["PersEducNat"]
-    schools = [r for r in ext.records["EtabEducNat"]
-               if r.attrs["ENTStructureTypeStruct"] == ["ECOLE"]]
+    schools = [
+        r for r in ext.records["EtabEducNat"] if r.attrs["ENTStructureTypeStruct"] == ["ECOLE"]
+    ]
     assert figures["schools"] == len(schools) == 6
     assert figures["pupils"] == len(pupils)
     assert figures["guardians"] == len(ext.records["PersRelEleve"])
-    assert figures["teachers"] == sum(r.attrs["ENTPersonCategorieEnseignant"] == ["O"]
-                                      for r in staff)
+    assert figures["teachers"] == sum(
+        r.attrs["ENTPersonCategorieEnseignant"] == ["O"] for r in staff
+    )
     assert figures["other_staff"] == len(staff) - figures["teachers"]
-    assert figures["pupils_by_level"] == dict(Counter(r.attrs["ENTEleveNiveau"][0]
-                                                      for r in pupils))
+    assert figures["pupils_by_level"] == dict(Counter(r.attrs["ENTEleveNiveau"][0] for r in pupils))
     assert figures["state_date"] == str(runs["synth"].perimeter.extractions[1].name.date)
     assert figures["extractions_ingested"] == 2
 
@@ -77,7 +83,9 @@ def test_manifest_lists_every_input_with_its_sha256_and_never_the_key(runs):
     for i in m["inputs"]:
         assert hashlib.sha256(Path(i["path"]).read_bytes()).hexdigest() == i["sha256"]
     assert m["parameters"]["max_age_days"] == 100000 and m["exit_code"] == 0
-    assert {"python", "pandas", "papermill", "nbconvert", "plotly", "ent-audit"} <= set(m["versions"])
+    assert {"python", "pandas", "papermill", "nbconvert", "plotly", "ent-audit"} <= set(
+        m["versions"]
+    )
     assert m["started"] <= m["ended"]
 
 
@@ -91,9 +99,11 @@ def test_a_failed_blocking_check_exits_1_and_still_renders(runs):
 
 def test_unknown_or_mistyped_parameters_and_a_missing_store_exit_2_before_running(runs, tmp_path):
     store = str(runs["store"])
-    for params, words in (({"store": store, "max_age_dayz": 3}, "'max_age_dayz': inconnu"),
-                          ({"store": store, "max_age_days": "trois"}, "attendu int"),
-                          ({"store": str(tmp_path / "nope")}, "n'est pas un store")):
+    for params, words in (
+        ({"store": store, "max_age_dayz": 3}, "'max_age_dayz': inconnu"),
+        ({"store": store, "max_age_days": "trois"}, "attendu int"),
+        ({"store": str(tmp_path / "nope")}, "n'est pas un store"),
+    ):
         r = report.run("overview", params, outputs=tmp_path / "out")
         assert (r.status, r.exit_code, r.run_dir) == ("error", 2, None)
         assert words in r.message
@@ -130,14 +140,27 @@ def test_committed_notebooks_have_no_outputs_and_a_parameters_cell():
 
 def test_plain_papermill_runs_the_same_notebook(runs, tmp_path):
     out = tmp_path / "plain.ipynb"
-    subprocess.run([sys.executable, "-m", "papermill", str(ROOT / "notebooks/overview.ipynb"),
-                    str(out), "-f", str(runs["params"]), "--no-progress-bar"],
-                   check=True, capture_output=True, cwd=tmp_path)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "papermill",
+            str(ROOT / "notebooks/overview.ipynb"),
+            str(out),
+            "-f",
+            str(runs["params"]),
+            "--no-progress-bar",
+        ],
+        check=True,
+        capture_output=True,
+        cwd=tmp_path,
+    )
     summary = report._summary(nbformat.read(out, as_version=4))
     assert summary["figures"] == runs["good"].summary["figures"]
 
 
 # -- the rendered page, in a real browser ----------------------------------------------------
+
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium absent: `make test` installs it")
 def test_rendered_html_draws_every_figure_offline_without_errors_or_code(runs, tmp_path):

@@ -20,10 +20,7 @@ from typing import Any
 import pytest
 from lxml import etree
 
-from ent_audit.aaf import naming
-
-from ent_audit.aaf import schema
-
+from ent_audit.aaf import naming, schema
 from ent_audit.synth import generator as synth
 
 SMALL = {"seed": 3, "schools": 12, "pupils": 600}
@@ -44,15 +41,20 @@ OPS = {"addRequest": "add", "modifyRequest": "modify", "deleteRequest": "delete"
 
 
 def _parser() -> etree.XMLParser:
-    return etree.XMLParser(resolve_entities=False, load_dtd=False, no_network=True,
-                           huge_tree=False)
+    return etree.XMLParser(resolve_entities=False, load_dtd=False, no_network=True, huge_tree=False)
 
 
 class Rec:
     """One parsed record."""
 
-    def __init__(self, kind: str, op: str, id_: str, attrs: dict[str, list[str | None]],
-                 operations: set[str | None]) -> None:
+    def __init__(
+        self,
+        kind: str,
+        op: str,
+        id_: str,
+        attrs: dict[str, list[str | None]],
+        operations: set[str | None],
+    ) -> None:
         self.op, self.id, self.attrs, self.operations = op, id_, attrs, operations
         self.j = self.first(schema.KINDS[kind].id_attr) or id_
         """The jointure links point at (``identifier/id`` may differ: id_mismatch)."""
@@ -117,14 +119,14 @@ class Archive:
 
 @pytest.fixture(scope="module")
 def clean(tmp_path_factory: pytest.TempPathFactory) -> synth.SynthResult:
-    return synth.write(tmp_path_factory.mktemp("clean"), part_size=PART_SIZE, unpack=True,
-                       **SMALL)
+    return synth.write(tmp_path_factory.mktemp("clean"), part_size=PART_SIZE, unpack=True, **SMALL)
 
 
 @pytest.fixture(scope="module")
 def defective(tmp_path_factory: pytest.TempPathFactory) -> synth.SynthResult:
-    return synth.write(tmp_path_factory.mktemp("defective"), part_size=PART_SIZE,
-                       defects=ALL_DEFECTS, **SMALL)
+    return synth.write(
+        tmp_path_factory.mktemp("defective"), part_size=PART_SIZE, defects=ALL_DEFECTS, **SMALL
+    )
 
 
 @pytest.fixture(scope="module")
@@ -146,8 +148,9 @@ def _truth(result: synth.SynthResult) -> dict:
 # ----------------------------------------------------------------------------------------
 
 
-def test_same_seed_gives_byte_identical_archives_and_truth(tmp_path: Path,
-                                                           clean: synth.SynthResult) -> None:
+def test_same_seed_gives_byte_identical_archives_and_truth(
+    tmp_path: Path, clean: synth.SynthResult
+) -> None:
     again = synth.write(tmp_path / "again", part_size=PART_SIZE, **SMALL)
     for a, b in zip(clean.archives, again.archives, strict=True):
         assert a.name == b.name
@@ -161,7 +164,8 @@ def test_another_seed_gives_other_data(tmp_path: Path, clean: synth.SynthResult)
 
 
 def test_archives_are_named_by_naming_and_hold_one_sub_folder(
-        clean: synth.SynthResult, clean_archives: list[Archive]) -> None:
+    clean: synth.SynthResult, clean_archives: list[Archive]
+) -> None:
     names = [a.name for a in clean_archives]
     assert [n.extraction for n in names] == ["complete", "delta", "complete"]
     dates = [n.date for n in names]
@@ -176,17 +180,20 @@ def test_archives_are_named_by_naming_and_hold_one_sub_folder(
             assert folder == stem
             parsed = naming.parse_name(filename)
             assert (parsed.perimeter, parsed.extraction, parsed.date) == (
-                archive.name.perimeter, archive.name.extraction, archive.name.date)
+                archive.name.perimeter,
+                archive.name.extraction,
+                archive.name.date,
+            )
             assert filename == archive.name.file(parsed.kind, parsed.part).filename
         with tarfile.open(archive.path, "r:gz") as tar:
             stamps = {m.mtime for m in tar.getmembers()}
         assert len(stamps) == 1
-        assert dt.datetime.fromtimestamp(stamps.pop(), dt.UTC).date() == \
-            archive.name.date
+        assert dt.datetime.fromtimestamp(stamps.pop(), dt.UTC).date() == archive.name.date
 
 
-def test_unpacked_folders_hold_the_archived_files(clean: synth.SynthResult,
-                                                  clean_archives: list[Archive]) -> None:
+def test_unpacked_folders_hold_the_archived_files(
+    clean: synth.SynthResult, clean_archives: list[Archive]
+) -> None:
     assert clean.folders is not None
     for folder, archive in zip(clean.folders, clean_archives, strict=True):
         on_disk = {p.name: p.read_bytes() for p in folder.iterdir()}
@@ -197,16 +204,18 @@ def test_folders_are_none_without_unpack(defective: synth.SynthResult) -> None:
     assert defective.folders is None
 
 
-@pytest.mark.parametrize(("kind", "declaration", "crlf", "empty"), [
-    ("EtabEducNat", b'<?xml version="1.0" encoding="ISO-8859-15"?>', True, b"<value/>"),
-    ("Eleve", b'<?xml version="1.0" encoding="UTF-8"?>', False, b"<value/>"),
-    ("PersRelEleve", None, True, b"<value/>"),
-    ("PersEducNat", b'<?xml version="1.0" encoding="ISO-8859-15"?>', False,
-     b"<value></value>"),
-])
+@pytest.mark.parametrize(
+    ("kind", "declaration", "crlf", "empty"),
+    [
+        ("EtabEducNat", b'<?xml version="1.0" encoding="ISO-8859-15"?>', True, b"<value/>"),
+        ("Eleve", b'<?xml version="1.0" encoding="UTF-8"?>', False, b"<value/>"),
+        ("PersRelEleve", None, True, b"<value/>"),
+        ("PersEducNat", b'<?xml version="1.0" encoding="ISO-8859-15"?>', False, b"<value></value>"),
+    ],
+)
 def test_each_kind_has_its_encoding_declaration_line_ends_and_header(
-        clean_archives: list[Archive], kind: str, declaration: bytes | None, crlf: bool,
-        empty: bytes) -> None:
+    clean_archives: list[Archive], kind: str, declaration: bytes | None, crlf: bool, empty: bytes
+) -> None:
     archive = clean_archives[0]
     data = archive.files[kind][0][1]
     first = data.split(b"\n", 1)[0].rstrip(b"\r")
@@ -218,8 +227,11 @@ def test_each_kind_has_its_encoding_declaration_line_ends_and_header(
     lines = data.count(b"\n")
     assert data.count(b"\r\n") == (lines if crlf else 0)
     assert b'<!-- versionAF="AAF-VE1301" -->' in data
-    assert (b'codeAcademieExport="16" degre="1D" dateGenerationExport="'
-            + archive.name.date.strftime("%d/%m/%Y").encode() + b'"') in data
+    assert (
+        b'codeAcademieExport="16" degre="1D" dateGenerationExport="'
+        + archive.name.date.strftime("%d/%m/%Y").encode()
+        + b'"'
+    ) in data
     assert empty in data
     text = data.decode("iso-8859-15" if declaration and b"ISO" in declaration else "utf-8")
     assert not text.isascii()  # accents, encoded as declared
@@ -234,7 +246,8 @@ def test_values_are_escaped(clean_archives: list[Archive]) -> None:
 
 
 def test_parts_split_above_part_size_and_every_record_is_whole(
-        clean: synth.SynthResult, clean_archives: list[Archive]) -> None:
+    clean: synth.SynthResult, clean_archives: list[Archive]
+) -> None:
     truth = _truth(clean)
     for archive in clean_archives:
         for kind, parts in archive.files.items():
@@ -250,7 +263,8 @@ def test_parts_split_above_part_size_and_every_record_is_whole(
 
 
 def test_written_xml_round_trips_the_generated_records(
-        clean: synth.SynthResult, clean_archives: list[Archive]) -> None:
+    clean: synth.SynthResult, clean_archives: list[Archive]
+) -> None:
     for extraction, archive in zip(clean.perimeter.extractions, clean_archives, strict=True):
         for kind in naming.FIRST_DEGREE_KINDS:
             expected = [(r.op, r.id, r.attrs) for r in extraction.records[kind]]
@@ -277,7 +291,8 @@ def _age(birth: str, year: int) -> int:
 
 
 def test_clean_perimeter_has_the_requested_size_and_structures(
-        clean_archives: list[Archive]) -> None:
+    clean_archives: list[Archive],
+) -> None:
     first = clean_archives[0]
     types = Counter(r.first(A_ST["struct_type"]) for r in first.records["EtabEducNat"])
     assert types["ECOLE"] == SMALL["schools"]
@@ -316,8 +331,7 @@ def test_clean_ages_fit_levels_and_cycles(clean_archives: list[Archive]) -> None
     assert len(forms) > 1
 
 
-def test_clean_guardians_exist_and_list_their_pupils_back(
-        clean_archives: list[Archive]) -> None:
+def test_clean_guardians_exist_and_list_their_pupils_back(clean_archives: list[Archive]) -> None:
     for archive in (clean_archives[0], clean_archives[2]):
         pupils, guardians = archive.by_id("Eleve"), archive.by_id("PersRelEleve")
         listed = set()
@@ -336,8 +350,9 @@ def test_clean_guardians_exist_and_list_their_pupils_back(
             assert kids
             assert all((k, g.id) in listed for k in kids)
         assert codes["10"] > codes["20"] > codes["51"] > 0
-    legal = [g for g in clean_archives[0].records["PersRelEleve"]
-             if g.first(A_PR["first_name"]) is None]
+    legal = [
+        g for g in clean_archives[0].records["PersRelEleve"] if g.first(A_PR["first_name"]) is None
+    ]
     assert legal and all(g.first(A_PR["title"]) is None for g in legal)
 
 
@@ -347,10 +362,12 @@ def test_clean_siblings_share_guardians(clean_archives: list[Archive]) -> None:
 
 
 def test_clean_schools_have_one_director_among_their_teachers(
-        clean_archives: list[Archive]) -> None:
+    clean_archives: list[Archive],
+) -> None:
     first = clean_archives[0]
-    schools = {r.id for r in first.records["EtabEducNat"]
-               if r.first(A_ST["struct_type"]) == "ECOLE"}
+    schools = {
+        r.id for r in first.records["EtabEducNat"] if r.first(A_ST["struct_type"]) == "ECOLE"
+    }
     directors: dict[str, list[str]] = defaultdict(list)
     teachers = Counter()
     for s in first.records["PersEducNat"]:
@@ -378,8 +395,11 @@ def test_clean_schools_have_one_director_among_their_teachers(
 def test_realistic_spread_at_a_larger_size() -> None:
     perimeter = synth.generate(seed=5, schools=100, pupils=13_000)
     first = perimeter.extractions[0].records
-    circs = {r.attrs[A_ST["circonscription"]][0] for r in first["EtabEducNat"]
-             if r.attrs[A_ST["struct_type"]] == ["ECOLE"]}
+    circs = {
+        r.attrs[A_ST["circonscription"]][0]
+        for r in first["EtabEducNat"]
+        if r.attrs[A_ST["struct_type"]] == ["ECOLE"]
+    }
     communes = {r.attrs[A_ST["commune"]][0] for r in first["EtabEducNat"]}
     assert len(circs) >= 3 and len(communes) >= 20
     sizes = Counter(r.attrs[A_EL["structures"]][0] for r in first["Eleve"])
@@ -390,8 +410,11 @@ def test_realistic_spread_at_a_larger_size() -> None:
     assert any("-" in n for n in names)  # mixed-level classes
     phones = {r.attrs[A_PR["home_phone"]][0] for r in first["PersRelEleve"]} - {None}
     assert any(p.startswith("+33 5") for p in phones) and any(" " not in p for p in phones)
-    mobiles = {r.attrs[A_PR["mobile_phone"]][0][:2] for r in first["PersRelEleve"]
-               if r.attrs[A_PR["mobile_phone"]][0]}
+    mobiles = {
+        r.attrs[A_PR["mobile_phone"]][0][:2]
+        for r in first["PersRelEleve"]
+        if r.attrs[A_PR["mobile_phone"]][0]
+    }
     assert {"06", "07"} <= mobiles
     staff = first["PersEducNat"]
     assert any(r.attrs[A_PE["is_teacher"]] == ["N"] for r in staff)
@@ -404,7 +427,8 @@ def test_realistic_spread_at_a_larger_size() -> None:
 
 @pytest.mark.parametrize("which", ["clean", "defective"])
 def test_delta_is_the_difference_between_the_two_complets(
-        which: str, request: pytest.FixtureRequest) -> None:
+    which: str, request: pytest.FixtureRequest
+) -> None:
     result: synth.SynthResult = request.getfixturevalue(which)
     before, delta, after = request.getfixturevalue(f"{which}_archives")
     truth = _truth(result)["delta"]
@@ -439,12 +463,14 @@ def test_delta_is_the_difference_between_the_two_complets(
     kinds = Counter(c["change"] for c in truth["guardian_changes"])
     assert kinds["contact"] and kinds["new_guardian"]
     for change in truth["guardian_changes"]:
-        assert sorted(guardians[change["guardian"]].values(A_PR["students"])) == \
-            sorted(change["students"])
+        assert sorted(guardians[change["guardian"]].values(A_PR["students"])) == sorted(
+            change["students"]
+        )
         if change["change"] == "new_guardian":
             for kid in change["students"]:
-                assert f"{change['guardian']}${change['link_code']}" in \
-                    new[kid].values(A_EL["guardians"])
+                assert f"{change['guardian']}${change['link_code']}" in new[kid].values(
+                    A_EL["guardians"]
+                )
 
 
 # ----------------------------------------------------------------------------------------
@@ -461,8 +487,12 @@ def _pupils(a: Archive) -> list[Rec]:
 
 def _detect_dangling(a: Archive) -> Found:
     guardians = a.by_jointure("PersRelEleve")
-    return {(p.j, link.split("$")[0]) for p in _pupils(a)
-            for link in p.values(A_EL["guardians"]) if link.split("$")[0] not in guardians}
+    return {
+        (p.j, link.split("$")[0])
+        for p in _pupils(a)
+        for link in p.values(A_EL["guardians"])
+        if link.split("$")[0] not in guardians
+    }
 
 
 def _detect_orphan(a: Archive) -> Found:
@@ -472,9 +502,12 @@ def _detect_orphan(a: Archive) -> Found:
 
 def _detect_one_sided(a: Archive) -> Found:
     guardians = a.by_jointure("PersRelEleve")
-    return {(p.j, g) for p in _pupils(a)
-            for g in (link.split("$")[0] for link in p.values(A_EL["guardians"]))
-            if g in guardians and p.j not in guardians[g].values(A_PR["students"])}
+    return {
+        (p.j, g)
+        for p in _pupils(a)
+        for g in (link.split("$")[0] for link in p.values(A_EL["guardians"]))
+        if g in guardians and p.j not in guardians[g].values(A_PR["students"])
+    }
 
 
 def _detect_duplicate_ine(a: Archive) -> Found:
@@ -486,8 +519,12 @@ def _detect_duplicate_ine(a: Archive) -> Found:
 
 
 def _detect_malformed_ine(a: Archive) -> Found:
-    return {p.j for p in _pupils(a) if p.first(A_EL["ine"]) and not re.fullmatch(
-        r"[0-9A-Z]{10}[A-Z]|[0-9]{9}[A-Z]{2}", p.first(A_EL["ine"]))}
+    return {
+        p.j
+        for p in _pupils(a)
+        if p.first(A_EL["ine"])
+        and not re.fullmatch(r"[0-9A-Z]{10}[A-Z]|[0-9]{9}[A-Z]{2}", p.first(A_EL["ine"]))
+    }
 
 
 def _detect_wrong_uai_key(a: Archive) -> Found:
@@ -520,8 +557,11 @@ def _detect_several_directors(a: Archive) -> Found:
 
 
 def _detect_director_not_attached(a: Archive) -> Found:
-    return {s.j for s in a.records["PersEducNat"]
-            if set(s.values(A_PE["director_of"])) - set(s.values(A_PE["structures"]))}
+    return {
+        s.j
+        for s in a.records["PersEducNat"]
+        if set(s.values(A_PE["director_of"])) - set(s.values(A_PE["structures"]))
+    }
 
 
 def _detect_staff_without_structure(a: Archive) -> Found:
@@ -538,8 +578,9 @@ def _birth(p: Rec, day: dt.date) -> dt.date | None:
 
 def _detect_impossible_birth_date(a: Archive) -> Found:
     assert a.name.date
-    return {p.j for p in _pupils(a) if p.first(A_EL["birth_date"])
-            and _birth(p, a.name.date) is None}
+    return {
+        p.j for p in _pupils(a) if p.first(A_EL["birth_date"]) and _birth(p, a.name.date) is None
+    }
 
 
 def _detect_birth_date_level_mismatch(a: Archive) -> Found:
@@ -547,15 +588,24 @@ def _detect_birth_date_level_mismatch(a: Archive) -> Found:
     out = set()
     for p in _pupils(a):
         born, level = _birth(p, a.name.date), p.first(A_EL["level"])
-        if born and level and p.first(A_EL["class_type"]) != "ULIS" \
-                and 2026 - born.year != schema.LEVEL_AGE[level]:
+        if (
+            born
+            and level
+            and p.first(A_EL["class_type"]) != "ULIS"
+            and 2026 - born.year != schema.LEVEL_AGE[level]
+        ):
             out.add(p.j)
     return out
 
 
 def _detect_level_cycle_mismatch(a: Archive) -> Found:
-    return {p.j for p in _pupils(a) if p.first(A_EL["level"]) and p.first(A_EL["cycle"])
-            and int(p.first(A_EL["cycle"])[-1]) != schema.LEVEL_CYCLE[p.first(A_EL["level"])]}
+    return {
+        p.j
+        for p in _pupils(a)
+        if p.first(A_EL["level"])
+        and p.first(A_EL["cycle"])
+        and int(p.first(A_EL["cycle"])[-1]) != schema.LEVEL_CYCLE[p.first(A_EL["level"])]
+    }
 
 
 def _detect_pupil_in_two_schools(a: Archive) -> Found:
@@ -563,9 +613,11 @@ def _detect_pupil_in_two_schools(a: Archive) -> Found:
 
 
 def _detect_class_of_other_structure(a: Archive) -> Found:
-    return {p.j for p in _pupils(a)
-            if {c.split("$")[0] for c in p.values(A_EL["classes"])}
-            - set(p.values(A_EL["structures"]))}
+    return {
+        p.j
+        for p in _pupils(a)
+        if {c.split("$")[0] for c in p.values(A_EL["classes"])} - set(p.values(A_EL["structures"]))
+    }
 
 
 def _detect_pupil_without_class(a: Archive) -> Found:
@@ -577,25 +629,45 @@ def _detect_id_mismatch(a: Archive) -> Found:
 
 
 def _detect_missing_required(a: Archive) -> Found:
-    return {(kind, r.j, f.attr)
-            for kind, recs in a.records.items() for r in recs
-            for f in schema.KINDS[kind].fields if f.required and not r.values(f.attr)}
+    return {
+        (kind, r.j, f.attr)
+        for kind, recs in a.records.items()
+        for r in recs
+        for f in schema.KINDS[kind].fields
+        if f.required and not r.values(f.attr)
+    }
 
 
 def _detect_unknown_attribute(a: Archive) -> Found:
-    return {(kind, r.j, name) for kind, recs in a.records.items() for r in recs
-            for name in r.attrs if name not in schema.KNOWN_ATTRIBUTES}
+    return {
+        (kind, r.j, name)
+        for kind, recs in a.records.items()
+        for r in recs
+        for name in r.attrs
+        if name not in schema.KNOWN_ATTRIBUTES
+    }
 
 
 def _detect_mojibake(a: Archive) -> Found:
-    return {(kind, r.j, name) for kind, recs in a.records.items() for r in recs
-            for name, values in r.attrs.items() if any("Ã" in v for v in values if v)}
+    return {
+        (kind, r.j, name)
+        for kind, recs in a.records.items()
+        for r in recs
+        for name, values in r.attrs.items()
+        if any("Ã" in v for v in values if v)
+    }
 
 
 def _detect_malformed_mail(a: Archive) -> Found:
     attrs = {A_PR["mail"], A_ST["mail"]}
-    return {r.j for recs in a.records.values() for r in recs for name in attrs
-            for v in r.values(name) if not MAIL.fullmatch(v)}
+    return {
+        r.j
+        for recs in a.records.values()
+        for r in recs
+        for name in attrs
+        for v in r.values(name)
+        if not MAIL.fullmatch(v)
+    }
 
 
 def _detect_non_mobile_phone(a: Archive) -> Found:
@@ -610,9 +682,14 @@ def _detect_non_mobile_phone(a: Archive) -> Found:
 
 
 def _detect_malformed_postal_code(a: Archive) -> Found:
-    return {r.j for recs in a.records.values() for r in recs
-            for name in (A_PR["postal_code"], A_ST["postal_code"])
-            for v in r.values(name) if not re.fullmatch(r"\d{5}", v)}
+    return {
+        r.j
+        for recs in a.records.values()
+        for r in recs
+        for name in (A_PR["postal_code"], A_ST["postal_code"])
+        for v in r.values(name)
+        if not re.fullmatch(r"\d{5}", v)
+    }
 
 
 def _pair(e: dict) -> Any:
@@ -627,8 +704,7 @@ DETECTORS: dict[str, tuple[Callable[[Archive], Found], Callable[[dict], Any]]] =
     "dangling_guardian": (_detect_dangling, _pair),
     "orphan_guardian": (_detect_orphan, _jointure),
     "one_sided_link": (_detect_one_sided, _pair),
-    "duplicate_ine": (_detect_duplicate_ine,
-                      lambda e: frozenset([e["jointure"], *e["related"]])),
+    "duplicate_ine": (_detect_duplicate_ine, lambda e: frozenset([e["jointure"], *e["related"]])),
     "malformed_ine": (_detect_malformed_ine, _jointure),
     "wrong_uai_key": (_detect_wrong_uai_key, _jointure),
     "school_without_director": (_detect_school_without_director, _jointure),
@@ -642,10 +718,14 @@ DETECTORS: dict[str, tuple[Callable[[Archive], Found], Callable[[dict], Any]]] =
     "class_of_other_structure": (_detect_class_of_other_structure, _jointure),
     "pupil_without_class": (_detect_pupil_without_class, _jointure),
     "id_mismatch": (_detect_id_mismatch, lambda e: (e["kind"], e["jointure"])),
-    "missing_required": (_detect_missing_required,
-                         lambda e: (e["kind"], e["jointure"], e["attribute"])),
-    "unknown_attribute": (_detect_unknown_attribute,
-                          lambda e: (e["kind"], e["jointure"], e["attribute"])),
+    "missing_required": (
+        _detect_missing_required,
+        lambda e: (e["kind"], e["jointure"], e["attribute"]),
+    ),
+    "unknown_attribute": (
+        _detect_unknown_attribute,
+        lambda e: (e["kind"], e["jointure"], e["attribute"]),
+    ),
     "mojibake": (_detect_mojibake, lambda e: (e["kind"], e["jointure"], e["attribute"])),
     "malformed_mail": (_detect_malformed_mail, _jointure),
     "non_mobile_phone": (_detect_non_mobile_phone, _jointure),
@@ -662,8 +742,11 @@ def test_every_registered_defect_has_a_detector_here() -> None:
 
 @pytest.mark.parametrize("name", sorted(DETECTORS))
 def test_defect_is_in_the_xml_exactly_for_its_victims(
-        name: str, defective: synth.SynthResult, defective_archives: list[Archive],
-        clean_archives: list[Archive]) -> None:
+    name: str,
+    defective: synth.SynthResult,
+    defective_archives: list[Archive],
+    clean_archives: list[Archive],
+) -> None:
     detect, key = DETECTORS[name]
     entries = _truth(defective)["defects"][name]
     assert entries, "every defect is injected at least once"
@@ -676,7 +759,8 @@ def test_defect_is_in_the_xml_exactly_for_its_victims(
 
 
 def test_defect_entries_name_the_school_and_one_victim_each(
-        defective: synth.SynthResult, defective_archives: list[Archive]) -> None:
+    defective: synth.SynthResult, defective_archives: list[Archive]
+) -> None:
     truth = _truth(defective)
     first = defective_archives[0]
     uai = {s.j: s.first(A_ST["uai"]) for s in first.records["EtabEducNat"]}
@@ -692,8 +776,9 @@ def test_defect_entries_name_the_school_and_one_victim_each(
             if e["kind"] == "EtabEducNat":
                 assert e["uai"] == uai[e["jointure"]]
     assert max(victims.values()) == 1
-    touched = {(k, j) for k, ops in truth["delta"]["records"].items()
-               for ids in ops.values() for j in ids}
+    touched = {
+        (k, j) for k, ops in truth["delta"]["records"].items() for ids in ops.values() for j in ids
+    }
     assert not touched & set(victims)
     assert truth["config"]["defects"] == ALL_DEFECTS
 
@@ -712,8 +797,9 @@ def test_defects_leave_the_rest_of_the_perimeter_unchanged() -> None:
     broken = synth.generate(**SMALL, defects={"duplicate_ine": 1e-9})
     (entry,) = [e for e in broken.truth["defects"]["duplicate_ine"]]
     for kind in naming.FIRST_DEGREE_KINDS:
-        for a, b in zip(clean.extractions[0].records[kind],
-                        broken.extractions[0].records[kind], strict=True):
+        for a, b in zip(
+            clean.extractions[0].records[kind], broken.extractions[0].records[kind], strict=True
+        ):
             assert (a.attrs == b.attrs) == (a.id != entry["jointure"])
 
 

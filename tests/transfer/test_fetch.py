@@ -28,6 +28,8 @@ import paramiko
 import pytest
 
 from ent_audit import cli
+from ent_audit.store.store import Store
+from ent_audit.synth.generator import write
 from ent_audit.transfer.fetch import (
     LEDGER,
     FetchError,
@@ -45,8 +47,6 @@ from ent_audit.transfer.sftp import (
     SFTPError,
     UnreachableError,
 )
-from ent_audit.store.store import Store
-from ent_audit.synth.generator import write
 
 SSHD = Path("/usr/sbin/sshd")
 PASSPHRASE = "correct horse battery staple"
@@ -101,8 +101,17 @@ class SSHServer:
 
     def write_config(self) -> None:
         authorized = self.root / "authorized_keys"
-        authorized.write_text("".join(Path(f"{k}.pub").read_text() for k in (
-            self.keys.rsa4096, self.keys.rsa2048, self.keys.ed25519, self.keys.encrypted)))
+        authorized.write_text(
+            "".join(
+                Path(f"{k}.pub").read_text()
+                for k in (
+                    self.keys.rsa4096,
+                    self.keys.rsa2048,
+                    self.keys.ed25519,
+                    self.keys.encrypted,
+                )
+            )
+        )
         self.config.write_text(f"""\
 ListenAddress 127.0.0.1
 Port {self.port}
@@ -124,9 +133,12 @@ LogLevel VERBOSE
         if os.geteuid() == 0 and not privsep.exists():
             privsep.mkdir(mode=0o755, parents=True)
         with open(self.log, "a") as log:
-            self.proc = subprocess.Popen([str(SSHD), "-D", "-e", "-f", str(self.config)],
-                                         stdout=log, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL)
+            self.proc = subprocess.Popen(
+                [str(SSHD), "-D", "-e", "-f", str(self.config)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -179,14 +191,18 @@ class _gone:
 @pytest.fixture(scope="module")
 def keys(tmp_path_factory: pytest.TempPathFactory) -> Keys:
     if not SSHD.exists() or not shutil.which("ssh-keygen"):
-        pytest.fail(f"{SSHD} ou ssh-keygen absent: les tests SFTP demandent un vrai OpenSSH; "
-                    "`make test` l'installe (paquet Debian openssh-server)")
+        pytest.fail(
+            f"{SSHD} ou ssh-keygen absent: les tests SFTP demandent un vrai OpenSSH; "
+            "`make test` l'installe (paquet Debian openssh-server)"
+        )
     d = tmp_path_factory.mktemp("keys")
-    return Keys(host=_keygen(d / "host_ed25519", "-t", "ed25519"),
-                rsa4096=_keygen(d / "rsa4096", "-t", "rsa", "-b", "4096"),
-                rsa2048=_keygen(d / "rsa2048", "-t", "rsa", "-b", "2048"),
-                ed25519=_keygen(d / "ed25519", "-t", "ed25519"),
-                encrypted=_keygen(d / "encrypted", "-t", "ed25519", passphrase=PASSPHRASE))
+    return Keys(
+        host=_keygen(d / "host_ed25519", "-t", "ed25519"),
+        rsa4096=_keygen(d / "rsa4096", "-t", "rsa", "-b", "4096"),
+        rsa2048=_keygen(d / "rsa2048", "-t", "rsa", "-b", "2048"),
+        ed25519=_keygen(d / "ed25519", "-t", "ed25519"),
+        encrypted=_keygen(d / "encrypted", "-t", "ed25519", passphrase=PASSPHRASE),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -205,8 +221,9 @@ def known_hosts(server: SSHServer) -> Path:
     """What the README tells an académie to do: ssh-keyscan, then compare the fingerprint."""
     path = server.root / "known_hosts"
     path.write_text(_run("ssh-keyscan", "-p", str(server.port), "-t", "ed25519", "127.0.0.1"))
-    assert _run("ssh-keygen", "-lf", str(path)).split()[1] == \
-        _fingerprint(Path(f"{server.keys.host}.pub"))
+    assert _run("ssh-keygen", "-lf", str(path)).split()[1] == _fingerprint(
+        Path(f"{server.keys.host}.pub")
+    )
     return path
 
 
@@ -237,9 +254,14 @@ def big_remote(tmp_path: Path) -> Path:
 
 def _state(folder: Path) -> dict[str, tuple[str, int, int]]:
     """Every entry under ``folder`` (and itself): SHA-256, mtime and mode: nothing touched."""
-    return {str(p.relative_to(folder)): (
-        hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir",
-        p.stat().st_mtime_ns, p.stat().st_mode) for p in [folder, *sorted(folder.rglob("*"))]}
+    return {
+        str(p.relative_to(folder)): (
+            hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir",
+            p.stat().st_mtime_ns,
+            p.stat().st_mode,
+        )
+        for p in [folder, *sorted(folder.rglob("*"))]
+    }
 
 
 def _digest(path: Path) -> str:
@@ -248,22 +270,35 @@ def _digest(path: Path) -> str:
 
 def _fetch(server: SSHServer, known_hosts: Path, remote: Path, dest: Path, **kw):
     kw.setdefault("key", server.keys.rsa4096)
-    return fetch("127.0.0.1", port=server.port, user=getpass.getuser(), known_hosts=known_hosts,
-                 remote_dir=str(remote), dest=dest, progress=False, **kw)
+    return fetch(
+        "127.0.0.1",
+        port=server.port,
+        user=getpass.getuser(),
+        known_hosts=known_hosts,
+        remote_dir=str(remote),
+        dest=dest,
+        progress=False,
+        **kw,
+    )
 
 
 # -- download, skip, ingest ----------------------------------------------------------------
 
 
-def test_new_archives_are_fetched_0600_and_ingested_in_date_order(server, known_hosts, remote,
-                                                                   tmp_path):
+def test_new_archives_are_fetched_0600_and_ingested_in_date_order(
+    server, known_hosts, remote, tmp_path
+):
     before = _state(remote)
     dest, store = tmp_path / "dest", tmp_path / "store"
-    res = _fetch(server, known_hosts, remote, dest, store=store, ingest=True,
-                 today=dt.date(2026, 10, 16))
+    res = _fetch(
+        server, known_hosts, remote, dest, store=store, ingest=True, today=dt.date(2026, 10, 16)
+    )
     names = [a.name for a in res.archives]
-    assert names == ["ENT1D_DEMO31_Complet_20260914.tar.gz", "ENT1D_DEMO31_Delta_20261005.tar.gz",
-                     "ENT1D_DEMO31_Complet_20261012.tar.gz"]
+    assert names == [
+        "ENT1D_DEMO31_Complet_20260914.tar.gz",
+        "ENT1D_DEMO31_Delta_20261005.tar.gz",
+        "ENT1D_DEMO31_Complet_20261012.tar.gz",
+    ]
     assert [a.status for a in res.archives] == [Status.FETCHED] * 3
     assert res.ignored == ("LISEZMOI.txt", "archives-2025")
     for a in res.archives:
@@ -279,7 +314,8 @@ def test_new_archives_are_fetched_0600_and_ingested_in_date_order(server, known_
     assert list(Store(store).history()["archive"]) == names
     # The Complet of Monday 12 October is on its fifth working day on Friday 16.
     assert [(w.code, w.archive) for w in res.warnings] == [
-        (WarningCode.LAST_DAY, "ENT1D_DEMO31_Complet_20261012.tar.gz")]
+        (WarningCode.LAST_DAY, "ENT1D_DEMO31_Complet_20261012.tar.gz")
+    ]
     assert "dernier jour ouvré sur le serveur (récupérée)" in res.warnings[0].message
     assert res.archives[2].deadline == dt.date(2026, 10, 16)
     assert res.archives[2].window_from == "name"
@@ -287,7 +323,8 @@ def test_new_archives_are_fetched_0600_and_ingested_in_date_order(server, known_
 
 
 def test_a_second_run_fetches_nothing_and_an_ingested_archive_is_not_downloaded_again(
-        server, known_hosts, remote, tmp_path):
+    server, known_hosts, remote, tmp_path
+):
     before = _state(remote)
     dest, store = tmp_path / "dest", tmp_path / "store"
     _fetch(server, known_hosts, remote, dest, store=store, ingest=True)
@@ -305,14 +342,14 @@ def test_a_second_run_fetches_nothing_and_an_ingested_archive_is_not_downloaded_
     # the same content (SHA-256) and does nothing.
     os.utime(remote / again.archives[0].name, (1_800_000_000, 1_800_000_000))
     fourth = _fetch(server, known_hosts, remote, dest, store=store, ingest=True)
-    assert [a.status for a in fourth.archives] == [Status.FETCHED, Status.INGESTED,
-                                                   Status.INGESTED]
+    assert [a.status for a in fourth.archives] == [Status.FETCHED, Status.INGESTED, Status.INGESTED]
     assert [r.status for r in fourth.ingested] == []
     assert len(Store(store).history()) == 3
 
 
 def test_an_archive_redeposited_during_its_download_fails_and_holds_back_later_ones(
-        server, known_hosts, remote, tmp_path):
+    server, known_hosts, remote, tmp_path
+):
     dest, store = tmp_path / "dest", tmp_path / "store"
     delta = remote / "ENT1D_DEMO31_Delta_20261005.tar.gz"
 
@@ -320,8 +357,7 @@ def test_an_archive_redeposited_during_its_download_fails_and_holds_back_later_o
         if name == delta.name:  # the academy replaces the file while we read it
             os.utime(delta, (1_800_000_000, 1_800_000_000))
 
-    res = _fetch(server, known_hosts, remote, dest, store=store, ingest=True,
-                 on_progress=redeposit)
+    res = _fetch(server, known_hosts, remote, dest, store=store, ingest=True, on_progress=redeposit)
     assert [a.status for a in res.archives] == [Status.FETCHED, Status.FAILED, Status.FETCHED]
     assert "a changé sur le serveur pendant le transfert" in res.archives[1].message
     assert not (dest / delta.name).exists()
@@ -331,24 +367,27 @@ def test_an_archive_redeposited_during_its_download_fails_and_holds_back_later_o
     assert held.archive == "ENT1D_DEMO31_Complet_20261012.tar.gz"
 
     again = _fetch(server, known_hosts, remote, dest, store=store, ingest=True)
-    assert [a.status for a in again.archives] == [Status.PRESENT, Status.FETCHED,
-                                                  Status.PRESENT]
+    assert [a.status for a in again.archives] == [Status.PRESENT, Status.FETCHED, Status.PRESENT]
     assert "copie partielle écartée" in again.archives[1].message
     assert _digest(dest / delta.name) == _digest(delta)
     assert [(r.archive, r.status) for r in again.ingested] == [
-        (delta.name, "ingested"), ("ENT1D_DEMO31_Complet_20261012.tar.gz", "ingested")]
+        (delta.name, "ingested"),
+        ("ENT1D_DEMO31_Complet_20261012.tar.gz", "ingested"),
+    ]
 
 
 def test_missed_windows_are_reported_from_the_cadence(server, known_hosts, remote, tmp_path):
-    res = _fetch(server, known_hosts, remote, tmp_path / "dest", cadence_days=7,
-                 today=dt.date(2026, 10, 14))
+    res = _fetch(
+        server, known_hosts, remote, tmp_path / "dest", cadence_days=7, today=dt.date(2026, 10, 14)
+    )
     (w,) = res.warnings
     # Weekly deposits: nothing around 21 and 28 September, between 14 Sept and 5 October.
-    assert (w.code, w.missed) == (WarningCode.MISSED, (dt.date(2026, 9, 21),
-                                                       dt.date(2026, 9, 28)))
-    assert w.message == ("ENT1D_DEMO31: 2 dépôt(s) manqué(s) après celui du 14/09/2026 (cadence "
-                         "7 jours): attendu(s) le 21/09/2026, 28/09/2026; dernière fenêtre "
-                         "fermée le 02/10/2026")
+    assert (w.code, w.missed) == (WarningCode.MISSED, (dt.date(2026, 9, 21), dt.date(2026, 9, 28)))
+    assert w.message == (
+        "ENT1D_DEMO31: 2 dépôt(s) manqué(s) après celui du 14/09/2026 (cadence "
+        "7 jours): attendu(s) le 21/09/2026, 28/09/2026; dernière fenêtre "
+        "fermée le 02/10/2026"
+    )
 
 
 # -- host keys -----------------------------------------------------------------------------
@@ -361,8 +400,11 @@ def test_an_unknown_host_key_is_refused_with_its_sha256_fingerprint(server, remo
     with pytest.raises(HostKeyError, match="clé d'hôte inconnue") as err:
         _fetch(server, empty, remote, tmp_path / "dest")
     assert err.value.fingerprint == expected and expected.startswith("SHA256:")
-    assert (err.value.host, err.value.port, err.value.reason) == ("127.0.0.1", server.port,
-                                                                  "unknown")
+    assert (err.value.host, err.value.port, err.value.reason) == (
+        "127.0.0.1",
+        server.port,
+        "unknown",
+    )
     assert expected in str(err.value) and str(empty) in str(err.value)
     assert empty.read_text() == ""  # never added
     assert not list((tmp_path / "dest").glob("ENT1D_*"))
@@ -371,8 +413,11 @@ def test_an_unknown_host_key_is_refused_with_its_sha256_fingerprint(server, remo
 def test_a_changed_host_key_is_refused(server, known_hosts, remote, tmp_path):
     other = _keygen(tmp_path / "other_host", "-t", "ed25519")
     stale = tmp_path / "known_hosts"
-    stale.write_text(f"[127.0.0.1]:{server.port} "
-                     + " ".join(Path(f"{other}.pub").read_text().split()[:2]) + "\n")
+    stale.write_text(
+        f"[127.0.0.1]:{server.port} "
+        + " ".join(Path(f"{other}.pub").read_text().split()[:2])
+        + "\n"
+    )
     with pytest.raises(HostKeyError, match="la clé d'hôte a CHANGÉ") as err:
         _fetch(server, stale, remote, tmp_path / "dest")
     assert err.value.reason == "changed"
@@ -382,7 +427,7 @@ def test_a_changed_host_key_is_refused(server, known_hosts, remote, tmp_path):
 
 
 def test_a_missing_known_hosts_file_is_an_error_before_connecting(server, remote, tmp_path):
-    with pytest.raises(SFTPError, match="fichier known_hosts introuvable.*ssh-keyscan -p"):
+    with pytest.raises(SFTPError, match=r"fichier known_hosts introuvable.*ssh-keyscan -p"):
         _fetch(server, tmp_path / "nope", remote, tmp_path / "dest")
 
 
@@ -391,22 +436,34 @@ def test_a_missing_known_hosts_file_is_an_error_before_connecting(server, remote
 
 def test_a_2048_bit_rsa_key_is_refused_before_connecting(keys, tmp_path):
     # Port 9 on 127.0.0.1 has no server: reaching it would be UnreachableError instead.
-    with pytest.raises(ClientKeyError, match="clé RSA de 2048 bits refusée.*RSA 4096 bits"):
-        fetch("127.0.0.1", port=9, user="x", key=keys.rsa2048, dest=tmp_path / "dest",
-              known_hosts=tmp_path / "kh")
+    with pytest.raises(ClientKeyError, match=r"clé RSA de 2048 bits refusée.*RSA 4096 bits"):
+        fetch(
+            "127.0.0.1",
+            port=9,
+            user="x",
+            key=keys.rsa2048,
+            dest=tmp_path / "dest",
+            known_hosts=tmp_path / "kh",
+        )
 
 
 def test_other_key_types_need_the_academys_agreement(server, known_hosts, remote, tmp_path):
-    with pytest.raises(ClientKeyError, match="clé ssh-ed25519 refusée.*--allow-key-type"):
+    with pytest.raises(ClientKeyError, match=r"clé ssh-ed25519 refusée.*--allow-key-type"):
         _fetch(server, known_hosts, remote, tmp_path / "dest", key=server.keys.ed25519)
-    res = _fetch(server, known_hosts, remote, tmp_path / "dest", key=server.keys.ed25519,
-                 allow_other_key_types=True)
+    res = _fetch(
+        server,
+        known_hosts,
+        remote,
+        tmp_path / "dest",
+        key=server.keys.ed25519,
+        allow_other_key_types=True,
+    )
     assert len(res.downloaded) == 3
 
 
-def test_an_encrypted_key_takes_its_passphrase_from_the_environment(server, known_hosts, remote,
-                                                                    tmp_path, monkeypatch,
-                                                                    caplog):
+def test_an_encrypted_key_takes_its_passphrase_from_the_environment(
+    server, known_hosts, remote, tmp_path, monkeypatch, caplog
+):
     kw = {"key": server.keys.encrypted, "allow_other_key_types": True}
     monkeypatch.delenv(PASSPHRASE_ENV, raising=False)
     monkeypatch.setattr("sys.stdin", io.StringIO())  # no terminal: never prompt
@@ -430,8 +487,12 @@ def test_an_encrypted_key_takes_its_passphrase_from_the_environment(server, know
 def agent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A real ssh-agent on a private socket, SSH_AUTH_SOCK pointing at it."""
     sock = tmp_path / "agent.sock"
-    proc = subprocess.Popen(["ssh-agent", "-D", "-a", str(sock)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        ["ssh-agent", "-D", "-a", str(sock)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 5
         while not sock.exists() and time.monotonic() < deadline:
@@ -445,7 +506,7 @@ def agent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 def test_agent_keys_work_under_the_same_policy(server, known_hosts, remote, tmp_path, agent):
     _run("ssh-add", "-q", str(server.keys.rsa2048))
-    with pytest.raises(ClientKeyError, match="ssh-agent: aucune clé conforme.*2048 bits"):
+    with pytest.raises(ClientKeyError, match=r"ssh-agent: aucune clé conforme.*2048 bits"):
         _fetch(server, known_hosts, remote, tmp_path / "dest", key=None)
     _run("ssh-add", "-q", str(server.keys.rsa4096))
     res = _fetch(server, known_hosts, remote, tmp_path / "dest", key=None)
@@ -455,15 +516,17 @@ def test_agent_keys_work_under_the_same_policy(server, known_hosts, remote, tmp_
 def test_a_key_the_server_does_not_know_is_refused(server, known_hosts, remote, tmp_path):
     stranger = _keygen(tmp_path / "stranger", "-t", "ed25519")
     with pytest.raises(AuthenticationError, match="refusée\\(s\\) par le serveur"):
-        _fetch(server, known_hosts, remote, tmp_path / "dest", key=stranger,
-               allow_other_key_types=True)
+        _fetch(
+            server, known_hosts, remote, tmp_path / "dest", key=stranger, allow_other_key_types=True
+        )
 
 
 # -- dropped connections -------------------------------------------------------------------
 
 
-def test_a_dropped_server_leaves_a_part_that_the_next_run_resumes(server, known_hosts,
-                                                                  big_remote, tmp_path):
+def test_a_dropped_server_leaves_a_part_that_the_next_run_resumes(
+    server, known_hosts, big_remote, tmp_path
+):
     before = _state(big_remote)
     dest = tmp_path / "dest"
     cut_at: list[int] = []
@@ -474,8 +537,9 @@ def test_a_dropped_server_leaves_a_part_that_the_next_run_resumes(server, known_
             server.kill()
 
     try:
-        first = _fetch(server, known_hosts, big_remote, dest, retries=1, backoff=0.05,
-                       on_progress=kill_server)
+        first = _fetch(
+            server, known_hosts, big_remote, dest, retries=1, backoff=0.05, on_progress=kill_server
+        )
     finally:
         server.start()
     (failed,) = first.archives
@@ -494,8 +558,9 @@ def test_a_dropped_server_leaves_a_part_that_the_next_run_resumes(server, known_
     assert _state(big_remote) == before
 
 
-def test_a_killed_session_is_retried_and_resumed_in_the_same_run(server, known_hosts,
-                                                                 big_remote, tmp_path):
+def test_a_killed_session_is_retried_and_resumed_in_the_same_run(
+    server, known_hosts, big_remote, tmp_path
+):
     before = _state(big_remote)
     cut: list[int] = []
 
@@ -504,8 +569,15 @@ def test_a_killed_session_is_retried_and_resumed_in_the_same_run(server, known_h
             cut.append(done)
             server.kill_sessions()
 
-    res = _fetch(server, known_hosts, big_remote, tmp_path / "dest", retries=2, backoff=0.05,
-                 on_progress=kill_session)
+    res = _fetch(
+        server,
+        known_hosts,
+        big_remote,
+        tmp_path / "dest",
+        retries=2,
+        backoff=0.05,
+        on_progress=kill_session,
+    )
     (a,) = res.archives
     assert a.status == Status.RESUMED and a.attempts == 2 and a.resumed_from >= cut[0]
     assert _digest(tmp_path / "dest" / BIG) == _digest(big_remote / BIG)
@@ -514,8 +586,14 @@ def test_a_killed_session_is_retried_and_resumed_in_the_same_run(server, known_h
 
 def test_an_unreachable_server_is_an_error(keys, known_hosts, tmp_path):
     with pytest.raises(UnreachableError, match="connexion impossible"):
-        fetch("127.0.0.1", port=_free_port(), user="x", key=keys.rsa4096,
-              known_hosts=known_hosts, dest=tmp_path / "dest")
+        fetch(
+            "127.0.0.1",
+            port=_free_port(),
+            user="x",
+            key=keys.rsa4096,
+            known_hosts=known_hosts,
+            dest=tmp_path / "dest",
+        )
 
 
 # -- pure parts ----------------------------------------------------------------------------
@@ -527,14 +605,26 @@ def test_only_plain_archive_names_are_selected():
         e.filename, e.st_mode, e.st_size, e.st_mtime = name, mode, 10, 1_790_000_000
         return e
 
-    archives, ignored = select_archives([
-        entry("ENT1D_X_Delta_20261005.tar.gz"), entry("ENT1D_X_Complet_20261005.tar.gz"),
-        entry("../ENT1D_X_Complet_20260101.tar.gz"), entry("ENT1D_X_Complet_20260102.tar.gz.part"),
-        entry("ENT1D_X_Complet_20260103.tar.gz", mode=0o040700), entry("notes.txt")])
-    assert [a.name for a in archives] == ["ENT1D_X_Complet_20261005.tar.gz",
-                                          "ENT1D_X_Delta_20261005.tar.gz"]
-    assert ignored == ["../ENT1D_X_Complet_20260101.tar.gz", "ENT1D_X_Complet_20260102.tar.gz.part",
-                       "ENT1D_X_Complet_20260103.tar.gz", "notes.txt"]
+    archives, ignored = select_archives(
+        [
+            entry("ENT1D_X_Delta_20261005.tar.gz"),
+            entry("ENT1D_X_Complet_20261005.tar.gz"),
+            entry("../ENT1D_X_Complet_20260101.tar.gz"),
+            entry("ENT1D_X_Complet_20260102.tar.gz.part"),
+            entry("ENT1D_X_Complet_20260103.tar.gz", mode=0o040700),
+            entry("notes.txt"),
+        ]
+    )
+    assert [a.name for a in archives] == [
+        "ENT1D_X_Complet_20261005.tar.gz",
+        "ENT1D_X_Delta_20261005.tar.gz",
+    ]
+    assert ignored == [
+        "../ENT1D_X_Complet_20260101.tar.gz",
+        "ENT1D_X_Complet_20260102.tar.gz.part",
+        "ENT1D_X_Complet_20260103.tar.gz",
+        "notes.txt",
+    ]
 
 
 def test_missed_windows_wait_for_the_window_to_close():
@@ -543,8 +633,11 @@ def test_missed_windows_wait_for_the_window_to_close():
     # Next expected 29 September: its window runs to Monday 5 October.
     assert missed_windows(dates, 7, dt.date(2026, 10, 5)) == []
     (w,) = missed_windows(dates, 7, dt.date(2026, 10, 6), "ENT1D_X")
-    assert (w.code, w.date, w.missed) == (WarningCode.MISSED, dt.date(2026, 9, 29),
-                                          (dt.date(2026, 9, 29),))
+    assert (w.code, w.date, w.missed) == (
+        WarningCode.MISSED,
+        dt.date(2026, 9, 29),
+        (dt.date(2026, 9, 29),),
+    )
     assert w.message.startswith("ENT1D_X: 1 dépôt(s) manqué(s) après celui du 22/09/2026")
     (w,) = missed_windows(dates, 7, dt.date(2026, 10, 20))  # one warning for the whole gap
     assert w.missed == (dt.date(2026, 9, 29), dt.date(2026, 10, 6), dt.date(2026, 10, 13))
@@ -556,18 +649,36 @@ def test_missed_windows_wait_for_the_window_to_close():
 
 
 def test_cli_fetch_ingests_and_prints_in_french(server, known_hosts, remote, tmp_path, capsys):
-    argv = ["fetch", "--host", "127.0.0.1", "--port", str(server.port),
-            "--user", getpass.getuser(), "--key", str(server.keys.rsa4096),
-            "--known-hosts", str(known_hosts), "--remote-dir", str(remote),
-            "--dest", str(tmp_path / "dest"), "--ingest", "--store", str(tmp_path / "store")]
+    argv = [
+        "fetch",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(server.port),
+        "--user",
+        getpass.getuser(),
+        "--key",
+        str(server.keys.rsa4096),
+        "--known-hosts",
+        str(known_hosts),
+        "--remote-dir",
+        str(remote),
+        "--dest",
+        str(tmp_path / "dest"),
+        "--ingest",
+        "--store",
+        str(tmp_path / "store"),
+    ]
     assert cli.main(argv) == cli.EXIT_OK
     out = capsys.readouterr().out
     assert "3 archive(s) sur le serveur, 2 entrée(s) ignorée(s)" in out
     assert "ENT1D_DEMO31_Delta_20261005.tar.gz: récupérée" in out
     assert "ENT1D_DEMO31_Delta_20261005.tar.gz: ingérée" in out
     assert cli.main(argv) == cli.EXIT_OK
-    assert "Delta_20261005.tar.gz: déjà dans la destination — même nom et même taille" in \
-        capsys.readouterr().out
+    assert (
+        "Delta_20261005.tar.gz: déjà dans la destination — même nom et même taille"
+        in capsys.readouterr().out
+    )
     assert cli.main(argv[:-2]) == cli.EXIT_BAD_INPUT
     assert "--ingest demande --store" in capsys.readouterr().err
     empty = tmp_path / "empty_known_hosts"

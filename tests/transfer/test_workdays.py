@@ -18,22 +18,34 @@ from ent_audit.transfer.workdays import (
 D = dt.date
 
 
-@pytest.mark.parametrize(("year", "sunday"), [
-    (2024, D(2024, 3, 31)), (2025, D(2025, 4, 20)), (2026, D(2026, 4, 5)),
-    (2027, D(2027, 3, 28)), (2038, D(2038, 4, 25)), (2285, D(2285, 3, 22)),
-    (1818, D(1818, 3, 22)),
-])
+@pytest.mark.parametrize(
+    ("year", "sunday"),
+    [
+        (2024, D(2024, 3, 31)),
+        (2025, D(2025, 4, 20)),
+        (2026, D(2026, 4, 5)),
+        (2027, D(2027, 3, 28)),
+        (2038, D(2038, 4, 25)),
+        (2285, D(2285, 3, 22)),
+        (1818, D(1818, 3, 22)),
+    ],
+)
 def test_easter_by_the_anonymous_gregorian_algorithm(year, sunday):
     assert easter(year) == sunday
 
 
 def test_the_eleven_public_holidays_of_2026():
     assert public_holidays(2026) == {
-        D(2026, 1, 1): "Jour de l'an", D(2026, 4, 6): "Lundi de Pâques",
-        D(2026, 5, 1): "Fête du travail", D(2026, 5, 8): "Victoire 1945",
-        D(2026, 5, 14): "Ascension", D(2026, 5, 25): "Lundi de Pentecôte",
-        D(2026, 7, 14): "Fête nationale", D(2026, 8, 15): "Assomption",
-        D(2026, 11, 1): "Toussaint", D(2026, 11, 11): "Armistice 1918",
+        D(2026, 1, 1): "Jour de l'an",
+        D(2026, 4, 6): "Lundi de Pâques",
+        D(2026, 5, 1): "Fête du travail",
+        D(2026, 5, 8): "Victoire 1945",
+        D(2026, 5, 14): "Ascension",
+        D(2026, 5, 25): "Lundi de Pentecôte",
+        D(2026, 7, 14): "Fête nationale",
+        D(2026, 8, 15): "Assomption",
+        D(2026, 11, 1): "Toussaint",
+        D(2026, 11, 11): "Armistice 1918",
         D(2026, 12, 25): "Noël",
     }
 
