@@ -14,12 +14,13 @@ import pandas as pd
 
 from ent_audit.aaf.snapshot import Snapshot, load
 from ent_audit.analyses import overview
+from ent_audit.checks import ExitCode
 from ent_audit.exceptions import EntAuditError
+from ent_audit.reports import registry
 from ent_audit.reports import runner as report
 from ent_audit.store.store import Store
 
-EXIT_OK, EXIT_FINDINGS, EXIT_BAD_INPUT = 0, 1, 2
-"""0 clean, 1 a blocking check failed, 2 bad input or usage: fixed here, used everywhere."""
+EXIT_OK, EXIT_FINDINGS, EXIT_BAD_INPUT = ExitCode.OK, ExitCode.FINDINGS, ExitCode.ERROR
 
 
 _KIND_LABELS = {
@@ -172,14 +173,19 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     params, files = report.read_params(args.params)
-    names = report.reports() if args.name == "all" else [args.name]
+    names = (
+        [r.name for r in registry.scheduled()]
+        if args.name == "all"
+        else [registry.get(args.name).name]
+    )
     worst = EXIT_OK
     for name in names:
         r = report.run(name, params, param_files=files, outputs=args.outputs)
         where = f" — {r.html}" if r.html else ""
         print(f"{name}: {report.STATUS_LABELS[r.status]}{where}")
         if r.message:
-            print(f"  {r.message}", file=sys.stderr if r.status == "error" else sys.stdout)
+            for line in r.message.splitlines():
+                print(f"  {line}", file=sys.stderr if r.status == "error" else sys.stdout)
         worst = max(worst, r.exit_code)
     print(f"index des rapports: {Path(args.outputs) / 'index.html'}")
     return worst

@@ -1,16 +1,22 @@
-"""One root error, a few meaningful subclasses that carry what failed.
+"""Every error ent-audit raises on purpose: one root, a few meaningful subclasses.
 
-The CLI maps these to exit code 2 ("bad input or usage"); the message always names the
-file, line, column, member or parameter at fault so a coordinator can act on it.
+Each carries what failed as attributes (``path``, ``line``, ``column``, ``member``,
+``parameter``…) and names it in its message, so a coordinator can act on it. The CLI maps every
+one of them to exit status 2 ("nothing done or refused"), see :mod:`ent_audit.checks`.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+SSH_PORT = 22
+
 
 class EntAuditError(Exception):
     """Root of every error ent-audit raises on purpose."""
+
+
+# -- reading -------------------------------------------------------------------------------
 
 
 class NamingError(EntAuditError, ValueError):
@@ -35,6 +41,9 @@ class AAFSyntaxError(EntAuditError):
         where = ":".join(str(x) for x in (self.path, line, column) if x is not None)
         super().__init__(f"{where}: {message}")
 
+    def __reduce__(self):  # pickles across the reader's worker processes
+        return (type(self), (self.path, self.line, self.column, self.reason))
+
 
 class UnsafeXMLError(AAFSyntaxError):
     """A file that declares entities (external entity, expansion bomb): refused unread."""
@@ -42,3 +51,160 @@ class UnsafeXMLError(AAFSyntaxError):
 
 class SnapshotError(EntAuditError):
     """Inputs that cannot form one snapshot (mixed dates, missing files, unknown kinds)."""
+
+
+class UnsafeArchiveError(EntAuditError):
+    """An archive member that is refused; nothing has been extracted."""
+
+    def __init__(self, archive: Path | str, member: str, reason: str) -> None:
+        self.archive = str(archive)
+        self.member = member
+        self.reason = reason
+        super().__init__(f"{self.archive}: membre {member!r} refusé: {reason}")
+
+    def __reduce__(self):
+        return (type(self), (self.archive, self.member, self.reason))
+
+
+class BadArchiveError(EntAuditError):
+    """An archive that is not a readable tar.gz (truncated, corrupt, another format)."""
+
+    def __init__(self, archive: Path | str, reason: str) -> None:
+        self.archive = str(archive)
+        self.reason = reason
+        super().__init__(f"{self.archive}: archive tar.gz illisible ({reason})")
+
+    def __reduce__(self):
+        return (type(self), (self.archive, self.reason))
+
+
+# -- the store -----------------------------------------------------------------------------
+
+
+class StoreError(EntAuditError):
+    """The store cannot do what was asked (locked, corrupt, refused archive)."""
+
+
+class StoreLockedError(StoreError):
+    """Another ingestion holds the store's lock."""
+
+    def __init__(self, path: Path | str, holder: str) -> None:
+        self.path = str(path)
+        self.holder = holder
+        super().__init__(
+            f"{path}: une ingestion est déjà en cours ({holder}); réessayez plus "
+            "tard ou passez --wait SECONDES"
+        )
+
+
+# -- analyses and reports ------------------------------------------------------------------
+
+
+class ParameterError(EntAuditError):
+    """A parameter that cannot be used: nothing was run."""
+
+    def __init__(self, owner: str, parameter: str, message: str) -> None:
+        self.owner = owner
+        self.parameter = parameter
+        super().__init__(f"{owner}: paramètre {parameter!r}: {message}")
+
+
+class QualityError(ParameterError):
+    """A parameter of the quality audit that cannot be used (thresholds, perimeter)."""
+
+    def __init__(self, parameter: str, message: str) -> None:
+        super().__init__("audit qualité", parameter, message)
+
+
+class ReportParameterError(ParameterError):
+    """A parameter the notebook does not declare, or of the wrong type."""
+
+    def __init__(self, report: str, parameter: str, message: str) -> None:
+        self.report = report
+        super().__init__(f"rapport {report}", parameter, message)
+
+
+class ReportNotFound(EntAuditError):
+    """A report name that is not in the registry, or whose notebook is missing."""
+
+    def __init__(self, name: str, known: list[str], missing: Path | None = None) -> None:
+        self.name = name
+        self.path = str(missing) if missing else None
+        super().__init__(
+            f"rapport {name}: notebook introuvable: {missing}"
+            if missing
+            else f"rapport inconnu {name!r}; connus: {', '.join(known)}"
+        )
+
+
+# -- transfer ------------------------------------------------------------------------------
+
+
+def host_label(host: str, port: int) -> str:
+    """The host as known_hosts names it: ``host`` on port 22, ``[host]:port`` otherwise."""
+    return host if port == SSH_PORT else f"[{host}]:{port}"
+
+
+class SFTPError(EntAuditError):
+    """Connecting to or talking with the SFTP server failed."""
+
+    def __init__(self, host: str, port: int, message: str) -> None:
+        self.host = host
+        self.port = port
+        super().__init__(message)
+
+
+class HostKeyError(SFTPError):
+    """The server's host key is not the one known_hosts expects: the connection is refused."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        key_type: str,
+        fingerprint: str,
+        known_hosts: Path | str,
+        expected: str | None = None,
+    ) -> None:
+        self.key_type = key_type
+        self.fingerprint = fingerprint
+        self.known_hosts = str(known_hosts)
+        self.expected = expected
+        self.reason = "unknown" if expected is None else "changed"
+        where = host_label(host, port)
+        flag = "" if port == SSH_PORT else f" -p {port}"
+        if expected is None:
+            message = (
+                f"{where}: clé d'hôte inconnue ({key_type} {fingerprint}), "
+                f"absente de {known_hosts}: connexion refusée. Faites confirmer cette "
+                f"empreinte par l'académie, puis ajoutez la clé du serveur à "
+                f"{known_hosts} (ssh-keyscan{flag} {host})"
+            )
+        else:
+            message = (
+                f"{where}: la clé d'hôte a CHANGÉ: le serveur présente {key_type} "
+                f"{fingerprint}, {known_hosts} attend {expected}: connexion "
+                f"refusée (serveur usurpé ?). Si l'académie confirme le changement, "
+                f"remplacez la ligne de {where} dans {known_hosts}"
+            )
+        super().__init__(host, port, message)
+
+
+class AuthenticationError(SFTPError):
+    """The server refused every client key offered."""
+
+
+class UnreachableError(SFTPError):
+    """The server could not be reached or the SSH session broke: worth retrying."""
+
+
+class ClientKeyError(EntAuditError):
+    """A client key that cannot or may not be used (policy, passphrase, unreadable file)."""
+
+    def __init__(self, key: str, message: str) -> None:
+        self.key = key
+        super().__init__(f"{key}: {message}")
+
+
+class FetchError(EntAuditError):
+    """A fetch that cannot run (usage, destination locked)."""

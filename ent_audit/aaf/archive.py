@@ -19,29 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from ent_audit.aaf.naming import parse_name
-from ent_audit.exceptions import EntAuditError, NamingError
+from ent_audit.exceptions import BadArchiveError, NamingError, UnsafeArchiveError
 
 MAX_MEMBERS = 2_000
 MAX_BYTES = 16 << 30
 """Uncompressed bytes: a whole académie is a few GB; beyond this it is a bomb, not an extraction."""
-
-
-class UnsafeArchiveError(EntAuditError):
-    """An archive member that is refused; nothing has been extracted."""
-
-    def __init__(self, archive: Path | str, member: str, reason: str) -> None:
-        self.archive = str(archive)
-        self.member = member
-        self.reason = reason
-        super().__init__(f"{self.archive}: membre {member!r} refusé: {reason}")
-
-
-class BadArchiveError(EntAuditError):
-    """An archive that is not a readable tar.gz (truncated, corrupt, another format)."""
-
-    def __init__(self, archive: Path | str, reason: str) -> None:
-        self.archive = str(archive)
-        super().__init__(f"{self.archive}: archive tar.gz illisible ({reason})")
 
 
 @contextmanager

@@ -8,7 +8,7 @@ import pandas as pd
 
 from ent_audit.aaf import schema
 from ent_audit.aaf.snapshot import Snapshot
-from ent_audit.reports.notebook import Check
+from ent_audit.checks import Check
 
 SCHOOL_TYPE = "ECOLE"
 
@@ -111,23 +111,33 @@ def checks(snapshot: Snapshot, *, today: dt.date, max_age_days: int) -> list[Che
     date = snapshot.extraction.date
     age = (today - date).days if date else None
     fresh = age is not None and 0 <= age <= max_age_days
+    if age is None:
+        freshness = "état sans date d'extraction"
+    else:
+        verdict = "dans la limite" if fresh else "limite dépassée"
+        freshness = (
+            f"état du {date:%d/%m/%Y}, {age} jour(s) avant le {today:%d/%m/%Y} : "
+            f"{verdict} de {max_age_days} jours"
+        )
+    n_schools = len(schools(snapshot))
     return [
-        Check(
+        Check.of(
             "freshness",
-            f"État du store de moins de {max_age_days} jours",
+            f"Fraîcheur de l'état du store (au plus {max_age_days} jours)",
             fresh,
             blocking=True,
-            detail=f"état du {date}, {age} jour(s) avant le {today}",
+            detail=freshness,
         ),
-        Check(
+        Check.of(
             "schools_present",
-            "Au moins une école dans le périmètre",
-            len(schools(snapshot)) > 0,
+            "Présence d'écoles dans le périmètre",
+            n_schools > 0,
             blocking=True,
+            detail=f"{n_schools} école(s)",
         ),
-        Check(
+        Check.of(
             "reader_issues",
-            "Aucun signalement du lecteur",
+            "Signalements du lecteur XML",
             snapshot.issues.empty,
             detail=f"{len(snapshot.issues)} signalement(s)",
         ),

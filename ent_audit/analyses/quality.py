@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -36,9 +34,10 @@ import pandas as pd
 from ent_audit.aaf import schema
 from ent_audit.aaf.frames import STRING, isin
 from ent_audit.aaf.snapshot import Snapshot
-from ent_audit.exceptions import EntAuditError
+from ent_audit.checks import Check
+from ent_audit.exceptions import QualityError
+from ent_audit.io import private_dir, write_atomic, write_csv, write_json
 from ent_audit.privacy import Pseudonymiser, small_cells
-from ent_audit.reports.notebook import Check
 
 __all__ = [
     "FINDING_COLUMNS",
@@ -75,14 +74,6 @@ __all__ = [
     "write_findings_csv",
     "write_outputs",
 ]
-
-
-class QualityError(EntAuditError):
-    """A parameter of the audit that cannot be used (thresholds, perimeter)."""
-
-    def __init__(self, parameter: str, message: str) -> None:
-        self.parameter = parameter
-        super().__init__(f"audit qualité: paramètre {parameter!r}: {message}")
 
 
 class Severity(StrEnum):
@@ -2184,25 +2175,21 @@ def _per_circonscription(schools: pd.DataFrame) -> pd.DataFrame:
 
 
 def checks(result: AuditResult) -> list[Check]:
-    """One check per blocking rule: it fails over the rule's fail threshold (exit 1)."""
+    """One check per blocking rule: failed at the rule's fail threshold (exit 1); skipped when
+    it could not run (the perimeter rules without a list of the perimeter's schools)."""
     out = []
     for row in result.summary.itertuples():
         if row.severity != Severity.BLOCKING:
             continue
-        detail = (
-            "non contrôlé : aucune liste d'écoles du périmètre fournie"
-            if row.status == "skipped"
-            else f"{row.count} constat(s) ; seuil d'échec {row.fail or 'aucun'}"
-        )
-        out.append(
-            Check(
-                row.rule,
-                f"{row.title} ({row.rule}) : sous le seuil d'échec",
-                row.status != "fail",
-                blocking=True,
-                detail=detail,
-            )
-        )
+        n = f"{row.count} constat{'s' if row.count > 1 else ''}"
+        if row.status == "skipped":
+            ok, detail = None, "non contrôlé : aucune liste d'écoles du périmètre fournie"
+        elif row.status == "fail":
+            ok, detail = False, f"{row.rule} : {n}, seuil d'échec {row.fail} atteint"
+        else:
+            limit = f"seuil d'échec {row.fail}" if row.fail else "aucun seuil d'échec"
+            ok, detail = True, f"{row.rule} : {n}, {limit}"
+        out.append(Check.of(row.rule, row.title, ok, blocking=True, detail=detail))
     return out
 
 
@@ -2284,11 +2271,7 @@ def write_findings_csv(
 ) -> Path:
     """``findings.csv`` (pseudonymised, masked) in ``folder``; ``;``-separated, UTF-8 with BOM
     so that a spreadsheet opens it as is."""
-    path = Path(folder) / "findings.csv"
-    published_findings(result, pseudonymiser).to_csv(
-        path, sep=";", index=False, encoding="utf-8-sig"
-    )
-    return path
+    return write_csv(Path(folder) / "findings.csv", published_findings(result, pseudonymiser))
 
 
 CLEAR_README = """Constats de l'audit qualité, en clair, par école (un fichier par UAI).
@@ -2306,32 +2289,17 @@ def write_clear_csvs(result: AuditResult, folder: Path | str) -> list[Path]:
     Personal data: the folder is created 0700, every file 0600, with a ``LISEZMOI.txt``
     saying so. Findings with no school go to ``sans-ecole.csv``.
     """
-    folder = Path(folder)
-    old = os.umask(0o077)
-    try:
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        os.chmod(folder, 0o700)
-        titles = {r.id: r.title for r in RULES}
-        corrections = {r.id: r.correction for r in RULES}
-        f = result.findings.assign(
-            title=result.findings["rule"].map(titles),
-            correction=result.findings["rule"].map(corrections),
-        )
-        paths = [_private_text(folder / "LISEZMOI.txt", CLEAR_README)]
-        for uai, rows in f.groupby(f["uai"].fillna("sans-ecole"), sort=True):
-            path = folder / f"{uai}.csv"
-            rows.to_csv(path, sep=";", index=False, encoding="utf-8-sig")
-            os.chmod(path, 0o600)
-            paths.append(path)
-    finally:
-        os.umask(old)
+    folder = private_dir(folder)
+    titles = {r.id: r.title for r in RULES}
+    corrections = {r.id: r.correction for r in RULES}
+    f = result.findings.assign(
+        title=result.findings["rule"].map(titles),
+        correction=result.findings["rule"].map(corrections),
+    )
+    paths = [write_atomic(folder / "LISEZMOI.txt", CLEAR_README)]
+    for uai, rows in f.groupby(f["uai"].fillna("sans-ecole"), sort=True):
+        paths.append(write_csv(folder / f"{uai}.csv", rows))
     return paths
-
-
-def _private_text(path: Path, text: str) -> Path:
-    path.write_text(text, encoding="utf-8")
-    os.chmod(path, 0o600)
-    return path
 
 
 # ---------------------------------------------------------------------------------------------
@@ -2360,17 +2328,7 @@ def record_trend(path: Path | str, result: AuditResult, audited_at: dt.date) -> 
         "counts": result.counts(),
     }
     history["extractions"] = dict(sorted(history["extractions"].items()))
-    fd, tmp = tempfile.mkstemp(prefix=".trend-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(history, fh, ensure_ascii=False, indent=1)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_json(path, history)
     return history
 
 

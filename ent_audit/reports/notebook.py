@@ -9,22 +9,12 @@ carries it too; the runner turns it into ``summary.json`` and the exit status.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
 
 import pandas as pd
 
+from ent_audit.checks import Check
+
 SUMMARY_MIME = "application/vnd.ent-audit.summary+json"
-
-
-@dataclass(frozen=True)
-class Check:
-    """One check a report makes; a failed ``blocking`` one makes the run exit 1."""
-
-    id: str
-    title: str
-    passed: bool
-    blocking: bool = False
-    detail: str = ""
 
 
 RENDERER = "ent_audit"
@@ -80,7 +70,7 @@ def publish(
 
     payload = {
         "figures": _plain(figures),
-        "checks": [asdict(c) for c in checks],
+        "checks": [c.to_dict() for c in checks],
         "headline": list(headline) or list(figures)[:4],
     }
     json.dumps(payload)  # fail here, in the notebook, on anything not JSON
@@ -100,7 +90,7 @@ def checks_table(checks: list[Check] | tuple[Check, ...]):
                 {
                     "contrôle": c.title,
                     "bloquant": "oui" if c.blocking else "non",
-                    "résultat": "conforme" if c.passed else "ÉCHEC",
+                    "résultat": c.label,
                     "détail": c.detail,
                 }
                 for c in checks

@@ -26,11 +26,12 @@ from typing import Any
 
 import yaml
 
-from ent_audit.exceptions import EntAuditError
+from ent_audit.checks import Check, ExitCode, blocking_failures, failure_message
+from ent_audit.exceptions import EntAuditError, ReportParameterError
+from ent_audit.io import sha256
+from ent_audit.reports import registry
 from ent_audit.reports.notebook import SUMMARY_MIME
-from ent_audit.store.store import sha256
 
-NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 KERNEL_NAME = "ent-audit"
 LIBRARIES = (
@@ -45,32 +46,7 @@ LIBRARIES = (
     "plotly",
 )
 
-EXIT_OK, EXIT_BLOCKING, EXIT_ERROR = 0, 1, 2
-
-
-class ParameterError(EntAuditError):
-    """A parameter the notebook does not declare, or of the wrong type: nothing was run."""
-
-    def __init__(self, report: str, parameter: str, message: str) -> None:
-        self.report = report
-        self.parameter = parameter
-        super().__init__(f"rapport {report}: paramètre {parameter!r}: {message}")
-
-
-class ReportNotFound(EntAuditError):
-    pass
-
-
-def reports(notebooks: Path = NOTEBOOKS) -> list[str]:
-    """The reports: one per notebook in ``notebooks/``."""
-    return sorted(p.stem for p in notebooks.glob("*.ipynb"))
-
-
-def notebook_path(name: str, notebooks: Path = NOTEBOOKS) -> Path:
-    path = notebooks / f"{name}.ipynb"
-    if not path.exists():
-        raise ReportNotFound(f"rapport inconnu {name!r}; connus: {', '.join(reports(notebooks))}")
-    return path
+EXIT_OK, EXIT_BLOCKING, EXIT_ERROR = ExitCode.OK, ExitCode.FINDINGS, ExitCode.ERROR
 
 
 # -- parameters ------------------------------------------------------------------------------
@@ -134,9 +110,9 @@ def check_params(
     """
     declared = declared_params(path) if declared is None else declared
     if not declared:
-        raise ParameterError(name, "*", "le notebook n'a pas de cellule 'parameters'")
+        raise ReportParameterError(name, "*", "le notebook n'a pas de cellule 'parameters'")
     if RUN_DIR in params:
-        raise ParameterError(name, RUN_DIR, "fixé par le lanceur (dossier de l'exécution)")
+        raise ReportParameterError(name, RUN_DIR, "fixé par le lanceur (dossier de l'exécution)")
     elsewhere: set[str] | None = None  # read only when a name is not this notebook's
     kept = {}
     for key, value in params.items():
@@ -144,13 +120,14 @@ def check_params(
             if elsewhere is None:
                 elsewhere = {
                     k
-                    for other in path.parent.glob("*.ipynb")
-                    if other != path
-                    for k in declared_params(other)
+                    for other in registry.REPORTS
+                    if (path.parent / other.notebook) != path
+                    and (path.parent / other.notebook).is_file()
+                    for k in declared_params(path.parent / other.notebook)
                 }
             if key in elsewhere:
                 continue
-            raise ParameterError(
+            raise ReportParameterError(
                 name, key, f"inconnu; paramètres déclarés: {', '.join(sorted(declared))}"
             )
         expected = _declared_type(declared[key])
@@ -163,7 +140,7 @@ def check_params(
                 or (expected in ("int", "float") and isinstance(value, bool))
             )
         ):
-            raise ParameterError(name, key, f"attendu {expected}, reçu {value!r}")
+            raise ReportParameterError(name, key, f"attendu {expected}, reçu {value!r}")
         kept[key] = value
     return kept
 
@@ -282,7 +259,7 @@ def render_html(nb, title: str) -> str:
 def _check_store(params: dict[str, Any], name: str) -> None:
     store = params.get("store")
     if isinstance(store, str) and not (Path(store) / "CURRENT").is_file():
-        raise ParameterError(
+        raise ReportParameterError(
             name, "store", f"{store} n'est pas un store ingéré (ent-audit ingest … --store)"
         )
 
@@ -293,7 +270,7 @@ def run(
     *,
     param_files: list[Path] | None = None,
     outputs: Path | str = "outputs",
-    notebooks: Path = NOTEBOOKS,
+    notebooks: Path | None = None,
 ) -> RunResult:
     """Run one report; never raises for a failed run: the result says what happened."""
     import nbformat
@@ -302,7 +279,7 @@ def run(
 
     outputs = Path(outputs)
     try:
-        path = notebook_path(name, notebooks)
+        path = registry.notebook_path(registry.get(name), notebooks)
         declared = declared_params(path)
         params = check_params(name, path, params, declared)
         _check_store(params, name)
@@ -337,11 +314,12 @@ def run(
         nb = nbformat.read(executed, as_version=4)
         summary = _summary(nb)
         html_path = run_dir / f"{name}.html"
-        html_path.write_text(render_html(nb, f"ent-audit · {name}"), encoding="utf-8")
-    failed = [c for c in summary.get("checks", []) if c["blocking"] and not c["passed"]]
-    if status == "ok" and failed:
+        title = f"{registry.get(name).title} · ent-audit"
+        html_path.write_text(render_html(nb, title), encoding="utf-8")
+    checks = [Check.from_dict(c) for c in summary.get("checks", [])]
+    if status == "ok" and blocking_failures(checks):
         status, code = "blocking", EXIT_BLOCKING
-        message = "; ".join(c["title"] for c in failed)
+        message = failure_message(checks)
     (run_dir / "summary.json").write_text(
         json.dumps(summary, ensure_ascii=False, indent=1), encoding="utf-8"
     )

@@ -16,8 +16,9 @@ from ent_audit.aaf import schema
 from ent_audit.aaf.frames import OP_DTYPE, concat, isin
 from ent_audit.aaf.snapshot import ExtractionInfo, Snapshot
 
-BLOCKING = frozenset({"no_base_state", "perimeter_mismatch", "not_newer", "duplicate_in_delta",
-                      "not_a_delta"})
+BLOCKING = frozenset(
+    {"no_base_state", "perimeter_mismatch", "not_newer", "duplicate_in_delta", "not_a_delta"}
+)
 """Anomalies that make a delta impossible to apply consistently: the delta is refused."""
 
 MAX_GAP_DAYS = 31
@@ -43,41 +44,56 @@ class Anomaly:
         return {**asdict(self), "blocking": self.blocking}
 
 
-def check_delta(state: Snapshot | None, delta: Snapshot, *,
-                max_gap_days: int = MAX_GAP_DAYS) -> list[Anomaly]:
+def check_delta(
+    state: Snapshot | None, delta: Snapshot, *, max_gap_days: int = MAX_GAP_DAYS
+) -> list[Anomaly]:
     """Every anomaly of applying ``delta`` to ``state``, blocking ones first."""
     d = delta.extraction
     out: list[Anomaly] = []
     if d.extraction != "delta":
         return [Anomaly("not_a_delta", f"{d.extraction} n'est pas une extraction Delta")]
     if state is None:
-        return [Anomaly("no_base_state", "aucune extraction complète ingérée: un Delta ne "
-                                         "s'applique qu'à un état complet")]
+        return [
+            Anomaly(
+                "no_base_state",
+                "aucune extraction complète ingérée: un Delta ne s'applique qu'à un état complet",
+            )
+        ]
     s = state.extraction
     if s.perimeter != d.perimeter:
-        out.append(Anomaly("perimeter_mismatch",
-                           f"périmètre {d.perimeter!r} différent de l'état ({s.perimeter!r})"))
+        out.append(
+            Anomaly(
+                "perimeter_mismatch",
+                f"périmètre {d.perimeter!r} différent de l'état ({s.perimeter!r})",
+            )
+        )
     if d.date is None or s.date is None or d.date <= s.date:
         out.append(Anomaly("not_newer", f"Delta du {d.date} pas postérieur à l'état du {s.date}"))
     elif (d.date - s.date).days > max_gap_days:
-        out.append(Anomaly("gap", f"Delta du {d.date}: {(d.date - s.date).days} jours après "
-                                  f"l'état du {s.date} (plus de {max_gap_days}): un Delta "
-                                  "intermédiaire manque-t-il ?"))
+        out.append(
+            Anomaly(
+                "gap",
+                f"Delta du {d.date}: {(d.date - s.date).days} jours après "
+                f"l'état du {s.date} (plus de {max_gap_days}): un Delta "
+                "intermédiaire manque-t-il ?",
+            )
+        )
     for kind in schema.KINDS.values():
         rows = getattr(delta, kind.frame)
         known = getattr(state, kind.frame)["jointure"].dropna()
         dup = rows[rows["jointure"].duplicated(keep=False)]
-        out += [_row_anomaly("duplicate_in_delta", kind.name, r,
-                             "même identifiant plusieurs fois dans le Delta")
-                for r in dup.itertuples()]
+        out += [
+            _row_anomaly(
+                "duplicate_in_delta", kind.name, r, "même identifiant plusieurs fois dans le Delta"
+            )
+            for r in dup.itertuples()
+        ]
         rows = rows.drop_duplicates("jointure", keep=False)
         present = isin(rows["jointure"], known)
         for op, mask, code, msg in (
             ("add", present, "add_existing", "ajout d'un identifiant déjà présent: remplacé"),
-            ("modify", ~present, "modify_unknown", "modification d'un identifiant inconnu: "
-                                                   "ajouté"),
-            ("delete", ~present, "delete_unknown", "suppression d'un identifiant inconnu: "
-                                                   "ignorée"),
+            ("modify", ~present, "modify_unknown", "modification d'un identifiant inconnu: ajouté"),
+            ("delete", ~present, "delete_unknown", "suppression d'un identifiant inconnu: ignorée"),
         ):
             hit = rows[(rows["op"] == op) & mask]
             out += [_row_anomaly(code, kind.name, r, msg) for r in hit.itertuples()]
@@ -132,8 +148,10 @@ def apply_delta(state: Snapshot, delta: Snapshot) -> Snapshot:
     return replace(
         state,
         extraction=ExtractionInfo(state.extraction.perimeter, "complete", delta.extraction.date),
-        links=links, **side,
+        links=links,
+        **side,
         skipped=concat([state.skipped, delta.skipped]),
         files=concat([state.files, delta.files]),
-        notes=[*state.notes, *delta.notes], **entities,
+        notes=[*state.notes, *delta.notes],
+        **entities,
     )

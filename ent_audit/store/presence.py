@@ -13,11 +13,10 @@ import datetime as dt
 
 import pandas as pd
 
-from ent_audit.store import pseudonym
-
 from ent_audit.aaf import schema
 from ent_audit.aaf.frames import isin
 from ent_audit.aaf.snapshot import Snapshot
+from ent_audit.store import pseudonym
 
 COLUMNS = ("pseudonym", "kind", "uai", "level", "first_seen", "last_seen", "departed")
 KEYS = ["pseudonym", "kind", "uai"]
@@ -45,21 +44,29 @@ def present(snapshot: Snapshot, key: bytes) -> pd.DataFrame:
     uai = snapshot.structures.drop_duplicates("jointure").set_index("jointure")["uai"]
     ps = snapshot.links["person_structure"]
     cls = snapshot.links["student_class"]
-    students = pd.concat([
-        ps.loc[ps["kind"] == "student", ["person", "structure"]],
-        cls[["student", "structure"]].rename(columns={"student": "person"}),
-    ]).drop_duplicates()
+    students = pd.concat(
+        [
+            ps.loc[ps["kind"] == "student", ["person", "structure"]],
+            cls[["student", "structure"]].rename(columns={"student": "person"}),
+        ]
+    ).drop_duplicates()
     staff = ps.loc[ps["kind"] == "staff", ["person", "structure"]].drop_duplicates()
     sg = snapshot.links["student_guardian"][["student", "guardian"]].drop_duplicates()
-    guardians = (sg.merge(students, left_on="student", right_on="person")
-                   [["guardian", "structure"]].rename(columns={"guardian": "person"})
-                   .drop_duplicates())
+    guardians = (
+        sg.merge(students, left_on="student", right_on="person")[["guardian", "structure"]]
+        .rename(columns={"guardian": "person"})
+        .drop_duplicates()
+    )
     parts = []
-    for kind, where in ((schema.STUDENT, students), (schema.GUARDIAN, guardians),
-                        (schema.STAFF, staff)):
+    for kind, where in (
+        (schema.STUDENT, students),
+        (schema.GUARDIAN, guardians),
+        (schema.STAFF, staff),
+    ):
         people = getattr(snapshot, kind.frame)
-        people = people.loc[people["op"] != "delete", ["jointure"] + (
-            ["level"] if kind is schema.STUDENT else [])].drop_duplicates("jointure")
+        people = people.loc[
+            people["op"] != "delete", ["jointure"] + (["level"] if kind is schema.STUDENT else [])
+        ].drop_duplicates("jointure")
         rows = people.merge(where, left_on="jointure", right_on="person", how="left")
         rows["uai"] = rows["structure"].map(uai)
         rows["pseudonym"] = pseudonym.pseudonymise(key, kind.name, rows["jointure"])
@@ -83,9 +90,13 @@ def update(history: pd.DataFrame | None, now: pd.DataFrame, date: dt.date) -> pd
     day = pd.Timestamp(date)
     closed = history[history["departed"].notna()]
     open_ = history[history["departed"].isna()]
-    left = open_.assign(_k=_key(open_)).merge(now.assign(_k=_key(now))[["_k", "level"]],
-                                               on="_k", how="left", suffixes=("", "_now"),
-                                               indicator=True)
+    left = open_.assign(_k=_key(open_)).merge(
+        now.assign(_k=_key(now))[["_k", "level"]],
+        on="_k",
+        how="left",
+        suffixes=("", "_now"),
+        indicator=True,
+    )
     seen = left["_merge"] == "both"
     left.loc[seen, "last_seen"] = day
     left.loc[seen, "level"] = left.loc[seen, "level_now"]
@@ -97,5 +108,10 @@ def update(history: pd.DataFrame | None, now: pd.DataFrame, date: dt.date) -> pd
 
 
 def _key(df: pd.DataFrame) -> pd.Series:
-    return df["pseudonym"].astype(str) + "|" + df["kind"].astype(str) + "|" + \
-        df["uai"].astype(object).fillna("").astype(str)
+    return (
+        df["pseudonym"].astype(str)
+        + "|"
+        + df["kind"].astype(str)
+        + "|"
+        + df["uai"].astype(object).fillna("").astype(str)
+    )

@@ -64,6 +64,7 @@ def pseudonymise(key: bytes, kind: str, jointures: Iterable[str | None] | pd.Ser
         h = mac.copy()
         h.update(prefix + str(u).encode())
         out.append(h.hexdigest()[:LENGTH])
-    values = np.array(out + [None], dtype=object)
-    return pd.Series(values[np.where(codes < 0, len(out), codes)], index=s.index,
-                     dtype=pd.StringDtype("pyarrow"))
+    values = np.array([*out, None], dtype=object)
+    return pd.Series(
+        values[np.where(codes < 0, len(out), codes)], index=s.index, dtype=pd.StringDtype("pyarrow")
+    )

@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import fcntl
-import hashlib
 import json
 import os
 import shutil
@@ -33,31 +32,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from ent_audit.store import presence
-
-from ent_audit.store import pseudonym
-
 from ent_audit.aaf import schema
-from ent_audit.store.apply import Anomaly, apply_delta, check_delta
 from ent_audit.aaf.archive import extract
-from ent_audit.exceptions import EntAuditError, NamingError
 from ent_audit.aaf.naming import parse_archive_name
 from ent_audit.aaf.snapshot import ExtractionInfo, Snapshot, load_files
+from ent_audit.exceptions import EntAuditError, NamingError, StoreError, StoreLockedError
+from ent_audit.io import fsync_dir, open_private, private_dir, sha256, write_json
+from ent_audit.store import presence, pseudonym
+from ent_audit.store.apply import Anomaly, apply_delta, check_delta
 
 FRAMES_DIR = "snapshot"
-SLOW_WRITE_ENV = "ENT_AUDIT_SLOW_WRITE"
-"""Testing knob: seconds to sleep between two Parquet files, so a test can kill mid-write."""
-
-
-class StoreError(EntAuditError):
-    """The store cannot do what was asked (locked, corrupt, refused archive)."""
-
-
-class StoreLockedError(StoreError):
-    def __init__(self, path: Path, holder: str) -> None:
-        self.path = str(path)
-        super().__init__(f"{path}: une ingestion est déjà en cours ({holder}); réessayez plus "
-                         "tard ou passez --wait SECONDES")
 
 
 @dataclass(frozen=True)
@@ -89,39 +73,6 @@ class IngestResult:
         return out
 
 
-@contextlib.contextmanager
-def _private() -> Iterator[None]:
-    """Files and folders created here are 0600 / 0700 whatever the caller's umask."""
-    old = os.umask(0o077)
-    try:
-        yield
-    finally:
-        os.umask(old)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_json(path: Path, data) -> None:
-    with open(path, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, ensure_ascii=False, indent=1, default=str)
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
-def sha256(path: Path | str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 class Store:
     """One perimeter's store. ``Store(path)`` creates it (0700) when absent, unless
     ``create=False`` (readers: a mistyped path is an error, not a new empty store)."""
@@ -129,13 +80,12 @@ class Store:
     def __init__(self, path: Path | str, *, create: bool = True) -> None:
         self.path = Path(path)
         if not create and not (self.path / "states").is_dir():
-            raise StoreError(f"{self.path}: pas de store ici (créé par ent-audit ingest … "
-                             "--store)")
-        with _private():
-            for sub in ("", "states", "tmp", "logs"):
-                (self.path / sub).mkdir(mode=0o700, parents=True, exist_ok=True)
-            (self.path / "read.lock").touch(mode=0o600)
-            self.key = pseudonym.load_key(self.path / "key")
+            raise StoreError(f"{self.path}: pas de store ici (créé par ent-audit ingest … --store)")
+        for sub in ("", "states", "tmp", "logs"):
+            private_dir(self.path / sub)
+        with open_private(self.path / "read.lock", "ab"):
+            pass
+        self.key = pseudonym.load_key(self.path / "key")
 
     # -- reading --------------------------------------------------------------------------
 
@@ -169,10 +119,18 @@ class Store:
         """The ingested extractions, oldest first: name, SHA-256, type, date, counts, when."""
         with self._reading() as state:
             rows = _read_history(state)
-        cols = ["archive", "sha256", "extraction", "date", "ingested_at", "anomalies",
-                *[k.frame for k in schema.KINDS.values()]]
-        df = pd.DataFrame([{**{k: r[k] for k in cols[:6]}, **r["counts"]} for r in rows],
-                          columns=cols)
+        cols = [
+            "archive",
+            "sha256",
+            "extraction",
+            "date",
+            "ingested_at",
+            "anomalies",
+            *[k.frame for k in schema.KINDS.values()],
+        ]
+        df = pd.DataFrame(
+            [{**{k: r[k] for k in cols[:6]}, **r["counts"]} for r in rows], columns=cols
+        )
         df["date"] = pd.to_datetime(df["date"])
         df["ingested_at"] = pd.to_datetime(df["ingested_at"], utc=True)
         return df
@@ -188,8 +146,7 @@ class Store:
 
     @contextlib.contextmanager
     def _locked(self, wait: float) -> Iterator[None]:
-        with _private():
-            fh = open(self.path / "lock", "a+")
+        fh = os.fdopen(os.open(self.path / "lock", os.O_RDWR | os.O_CREAT, 0o600), "r+")
         deadline = time.monotonic() + wait
         try:
             while True:
@@ -199,8 +156,9 @@ class Store:
                 except BlockingIOError:
                     if time.monotonic() >= deadline:
                         fh.seek(0)
-                        raise StoreLockedError(self.path / "lock",
-                                               fh.read().strip() or "verrou pris") from None
+                        raise StoreLockedError(
+                            self.path / "lock", fh.read().strip() or "verrou pris"
+                        ) from None
                     time.sleep(0.2)
             fh.seek(0)
             fh.truncate()
@@ -220,9 +178,15 @@ class Store:
             if live is None or p.name != live.name:
                 shutil.rmtree(p, ignore_errors=True)
 
-    def ingest(self, archives: Iterable[Path | str], *, strict: bool = False, wait: float = 0,
-               max_gap_days: int | None = None, progress: bool | None = None
-               ) -> list[IngestResult]:
+    def ingest(
+        self,
+        archives: Iterable[Path | str],
+        *,
+        strict: bool = False,
+        wait: float = 0,
+        max_gap_days: int | None = None,
+        progress: bool | None = None,
+    ) -> list[IngestResult]:
         """Ingest archives in date order (a Complet before a Delta of the same day).
 
         Each archive is one transaction: it is ingested whole or not at all. A Delta with a
@@ -234,54 +198,78 @@ class Store:
         results: list[IngestResult] = []
         with self._locked(wait):
             for path in _in_date_order(paths):
-                results.append(self._ingest_one(path, strict=strict, progress=progress,
-                                                max_gap_days=max_gap_days))
+                results.append(
+                    self._ingest_one(
+                        path, strict=strict, progress=progress, max_gap_days=max_gap_days
+                    )
+                )
             self._log(started, results)
         return results
 
-    def _ingest_one(self, path: Path, *, strict: bool, progress: bool | None,
-                    max_gap_days: int | None) -> IngestResult:
+    def _ingest_one(
+        self, path: Path, *, strict: bool, progress: bool | None, max_gap_days: int | None
+    ) -> IngestResult:
         t0 = time.perf_counter()
         digest = sha256(path)
         state_dir = self._current()
         history = _read_history(state_dir)
         done = next((h for h in history if h["sha256"] == digest), None)
         if done:
-            return IngestResult(path.name, digest, "already", done["extraction"],
-                                dt.date.fromisoformat(done["date"]),
-                                f"déjà ingérée le {done['ingested_at']} (même SHA-256): "
-                                "rien à faire")
+            return IngestResult(
+                path.name,
+                digest,
+                "already",
+                done["extraction"],
+                dt.date.fromisoformat(done["date"]),
+                f"déjà ingérée le {done['ingested_at']} (même SHA-256): rien à faire",
+            )
         try:
             name = parse_archive_name(path)
         except EntAuditError as err:
-            return IngestResult(path.name, digest, "refused", message=str(err),
-                                seconds=time.perf_counter() - t0)
+            return IngestResult(
+                path.name, digest, "refused", message=str(err), seconds=time.perf_counter() - t0
+            )
         state_info = _read_info(state_dir) if state_dir else None
-        if name.extraction == "complete" and state_info is not None and not (
-                name.date and state_info.date and name.date > state_info.date):
+        if (
+            name.extraction == "complete"
+            and state_info is not None
+            and not (name.date and state_info.date and name.date > state_info.date)
+        ):
             # Known from the name: refused before extracting and parsing anything.
-            return IngestResult(path.name, digest, "refused", name.extraction, name.date,
-                                f"Complet du {name.date} pas postérieur à l'état du "
-                                f"{state_info.date}")
+            return IngestResult(
+                path.name,
+                digest,
+                "refused",
+                name.extraction,
+                name.date,
+                f"Complet du {name.date} pas postérieur à l'état du {state_info.date}",
+            )
         tmp: Path | None = None
         try:
-            with _private():
-                tmp = Path(tempfile.mkdtemp(prefix="extract-", dir=self.path / "tmp"))
+            tmp = Path(tempfile.mkdtemp(prefix="extract-", dir=self.path / "tmp"))  # 0700
             try:
                 incoming = load_files(extract(path, tmp), progress=progress)
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
         except EntAuditError as err:
             # Name the archive, not the private temporary folder it was extracted to.
-            message = str(err) if tmp is None else \
-                str(err).replace(f"{tmp}{os.sep}", f"{path.name}:")
-            return IngestResult(path.name, digest, "refused", message=message,
-                                seconds=time.perf_counter() - t0)
+            message = (
+                str(err) if tmp is None else str(err).replace(f"{tmp}{os.sep}", f"{path.name}:")
+            )
+            return IngestResult(
+                path.name, digest, "refused", message=message, seconds=time.perf_counter() - t0
+            )
         info = incoming.extraction
         if (info.extraction, info.date) != (name.extraction, name.date):
-            return IngestResult(path.name, digest, "refused", info.extraction, info.date,
-                                f"les fichiers ({info.extraction} {info.date}) ne correspondent "
-                                f"pas au nom de l'archive ({name.extraction} {name.date})")
+            return IngestResult(
+                path.name,
+                digest,
+                "refused",
+                info.extraction,
+                info.date,
+                f"les fichiers ({info.extraction} {info.date}) ne correspondent "
+                f"pas au nom de l'archive ({name.extraction} {name.date})",
+            )
         if info.extraction == "delta":
             state = _read_snapshot(state_dir) if state_dir else None
             kw = {} if max_gap_days is None else {"max_gap_days": max_gap_days}
@@ -289,60 +277,87 @@ class Store:
             blocking = [a for a in anomalies if a.blocking or strict]
             if blocking:
                 return IngestResult(
-                    path.name, digest, "refused", info.extraction, info.date,
-                    f"Delta refusé: {blocking[0].message}" + (
-                        f" (et {len(blocking) - 1} autre(s) anomalie(s))" if len(blocking) > 1
-                        else ""), anomalies, incoming.counts(), time.perf_counter() - t0)
+                    path.name,
+                    digest,
+                    "refused",
+                    info.extraction,
+                    info.date,
+                    f"Delta refusé: {blocking[0].message}"
+                    + (
+                        f" (et {len(blocking) - 1} autre(s) anomalie(s))"
+                        if len(blocking) > 1
+                        else ""
+                    ),
+                    anomalies,
+                    incoming.counts(),
+                    time.perf_counter() - t0,
+                )
             new_state = apply_delta(state, incoming)
         else:
             anomalies = ()
             new_state = incoming
         old_presence = pd.read_parquet(state_dir / "presence.parquet") if state_dir else None
-        new_presence = presence.update(old_presence, presence.present(new_state, self.key),
-                                       info.date)
-        entry = dict(archive=path.name, sha256=digest, extraction=info.extraction,
-                     date=info.date.isoformat(), perimeter=info.perimeter,
-                     ingested_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                     anomalies=len(anomalies), counts=incoming.counts(),
-                     state_counts=new_state.counts())
+        new_presence = presence.update(
+            old_presence, presence.present(new_state, self.key), info.date
+        )
+        entry = dict(
+            archive=path.name,
+            sha256=digest,
+            extraction=info.extraction,
+            date=info.date.isoformat(),
+            perimeter=info.perimeter,
+            ingested_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            anomalies=len(anomalies),
+            counts=incoming.counts(),
+            state_counts=new_state.counts(),
+        )
         self._commit(new_state, new_presence, [*history, entry])
-        return IngestResult(path.name, digest, "ingested", info.extraction, info.date,
-                            "ingérée", anomalies, incoming.counts(), time.perf_counter() - t0)
+        return IngestResult(
+            path.name,
+            digest,
+            "ingested",
+            info.extraction,
+            info.date,
+            "ingérée",
+            anomalies,
+            incoming.counts(),
+            time.perf_counter() - t0,
+        )
 
-    def _commit(self, state: Snapshot, history_presence: pd.DataFrame,
-                history: list[dict]) -> None:
+    def _commit(self, state: Snapshot, history_presence: pd.DataFrame, history: list[dict]) -> None:
         """Write the new state beside the live one, then switch ``CURRENT`` atomically."""
-        with _private():
-            stage = Path(tempfile.mkdtemp(prefix="stage-", dir=self.path / "tmp"))
-            _write_snapshot(state, stage)
-            history_presence.to_parquet(stage / "presence.parquet", index=False)
-            _write_json(stage / "extractions.json", history)
-            _fsync_dir(stage)
-            name = f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}-{stage.name[6:]}"
-            target = self.path / "states" / name
-            os.rename(stage, target)
-            _fsync_dir(target.parent)
-            pointer = self.path / "tmp" / "CURRENT.new"
-            pointer.write_text(name + "\n")
-            with open(pointer) as fh:
-                os.fsync(fh.fileno())
-            with open(self.path / "read.lock", "a") as lock:
-                fcntl.flock(lock, fcntl.LOCK_EX)  # no reader between switch and cleanup
-                os.replace(pointer, self.path / "CURRENT")
-                _fsync_dir(self.path)
-                for p in (self.path / "states").iterdir():
-                    if p.name != name:
-                        shutil.rmtree(p)
-                fcntl.flock(lock, fcntl.LOCK_UN)
+        stage = Path(tempfile.mkdtemp(prefix="stage-", dir=self.path / "tmp"))  # 0700
+        _write_snapshot(state, stage)
+        with open_private(stage / "presence.parquet") as fh:
+            history_presence.to_parquet(fh, index=False)
+        write_json(stage / "extractions.json", history)
+        fsync_dir(stage)
+        name = f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}-{stage.name[6:]}"
+        target = self.path / "states" / name
+        os.rename(stage, target)
+        fsync_dir(target.parent)
+        pointer = self.path / "tmp" / "CURRENT.new"
+        with open_private(pointer, "w", encoding="utf-8") as fh:
+            fh.write(name + "\n")
+        with open(self.path / "read.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # no reader between switch and cleanup
+            os.replace(pointer, self.path / "CURRENT")
+            fsync_dir(self.path)
+            for p in (self.path / "states").iterdir():
+                if p.name != name:
+                    shutil.rmtree(p)
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
     def _log(self, started: dt.datetime, results: Sequence[IngestResult]) -> Path:
-        with _private():
-            path = self.path / "logs" / f"ingest-{started:%Y%m%dT%H%M%S%f}-{os.getpid()}.json"
-            _write_json(path, {
+        path = self.path / "logs" / f"ingest-{started:%Y%m%dT%H%M%S%f}-{os.getpid()}.json"
+        write_json(
+            path,
+            {
                 "started": started.isoformat(timespec="seconds"),
                 "ended": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                 "results": [r.to_dict(self.key) for r in results],
-            })
+            },
+        )
         return path
 
 
@@ -366,22 +381,23 @@ def _read_history(state: Path | None) -> list[dict]:
 def _write_snapshot(snap: Snapshot, folder: Path) -> None:
     """One Parquet file per frame, and ``meta.json`` written last (it marks a whole state)."""
     frames = folder / FRAMES_DIR
-    frames.mkdir(mode=0o700)
-    slow = float(os.environ.get(SLOW_WRITE_ENV, 0) or 0)
+    private_dir(frames)
     for name, df in snap.frames().items():
-        df.to_parquet(frames / f"{name}.parquet", index=False)
-        if slow:
-            time.sleep(slow)
-    for p in frames.iterdir():
-        with open(p, "rb") as fh:
-            os.fsync(fh.fileno())
-    _fsync_dir(frames)
+        with open_private(frames / f"{name}.parquet") as fh:  # fsynced on close
+            df.to_parquet(fh, index=False)
+    fsync_dir(frames)
     e = snap.extraction
-    _write_json(folder / "meta.json", {
-        "perimeter": e.perimeter, "extraction": e.extraction,
-        "date": e.date.isoformat() if e.date else None, "notes": snap.notes,
-        "frames": sorted(snap.frames()), "links": sorted(snap.links),
-    })
+    write_json(
+        folder / "meta.json",
+        {
+            "perimeter": e.perimeter,
+            "extraction": e.extraction,
+            "date": e.date.isoformat() if e.date else None,
+            "notes": snap.notes,
+            "frames": sorted(snap.frames()),
+            "links": sorted(snap.links),
+        },
+    )
 
 
 def _read_meta(folder: Path) -> dict:
@@ -391,14 +407,17 @@ def _read_meta(folder: Path) -> dict:
 def _read_info(folder: Path, meta: dict | None = None) -> ExtractionInfo:
     """Which extraction a state holds, from its ``meta.json`` alone (no Parquet read)."""
     meta = _read_meta(folder) if meta is None else meta
-    return ExtractionInfo(meta["perimeter"], meta["extraction"],
-                          dt.date.fromisoformat(meta["date"]) if meta["date"] else None)
+    return ExtractionInfo(
+        meta["perimeter"],
+        meta["extraction"],
+        dt.date.fromisoformat(meta["date"]) if meta["date"] else None,
+    )
 
 
 def _read_snapshot(folder: Path) -> Snapshot:
     meta = _read_meta(folder)
-    frames = {name: pd.read_parquet(folder / FRAMES_DIR / f"{name}.parquet")
-              for name in meta["frames"]}
+    frames = {
+        name: pd.read_parquet(folder / FRAMES_DIR / f"{name}.parquet") for name in meta["frames"]
+    }
     links = {name: frames.pop(name) for name in meta["links"]}
-    return Snapshot(extraction=_read_info(folder, meta), links=links, notes=meta["notes"],
-                    **frames)
+    return Snapshot(extraction=_read_info(folder, meta), links=links, notes=meta["notes"], **frames)

@@ -47,8 +47,9 @@ import paramiko
 from tqdm import tqdm
 
 from ent_audit.aaf.naming import parse_archive_name
-from ent_audit.exceptions import EntAuditError, NamingError
-from ent_audit.store.store import IngestResult, Store, sha256
+from ent_audit.exceptions import FetchError, NamingError
+from ent_audit.io import sha256
+from ent_audit.store.store import IngestResult, Store
 from ent_audit.transfer.sftp import (
     DEFAULT_KNOWN_HOSTS,
     Server,
@@ -73,10 +74,6 @@ MAX_BACKOFF = 60.0
 
 ProgressHook = Callable[[str, int, int], None]
 """Called after each chunk written: archive name, bytes now in the ``.part``, total size."""
-
-
-class FetchError(EntAuditError):
-    """A fetch that cannot run (usage, destination locked)."""
 
 
 class Status(StrEnum):

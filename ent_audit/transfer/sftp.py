@@ -25,86 +25,24 @@ from pathlib import Path
 
 import paramiko
 
-from ent_audit.exceptions import EntAuditError
+from ent_audit.exceptions import (
+    SSH_PORT,
+    AuthenticationError,
+    ClientKeyError,
+    HostKeyError,
+    SFTPError,
+    UnreachableError,
+)
 
 DEFAULT_KNOWN_HOSTS = Path("~/.ssh/known_hosts")
 PASSPHRASE_ENV = "ENT_AUDIT_KEY_PASSPHRASE"
 MIN_RSA_BITS = 4096
-SSH_PORT = 22
-
-
-class SFTPError(EntAuditError):
-    """Connecting to or talking with the SFTP server failed."""
-
-    def __init__(self, host: str, port: int, message: str) -> None:
-        self.host = host
-        self.port = port
-        super().__init__(message)
-
-
-class HostKeyError(SFTPError):
-    """The server's host key is not the one known_hosts expects: the connection is refused."""
-
-    def __init__(
-        self,
-        host: str,
-        port: int,
-        key: paramiko.PKey,
-        known_hosts: Path,
-        expected: paramiko.PKey | None = None,
-    ) -> None:
-        self.key_type = key.get_name()
-        self.fingerprint = fingerprint(key)
-        self.known_hosts = str(known_hosts)
-        self.expected = fingerprint(expected) if expected is not None else None
-        self.reason = "unknown" if expected is None else "changed"
-        where = host_label(host, port)
-        if expected is None:
-            message = (
-                f"{where}: clé d'hôte inconnue ({self.key_type} {self.fingerprint}), "
-                f"absente de {known_hosts}: connexion refusée. Faites confirmer cette "
-                f"empreinte par l'académie, puis ajoutez la clé du serveur à "
-                f"{known_hosts} (ssh-keyscan{_port_flag(port)} {host})"
-            )
-        else:
-            message = (
-                f"{where}: la clé d'hôte a CHANGÉ: le serveur présente {self.key_type} "
-                f"{self.fingerprint}, {known_hosts} attend {self.expected}: connexion "
-                f"refusée (serveur usurpé ?). Si l'académie confirme le changement, "
-                f"remplacez la ligne de {where} dans {known_hosts}"
-            )
-        super().__init__(host, port, message)
-
-
-class AuthenticationError(SFTPError):
-    """The server refused every client key offered."""
-
-
-class UnreachableError(SFTPError):
-    """The server could not be reached or the SSH session broke: worth retrying."""
-
-
-class ClientKeyError(EntAuditError):
-    """A client key that cannot or may not be used (policy, passphrase, unreadable file)."""
-
-    def __init__(self, key: str, message: str) -> None:
-        self.key = key
-        super().__init__(f"{key}: {message}")
 
 
 def fingerprint(key: paramiko.PKey) -> str:
     """OpenSSH's fingerprint of a public key: ``SHA256:`` and unpadded base64 of its blob."""
     digest = hashlib.sha256(key.asbytes()).digest()
     return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
-
-
-def host_label(host: str, port: int) -> str:
-    """The host as known_hosts names it: ``host`` on port 22, ``[host]:port`` otherwise."""
-    return host if port == SSH_PORT else f"[{host}]:{port}"
-
-
-def _port_flag(port: int) -> str:
-    return "" if port == SSH_PORT else f" -p {port}"
 
 
 # -- client keys ---------------------------------------------------------------------------
@@ -252,19 +190,21 @@ class _RefuseUnknown(paramiko.RejectPolicy):
         self.known_hosts = known_hosts
 
     def missing_host_key(self, client, hostname, key) -> None:
-        raise HostKeyError(self.server.host, self.server.port, key, self.known_hosts)
+        raise HostKeyError(
+            self.server.host, self.server.port, key.get_name(), fingerprint(key), self.known_hosts
+        )
 
 
 def _known_hosts(server: Server) -> Path:
     path = Path(server.known_hosts).expanduser()
     if not path.is_file():
+        keyscan_port = "" if server.port == SSH_PORT else f" -p {server.port}"
         raise SFTPError(
             server.host,
             server.port,
             f"{path}: fichier known_hosts introuvable: la clé du serveur doit y être "
-            f"avant toute connexion (ssh-keyscan{_port_flag(server.port)} "
-            f"{server.host} > {path}, puis vérifier l'empreinte avec "
-            f"ssh-keygen -lf {path})",
+            f"avant toute connexion (ssh-keyscan{keyscan_port} {server.host} > {path}, "
+            f"puis vérifier l'empreinte avec ssh-keygen -lf {path})",
         )
     return path
 
@@ -291,7 +231,12 @@ def _connect_with(
     except paramiko.BadHostKeyException as err:
         client.close()
         raise HostKeyError(
-            server.host, server.port, err.key, known_hosts, err.expected_key
+            server.host,
+            server.port,
+            err.key.get_name(),
+            fingerprint(err.key),
+            known_hosts,
+            fingerprint(err.expected_key),
         ) from None
     except BaseException:
         client.close()

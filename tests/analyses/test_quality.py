@@ -22,7 +22,9 @@ import ent_audit
 from ent_audit.aaf import schema
 from ent_audit.analyses import quality
 from ent_audit.analyses.quality import RULE_BY_ID, RULES, QualityError, Severity, Threshold
+from ent_audit.checks import Status
 from ent_audit.privacy import Pseudonymiser
+from ent_audit.reports import registry
 from ent_audit.reports import runner as report
 from ent_audit.store.store import Store
 from ent_audit.synth import generator as synth
@@ -588,9 +590,14 @@ def test_only_blocking_rules_over_their_fail_threshold_fail_the_run(tmp_path):
     assert result.failed == ["required_empty"]
     checks = {c.id: c for c in quality.checks(result)}
     assert set(checks) == {r.id for r in RULES if r.severity == Severity.BLOCKING}
-    assert not checks["required_empty"].passed and checks["required_empty"].blocking
-    assert checks["school_outside_perimeter"].passed
+    assert checks["required_empty"].status == Status.FAILED and checks["required_empty"].blocking
+    assert checks["required_empty"].detail == "required_empty : 1 constat, seuil d'échec 1 atteint"
+    assert checks["required_empty"].title == RULE_BY_ID["required_empty"].title
+    # Without a list of the perimeter's schools the perimeter rules cannot run: skipped.
+    assert checks["school_outside_perimeter"].status == Status.SKIPPED
+    assert checks["person_outside_perimeter"].status == Status.SKIPPED
     assert "non contrôlé" in checks["school_outside_perimeter"].detail
+    assert checks["uai_invalid"].status == Status.PASSED
     assert quality.audit(snap, thresholds={"required_empty": {"fail": 2}}).failed == []
 
 
@@ -1012,8 +1019,8 @@ def test_the_readme_lists_every_rule_with_its_severity():
 
 def test_example_params_document_every_parameter_of_every_report():
     params, _ = report.read_params([str(ROOT / "params" / "example.yaml")])
-    for name in report.reports():
-        path = report.notebook_path(name)
+    for r in registry.REPORTS:
+        path = registry.notebook_path(r)
         declared = set(report.declared_params(path)) - {report.RUN_DIR}
-        assert declared <= set(params), (name, declared - set(params))
-        assert report.check_params(name, path, params).keys() == declared
+        assert declared <= set(params), (r.name, declared - set(params))
+        assert report.check_params(r.name, path, params).keys() == declared

@@ -92,7 +92,8 @@ def test_manifest_lists_every_input_with_its_sha256_and_never_the_key(runs):
 def test_a_failed_blocking_check_exits_1_and_still_renders(runs):
     r = runs["stale"]
     assert (r.status, r.exit_code) == ("blocking", 1)
-    assert "moins de 10 jours" in r.message and r.html.exists()
+    assert r.message.startswith("freshness : état du ") and r.html.exists()
+    assert r.message.endswith("limite dépassée de 10 jours")
     m = json.loads((r.run_dir / "manifest.json").read_text())
     assert (m["status"], m["exit_code"]) == ("blocking", 1)
 

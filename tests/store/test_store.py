@@ -18,7 +18,7 @@ import pytest
 from conftest import document, pupil, record
 
 import ent_audit
-from ent_audit.store.store import SLOW_WRITE_ENV, Store, StoreError
+from ent_audit.store.store import Store, StoreError
 from ent_audit.synth.generator import write
 
 PERIM = "ENT1D_TEST"
@@ -49,39 +49,64 @@ def tar(path: Path, members: dict[str, bytes]) -> Path:
     return path
 
 
-def extraction(tmp: Path, kind_type: str, date: str, eleve: list[str],
-               others: bool = True) -> Path:
+def extraction(tmp: Path, kind_type: str, date: str, eleve: list[str], others: bool = True) -> Path:
     """A small archive: Eleve records as given, one school, one guardian, no staff."""
     prefix = f"{PERIM}_{kind_type}_{date}"
     files = {f"x/{prefix}_Eleve_0000.xml": document(eleve)}
     if others:
-        files[f"x/{prefix}_EtabEducNat_0000.xml"] = document([record("EtabEducNat", "100", {
-            "ENTStructureJointure": "100", "ENTStructureUAI": "0310036W",
-            "ENTStructureNomCourant": "ECOLE", "ENTStructureTypeStruct": "ECOLE"})])
-        files[f"x/{prefix}_PersRelEleve_0000.xml"] = document([record("PersRelEleve", "300", {
-            "ENTPersonJointure": "300", "ENTPersonNom": "P", "ENTPersRelEleveEleve": ["1", "2"]})])
+        files[f"x/{prefix}_EtabEducNat_0000.xml"] = document(
+            [
+                record(
+                    "EtabEducNat",
+                    "100",
+                    {
+                        "ENTStructureJointure": "100",
+                        "ENTStructureUAI": "0310036W",
+                        "ENTStructureNomCourant": "ECOLE",
+                        "ENTStructureTypeStruct": "ECOLE",
+                    },
+                )
+            ]
+        )
+        files[f"x/{prefix}_PersRelEleve_0000.xml"] = document(
+            [
+                record(
+                    "PersRelEleve",
+                    "300",
+                    {
+                        "ENTPersonJointure": "300",
+                        "ENTPersonNom": "P",
+                        "ENTPersRelEleveEleve": ["1", "2"],
+                    },
+                )
+            ]
+        )
         files[f"x/{prefix}_PersEducNat_0000.xml"] = document([])
     return tar(tmp / f"{prefix}.tar.gz", files)
 
 
 def frame_rows(df: pd.DataFrame) -> list[tuple]:
     data = df.drop(columns=["source_file", "record", "line", "op"], errors="ignore")
-    return sorted(map(tuple, data.astype(object).where(data.notna(), None).values.tolist()),
-                  key=repr)
+    return sorted(
+        map(tuple, data.astype(object).where(data.notna(), None).values.tolist()), key=repr
+    )
 
 
 @pytest.fixture(scope="module")
 def synth(tmp_path_factory):
-    return write(tmp_path_factory.mktemp("synth"), seed=3, schools=10, pupils=500,
-                 part_size=50_000)
+    return write(tmp_path_factory.mktemp("synth"), seed=3, schools=10, pupils=500, part_size=50_000)
 
 
 @pytest.fixture
 def base(tmp_path):
     """A store holding one small Complet (pupils 1 and 2)."""
     store = Store(tmp_path / "store")
-    arch = extraction(tmp_path, "Complet", "20240916",
-                      [record("Eleve", "1", pupil("1")), record("Eleve", "2", pupil("2"))])
+    arch = extraction(
+        tmp_path,
+        "Complet",
+        "20240916",
+        [record("Eleve", "1", pupil("1")), record("Eleve", "2", pupil("2"))],
+    )
     [r] = store.ingest([arch])
     assert r.status == "ingested", r.message
     return store
@@ -95,7 +120,9 @@ def test_complet_then_delta_gives_the_generators_next_state(tmp_path, synth):
     complet, delta, complet2 = synth.archives
     results = store.ingest([delta, complet])  # given out of order: applied in date order
     assert [(r.archive, r.status) for r in results] == [
-        (complet.name, "ingested"), (delta.name, "ingested")]
+        (complet.name, "ingested"),
+        (delta.name, "ingested"),
+    ]
     assert results[1].anomalies == ()
     after_delta = store.latest()
     truth = ent_audit.load(complet2)
@@ -119,15 +146,24 @@ def test_presence_history_keeps_departures_under_pseudonyms_only(tmp_path, synth
     pres = store.presence()
     delta_date = pd.Timestamp(synth.perimeter.extractions[1].name.date)
     departed = pres[(pres["kind"] == "Eleve") & (pres["departed"] == delta_date)]
-    gone = {d["jointure"] if isinstance(d, dict) else d
-            for d in synth.perimeter.truth["delta"]["departures"]}
+    gone = {
+        d["jointure"] if isinstance(d, dict) else d
+        for d in synth.perimeter.truth["delta"]["departures"]
+    }
     from ent_audit.store.pseudonym import pseudonymise
 
     assert set(departed["pseudonym"]) == set(pseudonymise(store.key, "Eleve", sorted(gone)))
     clear = set(store.latest().students["jointure"]) | gone
     assert not clear & set(pres["pseudonym"])
-    assert set(pres.columns) == {"pseudonym", "kind", "uai", "level", "first_seen",
-                                 "last_seen", "departed"}
+    assert set(pres.columns) == {
+        "pseudonym",
+        "kind",
+        "uai",
+        "level",
+        "first_seen",
+        "last_seen",
+        "departed",
+    }
     arrivals = pres[(pres["kind"] == "Eleve") & (pres["first_seen"] == delta_date)]
     assert len(arrivals) == len(synth.perimeter.truth["delta"]["arrivals"])
 
@@ -144,30 +180,46 @@ def test_re_ingesting_the_same_archive_is_a_no_op_that_says_so(base, tmp_path):
 
 
 def test_every_delta_anomaly_is_detected_on_a_crafted_delta(base, tmp_path):
-    delta = extraction(tmp_path, "Delta", "20240923", [
-        record("Eleve", "2", pupil("2", level="CM2", cycle="cycle 3")),  # add of a known id
-        record("Eleve", "9", pupil("9"), op="modify"),  # modify of an unknown id
-        record("Eleve", "8", op="delete"),  # delete of an unknown id
-        record("Eleve", "1", op="delete"),
-    ], others=False)
+    delta = extraction(
+        tmp_path,
+        "Delta",
+        "20240923",
+        [
+            record("Eleve", "2", pupil("2", level="CM2", cycle="cycle 3")),  # add of a known id
+            record("Eleve", "9", pupil("9"), op="modify"),  # modify of an unknown id
+            record("Eleve", "8", op="delete"),  # delete of an unknown id
+            record("Eleve", "1", op="delete"),
+        ],
+        others=False,
+    )
     [r] = base.ingest([delta])
     assert r.status == "ingested"
     assert sorted((a.code, a.jointure, a.line) for a in r.anomalies) == [
-        ("add_existing", "2", 5), ("delete_unknown", "8", 37), ("modify_unknown", "9", 21)]
+        ("add_existing", "2", 5),
+        ("delete_unknown", "8", 37),
+        ("modify_unknown", "9", 21),
+    ]
     s = base.latest()
     assert sorted(s.students["jointure"]) == ["2", "9"]
     assert s.students.set_index("jointure").loc["2", "level"] == "CM2"
     assert set(s.student_class["student"]) == {"2", "9"}
 
 
-@pytest.mark.parametrize("records, date, code", [
-    ([record("Eleve", "3", pupil("3")), record("Eleve", "3", op="delete")], "20240923",
-     "duplicate_in_delta"),
-    ([record("Eleve", "3", pupil("3"))], "20240910", "not_newer"),
-    ([record("Eleve", "3", pupil("3"))], "20240916", "not_newer"),
-])
+@pytest.mark.parametrize(
+    "records, date, code",
+    [
+        (
+            [record("Eleve", "3", pupil("3")), record("Eleve", "3", op="delete")],
+            "20240923",
+            "duplicate_in_delta",
+        ),
+        ([record("Eleve", "3", pupil("3"))], "20240910", "not_newer"),
+        ([record("Eleve", "3", pupil("3"))], "20240916", "not_newer"),
+    ],
+)
 def test_a_delta_that_cannot_be_applied_is_refused_and_the_store_unchanged(
-        base, tmp_path, records, date, code):
+    base, tmp_path, records, date, code
+):
     before = tree_hash(base.path)
     [r] = base.ingest([extraction(tmp_path, "Delta", date, records, others=False)])
     assert r.status == "refused" and r.message.startswith("Delta refusé")
@@ -176,19 +228,30 @@ def test_a_delta_that_cannot_be_applied_is_refused_and_the_store_unchanged(
 
 
 def test_a_delta_leaving_a_gap_is_applied_and_reported(base, tmp_path):
-    [r] = base.ingest([extraction(tmp_path, "Delta", "20241201",
-                                  [record("Eleve", "3", pupil("3"))], others=False)])
+    [r] = base.ingest(
+        [
+            extraction(
+                tmp_path, "Delta", "20241201", [record("Eleve", "3", pupil("3"))], others=False
+            )
+        ]
+    )
     assert r.status == "ingested" and [a.code for a in r.anomalies] == ["gap"]
-    [r] = base.ingest([extraction(tmp_path, "Delta", "20241203",
-                                  [record("Eleve", "4", pupil("4"))], others=False)],
-                      max_gap_days=1)
+    [r] = base.ingest(
+        [
+            extraction(
+                tmp_path, "Delta", "20241203", [record("Eleve", "4", pupil("4"))], others=False
+            )
+        ],
+        max_gap_days=1,
+    )
     assert [a.code for a in r.anomalies] == ["gap"]
 
 
 def test_strict_mode_refuses_any_anomaly(base, tmp_path):
     before = tree_hash(base.path)
-    delta = extraction(tmp_path, "Delta", "20240923", [record("Eleve", "8", op="delete")],
-                       others=False)
+    delta = extraction(
+        tmp_path, "Delta", "20240923", [record("Eleve", "8", op="delete")], others=False
+    )
     [r] = base.ingest([delta], strict=True)
     assert r.status == "refused" and [a.code for a in r.anomalies] == ["delete_unknown"]
     assert tree_hash(base.path) == before
@@ -196,8 +259,9 @@ def test_strict_mode_refuses_any_anomaly(base, tmp_path):
 
 def test_a_delta_needs_a_complete_state_of_the_same_perimeter(tmp_path):
     store = Store(tmp_path / "empty")
-    delta = extraction(tmp_path, "Delta", "20240923", [record("Eleve", "3", pupil("3"))],
-                       others=False)
+    delta = extraction(
+        tmp_path, "Delta", "20240923", [record("Eleve", "3", pupil("3"))], others=False
+    )
     [r] = store.ingest([delta])
     assert r.status == "refused" and [a.code for a in r.anomalies] == ["no_base_state"]
     with pytest.raises(StoreError, match="aucune extraction ingérée"):
@@ -206,8 +270,9 @@ def test_a_delta_needs_a_complete_state_of_the_same_perimeter(tmp_path):
 
 def test_a_delta_of_another_perimeter_is_refused(base, tmp_path):
     before = tree_hash(base.path)
-    arch = extraction(tmp_path, "Delta", "20240923", [record("Eleve", "3", pupil("3"))],
-                      others=False)
+    arch = extraction(
+        tmp_path, "Delta", "20240923", [record("Eleve", "3", pupil("3"))], others=False
+    )
     other = arch.with_name(arch.name.replace(PERIM, "ENT1D_AUTRE"))
     with tarfile.open(arch) as src, tarfile.open(other, "w:gz") as dst:
         for m in src:
@@ -248,16 +313,20 @@ def _member(name: str, **kw) -> tarfile.TarInfo:
 GOOD = f"{PERIM}_Complet_20240923_Eleve_0000.xml"
 
 
-@pytest.mark.parametrize("member, data, reason", [
-    (_member(f"../{GOOD}"), b"x", "chemin absolu ou remontant"),
-    (_member(f"/etc/{GOOD}"), b"x", "chemin absolu ou remontant"),
-    (_member(GOOD, type=tarfile.SYMTYPE, linkname="/etc/passwd"), None, "lien"),
-    (_member(GOOD, type=tarfile.LNKTYPE, linkname="other.xml"), None, "lien"),
-    (_member(GOOD, type=tarfile.CHRTYPE, devmajor=1, devminor=3), None, "périphérique"),
-    (_member("x/evil.sh"), b"rm -rf /", "fichier inattendu"),
-])
+@pytest.mark.parametrize(
+    "member, data, reason",
+    [
+        (_member(f"../{GOOD}"), b"x", "chemin absolu ou remontant"),
+        (_member(f"/etc/{GOOD}"), b"x", "chemin absolu ou remontant"),
+        (_member(GOOD, type=tarfile.SYMTYPE, linkname="/etc/passwd"), None, "lien"),
+        (_member(GOOD, type=tarfile.LNKTYPE, linkname="other.xml"), None, "lien"),
+        (_member(GOOD, type=tarfile.CHRTYPE, devmajor=1, devminor=3), None, "périphérique"),
+        (_member("x/evil.sh"), b"rm -rf /", "fichier inattendu"),
+    ],
+)
 def test_hostile_archives_are_refused_logged_and_leave_the_store_unchanged(
-        base, tmp_path, member, data, reason):
+    base, tmp_path, member, data, reason
+):
     before = tree_hash(base.path)
     logs = set(base.path.joinpath("logs").iterdir())
     arch = tmp_path / f"{PERIM}_Complet_20240923.tar.gz"
@@ -292,8 +361,10 @@ def test_too_many_members_are_refused(base, tmp_path, monkeypatch):
     from ent_audit.aaf import archive
 
     monkeypatch.setattr(archive, "MAX_MEMBERS", 3)
-    arch = tar(tmp_path / f"{PERIM}_Complet_20240923.tar.gz",
-               {f"x/{PERIM}_Complet_20240923_Eleve_{i:04d}.xml": b"<a/>" for i in range(5)})
+    arch = tar(
+        tmp_path / f"{PERIM}_Complet_20240923.tar.gz",
+        {f"x/{PERIM}_Complet_20240923_Eleve_{i:04d}.xml": b"<a/>" for i in range(5)},
+    )
     [r] = base.ingest([arch])
     assert r.status == "refused" and "plus de 3 membres" in r.message
 
@@ -301,11 +372,43 @@ def test_too_many_members_are_refused(base, tmp_path, monkeypatch):
 # -- crashes and concurrency -----------------------------------------------------------------
 
 
+SLOW_INGEST = """
+import sys, time
+import pandas as pd
+
+_write = pd.DataFrame.to_parquet
+
+
+def slow_write(self, *args, **kwargs):  # the test's own slowness: a window to kill in
+    _write(self, *args, **kwargs)
+    time.sleep(float(sys.argv[1]))
+
+
+pd.DataFrame.to_parquet = slow_write
+from ent_audit.cli import main
+
+sys.exit(main(sys.argv[2:]))
+"""
+
+
 def _ingest_process(store: Path, archive: Path, *extra: str, slow: float = 0):
-    env = {**os.environ, SLOW_WRITE_ENV: str(slow)}
-    return subprocess.Popen([sys.executable, "-m", "ent_audit.cli", "ingest", str(archive),
-                             "--store", str(store), *extra], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    """``ent-audit ingest`` in a process of its own, each Parquet write followed by a pause."""
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            SLOW_INGEST,
+            str(slow),
+            "ingest",
+            str(archive),
+            "--store",
+            str(store),
+            *extra,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _wait_for(predicate, timeout: float = 60) -> None:
@@ -338,13 +441,12 @@ def test_an_ingest_killed_during_the_parquet_write_leaves_the_previous_state(tmp
     assert data_before != tree_hash(store.path)
 
 
-def test_two_ingests_at_once_one_fails_clearly_or_waits_and_nothing_is_corrupted(
-        tmp_path, synth):
+def test_two_ingests_at_once_one_fails_clearly_or_waits_and_nothing_is_corrupted(tmp_path, synth):
     store = Store(tmp_path / "s")
     first = _ingest_process(store.path, synth.archives[0], slow=0.2)
     _wait_for(lambda: any(store.path.glob("tmp/*")))
     second = _ingest_process(store.path, synth.archives[0])
-    out, err = second.communicate(timeout=60)
+    _out, err = second.communicate(timeout=60)
     assert second.returncode == 2
     assert "une ingestion est déjà en cours (pid" in err and "--wait" in err
     third = _ingest_process(store.path, synth.archives[0], "--wait", "120")
