@@ -1,0 +1,205 @@
+"""Who belongs to which school, with which profile: the one definition every report uses.
+
+A **membership** is one (person, structure) pair of the snapshot, deleted records left out:
+
+- a **pupil** belongs to each structure they are attached to (``ENTPersonStructRattach``) or
+  have a class in (``ENTPersonClasses``);
+- a **guardian** belongs to each structure of each of their pupils (``student_guardian``,
+  read from either side);
+- a **staff** member belongs to each structure they are attached to, direct
+  (``ENTPersonFonctions`` director role) or hold a function in (``ENTPersonFonctions``).
+
+Each membership has a **profile**: ``pupil``, ``guardian``, or for staff ``director`` (directs
+that structure), else ``teacher`` (``ENTPersonCategorieEnseignant`` = O), else
+``other_staff``. ``teacher`` is also a column: a director who teaches counts as a teacher when
+a report asks "is there a teacher". A person in no structure has one row with no structure,
+so nobody disappears from a count.
+
+Each person's **main school** (``primary``) is the first of their memberships by how it is
+known (attachment, then class, then director role, then function) and by file order; a
+guardian's is the main school of their first pupil. Findings and per-school summaries use it.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+import numpy as np
+import pandas as pd
+
+from ent_audit.aaf import schema
+from ent_audit.aaf.frames import STRING
+from ent_audit.aaf.snapshot import Snapshot
+
+SCHOOL_TYPE = "ECOLE"
+
+
+class Profile(StrEnum):
+    PUPIL = "pupil"
+    GUARDIAN = "guardian"
+    TEACHER = "teacher"
+    DIRECTOR = "director"
+    OTHER_STAFF = "other_staff"
+
+
+PROFILE_LABELS = {
+    Profile.PUPIL: "élèves",
+    Profile.GUARDIAN: "responsables",
+    Profile.TEACHER: "enseignants",
+    Profile.DIRECTOR: "directeurs",
+    Profile.OTHER_STAFF: "autres personnels",
+}
+
+VIA = ("attachment", "class", "director", "function", "pupil")
+"""How a membership is known, in the order that picks a person's main school."""
+
+COLUMNS = (
+    "kind", "jointure", "structure", "uai", "is_school", "circonscription", "commune",
+    "profile", "teacher", "via", "primary",
+)  # fmt: skip
+
+
+def live(df: pd.DataFrame) -> pd.DataFrame:
+    """Records of a state (a Delta's deletions left out)."""
+    return df[(df["op"] != "delete").to_numpy()] if "op" in df else df
+
+
+def is_school(structures: pd.DataFrame) -> pd.Series:
+    """Structures that are schools, not the circonscription or academy offices beside them."""
+    return structures["struct_type"].str.strip().str.upper().eq(SCHOOL_TYPE).fillna(False)
+
+
+def schools(snapshot: Snapshot) -> pd.DataFrame:
+    """The snapshot's schools (live ``ECOLE`` structures)."""
+    s = live(snapshot.structures)
+    return s[is_school(s).to_numpy(dtype=bool)]
+
+
+def _pairs(df: pd.DataFrame, person: str, via: str) -> pd.DataFrame:
+    out = df[[person, "structure"]].dropna().rename(columns={person: "jointure"})
+    return out.assign(via=via)
+
+
+def memberships(snapshot: Snapshot) -> pd.DataFrame:
+    """Every (person, structure) membership of the snapshot with its school's place and the
+    person's profile there: the columns of :data:`COLUMNS`, one row per person and structure
+    (and one row with no structure for a person in none)."""
+    links = snapshot.links
+    ps = links["person_structure"]
+    students = live(snapshot.students)
+    staff = live(snapshot.staff)
+    guardians = live(snapshot.guardians)
+
+    pupil_rows = pd.concat(
+        [
+            _pairs(ps[(ps["kind"] == "student").to_numpy()], "person", "attachment"),
+            _pairs(links["student_class"], "student", "class"),
+        ],
+        ignore_index=True,
+    )
+    pupil_rows = _of(pupil_rows, students, schema.STUDENT.name)
+    pupil_rows["profile"] = str(Profile.PUPIL)
+
+    staff_rows = pd.concat(
+        [
+            _pairs(ps[(ps["kind"] == "staff").to_numpy()], "person", "attachment"),
+            _pairs(links["staff_director"], "staff", "director"),
+            _pairs(links["staff_function"], "staff", "function"),
+        ],
+        ignore_index=True,
+    )
+    staff_rows = _of(staff_rows, staff, schema.STAFF.name)
+    directs = links["staff_director"].dropna(subset=["staff", "structure"])
+    key = staff_rows["jointure"].astype(str) + "|" + staff_rows["structure"].astype(str)
+    director = key.isin(set(directs["staff"].astype(str) + "|" + directs["structure"].astype(str)))
+    flag = staff.drop_duplicates("jointure").set_index("jointure")["is_teacher"]
+    teacher = staff_rows["jointure"].map(flag).fillna(False).astype(bool).to_numpy()
+    staff_rows["profile"] = np.where(
+        director.to_numpy(),
+        str(Profile.DIRECTOR),
+        np.where(teacher, str(Profile.TEACHER), str(Profile.OTHER_STAFF)),
+    )
+    staff_rows["teacher"] = teacher
+
+    sg = links["student_guardian"].dropna(subset=["student", "guardian"])
+    sg = sg[["student", "guardian"]].drop_duplicates()
+    placed = pupil_rows.dropna(subset=["structure"])
+    guardian_rows = sg.merge(
+        placed[["jointure", "structure", "primary"]], left_on="student", right_on="jointure"
+    )
+    first_pupil = ~sg.duplicated("guardian", keep="first")
+    first = set(sg.loc[first_pupil.to_numpy(), "student"] + "|" + sg.loc[first_pupil, "guardian"])
+    guardian_rows["primary"] = (
+        guardian_rows["primary"].to_numpy()
+        & (guardian_rows["student"] + "|" + guardian_rows["guardian"]).isin(first).to_numpy()
+    )
+    guardian_rows = guardian_rows[guardian_rows["guardian"].isin(guardians["jointure"])]
+    guardian_rows = (
+        guardian_rows[["guardian", "structure", "primary"]]
+        .rename(columns={"guardian": "jointure"})
+        .assign(via="pupil")
+        .sort_values("primary", ascending=False, kind="stable")
+        .drop_duplicates(["jointure", "structure"])
+    )
+    guardian_rows = _with_unplaced(guardian_rows, guardians, schema.GUARDIAN.name)
+    guardian_rows["profile"] = str(Profile.GUARDIAN)
+
+    out = pd.concat([pupil_rows, guardian_rows, staff_rows], ignore_index=True)
+    out["teacher"] = out["teacher"].fillna(False).astype(bool)
+    return _placed(out, live(snapshot.structures))
+
+
+def _of(rows: pd.DataFrame, people: pd.DataFrame, kind: str) -> pd.DataFrame:
+    """Rows of live people only, one per (person, structure), each person's first (by
+    :data:`VIA` then file order) flagged ``primary``; people in no structure added."""
+    rows = rows[rows["jointure"].isin(people["jointure"])]
+    rank = rows["via"].map({v: i for i, v in enumerate(VIA)})
+    rows = rows.assign(_rank=rank).sort_values("_rank", kind="stable")
+    rows = rows.drop_duplicates(["jointure", "structure"]).drop(columns="_rank")
+    rows["primary"] = ~rows.duplicated("jointure", keep="first").to_numpy()
+    return _with_unplaced(rows, people, kind)
+
+
+def _with_unplaced(rows: pd.DataFrame, people: pd.DataFrame, kind: str) -> pd.DataFrame:
+    ids = people["jointure"].drop_duplicates()
+    alone = ids[~ids.isin(rows["jointure"])]
+    rows = pd.concat(
+        [rows, pd.DataFrame({"jointure": alone, "structure": None, "via": None, "primary": True})],
+        ignore_index=True,
+    )
+    return rows.assign(kind=kind)
+
+
+def _placed(rows: pd.DataFrame, structures: pd.DataFrame) -> pd.DataFrame:
+    where = structures.drop_duplicates("jointure").set_index("jointure")
+    struct = rows["structure"]
+    out = pd.DataFrame(
+        {
+            "kind": rows["kind"],
+            "jointure": rows["jointure"],
+            "structure": struct,
+            "uai": struct.map(where["uai"]),
+            "is_school": struct.map(is_school(where)).fillna(False).astype(bool),
+            "circonscription": struct.map(where["circonscription"]),
+            "commune": struct.map(where["commune"]),
+            "profile": rows["profile"],
+            "teacher": rows["teacher"],
+            "via": rows["via"],
+            "primary": rows["primary"].fillna(False).astype(bool),
+        }
+    )
+    for c in ("kind", "jointure", "structure", "uai", "circonscription", "commune", "profile",
+              "via"):  # fmt: skip
+        out[c] = out[c].astype(STRING)
+    return out.reset_index(drop=True)
+
+
+def main_school(members: pd.DataFrame) -> pd.DataFrame:
+    """Each person's main school: (kind, jointure, structure, uai), one row per person."""
+    m = members[members["primary"].to_numpy()]
+    return m[["kind", "jointure", "structure", "uai"]].drop_duplicates(["kind", "jointure"])
+
+
+def at_schools(members: pd.DataFrame) -> pd.DataFrame:
+    """Memberships in schools only (not in circonscription or academy offices)."""
+    return members[members["is_school"].to_numpy()]
