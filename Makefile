@@ -8,7 +8,7 @@ SCHOOLS ?= 1000
 DEFECTS ?= 0.001
 DEMO   := outputs/demo
 
-.PHONY: venv demo test lab bench clean system-packages
+.PHONY: venv demo test check lint lab bench clean system-packages
 
 # A classic (compat) editable install: the finder-based default resolves `ent_audit` as an
 # empty namespace package when a script runs from a sub-folder (benchmarks/).
@@ -34,8 +34,17 @@ demo: $(STAMP)
 # Chromium for the rendered-report tests. Installed when missing (CI machines start bare).
 SYSTEM_PACKAGES := openssh-server chromium
 
-test: $(STAMP) system-packages
+# `make test`: lint, then the whole suite (real sshd, real kernels, real Chromium).
+test: $(STAMP) system-packages lint
 	$(BIN)/python -m pytest -q
+
+# `make check`: lint and the fast tests, in under a minute, while you work.
+check: $(STAMP) lint
+	$(BIN)/python -m pytest -q -m "not slow"
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 system-packages:
 	@missing=""; \

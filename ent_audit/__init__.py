@@ -9,6 +9,7 @@ from ent_audit.exceptions import (
     SnapshotError,
     UnsafeXMLError,
 )
+from ent_audit.store.store import Store
 
 __all__ = [
     "AAFName",
@@ -19,6 +20,7 @@ __all__ = [
     "NamingError",
     "Snapshot",
     "SnapshotError",
+    "Store",
     "UnsafeXMLError",
     "group_parts",
     "load",

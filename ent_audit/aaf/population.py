@@ -23,13 +23,16 @@ guardian's is the main school of their first pupil. Findings and per-school summ
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from ent_audit.aaf import schema
 from ent_audit.aaf.frames import STRING
-from ent_audit.aaf.snapshot import Snapshot
+
+if TYPE_CHECKING:  # snapshot.roster uses this module
+    from ent_audit.aaf.snapshot import Snapshot
 
 SCHOOL_TYPE = "ECOLE"
 

@@ -94,18 +94,20 @@ class Snapshot:
     def roster(self, uai: str) -> pd.DataFrame:
         """One school's pupils: one row each, with class, level, cycle and guardians.
 
-        A pupil belongs to the school when one of their classes or attachments is there.
+        Who belongs to the school is :func:`ent_audit.aaf.population.memberships`.
         ``guardians`` reads ``NOM Prénom (lien)``, joined by ``; `` in a stable order.
         """
+        from ent_audit.aaf import population
+
         schools = self.structures.loc[self.structures["uai"] == uai, "jointure"]
         if schools.empty:
             raise SnapshotError(f"UAI {uai!r} absente des structures de l'extraction")
         ids = set(schools)
+        m = population.memberships(self)
+        here = (m["uai"] == uai).fillna(False) & (m["kind"] == schema.STUDENT.name)
+        members = set(m.loc[here.to_numpy(dtype=bool), "jointure"])
         classes = self.links["student_class"]
         classes = classes[classes["structure"].isin(ids)]
-        attached = self.links["person_structure"]
-        attached = attached[(attached["kind"] == "student") & attached["structure"].isin(ids)]
-        members = set(classes["student"]).union(attached["person"])
         pupils = self.students[self.students["jointure"].isin(members)]
         cols = ["jointure", "last_name", "first_name", "birth_date", "level", "cycle", "class_type"]
         out = pupils[cols].drop_duplicates("jointure")

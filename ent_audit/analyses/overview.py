@@ -6,35 +6,33 @@ import datetime as dt
 
 import pandas as pd
 
-from ent_audit.aaf import schema
+from ent_audit.aaf import population, schema
 from ent_audit.aaf.snapshot import Snapshot
 from ent_audit.checks import Check
 
-SCHOOL_TYPE = "ECOLE"
+schools = population.schools
 
 
-def schools(snapshot: Snapshot) -> pd.DataFrame:
-    """Structures that are schools, not the circonscription or academy offices beside them."""
-    s = snapshot.structures
-    return s[s["struct_type"].str.upper().str.strip() == SCHOOL_TYPE]
+def _at_schools(snapshot: Snapshot) -> pd.DataFrame:
+    return population.at_schools(population.memberships(snapshot))
 
 
-def by_circonscription(snapshot: Snapshot) -> pd.DataFrame:
+def by_circonscription(snapshot: Snapshot, members: pd.DataFrame | None = None) -> pd.DataFrame:
     """Schools, pupils and staff per circonscription, with a total row.
 
-    A person counts once per circonscription where one of their attachments lies.
+    A person counts once per circonscription where they belong to a school
+    (:mod:`ent_audit.aaf.population`).
     """
-    sch = schools(snapshot)[["jointure", "circonscription"]]
-    where = sch.rename(columns={"jointure": "structure"})
-    links = snapshot.links["person_structure"].merge(where, on="structure")
+    sch = schools(snapshot)
+    m = population.at_schools(members) if members is not None else _at_schools(snapshot)
     people = (
-        links.drop_duplicates(["person", "kind", "circonscription"])
+        m.drop_duplicates(["kind", "jointure", "circonscription"])
         .groupby(["circonscription", "kind"])
         .size()
         .unstack(fill_value=0)
     )
     out = pd.DataFrame({"schools": sch.groupby("circonscription").size()})
-    for kind, col in (("student", "pupils"), ("staff", "staff")):
+    for kind, col in ((schema.STUDENT.name, "pupils"), (schema.STAFF.name, "staff")):
         out[col] = people.get(kind, 0)
     out = out.fillna(0).astype("int64").sort_index()
     out.loc["Total"] = out.sum()
@@ -42,15 +40,13 @@ def by_circonscription(snapshot: Snapshot) -> pd.DataFrame:
     return out
 
 
-def by_commune(snapshot: Snapshot) -> pd.DataFrame:
+def by_commune(snapshot: Snapshot, members: pd.DataFrame | None = None) -> pd.DataFrame:
     """Schools, pupils and circonscriptions per commune (a city spans several), biggest first."""
     sch = schools(snapshot)[["jointure", "commune", "circonscription"]]
-    ps = snapshot.links["person_structure"]
+    m = population.at_schools(members) if members is not None else _at_schools(snapshot)
     pupils = (
-        ps[ps["kind"] == "student"]
-        .drop_duplicates(["person", "structure"])
-        .merge(sch, left_on="structure", right_on="jointure")
-        .drop_duplicates(["person", "commune"])
+        m[(m["kind"] == schema.STUDENT.name).to_numpy()]
+        .drop_duplicates(["jointure", "commune"])
         .groupby("commune")
         .size()
         .rename("pupils")
@@ -92,8 +88,10 @@ def by_cycle(snapshot: Snapshot) -> pd.DataFrame:
 def people(snapshot: Snapshot) -> dict[str, int]:
     """Headline counts: schools, other structures, pupils, guardians, teachers, other staff."""
     sch = schools(snapshot)
-    staff = snapshot.staff[snapshot.staff["op"] != "delete"]
-    teachers = int(staff["is_teacher"].fillna(False).sum())
+    staff = population.live(snapshot.staff)
+    m = population.memberships(snapshot)
+    teachers = m.loc[((m["kind"] == schema.STAFF.name) & m["teacher"]).to_numpy(), "jointure"]
+    teachers = int(teachers.nunique())
     return {
         "schools": len(sch),
         "other_structures": len(snapshot.structures) - len(sch),

@@ -13,7 +13,7 @@ import datetime as dt
 
 import pandas as pd
 
-from ent_audit.aaf import schema
+from ent_audit.aaf import population, schema
 from ent_audit.aaf.frames import isin
 from ent_audit.aaf.snapshot import Snapshot
 from ent_audit.store import pseudonym
@@ -38,43 +38,21 @@ def _typed(df: pd.DataFrame) -> pd.DataFrame:
 def present(snapshot: Snapshot, key: bytes) -> pd.DataFrame:
     """Who is in ``snapshot``, where: (pseudonym, kind, uai, level), one row per school.
 
-    Pupils and staff are where they are attached (and, for pupils, where their classes are);
-    guardians are where their pupils are. A person attached nowhere has one row with no UAI.
+    Where a person is comes from :func:`ent_audit.aaf.population.memberships`, the one
+    definition every report uses; a person in no structure has one row with no UAI.
     """
-    uai = snapshot.structures.drop_duplicates("jointure").set_index("jointure")["uai"]
-    ps = snapshot.links["person_structure"]
-    cls = snapshot.links["student_class"]
-    students = pd.concat(
-        [
-            ps.loc[ps["kind"] == "student", ["person", "structure"]],
-            cls[["student", "structure"]].rename(columns={"student": "person"}),
-        ]
-    ).drop_duplicates()
-    staff = ps.loc[ps["kind"] == "staff", ["person", "structure"]].drop_duplicates()
-    sg = snapshot.links["student_guardian"][["student", "guardian"]].drop_duplicates()
-    guardians = (
-        sg.merge(students, left_on="student", right_on="person")[["guardian", "structure"]]
-        .rename(columns={"guardian": "person"})
-        .drop_duplicates()
-    )
-    parts = []
-    for kind, where in (
-        (schema.STUDENT, students),
-        (schema.GUARDIAN, guardians),
-        (schema.STAFF, staff),
-    ):
-        people = getattr(snapshot, kind.frame)
-        people = people.loc[
-            people["op"] != "delete", ["jointure"] + (["level"] if kind is schema.STUDENT else [])
-        ].drop_duplicates("jointure")
-        rows = people.merge(where, left_on="jointure", right_on="person", how="left")
-        rows["uai"] = rows["structure"].map(uai)
-        rows["pseudonym"] = pseudonym.pseudonymise(key, kind.name, rows["jointure"])
-        rows["kind"] = kind.name
-        if "level" not in rows:
-            rows["level"] = None
-        parts.append(rows[["pseudonym", "kind", "uai", "level"]])
-    out = pd.concat(parts, ignore_index=True).drop_duplicates(KEYS)
+    m = population.memberships(snapshot)[["kind", "jointure", "uai"]]
+    students = population.live(snapshot.students).drop_duplicates("jointure")
+    level = students.set_index("jointure")["level"]
+    out = m.assign(level=m["jointure"].map(level).where(m["kind"] == schema.STUDENT.name))
+    parts = [
+        out[(out["kind"] == kind).to_numpy()].assign(
+            pseudonym=lambda d, kind=kind: pseudonym.pseudonymise(key, kind, d["jointure"])
+        )
+        for kind in (schema.STUDENT.name, schema.GUARDIAN.name, schema.STAFF.name)
+    ]
+    out = pd.concat(parts, ignore_index=True)[["pseudonym", "kind", "uai", "level"]]
+    out = out.drop_duplicates(KEYS)
     for c in out.columns:
         out[c] = out[c].astype(STRING)
     return out.reset_index(drop=True)

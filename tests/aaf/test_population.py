@@ -1,0 +1,146 @@
+"""The one definition of who belongs to which school, with which profile."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+from conftest import SCHOOL, document, pupil, record
+
+import ent_audit
+from ent_audit.aaf import population
+from ent_audit.aaf.population import Profile
+
+PREFIX = "ENT1D_TEST_Complet_20260914"
+
+SCHOOL_B = {
+    **SCHOOL,
+    "ENTStructureJointure": "102",
+    "ENTStructureUAI": "0310037X",
+    "ENTStructureNomCourant": "ECOLE B",
+    "ENTEcoleCommune": "Fronton",
+    "ENTEcoleCirconscription": "Fronton",
+}
+OFFICE = {
+    "ENTStructureJointure": "900",
+    "ENTStructureUAI": "0311111A",
+    "ENTStructureNomCourant": "IEN FRONTON",
+    "ENTStructureTypeStruct": "CIRCONSCRIPTION",
+    "ENTEcoleCirconscription": "Fronton",
+}
+PUPILS = (
+    pupil("1", guardians=("300$10",)),  # attached to 100, class in 100
+    pupil("2", guardians=("300$10",), classes=("102$$$C7$CM2 A",)),  # attached 100, class 102
+    {**pupil("3", classes=("102$$$C7$CM2 A",)), "ENTPersonStructRattach": None},  # class only
+    {**pupil("4", classes=()), "ENTPersonStructRattach": None},  # nowhere
+)
+GUARDIANS = (
+    {"ENTPersonJointure": "300", "ENTPersonNom": "Parent", "ENTPersRelEleveEleve": ["1", "2"]},
+    {"ENTPersonJointure": "301", "ENTPersonNom": "Seul"},  # no pupil
+)
+STAFF = (
+    {  # directs 100 and teaches there; also teaches in 102
+        "ENTPersonJointure": "400",
+        "ENTPersonStructRattach": "100",
+        "ENTPersonFonctions": ["100$DIR$DIRECTION$-$-", "102$ENS$ENSEIGNEMENT$-$-"],
+        "ENTPersonCategorieEnseignant": "O",
+        "ENTEnsFonctionDir": "100",
+    },
+    {
+        "ENTPersonJointure": "401",
+        "ENTPersonStructRattach": "102",
+        "ENTPersonCategorieEnseignant": "O",
+    },
+    {
+        "ENTPersonJointure": "402",
+        "ENTPersonStructRattach": "102",
+        "ENTPersonCategorieEnseignant": "N",
+    },
+    {
+        "ENTPersonJointure": "403",
+        "ENTPersonStructRattach": "900",
+        "ENTPersonCategorieEnseignant": "N",
+    },
+)
+
+
+def snapshot(folder: Path) -> ent_audit.Snapshot:
+    folder.mkdir(parents=True, exist_ok=True)
+    for kind, rows, id_attr in (
+        ("EtabEducNat", (SCHOOL, SCHOOL_B, OFFICE), "ENTStructureJointure"),
+        ("Eleve", PUPILS, "ENTPersonJointure"),
+        ("PersRelEleve", GUARDIANS, "ENTPersonJointure"),
+        ("PersEducNat", STAFF, "ENTPersonJointure"),
+    ):
+        data = document([record(kind, r[id_attr], r) for r in rows])
+        (folder / f"{PREFIX}_{kind}_0000.xml").write_bytes(data)
+    return ent_audit.load(folder, workers=1)
+
+
+def rows(m: pd.DataFrame, jointure: str) -> set[tuple]:
+    r = m[m["jointure"] == jointure]
+    return set(
+        zip(
+            r["structure"].fillna("-"),
+            r["profile"],
+            r["via"].fillna("-"),
+            r["primary"],
+            strict=True,
+        )
+    )
+
+
+def test_memberships_follow_attachments_classes_links_and_functions(tmp_path):
+    m = population.memberships(snapshot(tmp_path))
+    assert list(m.columns) == list(population.COLUMNS)
+    assert rows(m, "1") == {("100", "pupil", "attachment", True)}
+    assert rows(m, "2") == {("100", "pupil", "attachment", True), ("102", "pupil", "class", False)}
+    assert rows(m, "3") == {("102", "pupil", "class", True)}
+    assert rows(m, "4") == {("-", "pupil", "-", True)}  # in no school, but still counted
+    # A guardian belongs where their pupils are; their main school is their first pupil's.
+    assert rows(m, "300") == {
+        ("100", "guardian", "pupil", True),
+        ("102", "guardian", "pupil", False),
+    }
+    assert rows(m, "301") == {("-", "guardian", "-", True)}
+    assert rows(m, "400") == {
+        ("100", "director", "attachment", True),
+        ("102", "teacher", "function", False),
+    }
+    assert rows(m, "401") == {("102", "teacher", "attachment", True)}
+    assert rows(m, "402") == {("102", "other_staff", "attachment", True)}
+    assert rows(m, "403") == {("900", "other_staff", "attachment", True)}
+
+
+def test_a_director_who_teaches_counts_as_a_teacher_and_offices_are_not_schools(tmp_path):
+    m = population.memberships(snapshot(tmp_path))
+    teachers = set(m.loc[m["teacher"], "jointure"])
+    assert teachers == {"400", "401"}
+    assert set(m.loc[m["is_school"], "structure"]) == {"100", "102"}
+    assert set(population.schools(snapshot(tmp_path / "b"))["jointure"]) == {"100", "102"}
+    assert m.loc[m["structure"] == "102", "uai"].unique().tolist() == ["0310037X"]
+    assert m.loc[m["structure"] == "102", "circonscription"].unique().tolist() == ["Fronton"]
+
+
+def test_each_person_has_exactly_one_main_school_row(tmp_path):
+    m = population.memberships(snapshot(tmp_path))
+    main = population.main_school(m)
+    assert main.groupby(["kind", "jointure"]).size().eq(1).all()
+    assert len(main) == len(PUPILS) + len(GUARDIANS) + len(STAFF)
+    assert dict(zip(main["jointure"], main["structure"].fillna("-"), strict=True)) == {
+        "1": "100", "2": "100", "3": "102", "4": "-", "300": "100", "301": "-",
+        "400": "100", "401": "102", "402": "102", "403": "900",
+    }  # fmt: skip
+
+
+def test_profiles_have_french_labels():
+    assert set(population.PROFILE_LABELS) == set(Profile)
+
+
+def test_the_roster_and_the_overview_use_the_same_membership(tmp_path):
+    from ent_audit.analyses import overview
+
+    snap = snapshot(tmp_path)
+    assert set(snap.roster("0310037X")["jointure"]) == {"2", "3"}
+    circ = overview.by_circonscription(snap)
+    assert circ.loc["Fronton", "pupils"] == 3 and circ.loc["Fronton", "staff"] == 3
