@@ -37,7 +37,7 @@ STATUS_LABELS = {Status.PASSED: "conforme", Status.FAILED: "ÉCHEC", Status.SKIP
 @dataclass(frozen=True)
 class Check:
     """One check an analysis makes. ``title`` is neutral (what is checked); ``detail`` says
-    what happened ("uai_invalid : 1 constat, seuil d'échec 1 atteint")."""
+    what happened ("1 constat, seuil d'échec 1 atteint"); messages prefix it with ``id``."""
 
     id: str
     title: str

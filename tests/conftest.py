@@ -126,3 +126,23 @@ def pupil(
     }
     attrs.update(extra)
     return attrs
+
+
+# -- what `make check` leaves out ------------------------------------------------------------
+
+SLOW_FIXTURES = {
+    "server",  # a real OpenSSH sshd
+    "runs",  # report runs: real kernels
+    "quality_runs",
+    "generated",  # generated départements audited several ways
+    "clean",  # generated départements read back whole
+    "defective",
+}
+"""Tests using these fixtures start a server, a kernel or a browser, or generate a département:
+they are ``slow`` without having to say so one by one (``@pytest.mark.slow`` marks others)."""
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)

@@ -18,6 +18,7 @@ README = Path(__file__).parents[1] / "README.md"
 COMMANDS = sorted(cli.parser()._subparsers._group_actions[0].choices)
 
 
+@pytest.mark.slow
 def test_every_command_has_help_and_is_in_the_readme():
     readme = README.read_text(encoding="utf-8")
     assert COMMANDS
@@ -82,6 +83,7 @@ def test_synth_writes_three_archives_and_the_truth(tmp_path, capsys):
     assert "défaut inconnu 'no_such_defect'" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_demo_generates_loads_and_prints_counts_per_circonscription(tmp_path, capsys):
     store = tmp_path / "store"
     argv = [

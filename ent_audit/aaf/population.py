@@ -182,7 +182,7 @@ def _placed(rows: pd.DataFrame, structures: pd.DataFrame) -> pd.DataFrame:
             "jointure": rows["jointure"],
             "structure": struct,
             "uai": struct.map(where["uai"]),
-            "is_school": struct.map(is_school(where)).fillna(False).astype(bool),
+            "is_school": struct.isin(where.index[is_school(where).to_numpy(dtype=bool)]),
             "circonscription": struct.map(where["circonscription"]),
             "commune": struct.map(where["commune"]),
             "profile": rows["profile"],

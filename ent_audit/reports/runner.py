@@ -346,6 +346,12 @@ def run(
 
 # -- the index -------------------------------------------------------------------------------
 
+
+def _lines(text: str) -> str:
+    """A message of several lines (one per failed check) as HTML lines."""
+    return "<br>".join(html.escape(line) for line in text.splitlines())
+
+
 STATUS_LABELS = {
     "ok": "réussi",
     "blocking": "contrôle bloquant en échec",
@@ -377,7 +383,7 @@ def write_index(outputs: Path | str) -> Path:
         rows.append(
             f'<tr class="{m["status"]}"><td>{html.escape(m["report"])}</td>'
             f"<td>{link}</td><td>{STATUS_LABELS.get(m['status'], m['status'])}</td>"
-            f"<td>{html.escape(head)}</td><td>{html.escape(m.get('message', ''))}</td>"
+            f"<td>{html.escape(head)}</td><td>{_lines(m.get('message', ''))}</td>"
             "</tr>"
         )
     page = f"""<!DOCTYPE html>

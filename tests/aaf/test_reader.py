@@ -396,6 +396,7 @@ def test_records_outside_the_root_element_are_refused(write):
         read_part(write(ELEVE, doc))
 
 
+@pytest.mark.slow
 def test_memory_does_not_grow_with_file_size(tmp_path):
     """Stream a 10 MB and a 60 MB file through the parse loop; peak RSS stays flat."""
     rec = record("Eleve", "1", pupil("1", ENTPersonAutresPrenoms=["A" * 200] * 5)).encode()

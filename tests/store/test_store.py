@@ -115,6 +115,7 @@ def base(tmp_path):
 # -- Complet, Delta, Complet -----------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_complet_then_delta_gives_the_generators_next_state(tmp_path, synth):
     store = Store(tmp_path / "s")
     complet, delta, complet2 = synth.archives
@@ -418,6 +419,7 @@ def _wait_for(predicate, timeout: float = 60) -> None:
         time.sleep(0.05)
 
 
+@pytest.mark.slow
 def test_an_ingest_killed_during_the_parquet_write_leaves_the_previous_state(tmp_path, synth):
     store = Store(tmp_path / "s")
     store.ingest([synth.archives[0]])
@@ -441,6 +443,7 @@ def test_an_ingest_killed_during_the_parquet_write_leaves_the_previous_state(tmp
     assert data_before != tree_hash(store.path)
 
 
+@pytest.mark.slow
 def test_two_ingests_at_once_one_fails_clearly_or_waits_and_nothing_is_corrupted(tmp_path, synth):
     store = Store(tmp_path / "s")
     first = _ingest_process(store.path, synth.archives[0], slow=0.2)
