@@ -116,6 +116,19 @@ class QualityError(ParameterError):
         super().__init__("audit qualité", parameter, message)
 
 
+class CompareError(EntAuditError):
+    """Records that cannot be paired: a jointure missing or present twice on one side."""
+
+    def __init__(self, kind: str, side: str, reason: str, ids: list[str]) -> None:
+        self.kind = kind
+        self.side = side
+        self.ids = ids
+        shown = ", ".join(ids[:10]) + (f" (et {len(ids) - 10} autres)" if len(ids) > 10 else "")
+        super().__init__(
+            f"comparaison impossible: {kind} ({side}): {reason}" + (f": {shown}" if ids else "")
+        )
+
+
 class ReportParameterError(ParameterError):
     """A parameter the notebook does not declare, or of the wrong type."""
 
