@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import html
+import os
 from pathlib import Path
 
 import ipywidgets as w
@@ -37,6 +38,10 @@ NOUNS = {
 }
 """What a tab's count counts: « 55 élève(s) — page 1 / 2 »."""
 PLACEHOLDER = "— choisir une école —"
+STORE_ENV = "ENT_AUDIT_STORE"
+"""The store ``make lab`` and ``make explorer`` give the notebook (its ``store`` left empty)."""
+CHECKOUT = Path(__file__).resolve().parents[1]
+DEMO_STORE = CHECKOUT / "outputs" / "demo-store"
 EXPORTS = "exports"
 """Folder of CSV exports inside the store (0700, files 0600) unless ``export_dir`` is given."""
 
@@ -54,6 +59,16 @@ STYLE = """<style>
 .ent-table th { background: #f0f0f0; }
 .ent-spark { font-size: 1.4em; letter-spacing: 1px; }
 </style>"""
+
+
+def resolve_store(store: Path | str = "") -> Path:
+    """The store to open: ``store`` (a relative path is tried from the current folder, then
+    from the checkout, since Jupyter runs a notebook in ``notebooks/``), else
+    ``$ENT_AUDIT_STORE``, else the demo store (``make demo``)."""
+    chosen = Path(store or os.environ.get(STORE_ENV) or DEMO_STORE)
+    if not chosen.is_absolute() and not chosen.exists() and (CHECKOUT / chosen).exists():
+        return CHECKOUT / chosen
+    return chosen
 
 
 def _table(df: pd.DataFrame) -> str:
@@ -205,6 +220,23 @@ class RosterExplorer:
         self.commune.observe(lambda _: self._schools(), "value")
         self.search.observe(lambda _: self._schools(), "value")
         self.school.observe(self._on_school, "value")
+
+    @classmethod
+    def open(
+        cls,
+        store: Path | str = "",
+        *,
+        show_personal_data: bool = False,
+        daily: Path | str = "",
+        uai: str = "",
+    ) -> RosterExplorer:
+        """What the notebook calls: the explorer on :func:`resolve_store` (``store``), with
+        the provider's daily CSV when given, school ``uai`` selected when given."""
+        activity = roster.read_daily(daily) if daily else None
+        explorer = cls(resolve_store(store), show_personal_data, activity=activity)
+        if uai:
+            explorer.select(uai)
+        return explorer
 
     # -- display --------------------------------------------------------------------------
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -119,8 +120,8 @@ TAB_TITLES = {
     Tab.CLASSES: "Classes",
     Tab.PUPILS: "Élèves",
     Tab.STAFF: "Personnels",
-    Tab.FINDINGS: "Qualité des données",
-    Tab.ACTIVITY: "Activité ENT",
+    Tab.FINDINGS: "Qualité",
+    Tab.ACTIVITY: "Activité",
 }
 
 PERSONAL_SHOWN = {
@@ -550,6 +551,49 @@ def activity_frame(daily: pd.DataFrame | None) -> pd.DataFrame | None:
     out["uai"] = out["uai"].astype(STRING)
     out["date"] = pd.to_datetime(out["date"])
     return out
+
+
+DAILY_COLUMNS = {
+    "UAI": "uai",
+    "Date": "date",
+    "Profil": "profile",
+    "Connexions": "connections",
+    "Visiteurs uniques": "unique_visitors",
+    "Comptes activés": "accounts_activated",
+}
+"""The provider's daily CSV (design.md) -> :data:`ACTIVITY_COLUMNS`."""
+DAILY_PROFILES = {
+    "eleve": str(Profile.PUPIL),
+    "responsable": str(Profile.GUARDIAN),
+    "parent": str(Profile.GUARDIAN),
+    "enseignant": str(Profile.TEACHER),
+    "directeur": str(Profile.DIRECTOR),
+    "personnel": str(Profile.OTHER_STAFF),
+}
+
+
+def read_daily(path: Path | str) -> pd.DataFrame:
+    """The provider's daily CSV (``;``, French headers) as an activity frame.
+
+    A stop-gap so the explorer can show activity on its own: ``ent_audit.analyses.activity``
+    (column mappings, malformed rows reported by line) is the reader to pass instead once
+    available (``RosterExplorer(store, activity=...)``)."""
+    try:
+        raw = pd.read_csv(path, sep=";", encoding="utf-8-sig", dtype=str)
+    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as err:
+        raise ParameterError(OWNER, "daily", f"{path}: illisible ({err})") from None
+    out = raw.rename(columns=DAILY_COLUMNS)
+    missing = [c for c in ACTIVITY_COLUMNS if c not in out]
+    if missing:
+        wanted = ", ".join(k for k, v in DAILY_COLUMNS.items() if v in missing)
+        raise ParameterError(OWNER, "daily", f"{path}: colonnes absentes: {wanted}")
+    profile = _fold(out["profile"]).str.strip().str.rstrip("s")
+    out["profile"] = profile.map(DAILY_PROFILES).fillna(profile)
+    for col in ("connections", "unique_visitors", "accounts_activated"):
+        if col in out:
+            out[col] = pd.to_numeric(out[col], errors="coerce").astype("Int64")
+    out["date"] = pd.to_datetime(out["date"], errors="coerce", dayfirst=True)
+    return out[[c for c in (*ACTIVITY_COLUMNS, "accounts_activated") if c in out]]
 
 
 def activity(daily: pd.DataFrame | None, uai: str) -> pd.DataFrame:
