@@ -90,7 +90,7 @@ class TablePane:
         self.table = w.HTML()
         self.previous = w.Button(description="◀ précédente", layout=w.Layout(width="auto"))
         self.next = w.Button(description="suivante ▶", layout=w.Layout(width="auto"))
-        self.export = w.Button(description="Exporter en CSV", icon="download")
+        self.export = w.Button(description="Exporter en CSV")
         self.download = w.HTML()
         self.previous.on_click(lambda _: self.turn(-1))
         self.next.on_click(lambda _: self.turn(+1))

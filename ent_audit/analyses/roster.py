@@ -417,7 +417,7 @@ def pupils(snapshot: Snapshot, members: pd.DataFrame, mask: Pseudonymiser | None
     out["guardian_count"] = out["guardian_count"].astype("int64")
     if mask is None:
         for i, col in enumerate(("last_name", "first_name", "birth_date", "ine"), start=1):
-            out.insert(i, col, st[col].to_numpy())
+            out.insert(i, col, st[col])
     out["_rank"] = _level_order(out["level"]).to_numpy()
     sort = ["_rank", "class_name", *(["last_name", "first_name"] if mask is None else []), "pupil"]
     return (
@@ -502,7 +502,7 @@ def staff(snapshot: Snapshot, members: pd.DataFrame, mask: Pseudonymiser | None)
     )
     if mask is None:
         for i, col in enumerate(("last_name", "first_name", "mail"), start=1):
-            out.insert(i, col, m["jointure"].map(people[col]).to_numpy())
+            out.insert(i, col, m["jointure"].map(people[col]))
     sort = ["_rank", *(["last_name", "first_name"] if mask is None else []), "staff"]
     return out.sort_values(sort, kind="stable").drop(columns="_rank").reset_index(drop=True)
 
@@ -592,7 +592,8 @@ def read_daily(path: Path | str) -> pd.DataFrame:
     for col in ("connections", "unique_visitors", "accounts_activated"):
         if col in out:
             out[col] = pd.to_numeric(out[col], errors="coerce").astype("Int64")
-    out["date"] = pd.to_datetime(out["date"], errors="coerce", dayfirst=True)
+    iso = pd.to_datetime(out["date"], format="ISO8601", errors="coerce")
+    out["date"] = iso.fillna(pd.to_datetime(out["date"], format="%d/%m/%Y", errors="coerce"))
     return out[[c for c in (*ACTIVITY_COLUMNS, "accounts_activated") if c in out]]
 
 
@@ -626,7 +627,8 @@ def sparkline(values: pd.Series | Iterable[float]) -> str:
     top = v.max()
     if not top > 0:
         return SPARK[0] * v.size
-    idx = np.clip(np.ceil(v / top * (len(SPARK) - 1)), 0, len(SPARK) - 1).astype(int)
+    idx = np.rint(v / top * (len(SPARK) - 1)).clip(0, len(SPARK) - 1).astype(int)
+    idx[(v > 0) & (idx == 0)] = 1  # any activity shows
     return "".join(SPARK[i] for i in idx)
 
 
