@@ -201,17 +201,28 @@ def _start(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
     )  # fmt: skip
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    with_group = os.getpgid(proc.pid)
-    os.killpg(with_group, signal.SIGTERM)
+def _group_alive(group: int) -> bool:
     try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(with_group, signal.SIGKILL)
-        proc.wait(timeout=10)
-    time.sleep(0.5)
-    with pytest.raises(ProcessLookupError):  # nothing of the group survives
-        os.killpg(with_group, 0)
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """SIGTERM to the whole process group (make and the server it started), SIGKILL to what
+    is left after 30 s; nothing of the group may survive."""
+    group = os.getpgid(proc.pid)
+    os.killpg(group, signal.SIGTERM)
+    deadline = time.monotonic() + 30
+    while _group_alive(group) and time.monotonic() < deadline:
+        proc.poll()  # reap make as soon as it exits
+        time.sleep(0.2)
+    if _group_alive(group):
+        os.killpg(group, signal.SIGKILL)
+    proc.wait(timeout=10)
+    time.sleep(0.2)
+    assert not _group_alive(group)
 
 
 def _wait_for(url: str, proc: subprocess.Popen, log: Path, timeout: float = 120) -> int:
