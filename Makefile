@@ -8,7 +8,7 @@ SCHOOLS ?= 1000
 DEFECTS ?= 0.001
 DEMO   := outputs/demo
 
-.PHONY: venv demo test check lint lab bench clean system-packages
+.PHONY: venv demo test check lint lab explorer bench clean system-packages
 
 # A classic (compat) editable install: the finder-based default resolves `ent_audit` as an
 # empty namespace package when a script runs from a sub-folder (benchmarks/).
@@ -57,9 +57,25 @@ system-packages:
 			|| { cat /tmp/ent-audit-apt.log; exit 1; }; \
 	fi
 
+# The interactive side, on 127.0.0.1 only. Both build the demo store first when it is absent
+# (`make lab STORE=DIR` opens another one). This project's machines run as root, hence
+# --allow-root; JupyterLab prints its URL with the token, Voilà needs none on 127.0.0.1.
+STORE  ?= outputs/demo-store
+LAB_PORT ?= 8888
+EXPLORER_PORT ?= 8866
+
 lab: $(STAMP)
-	$(PIP) -e '.[lab]' >> $(VENV)/pip.log 2>&1 || { cat $(VENV)/pip.log; exit 1; }
-	$(BIN)/jupyter lab notebooks
+	@test -f $(STORE)/CURRENT || $(BIN)/ent-audit demo --out $(DEMO) --store $(STORE) \
+		--schools $(SCHOOLS) --pupils $(PUPILS) --all-defects $(DEFECTS)
+	ENT_AUDIT_STORE=$(abspath $(STORE)) $(BIN)/jupyter lab --notebook-dir=notebooks \
+		--ServerApp.ip=127.0.0.1 --ServerApp.port=$(LAB_PORT) --no-browser --allow-root
+
+explorer: $(STAMP)
+	@test -f $(STORE)/CURRENT || $(BIN)/ent-audit demo --out $(DEMO) --store $(STORE) \
+		--schools $(SCHOOLS) --pupils $(PUPILS) --all-defects $(DEFECTS)
+	@echo "Explorateur : http://127.0.0.1:$(EXPLORER_PORT)/"
+	ENT_AUDIT_STORE=$(abspath $(STORE)) $(BIN)/voila notebooks/roster_explorer.ipynb \
+		--Voila.ip=127.0.0.1 --port=$(EXPLORER_PORT) --no-browser
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_reader.py
