@@ -198,7 +198,7 @@ RULES: tuple[Rule, ...] = (
     Rule(
         RuleId.GUARDIAN_ORPHANED,
         "Responsable dont tous les élèves sont partis",
-        "Annexe 1 (suit la règle des élèves)",
+        "Annexe 1",
         "31 décembre de l'année civile où son dernier élève est parti",
         lambda d, s: end_of_year(d),
     ),
@@ -841,8 +841,12 @@ def evaluate(
     # Destruction requests (pupils).
     requested = pd.DataFrame(columns=["jointure", "pseudonym"])
     if requests is not None:
-        req = requests.assign(
-            kind=STUDENT, pseudonym=pseudonym.pseudonymise(key, STUDENT, requests["jointure"])
+        # As of the date: a request made later does not exist yet, one done later is pending.
+        made = requests[requests["request_date"] <= pd.Timestamp(as_of)]
+        req = made.assign(
+            kind=STUDENT,
+            pseudonym=pseudonym.pseudonymise(key, STUDENT, made["jointure"]),
+            done_date=made["done_date"].where(made["done_date"] <= pd.Timestamp(as_of)),
         )
         req = req.merge(people[["pseudonym", "kind", "uai"]], on=["pseudonym", "kind"], how="left")
         exported = (
