@@ -1012,7 +1012,7 @@ def purge_plan(result: RetentionResult, files: pd.DataFrame | None = None) -> Pu
     categories: list[str] = []
     if files is not None and len(files):
         overdue_files = over[over["rule"] == str(RuleId.OLD_COPIES)]["detail"]
-        chosen = set(overdue_files.str.partition(" ")[2])
+        chosen = {str(d).split(" ", 1)[1] for d in overdue_files}
         sel = files[files["path"].astype(str).isin(chosen)]
         paths, categories = list(sel["path"].astype(str)), list(sel["category"].astype(str))
         counts[str(RuleId.OLD_COPIES)] = len(paths)
