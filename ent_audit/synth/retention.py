@@ -103,13 +103,13 @@ def write_inputs(perimeter: Perimeter, out: Path | str, *, seed: int = 0) -> Ret
     )
     first_records = {k: {r.id: r for r in first.records[k]} for k in ("Eleve", "PersRelEleve")}
     forgotten = []
-    for d in delta["departures"]:
-        if rng.random() < FORGOTTEN_SHARE:
+    for k, d in enumerate(delta["departures"]):
+        if k == 0 or rng.random() < FORGOTTEN_SHARE:  # at least one, whatever the size
             rec = first_records["Eleve"][d["jointure"]]
             rows.append(account(rec, "Élève", True))
             forgotten.append(_item(d["jointure"], "Eleve", "pupil_left", departed))
             for g in d["guardians_deleted"]:
-                if rng.random() < FORGOTTEN_SHARE and not any(
+                if (k == 0 or rng.random() < FORGOTTEN_SHARE) and not any(
                     f["jointure"] == g for f in forgotten
                 ):
                     rows.append(account(first_records["PersRelEleve"][g], "Parent", True))
