@@ -1150,7 +1150,7 @@ def _shown(items: pd.DataFrame) -> pd.DataFrame:
             "rule": items["rule"],
             "place": items["place"].map(lambda p: PLACE_LABELS[Place(p)]),
             "pseudonym": items["pseudonym"],
-            "kind": items["kind"].map(KIND_LABELS),
+            "kind": items["kind"].astype(object).map(KIND_LABELS).fillna(""),
             "uai": items["uai"],
             "event_date": items["event_date"].dt.strftime("%d/%m/%Y"),
             "deadline": items["deadline"].dt.strftime("%d/%m/%Y"),
