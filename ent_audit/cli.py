@@ -264,6 +264,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
             f"  {r.archive}: {STATUS_LABELS[r.status]} en {r.seconds:.1f} s"
             + (f", {len(r.anomalies)} anomalie(s)" if r.anomalies else "")
         )
+    from ent_audit.synth.retention import write_inputs
+
+    inputs = write_inputs(res.perimeter, out, seed=args.seed)
+    print(
+        f"Export des comptes du prestataire et demandes de destruction : {inputs.accounts}, "
+        f"{inputs.requests}"
+    )
     t0 = time.perf_counter()
     latest = store.latest()
     print(
@@ -271,6 +278,65 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"{time.perf_counter() - t0:.1f} s: "
         + ", ".join(f"{v} {_KIND_LABELS[k]}" for k, v in latest.counts().items())
     )
+    return EXIT_OK
+
+
+def cmd_purge(args: argparse.Namespace) -> int:
+    """Dry run by default: what the retention rules say must go from the workbench."""
+    from ent_audit.analyses import retention
+    from ent_audit.store import purge
+
+    store = Store(args.store, create=False)
+    settings = retention.Settings(
+        staff_grace_days=args.staff_grace_days,
+        archive_days=args.archive_days,
+        findings_days=args.findings_days,
+        clear_days=args.clear_days,
+        keep_days=args.keep,
+    )
+    requests = retention.read_requests(args.requests) if args.requests else None
+    convention = retention.Convention.of(
+        args.convention_signed, args.convention_end, args.terminated
+    )
+
+    def plan():
+        return retention.workbench(
+            store,
+            args.as_of or dt.date.today(),
+            archives=args.archives,
+            outputs=args.outputs,
+            requests=requests,
+            convention=convention,
+            settings=settings,
+        )[1]
+
+    if not args.apply:
+        p = plan()
+        print(f"Purge du {p.as_of:%d/%m/%Y} (simulation ; --apply pour supprimer) :")
+        for rule, n in p.counts.items():
+            print(f"  {rule} : {n}")
+        for path, category in zip(p.paths, p.categories, strict=True):
+            print(f"  supprimerait {purge.CATEGORY_LABELS[purge.Category(category)]} : {path}")
+        if p.everything:
+            print("  convention terminée : TOUTES les données de l'atelier seraient supprimées")
+        return EXIT_OK if p.empty else EXIT_FINDINGS
+    with store.locked(args.wait):
+        p = plan()
+        done = purge.apply(store, p, archives=args.archives, outputs=args.outputs)
+    if not done.changed:
+        print("Rien à purger : aucune donnée en retard dans l'atelier.")
+        return EXIT_OK
+    print(f"Purge du {p.as_of:%d/%m/%Y} appliquée :")
+    for rule, n in done.counts.items():
+        print(f"  {rule} : {n}")
+    print(
+        f"  lignes de présence supprimées : {done.presence_rows} ; fiches retirées de l'état : "
+        f"{done.state_records} ; fichiers et dossiers : {done.files_removed} ; archives : "
+        f"{done.archives_removed} ; lignes de constats : {done.output_rows_removed} ; "
+        f"exécutions de rapports : {done.output_runs_removed} ; journaux expurgés : "
+        f"{done.log_files_scrubbed}"
+    )
+    print(f"procès-verbal (comptes seulement) : {done.record}")
     return EXIT_OK
 
 
@@ -432,6 +498,54 @@ def parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--outputs", default="outputs", help="dossier des rapports (défaut: outputs)")
     s.set_defaults(func=cmd_report)
+
+    s = sub.add_parser(
+        "purge",
+        help="supprimer de l'atelier ce que les règles de conservation disent périmé "
+        "(simulation par défaut) / purge overdue personal data from the workbench",
+    )
+    s.add_argument("--store", required=True, help="dossier du store")
+    s.add_argument(
+        "--as-of", type=_date, help="date de référence AAAA-MM-JJ (défaut : aujourd'hui)"
+    )
+    s.add_argument("--archives", help="dossier des archives brutes (destination de fetch)")
+    s.add_argument("--outputs", help="dossier des rapports (outputs)")
+    s.add_argument("--requests", help="CSV des demandes de destruction (jointure;date_demande;…)")
+    s.add_argument("--convention-signed", help="date de signature de la convention, AAAA-MM-JJ")
+    s.add_argument("--convention-end", help="fin notifiée de la convention, AAAA-MM-JJ")
+    s.add_argument("--terminated", help="date d'effet d'une résiliation, AAAA-MM-JJ")
+    s.add_argument(
+        "--keep", type=int, default=365, help="jours de conservation des rapports (défaut : 365)"
+    )
+    s.add_argument(
+        "--archive-days",
+        type=int,
+        default=5,
+        help="jours ouvrés de conservation d'une archive après son ingestion (défaut : 5)",
+    )
+    s.add_argument(
+        "--findings-days",
+        type=int,
+        default=90,
+        help="jours de conservation des constats pseudonymisés (défaut : 90)",
+    )
+    s.add_argument(
+        "--clear-days",
+        type=int,
+        default=15,
+        help="jours de conservation des constats en clair (défaut : 15)",
+    )
+    s.add_argument(
+        "--staff-grace-days",
+        type=int,
+        default=0,
+        help="jours après le départ d'un personnel (défaut : 0)",
+    )
+    s.add_argument("--apply", action="store_true", help="supprimer vraiment (sinon : simulation)")
+    s.add_argument(
+        "--wait", type=float, default=0, help="attendre jusqu'à N secondes la fin d'une ingestion"
+    )
+    s.set_defaults(func=cmd_purge)
 
     s = sub.add_parser(
         "synth", help="générer un périmètre synthétique / generate a synthetic perimeter"

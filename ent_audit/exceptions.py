@@ -129,6 +129,33 @@ class CompareError(EntAuditError):
         )
 
 
+class RetentionError(ParameterError):
+    """A parameter of the retention checks or the purge that cannot be used."""
+
+    def __init__(self, parameter: str, message: str) -> None:
+        super().__init__("conservation", parameter, message)
+
+
+class InputFileError(EntAuditError):
+    """An input file (account export, requests) that cannot be read, located precisely."""
+
+    def __init__(
+        self,
+        path: Path | str,
+        message: str,
+        *,
+        line: int | None = None,
+        column: str | None = None,
+    ) -> None:
+        self.path = str(path)
+        self.line = line
+        self.column = column
+        self.reason = message
+        where = self.path + (f":{line}" if line else "")
+        where += f" (colonne {column})" if column else ""
+        super().__init__(f"{where}: {message}")
+
+
 class ReportParameterError(ParameterError):
     """A parameter the notebook does not declare, or of the wrong type."""
 

@@ -13,7 +13,7 @@ ALLOWED = {
     "store": {"aaf", "exceptions", "io", "checks"},
     "transfer": {"aaf", "store", "exceptions", "io", "checks"},
     "synth": {"aaf", "exceptions", "io", "checks"},
-    "analyses": {"aaf", "store", "exceptions", "io", "checks", "privacy", "quality"},
+    "analyses": {"aaf", "store", "transfer", "exceptions", "io", "checks", "privacy", "quality"},
     "reports": {"aaf", "store", "analyses", "exceptions", "io", "checks", "privacy"},
 }
 

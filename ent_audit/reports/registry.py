@@ -32,6 +32,7 @@ REPORTS: tuple[Report, ...] = (
     Report("overview", "overview.ipynb", "Vue d'ensemble du périmètre"),
     Report("quality", "quality.ipynb", "Audit de la qualité des données"),
     Report("roster_explorer", "roster_explorer.ipynb", "Explorateur d'une école", scheduled=False),
+    Report("retention", "retention.ipynb", "Conservation des données et échéances de destruction"),
 )
 BY_NAME = {r.name: r for r in REPORTS}
 

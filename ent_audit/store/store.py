@@ -169,6 +169,19 @@ class Store:
         finally:
             fh.close()  # releases the lock
 
+    def locked(self, wait: float = 0) -> contextlib.AbstractContextManager[None]:
+        """The ingestion lock, for other writers (the purge): refused while one runs."""
+        return self._locked(wait)
+
+    def rewrite(self, presence_rows: pd.DataFrame, state: Snapshot | None = None) -> None:
+        """Commit the live state again with new presence rows (and a new ``state``): the
+        purge's entry point, through the same atomic switch. Call it under :meth:`locked`."""
+        current = self._current()
+        if current is None:
+            raise StoreError(f"{self.path}: aucune extraction ingérée")
+        state = _read_snapshot(current) if state is None else state
+        self._commit(state, presence_rows, _read_history(current))
+
     def _clean(self) -> None:
         """Remove leftovers of an interrupted run: staging, extractions, dead states."""
         for p in (self.path / "tmp").iterdir():
