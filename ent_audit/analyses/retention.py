@@ -27,7 +27,7 @@ import datetime as dt
 import re
 import unicodedata
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 
@@ -37,7 +37,7 @@ import pandas as pd
 from ent_audit.aaf import schema
 from ent_audit.checks import Check
 from ent_audit.exceptions import InputFileError, RetentionError
-from ent_audit.store import pseudonym
+from ent_audit.store import access, pseudonym
 from ent_audit.store.purge import Category, PurgePlan, inventory
 from ent_audit.store.store import Store
 from ent_audit.transfer.workdays import add_working_days
@@ -996,6 +996,10 @@ def _file_items(files: pd.DataFrame, s: Settings) -> pd.DataFrame:
 # -- the purge ------------------------------------------------------------------------------
 
 
+ACCESS_JOURNAL = "access_journal"
+"""Purge count key: lines of the access journal past their term (``store.access.KEEP_DAYS``)."""
+
+
 def purge_plan(result: RetentionResult, files: pd.DataFrame | None = None) -> PurgePlan:
     """What ``ent-audit purge`` deletes: the overdue workbench items.
 
@@ -1069,7 +1073,10 @@ def workbench(
         settings=settings,
         horizon_days=horizon_days,
     )
-    return result, purge_plan(result, files)
+    plan = purge_plan(result, files)
+    # The roster explorer's access journal (who saw which school unmasked) has its own term.
+    journal = len(access.overdue(store.path, as_of))
+    return result, replace(plan, counts={**plan.counts, ACCESS_JOURNAL: journal})
 
 
 # -- what the report shows -----------------------------------------------------------------

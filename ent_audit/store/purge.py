@@ -34,7 +34,7 @@ from ent_audit.aaf.naming import parse_archive_name
 from ent_audit.aaf.snapshot import Snapshot
 from ent_audit.exceptions import EntAuditError
 from ent_audit.io import private_dir, write_atomic, write_json
-from ent_audit.store import pseudonym
+from ent_audit.store import access, pseudonym
 from ent_audit.store.store import Store
 
 RECORDS_DIR = "purges"
@@ -173,6 +173,8 @@ class PurgeReport:
     output_rows_removed: int = 0
     output_runs_removed: int = 0
     log_files_scrubbed: int = 0
+    access_lines_removed: int = 0
+    """Lines of the roster explorer's access journal past their term."""
     record: Path | None = None
 
     @property
@@ -186,6 +188,7 @@ class PurgeReport:
                 self.output_rows_removed,
                 self.output_runs_removed,
                 self.log_files_scrubbed,
+                self.access_lines_removed,
             )
         )
 
@@ -353,6 +356,7 @@ def apply(
     if outputs is not None:
         out_rows, out_runs = _scrub_outputs(Path(outputs), needles, store.key, doomed)
     logs = _scrub_logs(store.path / "logs", needles)
+    access_lines = access.purge(store.path, plan.as_of)
     report = PurgeReport(
         counts=dict(plan.counts),
         presence_rows=presence_rows,
@@ -362,6 +366,7 @@ def apply(
         output_rows_removed=out_rows,
         output_runs_removed=out_runs,
         log_files_scrubbed=logs,
+        access_lines_removed=access_lines,
     )
     if not report.changed:
         return PurgeReport(counts={k: 0 for k in plan.counts})

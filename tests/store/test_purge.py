@@ -4,6 +4,7 @@ store still reads and verifies, and a second ``--apply`` changes nothing."""
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import hashlib
 import json
@@ -20,7 +21,7 @@ from ent_audit import cli
 from ent_audit.analyses import retention
 from ent_audit.exceptions import StoreLockedError
 from ent_audit.reports import runner as report
-from ent_audit.store import Store, pseudonym
+from ent_audit.store import Store, pseudonym, purge
 from ent_audit.store.purge import inventory
 from ent_audit.synth.generator import write
 from ent_audit.synth.retention import write_inputs
@@ -270,3 +271,22 @@ def test_archives_go_five_working_days_after_ingestion(tmp_path):
 def test_purge_text_of_an_empty_plan_says_so():
     result = retention.evaluate(retention.as_of_date("2027-01-01"))
     assert "rien à supprimer" in retention.plan_text(retention.purge_plan(result))
+
+
+def test_the_access_journal_keeps_its_lines_for_their_term_only(tmp_path):
+    from ent_audit.store import access
+
+    store = Store(tmp_path / "s")
+    journal = access.journal_path(store.path)
+    old = {"date": "2025-01-02", "time": "10:00:00", "user": "coord", "uai": "0310036W",
+           "shown": ["pupils"]}  # fmt: skip
+    new = {**old, "date": "2026-11-01"}
+    journal.write_text(json.dumps(old) + "\n" + json.dumps(new) + "\n")
+    as_of = dt.date(2026, 11, 29)
+    _, plan = retention.workbench(store, as_of)
+    assert plan.counts[retention.ACCESS_JOURNAL] == 1
+    report = purge.apply(store, plan)
+    assert report.access_lines_removed == 1 and report.changed
+    assert [json.loads(x)["date"] for x in journal.read_text().splitlines()] == ["2026-11-01"]
+    _, again = retention.workbench(store, as_of)
+    assert again.counts[retention.ACCESS_JOURNAL] == 0
