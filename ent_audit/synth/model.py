@@ -57,6 +57,8 @@ LEVEL_WEIGHT = np.array([0.15, 1, 1, 1, 1, 1, 1, 1, 1])
 
 @dataclass
 class SchoolClass:
+    """One class of a school: the levels it holds and its written value."""
+
     class_id: str
     name: str
     levels: tuple[int, ...]
@@ -66,6 +68,8 @@ class SchoolClass:
 
 @dataclass
 class School:
+    """One school: where it is, how it writes its cycles, its classes, teachers, director."""
+
     index: int
     jointure: str
     uai: str
@@ -81,6 +85,8 @@ class School:
 
 @dataclass
 class Family:
+    """Siblings and the guardians they share; ``legal``: one placed pupil and the ASE."""
+
     children: list[int]
     """Pupil indices."""
     guardians: list[tuple[str, str]]
@@ -106,7 +112,8 @@ class Model:
 
 
 class Builder:
-    """Draws the first complete extraction from one random stream."""
+    """Draws the first complete extraction from one random stream; its :class:`People` draws
+    the person records from the same stream."""
 
     def __init__(
         self, seed: int, n_schools: int, n_pupils: int, start: dt.date, ids: IdPool, ines: IdPool

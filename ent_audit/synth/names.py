@@ -14,10 +14,15 @@ from typing import Any
 
 from ent_audit.synth.draws import Random
 
+# Written labels: forms of values the schema leaves free, and the institutions' names.
+
 CYCLE_FORMS = ("CYCLE {}", "Cycle {}", "cycle {}")
 """Written forms of ``ENTEleveCycle``; each school uses one."""
 ORDINARY_CLASS = "Classe ordinaire"
 ULIS_CLASS = "ULIS"
+
+
+# Reference lists (names are common French names, combined at random)
 
 
 def _words(text: str, sep: str | None = None) -> tuple[str, ...]:
