@@ -192,7 +192,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def _defects(pairs: Sequence[str], every: float | None) -> dict[str, float] | None:
-    from ent_audit.synth.generator import DEFECTS
+    from ent_audit.synth import DEFECTS
 
     rates = {name: every for name in DEFECTS} if every else {}
     for pair in pairs:
@@ -207,7 +207,7 @@ def _defects(pairs: Sequence[str], every: float | None) -> dict[str, float] | No
 
 
 def _synth(args: argparse.Namespace, out: Path):
-    from ent_audit.synth.generator import write
+    from ent_audit.synth import write
 
     return write(
         out,

@@ -14,7 +14,7 @@ from typing import ClassVar
 
 import lxml.html
 
-from ent_audit.synth.generator import Perimeter
+from ent_audit.synth import Perimeter
 
 CHROMIUM = shutil.which("chromium")
 BROWSER_HOSTS = {"update.googleapis.com", "accounts.google.com", "clients2.google.com"}

@@ -12,7 +12,7 @@ from conftest import document, pupil, record
 
 from ent_audit import cli
 from ent_audit.store.store import Store
-from ent_audit.synth.generator import write
+from ent_audit.synth import write
 
 README = Path(__file__).parents[1] / "README.md"
 COMMANDS = sorted(cli.parser()._subparsers._group_actions[0].choices)

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from ent_audit.aaf import schema
-from ent_audit.synth.generator import Perimeter
+from ent_audit.synth import Perimeter
 
 ACCOUNTS_FILE = "comptes.csv"
 REQUESTS_FILE = "demandes.csv"

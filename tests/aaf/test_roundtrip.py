@@ -16,7 +16,7 @@ import pytest
 
 import ent_audit
 from ent_audit.aaf import schema
-from ent_audit.synth.generator import DEFECTS, write
+from ent_audit.synth import DEFECTS, write
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,7 @@ from conftest import SCHOOL, document, pupil, record
 from helpers import CHROMIUM, check_rendered, leaks, page_text, personal_values
 
 import ent_audit
+from ent_audit import synth
 from ent_audit.aaf import schema
 from ent_audit.analyses import quality
 from ent_audit.analyses.quality import RULE_BY_ID, RULES, QualityError, Severity, Threshold
@@ -27,7 +28,6 @@ from ent_audit.privacy import Pseudonymiser
 from ent_audit.reports import registry
 from ent_audit.reports import runner as report
 from ent_audit.store.store import Store
-from ent_audit.synth import generator as synth
 
 ROOT = Path(__file__).parents[2]
 PREFIX = "ENT1D_TEST_Complet_20260914"

@@ -271,7 +271,7 @@ def test_generated_forgotten_accounts_and_requests_are_found_exactly(tmp_path):
     (and nothing else) is overdue at the provider on 1 January, none on 31 December except
     the staff no extraction ever had."""
     from ent_audit.store import Store
-    from ent_audit.synth.generator import write
+    from ent_audit.synth import write
     from ent_audit.synth.retention import write_inputs
 
     synth = write(tmp_path / "synth", seed=11, schools=4, pupils=200)

@@ -9,7 +9,7 @@ from helpers import CHROMIUM, check_rendered, leaks, page_text, personal_values
 
 from ent_audit.reports import runner as report
 from ent_audit.store.store import Store
-from ent_audit.synth.generator import write
+from ent_audit.synth import write
 from ent_audit.synth.retention import write_inputs
 
 RULE_IDS = {

@@ -23,7 +23,7 @@ from ent_audit.exceptions import StoreLockedError
 from ent_audit.reports import runner as report
 from ent_audit.store import Store, pseudonym, purge
 from ent_audit.store.purge import inventory
-from ent_audit.synth.generator import write
+from ent_audit.synth import write
 from ent_audit.synth.retention import write_inputs
 
 AS_OF = "2027-01-01"

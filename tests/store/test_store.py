@@ -19,7 +19,7 @@ from conftest import document, pupil, record
 
 import ent_audit
 from ent_audit.store.store import Store, StoreError
-from ent_audit.synth.generator import write
+from ent_audit.synth import write
 
 PERIM = "ENT1D_TEST"
 

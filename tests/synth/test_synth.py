@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 from lxml import etree
 
+from ent_audit import synth
 from ent_audit.aaf import naming, schema
-from ent_audit.synth import generator as synth
 
 SMALL = {"seed": 3, "schools": 12, "pupils": 600}
 ALL_DEFECTS = {name: 0.01 for name in synth.DEFECTS}

@@ -29,7 +29,7 @@ import pytest
 
 from ent_audit import cli
 from ent_audit.store.store import Store
-from ent_audit.synth.generator import write
+from ent_audit.synth import write
 from ent_audit.transfer.fetch import (
     LEDGER,
     FetchError,
