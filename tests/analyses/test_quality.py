@@ -591,7 +591,7 @@ def test_only_blocking_rules_over_their_fail_threshold_fail_the_run(tmp_path):
     checks = {c.id: c for c in quality.checks(result)}
     assert set(checks) == {r.id for r in RULES if r.severity == Severity.BLOCKING}
     assert checks["required_empty"].status == Status.FAILED and checks["required_empty"].blocking
-    assert checks["required_empty"].detail == "required_empty : 1 constat, seuil d'échec 1 atteint"
+    assert checks["required_empty"].detail == "1 constat, seuil d'échec 1 atteint"
     assert checks["required_empty"].title == RULE_BY_ID["required_empty"].title
     # Without a list of the perimeter's schools the perimeter rules cannot run: skipped.
     assert checks["school_outside_perimeter"].status == Status.SKIPPED

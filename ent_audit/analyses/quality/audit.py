@@ -494,9 +494,9 @@ def checks(result: AuditResult) -> list[Check]:
         if row.status == "skipped":
             ok, detail = None, "non contrôlé : aucune liste d'écoles du périmètre fournie"
         elif row.status == "fail":
-            ok, detail = False, f"{row.rule} : {n}, seuil d'échec {row.fail} atteint"
+            ok, detail = False, f"{n}, seuil d'échec {row.fail} atteint"
         else:
             limit = f"seuil d'échec {row.fail}" if row.fail else "aucun seuil d'échec"
-            ok, detail = True, f"{row.rule} : {n}, {limit}"
+            ok, detail = True, f"{n}, {limit}"
         out.append(Check.of(row.rule, row.title, ok, blocking=True, detail=detail))
     return out
