@@ -24,13 +24,16 @@ summaries use it.
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from ent_audit.aaf import schema
-from ent_audit.aaf.frames import STRING
-from ent_audit.aaf.snapshot import Snapshot
+from ent_audit.aaf.frames import STRING, isin
+
+if TYPE_CHECKING:  # snapshot.roster uses this module
+    from ent_audit.aaf.snapshot import Snapshot
 
 SCHOOL_TYPE = "ECOLE"
 
@@ -112,11 +115,11 @@ def memberships(snapshot: Snapshot) -> pd.DataFrame:
     staff_rows = _of(staff_rows, staff, schema.STAFF.name)
     directs = links["staff_director"].dropna(subset=["staff", "structure"])
     key = staff_rows["jointure"].astype(str) + "|" + staff_rows["structure"].astype(str)
-    director = key.isin(set(directs["staff"].astype(str) + "|" + directs["structure"].astype(str)))
+    director = isin(key, directs["staff"].astype(str) + "|" + directs["structure"].astype(str))
     flag = staff.drop_duplicates("jointure").set_index("jointure")["is_teacher"]
     teacher = staff_rows["jointure"].map(flag).fillna(False).astype(bool).to_numpy()
     staff_rows["profile"] = np.where(
-        director.to_numpy(),
+        director,
         str(Profile.DIRECTOR),
         np.where(teacher, str(Profile.TEACHER), str(Profile.OTHER_STAFF)),
     )
@@ -131,11 +134,10 @@ def memberships(snapshot: Snapshot) -> pd.DataFrame:
     # The first pupil who is in a school: a guardian whose first pupil is in none still has one.
     firsts = guardian_rows[~guardian_rows.duplicated("guardian", keep="first").to_numpy()]
     first = set(firsts["student"] + "|" + firsts["guardian"])
-    guardian_rows["primary"] = (
-        guardian_rows["primary"].to_numpy()
-        & (guardian_rows["student"] + "|" + guardian_rows["guardian"]).isin(first).to_numpy()
+    guardian_rows["primary"] = guardian_rows["primary"].to_numpy() & isin(
+        guardian_rows["student"] + "|" + guardian_rows["guardian"], first
     )
-    guardian_rows = guardian_rows[guardian_rows["guardian"].isin(guardians["jointure"])]
+    guardian_rows = guardian_rows[isin(guardian_rows["guardian"], guardians["jointure"])]
     guardian_rows = (
         guardian_rows[["guardian", "structure", "primary"]]
         .rename(columns={"guardian": "jointure"})
@@ -154,7 +156,7 @@ def memberships(snapshot: Snapshot) -> pd.DataFrame:
 def _of(rows: pd.DataFrame, people: pd.DataFrame, kind: str) -> pd.DataFrame:
     """Rows of live people only, one per (person, structure), each person's first (by
     :data:`VIA` then file order) flagged ``primary``; people in no structure added."""
-    rows = rows[rows["jointure"].isin(people["jointure"])]
+    rows = rows[isin(rows["jointure"], people["jointure"])]
     rank = rows["via"].map({v: i for i, v in enumerate(VIA)})
     rows = rows.assign(_rank=rank).sort_values("_rank", kind="stable")
     rows = rows.drop_duplicates(["jointure", "structure"]).drop(columns="_rank")
@@ -164,7 +166,7 @@ def _of(rows: pd.DataFrame, people: pd.DataFrame, kind: str) -> pd.DataFrame:
 
 def _with_unplaced(rows: pd.DataFrame, people: pd.DataFrame, kind: str) -> pd.DataFrame:
     ids = people["jointure"].drop_duplicates()
-    alone = ids[~ids.isin(rows["jointure"])]
+    alone = ids[~isin(ids, rows["jointure"])]
     rows = pd.concat(
         [rows, pd.DataFrame({"jointure": alone, "structure": None, "via": None, "primary": True})],
         ignore_index=True,
@@ -181,7 +183,7 @@ def _placed(rows: pd.DataFrame, structures: pd.DataFrame) -> pd.DataFrame:
             "jointure": rows["jointure"],
             "structure": struct,
             "uai": struct.map(where["uai"]),
-            "is_school": struct.map(is_school(where)).fillna(False).astype(bool),
+            "is_school": isin(struct, where.index[is_school(where).to_numpy(dtype=bool)]),
             "circonscription": struct.map(where["circonscription"]),
             "commune": struct.map(where["commune"]),
             "profile": rows["profile"],
