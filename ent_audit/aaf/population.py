@@ -17,7 +17,8 @@ so nobody disappears from a count.
 
 Each person's **main school** (``primary``) is the first of their memberships by how it is
 known (attachment, then class, then director role, then function) and by file order; a
-guardian's is the main school of their first pupil. Findings and per-school summaries use it.
+guardian's is the main school of their first pupil who is in one. Findings and per-school
+summaries use it.
 """
 
 from __future__ import annotations
@@ -130,8 +131,9 @@ def memberships(snapshot: Snapshot) -> pd.DataFrame:
     guardian_rows = sg.merge(
         placed[["jointure", "structure", "primary"]], left_on="student", right_on="jointure"
     )
-    first_pupil = ~sg.duplicated("guardian", keep="first")
-    first = set(sg.loc[first_pupil.to_numpy(), "student"] + "|" + sg.loc[first_pupil, "guardian"])
+    # The first pupil who is in a school: a guardian whose first pupil is in none still has one.
+    firsts = guardian_rows[~guardian_rows.duplicated("guardian", keep="first").to_numpy()]
+    first = set(firsts["student"] + "|" + firsts["guardian"])
     guardian_rows["primary"] = guardian_rows["primary"].to_numpy() & isin(
         guardian_rows["student"] + "|" + guardian_rows["guardian"], first
     )

@@ -1,0 +1,111 @@
+"""Data-quality audit of one extraction: a catalogue of rules, each a vectorised check.
+
+One module per job: :mod:`.context` (the frames a check sees, what checks share, finding
+rows), :mod:`.rules` (the checks), :mod:`.catalogue` (the rules as data: :data:`RULES`),
+:mod:`.audit` (:func:`audit`, thresholds, perimeter, scores, :func:`checks`), :mod:`.trend`
+(per-rule counts by extraction date) and :mod:`.present` (what reports show and write).
+Everything published goes through :func:`published_findings` (keyed pseudonyms, masked
+values).
+"""
+
+# ``X as X``: public beside ``__all__`` (kept as it was before the split): labels, colours and
+# defaults the report notebook and callers tuning the audit use.
+from ent_audit.analyses.quality.audit import (
+    DEFAULT_THRESHOLDS as DEFAULT_THRESHOLDS,
+)
+from ent_audit.analyses.quality.audit import (
+    FINDING_COLUMNS,
+    SCORE_FORMULA,
+    AuditResult,
+    Threshold,
+    audit,
+    checks,
+    read_perimeter,
+    resolve_thresholds,
+)
+from ent_audit.analyses.quality.catalogue import (
+    CORRECTOR_LABELS as CORRECTOR_LABELS,
+)
+from ent_audit.analyses.quality.catalogue import (
+    RULE_BY_ID,
+    RULES,
+    Corrector,
+    Rule,
+    Severity,
+    catalogue,
+)
+from ent_audit.analyses.quality.catalogue import (
+    SEVERITY_LABELS as SEVERITY_LABELS,
+)
+from ent_audit.analyses.quality.catalogue import (
+    AAFKind as AAFKind,
+)
+from ent_audit.analyses.quality.catalogue import (
+    Population as Population,
+)
+from ent_audit.analyses.quality.catalogue import (
+    ValuePolicy as ValuePolicy,
+)
+from ent_audit.analyses.quality.present import (
+    LABELS as LABELS,
+)
+from ent_audit.analyses.quality.present import (
+    SEVERITY_COLOURS as SEVERITY_COLOURS,
+)
+from ent_audit.analyses.quality.present import (
+    STATUS_LABELS as STATUS_LABELS,
+)
+from ent_audit.analyses.quality.present import (
+    catalogue_table,
+    circonscription_table,
+    context_note,
+    explanations,
+    figures,
+    headline,
+    outputs_note,
+    published_findings,
+    rule_table,
+    trend_table,
+    worst_schools,
+    write_clear_csvs,
+    write_findings_csv,
+    write_outputs,
+)
+from ent_audit.analyses.quality.trend import TREND_FILE, load_trend, record_trend, trend
+from ent_audit.exceptions import QualityError
+
+__all__ = [
+    "FINDING_COLUMNS",
+    "RULES",
+    "RULE_BY_ID",
+    "SCORE_FORMULA",
+    "TREND_FILE",
+    "AuditResult",
+    "Corrector",
+    "QualityError",
+    "Rule",
+    "Severity",
+    "Threshold",
+    "audit",
+    "catalogue",
+    "catalogue_table",
+    "checks",
+    "circonscription_table",
+    "context_note",
+    "explanations",
+    "figures",
+    "headline",
+    "load_trend",
+    "outputs_note",
+    "published_findings",
+    "read_perimeter",
+    "record_trend",
+    "resolve_thresholds",
+    "rule_table",
+    "trend",
+    "trend_table",
+    "worst_schools",
+    "write_clear_csvs",
+    "write_findings_csv",
+    "write_outputs",
+]
