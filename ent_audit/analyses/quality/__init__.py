@@ -38,6 +38,9 @@ from ent_audit.analyses.quality.catalogue import (
     SEVERITY_LABELS as SEVERITY_LABELS,
 )
 from ent_audit.analyses.quality.catalogue import (
+    SEVERITY_RANK as SEVERITY_RANK,
+)
+from ent_audit.analyses.quality.catalogue import (
     AAFKind as AAFKind,
 )
 from ent_audit.analyses.quality.catalogue import (
