@@ -6,7 +6,6 @@ import argparse
 import contextlib
 import datetime as dt
 import errno
-import logging
 import os
 import shutil
 import sys
@@ -86,7 +85,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     for r in results:
         print(
             f"{r.archive}: {STATUS_LABELS[r.status]} — {r.message}"
-            + (f" ({r.seconds:.1f} s)" if r.status == "ingested" else "")
+            + (f" ({r.seconds:.1f} s)" if r.status == "ingested" else ""),
+            file=sys.stderr if r.status == "refused" else sys.stdout,  # what cron mails
         )
         if r.anomalies:
             counts = pd.Series([a.code for a in r.anomalies]).value_counts()
@@ -532,9 +532,7 @@ def describe(err: BaseException) -> str:
 
 def _log_error(args: argparse.Namespace, err: BaseException, message: str) -> None:
     """A run log entry for the failure, in the store's ``logs/`` when there is one (no
-    personal data: the message names files and parameters, never values), and on the
-    ``ent_audit`` logger."""
-    logging.getLogger("ent_audit.cli").error("%s: %s", args.command, message)
+    personal data: the message names files and parameters, never values)."""
     store = getattr(args, "store", None)
     if not store or isinstance(err, IngestAborted):  # the ingestion logged itself
         return

@@ -164,6 +164,16 @@ class ReportParameterError(ParameterError):
         super().__init__(f"rapport {report}", parameter, message)
 
 
+class ParameterFileError(EntAuditError):
+    """A ``-p`` parameter file that cannot be read: absent, a folder, not UTF-8, not YAML,
+    not a mapping."""
+
+    def __init__(self, path: Path | str, reason: str) -> None:
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: fichier de paramètres {reason}")
+
+
 class ReportNotFound(EntAuditError):
     """A report name that is not in the registry, or whose notebook is missing."""
 

@@ -28,6 +28,8 @@ from ent_audit.exceptions import AAFSyntaxError, UnsafeXMLError
 ROOT_TAG = "ficAlimMENESR"
 OPERATIONS = {"addRequest": "add", "modifyRequest": "modify", "deleteRequest": "delete"}
 RECORD_TAGS = tuple(OPERATIONS)
+MODIFY_OPERATIONS = ("replace", "add", "delete")
+"""What a DSML ``<modification operation=…>`` may say; anything else refuses the Delta."""
 CATEGORY_ATTRS = frozenset({"categoriePersonne", "categorieStructure"})
 """The operational attribute of a record: the kind it claims to be."""
 
@@ -90,6 +92,11 @@ class RawPart:
     Texts are as lxml gives them (``None`` for ``<value/>``); stripping is vectorised later."""
     issues: list[Issue] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
+    modified: list[tuple[int, str, str]] = field(default_factory=list)
+    """(record index, attribute, operation) of every ``<modification>`` of a modifyRequest."""
+    changes: dict[tuple[str, str], tuple[list[int], list[str | None]]] = field(default_factory=dict)
+    """(``add`` or ``delete``, attribute) -> the values of those modifications, as ``attrs``
+    holds those of ``replace`` (DSML: add values, remove values)."""
 
     @property
     def n_records(self) -> int:
@@ -99,7 +106,7 @@ class RawPart:
 def _text_encoding(name: str, path: str) -> str:
     """``name`` if Python knows it as a text encoding; ``hex`` or ``rot13`` are not."""
     try:
-        b"".decode(name)
+        "<".encode(name)  # an empty input would not even look the codec up
     except LookupError as err:
         raise AAFSyntaxError(
             path, 1, None, f"encodage déclaré {name!r} inconnu ou non textuel ({err})"
@@ -175,7 +182,7 @@ class _Collector:
         else:
             code, value = "unsupported_operation", el.get("operation")
             message = (
-                f'modification {name!r} sans operation="replace" (reçu {value!r}): valeurs ignorées'
+                f"modification {name!r}: opération {value!r} inconnue (DSML: replace, add, delete)"
             )
         texts = [v.text for v in el if v.text]
         part.issues.append(
@@ -225,7 +232,21 @@ class _Collector:
                 ix, vs = stray
             else:
                 name = el.get("name")
-                if name is None or (tag == "modification" and el.get("operation") != "replace"):
+                if tag == "modification" and name is not None:
+                    op = el.get("operation")
+                    if op in MODIFY_OPERATIONS:
+                        part.modified.append((i, name, op))
+                    if op in ("add", "delete"):
+                        entry = part.changes.get((op, name))
+                        if entry is None:
+                            entry = part.changes[op, name] = ([], [])
+                        ix, vs = entry
+                        continue
+                    if op != "replace":
+                        self._refused(el, name, i, shift)
+                        ix, vs = ignored
+                        continue
+                if name is None:
                     self._refused(el, name, i, shift)
                     ix, vs = ignored
                 elif name in CATEGORY_ATTRS:

@@ -31,6 +31,7 @@ from ent_audit.aaf.archive import extracted
 from ent_audit.aaf.frames import (
     EXTRA_COLUMNS,
     ISSUE_COLUMNS,
+    MODIFICATION_COLUMNS,
     SKIPPED_COLUMNS,
     STRING,
     PartFrames,
@@ -79,6 +80,9 @@ class Snapshot:
     """One row per XML part read: kind, part, records, bytes, encoding, header metadata."""
     notes: list[str] = field(default_factory=list)
     """Files recognised but not read (second-degree kinds), kinds absent from the extraction."""
+    modifications: pd.DataFrame = field(default_factory=lambda: finish(None, MODIFICATION_COLUMNS))
+    """A Delta's modifyRequest operations, attribute by attribute (empty otherwise; never
+    stored: a state is complete)."""
 
     def __getattr__(self, name: str) -> pd.DataFrame:
         links = self.__dict__.get("links", {})
@@ -348,7 +352,7 @@ def _assemble(
     links = {name: concat(link_parts[name]) for name in schema.LINK_TABLES}
 
     def gather(attr: str, columns: tuple[str, ...]) -> pd.DataFrame:
-        frames = [getattr(r, attr) for r in results if len(getattr(r, attr))]
+        frames = [f for f in (getattr(r, attr) for r in results) if f is not None and len(f)]
         return finish(pd.concat(frames, ignore_index=True) if frames else None, columns)
 
     issues = [gather("issues", ISSUE_COLUMNS)]
@@ -387,6 +391,7 @@ def _assemble(
             pd.concat([i for i in issues if len(i)] or issues[:1], ignore_index=True), ISSUE_COLUMNS
         ),
         skipped=gather("skipped", SKIPPED_COLUMNS),
+        modifications=gather("modifications", MODIFICATION_COLUMNS),
         files=files,
         notes=notes,
         **entities,

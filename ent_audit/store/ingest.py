@@ -310,6 +310,7 @@ def ingest(
     paths = [Path(a) for a in archives]
     started = dt.datetime.now(dt.UTC)
     results: list[IngestResult] = []
+    store.key  # a damaged key stops the run before anything is read  # noqa: B018
     with store.locked(wait):
         failing = "?"
         try:

@@ -102,6 +102,10 @@ def synth(tmp_path_factory):
 @pytest.fixture
 def base(tmp_path):
     """A store holding one small Complet (pupils 1 and 2)."""
+    return make_base(tmp_path)
+
+
+def make_base(tmp_path: Path) -> Store:
     store = Store(tmp_path / "store")
     arch = extraction(
         tmp_path,
