@@ -42,7 +42,7 @@ from ent_audit.aaf.frames import (
 )
 from ent_audit.aaf.naming import FIRST_DEGREE_KINDS, PartGroup, group_parts
 from ent_audit.aaf.reader import RawPart
-from ent_audit.exceptions import SnapshotError
+from ent_audit.exceptions import EntAuditError, SnapshotError
 
 ENTITY_FRAMES = tuple(k.frame for k in schema.KINDS.values())
 
@@ -273,6 +273,16 @@ def _die_with(parent: int) -> None:
     threading.Thread(target=watch, name="ent-audit-watchdog", daemon=True).start()
 
 
+def worker_pool(workers: int) -> ProcessPoolExecutor:
+    """The reader's pool: forkserver workers (no copy of the parent's memory) that end
+    with the main process (:func:`_die_with`)."""
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["ent_audit.aaf.frames"])
+    return ProcessPoolExecutor(
+        max_workers=workers, mp_context=ctx, initializer=_die_with, initargs=(os.getpid(),)
+    )
+
+
 def _read_all(
     tasks: list[tuple[str, Path, int]],
     recover: bool,
@@ -296,24 +306,23 @@ def _read_all(
                 out.append(read_frames(p, k, recover=recover))
                 bar.update(size)
             return out
-        ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["ent_audit.aaf.frames"])
         order = sorted(range(len(tasks)), key=lambda i: -sizes[i])  # biggest first: balance
         results: dict[int, PartFrames] = {}
         try:
-            with ProcessPoolExecutor(
-                max_workers=min(workers, len(tasks)),
-                mp_context=ctx,
-                initializer=_die_with,
-                initargs=(os.getpid(),),
-            ) as pool:
+            with worker_pool(min(workers, len(tasks))) as pool:
                 futures = {
                     pool.submit(read_frames, tasks[i][1], tasks[i][0], recover=recover): i
                     for i in order
                 }
-                for fut in as_completed(futures):
-                    results[futures[fut]] = fut.result()
-                    bar.update(sizes[futures[fut]])
+                try:
+                    for fut in as_completed(futures):
+                        results[futures[fut]] = fut.result()
+                        bar.update(sizes[futures[fut]])
+                except EntAuditError:
+                    # The worker's own error (it pickles): the other parts are not worth
+                    # reading, and it is not a reason to read everything again serially.
+                    pool.shutdown(wait=True, cancel_futures=True)
+                    raise
         except BrokenProcessPool as err:
             # Workers could not start (e.g. a __main__ read from standard input): same work,
             # one process, said out loud.
