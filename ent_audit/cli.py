@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
+import errno
+import os
 import shutil
 import sys
 import time
@@ -15,7 +18,8 @@ import pandas as pd
 from ent_audit.aaf.snapshot import Snapshot, load
 from ent_audit.analyses import overview
 from ent_audit.checks import ExitCode
-from ent_audit.exceptions import EntAuditError
+from ent_audit.exceptions import EntAuditError, IngestAborted
+from ent_audit.io import write_json
 from ent_audit.reports import registry
 from ent_audit.reports import runner as report
 from ent_audit.store.store import Store
@@ -73,12 +77,16 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         strict=args.strict,
         wait=args.wait,
         max_gap_days=args.max_gap_days,
+        max_delete_share=args.max_delete_share,
+        max_delete_count=args.max_delete_count,
+        accept_mass_change=args.accept_mass_change,
         progress=None,
     )
     for r in results:
         print(
             f"{r.archive}: {STATUS_LABELS[r.status]} — {r.message}"
-            + (f" ({r.seconds:.1f} s)" if r.status == "ingested" else "")
+            + (f" ({r.seconds:.1f} s)" if r.status == "ingested" else ""),
+            file=sys.stderr if r.status == "refused" else sys.stdout,  # what cron mails
         )
         if r.anomalies:
             counts = pd.Series([a.code for a in r.anomalies]).value_counts()
@@ -340,6 +348,26 @@ def cmd_purge(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _share(text: str) -> float:
+    try:
+        value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"part invalide {text!r} (ex. 0.1 ou 10%)") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"part hors de [0, 1]: {text!r}")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"nombre entier attendu, reçu {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"nombre positif attendu, reçu {text!r}")
+    return value
+
+
 def _date(text: str) -> dt.date:
     return dt.datetime.strptime(text, "%Y-%m-%d").date()
 
@@ -420,6 +448,25 @@ def parser() -> argparse.ArgumentParser:
         "--max-gap-days",
         type=int,
         help="écart maximal en jours entre un Delta et l'état (défaut: 31)",
+    )
+    s.add_argument(
+        "--max-delete-share",
+        type=_share,
+        metavar="PART",
+        help="part des enregistrements d'un type qu'une extraction peut supprimer "
+        "(0.1 ou 10%%; défaut: 10%%)",
+    )
+    s.add_argument(
+        "--max-delete-count",
+        type=_count,
+        metavar="N",
+        help="nombre d'enregistrements d'un type qu'une extraction peut supprimer (défaut: 50); "
+        "refusée seulement au-delà des deux seuils",
+    )
+    s.add_argument(
+        "--accept-mass-change",
+        action="store_true",
+        help="accepter une suppression massive attendue (au-delà des deux seuils)",
     )
     s.set_defaults(func=cmd_ingest)
 
@@ -571,14 +618,80 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+_ERRNO_LABELS = {
+    errno.ENOSPC: "disque plein",
+    errno.EDQUOT: "quota disque dépassé",
+    errno.EACCES: "permission refusée",
+    errno.EPERM: "opération non permise",
+    errno.EROFS: "système de fichiers en lecture seule",
+    errno.ENOENT: "introuvable",
+    errno.EISDIR: "est un dossier",
+    errno.ENOTDIR: "n'est pas un dossier (ou un élément du chemin est un fichier)",
+    errno.EEXIST: "existe déjà",
+}
+
+
+def describe(err: BaseException) -> str:
+    """One line for any exception, naming the file or parameter at fault when known."""
+    if isinstance(err, EntAuditError):
+        text = str(err)
+    elif isinstance(err, OSError):
+        label = _ERRNO_LABELS.get(err.errno, err.strerror or type(err).__name__)
+        where = err.filename if err.filename is not None else None
+        text = f"{where}: {label}" if where is not None else f"{label} ({err})"
+    else:
+        text = f"erreur inattendue {type(err).__name__}: {err} (relancez avec --debug)"
+    return " ".join(text.split())  # one line, whatever the message held
+
+
+def _log_error(args: argparse.Namespace, err: BaseException, message: str) -> None:
+    """A run log entry for the failure, in the store's ``logs/`` when there is one (no
+    personal data: the message names files and parameters, never values)."""
+    store = getattr(args, "store", None)
+    if not store or isinstance(err, IngestAborted):  # the ingestion logged itself
+        return
+    logs = Path(store) / "logs"
+    with contextlib.suppress(OSError):
+        if logs.is_dir() and not logs.is_symlink():
+            now = dt.datetime.now(dt.UTC)
+            write_json(
+                logs / f"error-{now:%Y%m%dT%H%M%S%f}-{os.getpid()}.json",
+                {
+                    "command": args.command,
+                    "at": now.isoformat(timespec="seconds"),
+                    "error": type(err).__name__,
+                    "message": message,
+                },
+            )
+
+
+def _quiet_stdout() -> None:
+    """The reader of our output went away (``ent-audit status | head``): stop writing."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command. Exit status: 0 ok, 1 findings, 2 nothing done or refused; every
+    exception becomes one line on stderr (``--debug``: the trace)."""
     args = parser().parse_args(argv)
     try:
-        return args.func(args)
-    except EntAuditError as err:
+        code = args.func(args)
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+        return code
+    except BrokenPipeError:
+        _quiet_stdout()
+        return EXIT_OK
+    except (Exception, KeyboardInterrupt) as err:
         if args.debug:
             raise
-        print(f"erreur: {err}", file=sys.stderr)
+        message = "interrompu" if isinstance(err, KeyboardInterrupt) else describe(err)
+        try:
+            print(f"erreur: {message}", file=sys.stderr)
+        except OSError:
+            pass
+        _log_error(args, err, message)
         return EXIT_BAD_INPUT
 
 

@@ -12,8 +12,22 @@ from pathlib import Path
 SSH_PORT = 22
 
 
+def _rebuild(cls: type, args: tuple, state: dict) -> Exception:
+    err = cls.__new__(cls)
+    err.args = args
+    err.__dict__.update(state)
+    return err
+
+
 class EntAuditError(Exception):
-    """Root of every error ent-audit raises on purpose."""
+    """Root of every error ent-audit raises on purpose.
+
+    Every subclass pickles as it is (message and attributes), whatever its ``__init__``: the
+    reader raises them in worker processes and the pool sends them back to the caller.
+    """
+
+    def __reduce__(self):
+        return (_rebuild, (type(self), self.args, dict(self.__dict__)))
 
 
 # -- reading -------------------------------------------------------------------------------
@@ -41,9 +55,6 @@ class AAFSyntaxError(EntAuditError):
         where = ":".join(str(x) for x in (self.path, line, column) if x is not None)
         super().__init__(f"{where}: {message}")
 
-    def __reduce__(self):  # pickles across the reader's worker processes
-        return (type(self), (self.path, self.line, self.column, self.reason))
-
 
 class UnsafeXMLError(AAFSyntaxError):
     """A file that declares entities (external entity, expansion bomb): refused unread."""
@@ -62,9 +73,6 @@ class UnsafeArchiveError(EntAuditError):
         self.reason = reason
         super().__init__(f"{self.archive}: membre {member!r} refusé: {reason}")
 
-    def __reduce__(self):
-        return (type(self), (self.archive, self.member, self.reason))
-
 
 class BadArchiveError(EntAuditError):
     """An archive that is not a readable tar.gz (truncated, corrupt, another format)."""
@@ -74,15 +82,47 @@ class BadArchiveError(EntAuditError):
         self.reason = reason
         super().__init__(f"{self.archive}: archive tar.gz illisible ({reason})")
 
-    def __reduce__(self):
-        return (type(self), (self.archive, self.reason))
-
 
 # -- the store -----------------------------------------------------------------------------
 
 
 class StoreError(EntAuditError):
     """The store cannot do what was asked (locked, corrupt, refused archive)."""
+
+
+class StoreCorruptError(StoreError):
+    """A file of the store that cannot be read as written (edited, truncated, foreign)."""
+
+    def __init__(self, path: Path | str, reason: str) -> None:
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: fichier du store illisible ou altéré ({reason})")
+
+
+class IngestRefused(StoreError):
+    """An archive a guard of the ingestion refuses; ``guard`` names the guard (README)."""
+
+    def __init__(self, archive: str, guard: str, message: str) -> None:
+        self.archive = archive
+        self.guard = guard
+        self.reason = message
+        super().__init__(f"{archive}: {message}")
+
+
+class IngestAborted(StoreError):
+    """An ingestion stopped by an error that is not the archive's fault (disk full…);
+    the archives before it keep their committed result."""
+
+    def __init__(self, archive: str, reason: str, committed: list[str]) -> None:
+        self.archive = archive
+        self.reason = reason
+        self.committed = list(committed)
+        kept = (
+            f"; déjà ingérée(s) et conservée(s): {', '.join(committed)}"
+            if committed
+            else "; rien n'a été ingéré"
+        )
+        super().__init__(f"{archive}: ingestion interrompue ({reason}){kept}")
 
 
 class StoreLockedError(StoreError):
@@ -162,6 +202,16 @@ class ReportParameterError(ParameterError):
     def __init__(self, report: str, parameter: str, message: str) -> None:
         self.report = report
         super().__init__(f"rapport {report}", parameter, message)
+
+
+class ParameterFileError(EntAuditError):
+    """A ``-p`` parameter file that cannot be read: absent, a folder, not UTF-8, not YAML,
+    not a mapping."""
+
+    def __init__(self, path: Path | str, reason: str) -> None:
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: fichier de paramètres {reason}")
 
 
 class ReportNotFound(EntAuditError):

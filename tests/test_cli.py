@@ -150,4 +150,4 @@ def test_ingest_and_status(tmp_path, capsys):
     bad = tmp_path / "ENT1D_DEMO31_Complet_20270101.tar.gz"
     bad.write_bytes(b"not a gzip")
     assert cli.main(["ingest", str(bad), "--store", store]) == cli.EXIT_BAD_INPUT
-    assert "REFUSÉE" in capsys.readouterr().out
+    assert "REFUSÉE" in capsys.readouterr().err

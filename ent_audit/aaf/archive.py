@@ -3,7 +3,8 @@
 An archive comes from outside: only regular files whose names follow the AAF nomenclature are
 extracted, into a private (0700) folder; absolute paths, ``..``, links, devices, too many members
 or too many uncompressed bytes (a gzip bomb) are refused with an error naming the member, before
-anything is written.
+anything is written. The gzip stream is read to its end first, so its CRC and length are checked
+before a single byte is parsed.
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ def _readable(archive: Path | str) -> Iterator[None]:
     try:
         yield
     except (tarfile.TarError, EOFError, zlib.error, OSError) as err:
-        if isinstance(err, UnsafeArchiveError | FileNotFoundError):
+        if isinstance(err, UnsafeArchiveError | FileNotFoundError | IsADirectoryError):
+            raise
+        if isinstance(err, OSError) and err.errno is not None:  # the disk, not the archive
             raise
         raise BadArchiveError(archive, str(err) or type(err).__name__) from None
 
@@ -75,6 +78,11 @@ def check_members(
                     archive, info.name, f"plus de {max_bytes} octets décompressés"
                 )
             members.append(Member(info.name, info.size))
+        # Read the compressed stream to its very end: only there does gzip compare its CRC
+        # and length with what was decompressed. A flipped byte is refused here, before
+        # anything is parsed (tarfile alone stops at the end-of-archive blocks).
+        while tar.fileobj.read(1 << 20):
+            pass
     return members
 
 

@@ -35,6 +35,9 @@ SOURCE_COLUMNS = ("source_file", "record", "line")
 ISSUE_COLUMNS = ("code", "kind", "jointure", "attribute", "value", "message", *SOURCE_COLUMNS)
 EXTRA_COLUMNS = ("kind", "jointure", "attribute", "value", *SOURCE_COLUMNS)
 SKIPPED_COLUMNS = ("source_file", "line", "column", "record_id", "message")
+MODIFICATION_COLUMNS = ("kind", "jointure", "attribute", "op", "value", *SOURCE_COLUMNS)
+"""One row per ``<modification>`` of a modifyRequest (``value`` empty), plus one per value of
+an ``add`` or ``delete`` modification: what a Delta changes attribute by attribute (DSML)."""
 
 
 @dataclass
@@ -49,6 +52,7 @@ class PartFrames:
     issues: pd.DataFrame
     skipped: pd.DataFrame
     info: dict
+    modifications: pd.DataFrame | None = None
 
 
 def _strings(values) -> pd.Series:
@@ -205,10 +209,20 @@ def concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
     kept = [f for f in frames if len(f)] or frames[:1]
     out = pd.concat(kept, ignore_index=True) if len(kept) > 1 else kept[0].reset_index(drop=True)
     for col in out.columns:
-        if out[col].dtype != "category" and any(
-            isinstance(f[col].dtype, pd.CategoricalDtype) for f in frames if col in f
-        ):
-            out[col] = out[col].astype(OP_DTYPE if col == "op" else "category")
+        dtypes = [f[col].dtype for f in frames if col in f]
+        if not any(isinstance(d, pd.CategoricalDtype) for d in dtypes):
+            continue
+        if out[col].dtype != "category" or not len(out[col].cat.categories):
+            if col == "op":
+                out[col] = out[col].astype(OP_DTYPE)
+                continue
+            # The union of the inputs' categories, so an empty result keeps some (an empty
+            # categorical without categories comes back from Parquet as plain objects).
+            seen = dict.fromkeys(
+                c for d in dtypes if isinstance(d, pd.CategoricalDtype) for c in d.categories
+            )
+            seen.update(dict.fromkeys(out[col].dropna().unique()))
+            out[col] = out[col].astype(pd.CategoricalDtype(list(seen)))
     return out
 
 
@@ -329,6 +343,7 @@ def build(raw: RawPart, kind: Kind, source: str | None = None) -> PartFrames:
         extras=_extras(extras, kind.name, jointure, lines, source),
         issues=issues.frame(),
         skipped=_skipped(raw, source),
+        modifications=_modifications(raw, kind.name, jointure, lines, source),
         info=dict(
             source_file=source,
             path=raw.path,
@@ -374,8 +389,8 @@ def _record_level_issues(
     issues.add(
         "missing_identifier", no_id, "identifier/id", None, "enregistrement sans identifier/id"
     )
-    not_delete = ops != "delete"
-    lost = missing_j[not_delete[missing_j]]
+    full = ops == "add"  # a modify re-sends only what changes, a delete only its id
+    lost = missing_j[full[missing_j]]
     issues.add(
         "missing_jointure",
         lost,
@@ -478,6 +493,18 @@ def _link(
     return frame
 
 
+def link_rows(
+    kind: Kind, f: Field, jointures: np.ndarray, values: list[str | None], lines: np.ndarray
+) -> pd.DataFrame:
+    """Link-table rows of ``f`` for loose values (a Delta's ``add``/``delete`` values), one
+    owner jointure and line per value, built exactly as the reader's values are."""
+    jointures = np.asarray(jointures, dtype=object)
+    lines = np.asarray(lines, dtype=np.int64)
+    v = _Values(np.arange(len(values)), _clean(pa.array(values, type=pa.string())))
+    issues = _Issues(kind.name, "delta", jointures, lines)
+    return _link(f, kind, v, jointures, lines, "delta", issues)
+
+
 def _split(raw: pa.Array, n: int) -> list[pa.Array]:
     """Split ``a$b$c`` values in exactly ``n`` stripped fields (missing ones null, the last
     one keeping any extra ``$``)."""
@@ -517,6 +544,36 @@ def _extras(
         for name, v in items
     ]
     return finish(pd.concat(parts, ignore_index=True) if parts else None, EXTRA_COLUMNS)
+
+
+def _modifications(
+    raw: RawPart, kind: str, jointure: np.ndarray, lines: np.ndarray, source: str
+) -> pd.DataFrame:
+    """The ``modifications`` rows of one part (empty for a complete extraction)."""
+    if not raw.modified:
+        return finish(None, MODIFICATION_COLUMNS)
+    records = [r for r, _, _ in raw.modified]
+    parts = [
+        pd.DataFrame(
+            {
+                "record": records,
+                "attribute": [a for _, a, _ in raw.modified],
+                "op": [o for _, _, o in raw.modified],
+                "value": None,
+            }
+        )
+    ]
+    for (op, name), chunk in raw.changes.items():
+        v = _Values.gather([chunk]).present()
+        parts.append(
+            pd.DataFrame(
+                {"record": v.records, "attribute": name, "op": op, "value": v.text.to_pylist()}
+            )
+        )
+    df = pd.concat(parts, ignore_index=True)
+    rec = df["record"].to_numpy(dtype=np.int64)
+    df = df.assign(kind=kind, jointure=jointure[rec], source_file=source, line=lines[rec])
+    return finish(df, MODIFICATION_COLUMNS)
 
 
 def _skipped(raw: RawPart, source: str) -> pd.DataFrame:

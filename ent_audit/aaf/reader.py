@@ -5,13 +5,16 @@ line, and per AAF attribute the list of values of each record that carries it. T
 tables and validation against the schema happen in :mod:`ent_audit.aaf.frames`; this module only
 reads, and reports what it could not read.
 
-Hardening: the prologue is checked before lxml sees the file, and a DOCTYPE that declares any
-entity (external entity, expansion bomb) is refused unread. lxml is then told explicitly never
+Hardening: the file is first parsed up to its root element, and a DOCTYPE whose internal
+subset declares any entity (external entity, expansion bomb), as libxml2 reports it, is
+refused before any record is read; a declared encoding Python does not know as a text
+encoding is refused. lxml is then told explicitly never
 to load a DTD, resolve entities, touch the network or lift its size limits.
 """
 
 from __future__ import annotations
 
+import codecs
 import mmap
 import re
 from dataclasses import dataclass, field
@@ -25,6 +28,8 @@ from ent_audit.exceptions import AAFSyntaxError, UnsafeXMLError
 ROOT_TAG = "ficAlimMENESR"
 OPERATIONS = {"addRequest": "add", "modifyRequest": "modify", "deleteRequest": "delete"}
 RECORD_TAGS = tuple(OPERATIONS)
+MODIFY_OPERATIONS = ("replace", "add", "delete")
+"""What a DSML ``<modification operation=…>`` may say; anything else refuses the Delta."""
 CATEGORY_ATTRS = frozenset({"categoriePersonne", "categorieStructure"})
 """The operational attribute of a record: the kind it claims to be."""
 
@@ -34,10 +39,9 @@ PARSER_OPTIONS = dict(
 """Passed explicitly on every parse: lxml's defaults have moved across versions."""
 
 PROLOGUE_LIMIT = 1 << 20
-"""A prologue (declaration, DOCTYPE, comments) longer than this is refused."""
+"""Bytes read from the start for the declaration and the header comments."""
 
 _DECL_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
-_ROOT_START = re.compile(rb"<" + ROOT_TAG.encode() + rb"[\s>/]")
 _RECORD_START = re.compile(rb"<(?:addRequest|modifyRequest|deleteRequest)[\s>/]")
 _COMMENT = re.compile(rb"<!--(.*?)-->", re.S)
 _META_PAIR = re.compile(r"""([A-Za-z][\w.-]*)\s*=\s*["']([^"']*)["']""")
@@ -88,35 +92,37 @@ class RawPart:
     Texts are as lxml gives them (``None`` for ``<value/>``); stripping is vectorised later."""
     issues: list[Issue] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
+    modified: list[tuple[int, str, str]] = field(default_factory=list)
+    """(record index, attribute, operation) of every ``<modification>`` of a modifyRequest."""
+    changes: dict[tuple[str, str], tuple[list[int], list[str | None]]] = field(default_factory=dict)
+    """(``add`` or ``delete``, attribute) -> the values of those modifications, as ``attrs``
+    holds those of ``replace`` (DSML: add values, remove values)."""
 
     @property
     def n_records(self) -> int:
         return len(self.ops)
 
 
+def _text_encoding(name: str, path: str) -> str:
+    """``name`` if Python knows it as a text encoding; ``hex`` or ``rot13`` are not."""
+    try:
+        "<".encode(name)  # an empty input would not even look the codec up
+    except LookupError as err:
+        raise AAFSyntaxError(
+            path, 1, None, f"encodage déclaré {name!r} inconnu ou non textuel ({err})"
+        ) from None
+    return name
+
+
 def _prologue(head: bytes, path: str) -> tuple[str, bool, dict[str, str]]:
-    """Check the bytes before the root element; return encoding, declared, header metadata."""
+    """Encoding, whether declared, and the header comments' metadata, from the file's start."""
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        # A byte pattern cannot read UTF-16: ask the codec, then read the declaration.
+        text = head[: 4096 - 4096 % 2].decode("utf-16", errors="replace")
+        return "UTF-16", text.lstrip().startswith("<?xml"), {}
     m = _DECL_ENCODING.match(head)
     declared = head.lstrip().startswith(b"<?xml")
-    encoding = m.group(1).decode("ascii") if m else "UTF-8"
-    root = _ROOT_START.search(head)
-    if root is None:
-        if len(head) >= PROLOGUE_LIMIT:
-            raise UnsafeXMLError(
-                path, None, None, f"prologue de plus de {PROLOGUE_LIMIT} octets: refusé"
-            )
-        prologue = head
-    else:
-        prologue = head[: root.start()]
-    if b"<!ENTITY" in prologue:
-        line = prologue[: prologue.index(b"<!ENTITY")].count(b"\n") + 1
-        raise UnsafeXMLError(
-            path,
-            line,
-            None,
-            "la DOCTYPE déclare des entités (entité externe ou bombe d'expansion): "
-            "fichier refusé sans être lu",
-        )
+    encoding = _text_encoding(m.group(1).decode("ascii"), path) if m else "UTF-8"
     # Header comments: before the first record, in or before the root element.
     first = _RECORD_START.search(head)
     header = head[: first.start()] if first else head
@@ -126,6 +132,35 @@ def _prologue(head: bytes, path: str) -> tuple[str, bool, dict[str, str]]:
         for key, value in _META_PAIR.findall(text):
             metadata[key] = value
     return encoding, declared, metadata
+
+
+def _refuse_entities(fh: BinaryIO, head: bytes, encoding: str, path: str) -> None:
+    """Refuse a file whose internal DTD declares any entity, from what libxml2 itself parsed.
+
+    The parse stops at the root element's start tag: the internal subset is read (it always
+    is, ``load_dtd`` or not) but no entity is ever resolved and nothing is loaded. A byte scan
+    would miss UTF-16, a comment naming the root element, or a long prologue; the parser
+    does not.
+    """
+    context = etree.iterparse(fh, events=("start",), **PARSER_OPTIONS)
+    try:
+        _, root = next(iter(context))
+    except StopIteration:
+        return
+    except etree.XMLSyntaxError as err:
+        raise _syntax_error(path, err) from None
+    dtd = root.getroottree().docinfo.internalDTD
+    names = [e.name for e in dtd.iterentities()] if dtd is not None else []
+    if names:
+        text = head.decode(encoding if encoding != "UTF-16" else "utf-16", errors="replace")
+        at = text.find("<!ENTITY")
+        raise UnsafeXMLError(
+            path,
+            text.count("\n", 0, at) + 1 if at >= 0 else None,
+            None,
+            f"la DOCTYPE déclare des entités ({', '.join(names[:5])}): entité externe ou "
+            "bombe d'expansion, fichier refusé sans être lu",
+        )
 
 
 def _syntax_error(path: str, err: etree.XMLSyntaxError) -> AAFSyntaxError:
@@ -147,7 +182,7 @@ class _Collector:
         else:
             code, value = "unsupported_operation", el.get("operation")
             message = (
-                f'modification {name!r} sans operation="replace" (reçu {value!r}): valeurs ignorées'
+                f"modification {name!r}: opération {value!r} inconnue (DSML: replace, add, delete)"
             )
         texts = [v.text for v in el if v.text]
         part.issues.append(
@@ -197,7 +232,21 @@ class _Collector:
                 ix, vs = stray
             else:
                 name = el.get("name")
-                if name is None or (tag == "modification" and el.get("operation") != "replace"):
+                if tag == "modification" and name is not None:
+                    op = el.get("operation")
+                    if op in MODIFY_OPERATIONS:
+                        part.modified.append((i, name, op))
+                    if op in ("add", "delete"):
+                        entry = part.changes.get((op, name))
+                        if entry is None:
+                            entry = part.changes[op, name] = ([], [])
+                        ix, vs = entry
+                        continue
+                    if op != "replace":
+                        self._refused(el, name, i, shift)
+                        ix, vs = ignored
+                        continue
+                if name is None:
                     self._refused(el, name, i, shift)
                     ix, vs = ignored
                 elif name in CATEGORY_ATTRS:
@@ -238,6 +287,8 @@ def read_part(path: str | Path, *, recover: bool = False) -> RawPart:
     with open(path, "rb") as fh:
         head = fh.read(PROLOGUE_LIMIT)
         encoding, declared, metadata = _prologue(head, spath)
+        fh.seek(0)
+        _refuse_entities(fh, head, encoding, spath)
         fh.seek(0)
         part = RawPart(spath, encoding, declared, metadata)
         try:

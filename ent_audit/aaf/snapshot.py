@@ -6,10 +6,16 @@ are read in parallel processes (one per core) and concatenated in part order.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import ctypes.util
 import datetime as dt
 import json
 import multiprocessing
 import os
+import signal
+import threading
+import time
 import warnings
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -25,6 +31,7 @@ from ent_audit.aaf.archive import extracted
 from ent_audit.aaf.frames import (
     EXTRA_COLUMNS,
     ISSUE_COLUMNS,
+    MODIFICATION_COLUMNS,
     SKIPPED_COLUMNS,
     STRING,
     PartFrames,
@@ -35,7 +42,7 @@ from ent_audit.aaf.frames import (
 )
 from ent_audit.aaf.naming import FIRST_DEGREE_KINDS, PartGroup, group_parts
 from ent_audit.aaf.reader import RawPart
-from ent_audit.exceptions import SnapshotError
+from ent_audit.exceptions import EntAuditError, SnapshotError
 
 ENTITY_FRAMES = tuple(k.frame for k in schema.KINDS.values())
 
@@ -73,6 +80,9 @@ class Snapshot:
     """One row per XML part read: kind, part, records, bytes, encoding, header metadata."""
     notes: list[str] = field(default_factory=list)
     """Files recognised but not read (second-degree kinds), kinds absent from the extraction."""
+    modifications: pd.DataFrame = field(default_factory=lambda: finish(None, MODIFICATION_COLUMNS))
+    """A Delta's modifyRequest operations, attribute by attribute (empty otherwise; never
+    stored: a state is complete)."""
 
     def __getattr__(self, name: str) -> pd.DataFrame:
         links = self.__dict__.get("links", {})
@@ -236,6 +246,45 @@ def load_files(
     return _assemble(info, tasks, results, notes)
 
 
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with(parent: int) -> None:
+    """Worker initializer: end this worker when the main process ends, even by SIGKILL.
+
+    A pool worker otherwise waits on its task queue for minutes after its parent was killed,
+    holding ~100 MB and the extracted personal data's memory. Two means, both cheap: the
+    kernel kills the worker when its own parent (the forkserver, which itself exits when the
+    main process goes) dies (``prctl(PR_SET_PDEATHSIG)``, Linux), and a daemon thread
+    checks every half second that the main process still exists (other systems, races).
+    """
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+    def watch() -> None:
+        while True:
+            try:
+                os.kill(parent, 0)
+            except ProcessLookupError:
+                os._exit(1)
+            except PermissionError:
+                pass
+            time.sleep(0.5)
+
+    threading.Thread(target=watch, name="ent-audit-watchdog", daemon=True).start()
+
+
+def worker_pool(workers: int) -> ProcessPoolExecutor:
+    """The reader's pool: forkserver workers (no copy of the parent's memory) that end
+    with the main process (:func:`_die_with`)."""
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["ent_audit.aaf.frames"])
+    return ProcessPoolExecutor(
+        max_workers=workers, mp_context=ctx, initializer=_die_with, initargs=(os.getpid(),)
+    )
+
+
 def _read_all(
     tasks: list[tuple[str, Path, int]],
     recover: bool,
@@ -259,19 +308,23 @@ def _read_all(
                 out.append(read_frames(p, k, recover=recover))
                 bar.update(size)
             return out
-        ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["ent_audit.aaf.frames"])
         order = sorted(range(len(tasks)), key=lambda i: -sizes[i])  # biggest first: balance
         results: dict[int, PartFrames] = {}
         try:
-            with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=ctx) as pool:
+            with worker_pool(min(workers, len(tasks))) as pool:
                 futures = {
                     pool.submit(read_frames, tasks[i][1], tasks[i][0], recover=recover): i
                     for i in order
                 }
-                for fut in as_completed(futures):
-                    results[futures[fut]] = fut.result()
-                    bar.update(sizes[futures[fut]])
+                try:
+                    for fut in as_completed(futures):
+                        results[futures[fut]] = fut.result()
+                        bar.update(sizes[futures[fut]])
+                except EntAuditError:
+                    # The worker's own error (it pickles): the other parts are not worth
+                    # reading, and it is not a reason to read everything again serially.
+                    pool.shutdown(wait=True, cancel_futures=True)
+                    raise
         except BrokenProcessPool as err:
             # Workers could not start (e.g. a __main__ read from standard input): same work,
             # one process, said out loud.
@@ -310,7 +363,7 @@ def _assemble(
     links = {name: concat(link_parts[name]) for name in schema.LINK_TABLES}
 
     def gather(attr: str, columns: tuple[str, ...]) -> pd.DataFrame:
-        frames = [getattr(r, attr) for r in results if len(getattr(r, attr))]
+        frames = [f for f in (getattr(r, attr) for r in results) if f is not None and len(f)]
         return finish(pd.concat(frames, ignore_index=True) if frames else None, columns)
 
     issues = [gather("issues", ISSUE_COLUMNS)]
@@ -349,6 +402,7 @@ def _assemble(
             pd.concat([i for i in issues if len(i)] or issues[:1], ignore_index=True), ISSUE_COLUMNS
         ),
         skipped=gather("skipped", SKIPPED_COLUMNS),
+        modifications=gather("modifications", MODIFICATION_COLUMNS),
         files=files,
         notes=notes,
         **entities,

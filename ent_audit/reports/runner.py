@@ -27,7 +27,12 @@ from typing import Any
 import yaml
 
 from ent_audit.checks import Check, ExitCode, blocking_failures, failure_message
-from ent_audit.exceptions import EntAuditError, ReportParameterError
+from ent_audit.exceptions import (
+    EntAuditError,
+    ParameterError,
+    ParameterFileError,
+    ReportParameterError,
+)
 from ent_audit.io import sha256
 from ent_audit.reports import registry
 from ent_audit.reports.notebook import SUMMARY_MIME
@@ -59,17 +64,43 @@ def read_params(specs: list[str]) -> tuple[dict[str, Any], list[Path]]:
     for spec in specs:
         if "=" in spec and not spec.endswith((".yaml", ".yml")):
             key, _, value = spec.partition("=")
-            params[key.strip()] = yaml.safe_load(value) if value else None
+            try:
+                params[key.strip()] = yaml.safe_load(value) if value else None
+            except yaml.YAMLError as err:
+                problem = getattr(err, "problem", None) or "valeur illisible"
+                raise ParameterError(
+                    "-p", key.strip(), f"valeur YAML invalide ({problem})"
+                ) from None
             continue
         path = Path(spec)
-        if not path.exists():
-            raise EntAuditError(f"fichier de paramètres introuvable: {path}")
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        if not isinstance(data, dict):
-            raise EntAuditError(f"{path}: attendu un dictionnaire clé: valeur")
-        params.update(data)
+        params.update(_read_param_file(path))
         files.append(path)
     return params, files
+
+
+def _read_param_file(path: Path) -> dict[str, Any]:
+    if path.is_dir():
+        raise ParameterFileError(path, "attendu, c'est un dossier")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ParameterFileError(path, "introuvable") from None
+    except UnicodeDecodeError as err:
+        raise ParameterFileError(path, f"non UTF-8 (octet {err.start})") from None
+    except OSError as err:
+        raise ParameterFileError(path, f"illisible ({err.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" ligne {mark.line + 1}, colonne {mark.column + 1}" if mark else ""
+        problem = getattr(err, "problem", None) or "syntaxe"
+        raise ParameterFileError(path, f"YAML invalide{where}: {problem}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict) or not all(isinstance(k, str) for k in data):
+        raise ParameterFileError(path, "attendu: un dictionnaire clé: valeur")
+    return data
 
 
 _TYPES = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,)}
@@ -131,6 +162,8 @@ def check_params(
                 name, key, f"inconnu; paramètres déclarés: {', '.join(sorted(declared))}"
             )
         expected = _declared_type(declared[key])
+        if expected == "str" and isinstance(value, dt.date):
+            value = value.isoformat()  # YAML reads 2026-10-20 as a date: one is expected here
         types = _TYPES.get(expected or "")
         if (
             types
@@ -256,12 +289,37 @@ def render_html(nb, title: str) -> str:
     return body
 
 
-def _check_store(params: dict[str, Any], name: str) -> None:
+def _check_store(
+    params: dict[str, Any], name: str, declared: dict[str, dict], outputs: Path
+) -> None:
+    """``store`` is required (never a default store) and must be an ingested store; the
+    outputs never go inside it (a report reads the store, it does not write there)."""
+    if "store" not in declared:
+        return
     store = params.get("store")
-    if isinstance(store, str) and not (Path(store) / "CURRENT").is_file():
+    if not store:
+        raise ReportParameterError(
+            name, "store", "obligatoire (-p store=DOSSIER ou store: dans le fichier YAML)"
+        )
+    if not isinstance(store, str) or not (Path(store) / "CURRENT").is_file():
         raise ReportParameterError(
             name, "store", f"{store} n'est pas un store ingéré (ent-audit ingest … --store)"
         )
+    if outputs.resolve().is_relative_to(Path(store).resolve()):
+        raise ReportParameterError(
+            name, "--outputs", f"{outputs} est dans le store {store}: un rapport n'y écrit pas"
+        )
+
+
+def _check_outputs(outputs: Path) -> None:
+    """``--outputs`` must be a folder we may write in (its owner's write bit is honoured even
+    for root: a folder made read-only stays read-only)."""
+    if outputs.exists() and not outputs.is_dir():
+        raise ParameterError("report", "--outputs", f"{outputs} n'est pas un dossier")
+    if outputs.is_dir() and (
+        not os.stat(outputs).st_mode & 0o200 or not os.access(outputs, os.W_OK | os.X_OK)
+    ):
+        raise ParameterError("report", "--outputs", f"{outputs}: dossier en lecture seule")
 
 
 def run(
@@ -282,7 +340,8 @@ def run(
         path = registry.notebook_path(registry.get(name), notebooks)
         declared = declared_params(path)
         params = check_params(name, path, params, declared)
-        _check_store(params, name)
+        _check_store(params, name, declared, outputs)
+        _check_outputs(outputs)
     except EntAuditError as err:
         return RunResult(name, "error", EXIT_ERROR, message=str(err))
     started = dt.datetime.now(dt.UTC)

@@ -9,6 +9,7 @@ extractions, which is what delta, retention and trend analyses need.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import os
@@ -19,6 +20,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ent_audit.io import fsync_dir
+
 KEY_ENV = "ENT_AUDIT_KEY"
 KEY_BYTES = 32
 LENGTH = 20
@@ -26,7 +29,12 @@ LENGTH = 20
 
 
 def load_key(key_file: Path | str) -> bytes:
-    """The key from ``ENT_AUDIT_KEY``, else from ``key_file`` (created 0600 when absent)."""
+    """The key from ``ENT_AUDIT_KEY``, else from ``key_file`` (created 0600 when absent).
+
+    The file is created atomically: written whole and fsynced under a temporary name, then
+    hard-linked to its name (``os.link`` fails if another process linked first, and then
+    that process's key wins). A concurrent reader never sees an empty or half-written key.
+    """
     env = os.environ.get(KEY_ENV)
     if env:
         try:
@@ -34,15 +42,30 @@ def load_key(key_file: Path | str) -> bytes:
         except ValueError:
             return env.encode("utf-8")
     path = Path(key_file)
+    if not path.exists():
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_hex(KEY_BYTES) + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+            with contextlib.suppress(FileExistsError):
+                os.link(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        fsync_dir(path.parent)
+    return _parse_key(path.read_text(encoding="ascii", errors="replace"))
+
+
+def _parse_key(text: str) -> bytes:
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return bytes.fromhex(path.read_text().strip())
-    with os.fdopen(fd, "w") as fh:
-        fh.write(secrets.token_hex(KEY_BYTES) + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    return bytes.fromhex(path.read_text().strip())
+        key = bytes.fromhex(text.strip())
+    except ValueError:
+        raise ValueError("clé illisible (hexadécimal attendu)") from None
+    if len(key) != KEY_BYTES:
+        raise ValueError(f"clé de {len(key)} octets au lieu de {KEY_BYTES}")
+    return key
 
 
 def pseudonym(key: bytes, kind: str, jointure: str) -> str:

@@ -4,16 +4,19 @@ Layout of ``STORE/`` (folders 0700, files 0600)::
 
     CURRENT            name of the live state folder, replaced atomically
     states/<id>/       the live state: snapshot/<frame>.parquet + meta.json,
-                       presence.parquet (pseudonymous history), extractions.json
+                       presence.parquet (pseudonymous history), extractions.json,
+                       files.json (SHA-256 of every other file of the state, written last)
     key                HMAC key of the pseudonyms (unless ENT_AUDIT_KEY is set)
     lock, read.lock    ingestion mutex; readers' shared lock
-    tmp/               private extraction and staging, emptied after each run
+    tmp/               private extraction and staging, emptied by every command that opens
+                       the store for writing
     logs/              one JSON log per ingestion run (pseudonyms only)
 
 An ingestion builds a whole new state folder in ``tmp/``, fsyncs it, moves it under
 ``states/`` and then replaces ``CURRENT``: a process killed at any point leaves the previous
 state live and intact. The previous state folder (personal data in clear) is then deleted: only
-the latest snapshot keeps personal data.
+the latest snapshot keeps personal data. The ingest pipeline and its guards are
+:mod:`ent_audit.store.ingest`; :meth:`Store.verify` checks a state against its own records.
 """
 
 from __future__ import annotations
@@ -21,56 +24,46 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import fcntl
+import functools
 import json
 import os
 import shutil
+import stat
 import tempfile
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from ent_audit.aaf import schema
-from ent_audit.aaf.archive import extract
-from ent_audit.aaf.naming import parse_archive_name
-from ent_audit.aaf.snapshot import ExtractionInfo, Snapshot, load_files
-from ent_audit.exceptions import EntAuditError, NamingError, StoreError, StoreLockedError
+from ent_audit.aaf.snapshot import ExtractionInfo, Snapshot
+from ent_audit.exceptions import StoreCorruptError, StoreError, StoreLockedError
 from ent_audit.io import fsync_dir, open_private, private_dir, sha256, write_json
-from ent_audit.store import presence, pseudonym
-from ent_audit.store.apply import Anomaly, apply_delta, check_delta
+from ent_audit.store import ingest, presence, pseudonym
+from ent_audit.store.ingest import Guards, IngestResult
 
 FRAMES_DIR = "snapshot"
+FILES_LIST = "files.json"
+"""The state's own list of its files and their SHA-256, written last (see :meth:`verify`)."""
+
+__all__ = ["IngestResult", "Store", "StoreError", "StoreLockedError", "Verification"]
 
 
 @dataclass(frozen=True)
-class IngestResult:
-    """What happened to one archive."""
+class Verification:
+    """What :meth:`Store.verify` found: nothing (``ok``) or one line per problem."""
 
-    archive: str
-    sha256: str
-    status: str
-    """``ingested``, ``already`` (same SHA-256 ingested before: nothing done) or ``refused``."""
-    extraction: str | None = None
-    date: dt.date | None = None
-    message: str = ""
-    anomalies: tuple[Anomaly, ...] = ()
-    counts: dict[str, int] = field(default_factory=dict)
-    seconds: float = 0.0
+    state: str | None
+    problems: tuple[str, ...] = ()
 
-    def to_dict(self, key: bytes | None = None) -> dict:
-        """JSON-ready; with ``key`` the anomalies' jointures become pseudonyms (for logs)."""
-        out = asdict(self)
-        out["date"] = self.date.isoformat() if self.date else None
-        anomalies = []
-        for a in self.anomalies:
-            d = a.to_dict()
-            if key is not None and a.jointure is not None:
-                d["jointure"] = pseudonym.pseudonym(key, a.kind or "", a.jointure)
-            anomalies.append(d)
-        out["anomalies"] = anomalies
-        return out
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_dict(self) -> dict:
+        return {"state": self.state, "ok": self.ok, "problems": list(self.problems)}
 
 
 class Store:
@@ -79,32 +72,61 @@ class Store:
 
     def __init__(self, path: Path | str, *, create: bool = True) -> None:
         self.path = Path(path)
+        if self.path.exists() and not self.path.is_dir():
+            raise StoreError(f"{self.path}: n'est pas un dossier (chemin du store)")
         if not create and not (self.path / "states").is_dir():
             raise StoreError(f"{self.path}: pas de store ici (créé par ent-audit ingest … --store)")
-        for sub in ("", "states", "tmp", "logs"):
-            private_dir(self.path / sub)
-        with open_private(self.path / "read.lock", "ab"):
-            pass
-        self.key = pseudonym.load_key(self.path / "key")
+        if create:
+            if self.path.is_dir() and (
+                not self.path.stat().st_mode & stat.S_IWUSR
+                or not os.access(self.path, os.W_OK | os.X_OK)
+            ):
+                # Never loosen the modes someone set: a read-only store stays read-only.
+                raise StoreError(f"{self.path}: store en lecture seule (droits): rien n'est écrit")
+            for sub in ("", "states", "tmp", "logs"):
+                if not (self.path / sub).is_dir():
+                    private_dir(self.path / sub)
+            with open_private(self.path / "read.lock", "ab"):
+                pass
+        if (self.path / "tmp").is_dir():
+            self._sweep()
+
+    @functools.cached_property
+    def key(self) -> bytes:
+        """The pseudonyms' key, read (or created) on first use: a reader that needs no
+        pseudonym never touches it."""
+        key_file = self.path / "key"
+        try:
+            return pseudonym.load_key(key_file)
+        except (ValueError, UnicodeError, IsADirectoryError) as err:
+            raise StoreCorruptError(key_file, str(err)) from None
 
     # -- reading --------------------------------------------------------------------------
 
-    def _current(self) -> Path | None:
+    def current(self) -> Path | None:
+        """The live state folder, or None before the first ingestion."""
+        pointer = self.path / "CURRENT"
         try:
-            name = (self.path / "CURRENT").read_text().strip()
+            name = pointer.read_text(encoding="utf-8").strip()
         except FileNotFoundError:
             return None
+        except (UnicodeDecodeError, IsADirectoryError) as err:
+            raise StoreCorruptError(pointer, str(err)) from None
         state = self.path / "states" / name
-        if not (state / "meta.json").exists():
-            raise StoreError(f"{self.path}: CURRENT désigne un état absent ({name})")
+        if not name or "/" in name or not (state / "meta.json").is_file():
+            raise StoreCorruptError(pointer, f"désigne un état absent ({name!r})")
         return state
 
     @contextlib.contextmanager
     def _reading(self) -> Iterator[Path | None]:
-        with open(self.path / "read.lock", "a") as fh:
+        lock = self.path / "read.lock"
+        if not lock.exists():  # a read-only store opened by a reader: nothing writes it
+            yield self.current()
+            return
+        with open(lock, "rb") as fh:
             fcntl.flock(fh, fcntl.LOCK_SH)
             try:
-                yield self._current()
+                yield self.current()
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
@@ -113,12 +135,12 @@ class Store:
         with self._reading() as state:
             if state is None:
                 raise StoreError(f"{self.path}: aucune extraction ingérée")
-            return _read_snapshot(state)
+            return self.read_snapshot(state)
 
     def history(self) -> pd.DataFrame:
         """The ingested extractions, oldest first: name, SHA-256, type, date, counts, when."""
         with self._reading() as state:
-            rows = _read_history(state)
+            rows = self.read_history(state)
         cols = [
             "archive",
             "sha256",
@@ -128,24 +150,102 @@ class Store:
             "anomalies",
             *[k.frame for k in schema.KINDS.values()],
         ]
-        df = pd.DataFrame(
-            [{**{k: r[k] for k in cols[:6]}, **r["counts"]} for r in rows], columns=cols
-        )
-        df["date"] = pd.to_datetime(df["date"])
-        df["ingested_at"] = pd.to_datetime(df["ingested_at"], utc=True)
+        try:
+            df = pd.DataFrame(
+                [{**{k: r[k] for k in cols[:6]}, **r["counts"]} for r in rows], columns=cols
+            )
+            df["date"] = pd.to_datetime(df["date"])
+            df["ingested_at"] = pd.to_datetime(df["ingested_at"], utc=True)
+        except (KeyError, TypeError, ValueError) as err:
+            raise StoreCorruptError(state / "extractions.json", repr(err)) from None
         return df
 
     def presence(self) -> pd.DataFrame:
         """The pseudonymous presence history (see :mod:`ent_audit.store.presence`)."""
         with self._reading() as state:
-            if state is None:
-                return presence.empty()
-            return pd.read_parquet(state / "presence.parquet")
+            return self.read_presence(state)
+
+    # -- reading one state folder (the ingest pipeline's view) ----------------------------
+
+    @staticmethod
+    def read_history(state: Path | None) -> list[dict]:
+        if state is None:
+            return []
+        path = state / "extractions.json"
+        data = _read_json(path)
+        if not isinstance(data, list) or not all(
+            isinstance(h, dict) and {"sha256", "extraction", "date", "archive"} <= h.keys()
+            for h in data
+        ):
+            raise StoreCorruptError(path, "liste d'extractions attendue")
+        return data
+
+    @staticmethod
+    def read_info(state: Path, meta: dict | None = None) -> ExtractionInfo:
+        """Which extraction a state holds, from its ``meta.json`` alone (no Parquet read)."""
+        meta = _read_meta(state) if meta is None else meta
+        try:
+            return ExtractionInfo(
+                meta["perimeter"],
+                meta["extraction"],
+                dt.date.fromisoformat(meta["date"]) if meta["date"] else None,
+            )
+        except (KeyError, TypeError, ValueError) as err:
+            raise StoreCorruptError(state / "meta.json", repr(err)) from None
+
+    @staticmethod
+    def read_snapshot(state: Path) -> Snapshot:
+        meta = _read_meta(state)
+        frames = {}
+        for name in meta.get("frames", []):
+            frames[name] = _read_parquet(state / FRAMES_DIR / f"{name}.parquet")
+        try:
+            links = {name: frames.pop(name) for name in meta["links"]}
+            return Snapshot(
+                extraction=Store.read_info(state, meta), links=links, notes=meta["notes"], **frames
+            )
+        except (KeyError, TypeError) as err:
+            raise StoreCorruptError(state / "meta.json", repr(err)) from None
+
+    @staticmethod
+    def read_jointures(state: Path) -> dict[str, pd.Series]:
+        """The jointures of each entity frame, reading that one column only."""
+        return {
+            k.frame: _read_parquet(state / FRAMES_DIR / f"{k.frame}.parquet", ["jointure"])[
+                "jointure"
+            ]
+            for k in schema.KINDS.values()
+        }
+
+    @staticmethod
+    def read_presence(state: Path | None) -> pd.DataFrame:
+        if state is None:
+            return presence.empty()
+        return _read_parquet(state / "presence.parquet")
+
+    # -- verification ---------------------------------------------------------------------
+
+    def verify(self) -> Verification:
+        """Check the live state against itself: ``CURRENT`` names a state, every file's
+        SHA-256 equals the state's own list (none missing, none added), every frame has its
+        schema's dtypes and every entity's jointures are unique and present."""
+        problems: list[str] = []
+        try:
+            with self._reading() as state:
+                if state is None:
+                    return Verification(None)
+                problems += _verify_files(state)
+                if not problems:
+                    problems += _verify_frames(self.read_snapshot(state))
+        except StoreError as err:
+            return Verification(None, (str(err),))
+        return Verification(state.name, tuple(problems))
 
     # -- writing --------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def _locked(self, wait: float) -> Iterator[None]:
+    def locked(self, wait: float = 0) -> Iterator[None]:
+        """The ingestion mutex (``wait`` seconds at most); leftovers are cleaned once held."""
         fh = os.fdopen(os.open(self.path / "lock", os.O_RDWR | os.O_CREAT, 0o600), "r+")
         deadline = time.monotonic() + wait
         try:
@@ -169,24 +269,38 @@ class Store:
         finally:
             fh.close()  # releases the lock
 
-    def locked(self, wait: float = 0) -> contextlib.AbstractContextManager[None]:
-        """The ingestion lock, for other writers (the purge): refused while one runs."""
-        return self._locked(wait)
-
     def rewrite(self, presence_rows: pd.DataFrame, state: Snapshot | None = None) -> None:
         """Commit the live state again with new presence rows (and a new ``state``): the
         purge's entry point, through the same atomic switch. Call it under :meth:`locked`."""
         current = self._current()
         if current is None:
             raise StoreError(f"{self.path}: aucune extraction ingérée")
-        state = _read_snapshot(current) if state is None else state
-        self._commit(state, presence_rows, _read_history(current))
+        state = self.read_snapshot(current) if state is None else state
+        self.commit(state, presence_rows, self.read_history(current))
+
+    def _sweep(self) -> None:
+        """Remove what an interrupted run left (extracted XML, staged Parquet: personal
+        data) as soon as any command opens the store, if no ingestion is running."""
+        try:
+            fd = os.open(self.path / "lock", os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError:
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return
+        try:
+            with contextlib.suppress(StoreError, OSError):
+                self._clean()
+        finally:
+            os.close(fd)
 
     def _clean(self) -> None:
         """Remove leftovers of an interrupted run: staging, extractions, dead states."""
         for p in (self.path / "tmp").iterdir():
             shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink()
-        live = self._current()
+        live = self.current()
         for p in (self.path / "states").iterdir():
             if live is None or p.name != live.name:
                 shutil.rmtree(p, ignore_errors=True)
@@ -198,160 +312,52 @@ class Store:
         strict: bool = False,
         wait: float = 0,
         max_gap_days: int | None = None,
+        max_delete_share: float | None = None,
+        max_delete_count: int | None = None,
+        accept_mass_change: bool = False,
         progress: bool | None = None,
     ) -> list[IngestResult]:
         """Ingest archives in date order (a Complet before a Delta of the same day).
 
-        Each archive is one transaction: it is ingested whole or not at all. A Delta with a
-        blocking anomaly (or any anomaly when ``strict``) is refused and the store left as it
-        was. The run is logged in ``logs/`` with pseudonyms only.
+        Each archive is one transaction, through the guards of :mod:`ent_audit.store.ingest`
+        (these keyword arguments are the command's options). The run is logged in ``logs/``
+        with pseudonyms only.
         """
-        paths = [Path(a) for a in archives]
-        started = dt.datetime.now(dt.UTC)
-        results: list[IngestResult] = []
-        with self._locked(wait):
-            for path in _in_date_order(paths):
-                results.append(
-                    self._ingest_one(
-                        path, strict=strict, progress=progress, max_gap_days=max_gap_days
-                    )
-                )
-            self._log(started, results)
-        return results
+        given = dict(
+            strict=strict,
+            max_gap_days=max_gap_days,
+            max_delete_share=max_delete_share,
+            max_delete_count=max_delete_count,
+            accept_mass_change=accept_mass_change,
+        )
+        guards = Guards(**{k: v for k, v in given.items() if v is not None})
+        return ingest.ingest(self, archives, guards=guards, wait=wait, progress=progress)
 
-    def _ingest_one(
-        self, path: Path, *, strict: bool, progress: bool | None, max_gap_days: int | None
-    ) -> IngestResult:
-        t0 = time.perf_counter()
-        digest = sha256(path)
-        state_dir = self._current()
-        history = _read_history(state_dir)
-        done = next((h for h in history if h["sha256"] == digest), None)
-        if done:
-            return IngestResult(
-                path.name,
-                digest,
-                "already",
-                done["extraction"],
-                dt.date.fromisoformat(done["date"]),
-                f"déjà ingérée le {done['ingested_at']} (même SHA-256): rien à faire",
-            )
-        try:
-            name = parse_archive_name(path)
-        except EntAuditError as err:
-            return IngestResult(
-                path.name, digest, "refused", message=str(err), seconds=time.perf_counter() - t0
-            )
-        state_info = _read_info(state_dir) if state_dir else None
-        if (
-            name.extraction == "complete"
-            and state_info is not None
-            and not (name.date and state_info.date and name.date > state_info.date)
-        ):
-            # Known from the name: refused before extracting and parsing anything.
-            return IngestResult(
-                path.name,
-                digest,
-                "refused",
-                name.extraction,
-                name.date,
-                f"Complet du {name.date} pas postérieur à l'état du {state_info.date}",
-            )
-        tmp: Path | None = None
-        try:
-            tmp = Path(tempfile.mkdtemp(prefix="extract-", dir=self.path / "tmp"))  # 0700
-            try:
-                incoming = load_files(extract(path, tmp), progress=progress)
-            finally:
-                shutil.rmtree(tmp, ignore_errors=True)
-        except EntAuditError as err:
-            # Name the archive, not the private temporary folder it was extracted to.
-            message = (
-                str(err) if tmp is None else str(err).replace(f"{tmp}{os.sep}", f"{path.name}:")
-            )
-            return IngestResult(
-                path.name, digest, "refused", message=message, seconds=time.perf_counter() - t0
-            )
-        info = incoming.extraction
-        if (info.extraction, info.date) != (name.extraction, name.date):
-            return IngestResult(
-                path.name,
-                digest,
-                "refused",
-                info.extraction,
-                info.date,
-                f"les fichiers ({info.extraction} {info.date}) ne correspondent "
-                f"pas au nom de l'archive ({name.extraction} {name.date})",
-            )
-        if info.extraction == "delta":
-            state = _read_snapshot(state_dir) if state_dir else None
-            kw = {} if max_gap_days is None else {"max_gap_days": max_gap_days}
-            anomalies = tuple(check_delta(state, incoming, **kw))
-            blocking = [a for a in anomalies if a.blocking or strict]
-            if blocking:
-                return IngestResult(
-                    path.name,
-                    digest,
-                    "refused",
-                    info.extraction,
-                    info.date,
-                    f"Delta refusé: {blocking[0].message}"
-                    + (
-                        f" (et {len(blocking) - 1} autre(s) anomalie(s))"
-                        if len(blocking) > 1
-                        else ""
-                    ),
-                    anomalies,
-                    incoming.counts(),
-                    time.perf_counter() - t0,
-                )
-            new_state = apply_delta(state, incoming)
-        else:
-            anomalies = ()
-            new_state = incoming
-        old_presence = pd.read_parquet(state_dir / "presence.parquet") if state_dir else None
-        new_presence = presence.update(
-            old_presence, presence.present(new_state, self.key), info.date
-        )
-        entry = dict(
-            archive=path.name,
-            sha256=digest,
-            extraction=info.extraction,
-            date=info.date.isoformat(),
-            perimeter=info.perimeter,
-            ingested_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            anomalies=len(anomalies),
-            counts=incoming.counts(),
-            state_counts=new_state.counts(),
-        )
-        self._commit(new_state, new_presence, [*history, entry])
-        return IngestResult(
-            path.name,
-            digest,
-            "ingested",
-            info.extraction,
-            info.date,
-            "ingérée",
-            anomalies,
-            incoming.counts(),
-            time.perf_counter() - t0,
-        )
-
-    def _commit(self, state: Snapshot, history_presence: pd.DataFrame, history: list[dict]) -> None:
+    def commit(self, state: Snapshot, history_presence: pd.DataFrame, history: list[dict]) -> None:
         """Write the new state beside the live one, then switch ``CURRENT`` atomically."""
         stage = Path(tempfile.mkdtemp(prefix="stage-", dir=self.path / "tmp"))  # 0700
-        _write_snapshot(state, stage)
-        with open_private(stage / "presence.parquet") as fh:
-            history_presence.to_parquet(fh, index=False)
-        write_json(stage / "extractions.json", history)
-        fsync_dir(stage)
-        name = f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}-{stage.name[6:]}"
-        target = self.path / "states" / name
-        os.rename(stage, target)
+        try:
+            _write_snapshot(state, stage)
+            with open_private(stage / "presence.parquet") as fh:
+                history_presence.to_parquet(fh, index=False)
+            write_json(stage / "extractions.json", history)
+            write_json(stage / FILES_LIST, _file_hashes(stage))
+            fsync_dir(stage)
+            name = f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}-{stage.name[6:]}"
+            target = self.path / "states" / name
+            os.rename(stage, target)
+        except BaseException:
+            shutil.rmtree(stage, ignore_errors=True)  # staged personal data never waits
+            raise
         fsync_dir(target.parent)
         pointer = self.path / "tmp" / "CURRENT.new"
-        with open_private(pointer, "w", encoding="utf-8") as fh:
-            fh.write(name + "\n")
+        try:
+            with open_private(pointer, "w", encoding="utf-8") as fh:
+                fh.write(name + "\n")
+        except BaseException:
+            shutil.rmtree(target, ignore_errors=True)
+            pointer.unlink(missing_ok=True)
+            raise
         with open(self.path / "read.lock", "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # no reader between switch and cleanup
             os.replace(pointer, self.path / "CURRENT")
@@ -361,34 +367,107 @@ class Store:
                     shutil.rmtree(p)
             fcntl.flock(lock, fcntl.LOCK_UN)
 
-    def _log(self, started: dt.datetime, results: Sequence[IngestResult]) -> Path:
+    def log(
+        self, started: dt.datetime, results: Sequence[IngestResult], error: dict | None = None
+    ) -> Path | None:
+        """One JSON log of the run (pseudonyms only); ``error`` when it was cut short."""
         path = self.path / "logs" / f"ingest-{started:%Y%m%dT%H%M%S%f}-{os.getpid()}.json"
-        write_json(
-            path,
-            {
-                "started": started.isoformat(timespec="seconds"),
-                "ended": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                "results": [r.to_dict(self.key) for r in results],
-            },
-        )
-        return path
-
-
-def _in_date_order(paths: list[Path]) -> list[Path]:
-    def key(p: Path):
+        body = {
+            "started": started.isoformat(timespec="seconds"),
+            "ended": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "results": [r.to_dict(self.key) for r in results],
+        }
+        if error is not None:
+            body["error"] = error
+            body["committed"] = [r.archive for r in results if r.status == "ingested"]
         try:
-            n = parse_archive_name(p)
-        except NamingError:
-            return (dt.date.max, 2, p.name)  # refused later, with its error, in the log
-        return (n.date or dt.date.min, 0 if n.extraction == "complete" else 1, p.name)
+            return write_json(path, body)
+        except OSError:
+            if error is None:
+                raise
+            return None  # already failing (disk full…): the error itself is what matters
 
-    return sorted(paths, key=key)
+
+def _read_json(path: Path):
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise StoreCorruptError(path, "fichier absent") from None
+    except (UnicodeDecodeError, json.JSONDecodeError, IsADirectoryError) as err:
+        raise StoreCorruptError(path, str(err)) from None
 
 
-def _read_history(state: Path | None) -> list[dict]:
-    if state is None:
-        return []
-    return json.loads((state / "extractions.json").read_text(encoding="utf-8"))
+def _read_meta(folder: Path) -> dict:
+    meta = _read_json(folder / "meta.json")
+    if not isinstance(meta, dict):
+        raise StoreCorruptError(folder / "meta.json", "objet JSON attendu")
+    return meta
+
+
+def _read_parquet(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
+    try:
+        return pd.read_parquet(path, columns=columns)
+    except FileNotFoundError:
+        raise StoreCorruptError(path, "fichier absent") from None
+    except Exception as err:  # pyarrow raises several unrelated types for a damaged file
+        raise StoreCorruptError(path, f"{type(err).__name__}: {err}") from None
+
+
+def _file_hashes(folder: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(folder)): sha256(p)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name != FILES_LIST
+    }
+
+
+def _verify_files(state: Path) -> list[str]:
+    listed = _read_json(state / FILES_LIST)
+    if not isinstance(listed, dict):
+        return [f"{state / FILES_LIST}: objet JSON attendu"]
+    actual = _file_hashes(state)
+    out = [f"{state / n}: absent" for n in sorted(listed.keys() - actual.keys())]
+    out += [f"{state / n}: fichier en trop" for n in sorted(actual.keys() - listed.keys())]
+    out += [
+        f"{state / n}: SHA-256 différent de la liste de l'état"
+        for n in sorted(listed.keys() & actual.keys())
+        if listed[n] != actual[n]
+    ]
+    return out
+
+
+def _reference_dtypes() -> dict[str, pd.Series]:
+    """The dtypes of every frame as an empty extraction builds them, after a Parquet trip."""
+    import io
+
+    from ent_audit.aaf.snapshot import _assemble
+
+    empty = _assemble(ExtractionInfo("", "complete", None), [], [], [])
+    out = {}
+    for name, df in empty.frames().items():
+        buf = io.BytesIO()
+        df.to_parquet(buf, index=False)
+        out[name] = pd.read_parquet(io.BytesIO(buf.getvalue())).dtypes
+    return out
+
+
+def _verify_frames(snap: Snapshot) -> list[str]:
+    out = []
+    reference = _reference_dtypes()
+    for name, df in snap.frames().items():
+        want = reference.get(name)
+        if want is None or name == "files":  # one row per XML part read: metadata
+            continue
+        got = df.dtypes
+        if list(got.index) != list(want.index) or any(
+            str(got[c]) != str(want[c]) for c in want.index
+        ):
+            out.append(f"{name}: colonnes ou types différents du schéma")
+    for kind in schema.KINDS.values():
+        j = getattr(snap, kind.frame)["jointure"]
+        if j.isna().any() or j.duplicated().any():
+            out.append(f"{kind.frame}: jointures manquantes ou en double")
+    return out
 
 
 def _write_snapshot(snap: Snapshot, folder: Path) -> None:
@@ -411,26 +490,3 @@ def _write_snapshot(snap: Snapshot, folder: Path) -> None:
             "links": sorted(snap.links),
         },
     )
-
-
-def _read_meta(folder: Path) -> dict:
-    return json.loads((folder / "meta.json").read_text(encoding="utf-8"))
-
-
-def _read_info(folder: Path, meta: dict | None = None) -> ExtractionInfo:
-    """Which extraction a state holds, from its ``meta.json`` alone (no Parquet read)."""
-    meta = _read_meta(folder) if meta is None else meta
-    return ExtractionInfo(
-        meta["perimeter"],
-        meta["extraction"],
-        dt.date.fromisoformat(meta["date"]) if meta["date"] else None,
-    )
-
-
-def _read_snapshot(folder: Path) -> Snapshot:
-    meta = _read_meta(folder)
-    frames = {
-        name: pd.read_parquet(folder / FRAMES_DIR / f"{name}.parquet") for name in meta["frames"]
-    }
-    links = {name: frames.pop(name) for name in meta["links"]}
-    return Snapshot(extraction=_read_info(folder, meta), links=links, notes=meta["notes"], **frames)

@@ -783,6 +783,8 @@ def fetch(
     opts = _Options(remote_dir, retries, backoff, progress, on_progress)
     today = today or dt.date.today()
     dest = Path(dest)
+    if dest.exists() and not dest.is_dir():
+        raise FetchError(f"{dest}: --dest n'est pas un dossier")
     with client_keys(key, use_agent=use_agent, allow_other_key_types=allow_other_key_types) as keys:
         dest.mkdir(mode=0o700, parents=True, exist_ok=True)
         with _dest_locked(dest):

@@ -321,17 +321,30 @@ def test_delta_add_modify_delete_in_any_order(write):
     assert part.issues.empty
 
 
-def test_modification_without_replace_operation_is_reported(write):
+def test_add_and_delete_modifications_are_kept_apart_and_an_unknown_one_is_reported(write):
     doc = document(
-        [record("Eleve", "8", {"ENTPersonJointure": "8", "ENTEleveNiveau": "CP"}, op="modify")]
+        [
+            record(
+                "Eleve",
+                "8",
+                {"ENTPersonJointure": "8", "ENTEleveNiveau": "CP", "ENTPersonNom": "X"},
+                op="modify",
+            )
+        ]
     )
     doc = doc.replace(
         b'name="ENTEleveNiveau" operation="replace"', b'name="ENTEleveNiveau" operation="add"'
-    )
+    ).replace(b'name="ENTPersonNom" operation="replace"', b'name="ENTPersonNom" operation="merge"')
     part = read_frames(write(DELTA, doc), "Eleve")
-    assert part.entity.loc[0, "level"] is pd_na()
+    assert part.entity.loc[0, "level"] is pd_na()  # not a replacement: the store adds it
+    mods = part.modifications
+    assert mods[["attribute", "op", "value"]].astype(object).fillna("").values.tolist() == [
+        ["ENTPersonJointure", "replace", ""],
+        ["ENTEleveNiveau", "add", ""],
+        ["ENTEleveNiveau", "add", "CP"],
+    ]
     assert part.issues[["code", "attribute", "value"]].values.tolist() == [
-        ["unsupported_operation", "ENTEleveNiveau", "add"]
+        ["unsupported_operation", "ENTPersonNom", "merge"]
     ]
 
 

@@ -50,7 +50,7 @@ def tar(path: Path, members: dict[str, bytes]) -> Path:
 
 
 def extraction(tmp: Path, kind_type: str, date: str, eleve: list[str], others: bool = True) -> Path:
-    """A small archive: Eleve records as given, one school, one guardian, no staff."""
+    """A small archive: Eleve records as given, one school, one guardian, one staff member."""
     prefix = f"{PERIM}_{kind_type}_{date}"
     files = {f"x/{prefix}_Eleve_0000.xml": document(eleve)}
     if others:
@@ -81,7 +81,9 @@ def extraction(tmp: Path, kind_type: str, date: str, eleve: list[str], others: b
                 )
             ]
         )
-        files[f"x/{prefix}_PersEducNat_0000.xml"] = document([])
+        files[f"x/{prefix}_PersEducNat_0000.xml"] = document(
+            [record("PersEducNat", "500", {"ENTPersonJointure": "500", "ENTPersonNom": "E"})]
+        )
     return tar(tmp / f"{prefix}.tar.gz", files)
 
 
@@ -100,6 +102,10 @@ def synth(tmp_path_factory):
 @pytest.fixture
 def base(tmp_path):
     """A store holding one small Complet (pupils 1 and 2)."""
+    return make_base(tmp_path)
+
+
+def make_base(tmp_path: Path) -> Store:
     store = Store(tmp_path / "store")
     arch = extraction(
         tmp_path,
@@ -281,7 +287,7 @@ def test_a_delta_of_another_perimeter_is_refused(base, tmp_path):
             m.name = m.name.replace(PERIM, "ENT1D_AUTRE")
             dst.addfile(m, io.BytesIO(data))
     [r] = base.ingest([other])
-    assert r.status == "refused" and [a.code for a in r.anomalies] == ["perimeter_mismatch"]
+    assert r.status == "refused" and r.guard == "perimeter" and "ENT1D_AUTRE" in r.message
     assert tree_hash(base.path) == before
 
 

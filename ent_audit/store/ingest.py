@@ -1,0 +1,457 @@
+"""The ingest pipeline: archives in date order, each one through named guards, then committed.
+
+Each guard is a small function that raises :class:`IngestRefused` naming itself (``guard``)
+and the archive; the README lists them with the parameter that overrides each (most have
+none: they protect the state). An archive is ingested whole or not at all; a refused one
+leaves the store's data byte-for-byte unchanged. The store itself (layout, locks, atomic
+commit, verification) is :mod:`ent_audit.store.store`.
+
+Guards, in the order they run:
+
+============================  ===============================================  ==============
+guard                         refuses                                          override
+============================  ===============================================  ==============
+``name``                      a name outside the nomenclature                  none
+``perimeter``                 another perimeter than the store's (its first    none (another
+                              Complet's)                                       store)
+``newer``                     a Complet not newer than the state               none
+``archive``                   unsafe members, a corrupt gzip (CRC, length),    none
+                              malformed XML, entities, unknown encodings
+``files_match_name``          files of another extraction than the name says   none
+``complete``                  a Complet missing one of the four kinds, or      none
+                              whose kind has no record
+``wrong_kind``                a record whose category is not its file's kind   none
+``duplicate_jointure``        one jointure twice in one kind of a Complet      none
+``delta_records``             a Delta record without jointure, or a            none
+                              modification whose operation is unknown
+``delta``                     a Delta with a blocking anomaly (any anomaly      ``strict``,
+                              with ``strict``)                                 ``max_gap_days``
+``mass_change``               removing more than ``max_delete_share`` and      ``accept_mass_
+                              more than ``max_delete_count`` of a kind         change``
+============================  ===============================================  ==============
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import errno
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from ent_audit.aaf import schema
+from ent_audit.aaf.archive import extract
+from ent_audit.aaf.frames import isin
+from ent_audit.aaf.naming import ArchiveName, parse_archive_name
+from ent_audit.aaf.snapshot import ExtractionInfo, Snapshot, load_files
+from ent_audit.exceptions import (
+    EntAuditError,
+    IngestAborted,
+    IngestRefused,
+    NamingError,
+    StoreError,
+)
+from ent_audit.io import sha256
+from ent_audit.store import presence, pseudonym
+from ent_audit.store.apply import MAX_GAP_DAYS, Anomaly, apply_delta, check_delta
+
+if TYPE_CHECKING:
+    from ent_audit.store.store import Store
+
+MAX_DELETE_SHARE = 0.10
+MAX_DELETE_COUNT = 50
+"""Mass-change guard defaults: a kind may lose up to 10 % or up to 50 records (whichever is
+larger) in one extraction; beyond both, a human confirms (``accept_mass_change``)."""
+
+
+@dataclass(frozen=True)
+class Guards:
+    """The overridable guards' settings, one field per command-line option."""
+
+    strict: bool = False
+    """``--strict``: a Delta with any anomaly is refused, not only a blocking one."""
+    max_gap_days: int = MAX_GAP_DAYS
+    """``--max-gap-days``: a Delta further than this after the state is reported (``gap``)."""
+    max_delete_share: float = MAX_DELETE_SHARE
+    """``--max-delete-share``: share of a kind's records an extraction may remove…"""
+    max_delete_count: int = MAX_DELETE_COUNT
+    """``--max-delete-count``: …and number; refused only beyond both."""
+    accept_mass_change: bool = False
+    """``--accept-mass-change``: a human says the mass removal is expected."""
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What happened to one archive."""
+
+    archive: str
+    sha256: str
+    status: str
+    """``ingested``, ``already`` (same SHA-256 ingested before: nothing done) or ``refused``."""
+    extraction: str | None = None
+    date: dt.date | None = None
+    message: str = ""
+    anomalies: tuple[Anomaly, ...] = ()
+    counts: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    guard: str | None = None
+    """The guard that refused the archive (see the module's table)."""
+
+    def to_dict(self, key: bytes | None = None) -> dict:
+        """JSON-ready; with ``key`` the anomalies' jointures become pseudonyms (for logs)."""
+        out = asdict(self)
+        out["date"] = self.date.isoformat() if self.date else None
+        anomalies = []
+        for a in self.anomalies:
+            d = a.to_dict()
+            if key is not None and a.jointure is not None:
+                d["jointure"] = pseudonym.pseudonym(key, a.kind or "", a.jointure)
+            anomalies.append(d)
+        out["anomalies"] = anomalies
+        return out
+
+
+# -- the guards ------------------------------------------------------------------------------
+
+
+def guard_name(archive: Path) -> ArchiveName:
+    """The archive's name must follow the nomenclature (it carries perimeter, type, date)."""
+    try:
+        return parse_archive_name(archive)
+    except NamingError as err:
+        raise IngestRefused(archive.name, "name", str(err)) from None
+
+
+def guard_perimeter(archive: str, perimeter: str, store_perimeter: str | None) -> None:
+    """A store belongs to the perimeter of its first Complet; nothing else enters it."""
+    if store_perimeter is not None and perimeter != store_perimeter:
+        raise IngestRefused(
+            archive,
+            "perimeter",
+            f"périmètre {perimeter!r} différent de celui du store ({store_perimeter!r}): "
+            "une autre académie ou commune va dans un autre store",
+        )
+
+
+def guard_newer(archive: str, name: ArchiveName, state: ExtractionInfo | None) -> None:
+    """A Complet replaces the state only if it is newer (known from the name, before reading)."""
+    if (
+        name.extraction == "complete"
+        and state is not None
+        and not (name.date and state.date and name.date > state.date)
+    ):
+        raise IngestRefused(
+            archive, "newer", f"Complet du {name.date} pas postérieur à l'état du {state.date}"
+        )
+
+
+def guard_complete(archive: str, snap: Snapshot) -> None:
+    """A Complet carries the four kinds, each with at least one record: a missing or empty
+    file would otherwise replace a whole population by nothing."""
+    empty = [k.name for k in schema.KINDS.values() if len(getattr(snap, k.frame)) == 0]
+    if empty:
+        present = set(snap.files["kind"]) if len(snap.files) else set()
+        what = ", ".join(f"{k} ({'vide' if k in present else 'absent'})" for k in empty)
+        raise IngestRefused(
+            archive, "complete", f"Complet incomplet: aucun enregistrement pour {what}"
+        )
+
+
+def guard_kinds(archive: str, snap: Snapshot) -> None:
+    """Every record is of its file's kind (no Eleve record inside the EtabEducNat file)."""
+    issues = snap.issues
+    wrong = issues[issues["code"] == "wrong_category"]
+    if len(wrong):
+        r = wrong.iloc[0]
+        raise IngestRefused(
+            archive,
+            "wrong_kind",
+            f"{r['source_file']}:{r['line']}: enregistrement de type {r['value']!r} dans un "
+            f"fichier {r['kind']} ({len(wrong)} en tout)",
+        )
+
+
+def guard_unique(archive: str, snap: Snapshot) -> None:
+    """One jointure once per kind of a Complet; a repeated one names both places (this also
+    stops a "record bomb" of one record repeated)."""
+    for kind in schema.KINDS.values():
+        frame = getattr(snap, kind.frame)
+        dup = frame["jointure"].duplicated(keep=False) & frame["jointure"].notna()
+        if dup.any():
+            rows = frame.loc[dup, ["jointure", "source_file", "line"]]
+            first = rows.iloc[0]
+            second = rows[rows["jointure"] == first["jointure"]].iloc[1]
+            raise IngestRefused(
+                archive,
+                "duplicate_jointure",
+                f"{kind.name}: jointure {first['jointure']!r} en double "
+                f"({first['source_file']}:{first['line']} et "
+                f"{second['source_file']}:{second['line']}; "
+                f"{int(dup.sum())} enregistrement(s) concerné(s))",
+            )
+
+
+def guard_delta_records(archive: str, snap: Snapshot) -> None:
+    """A Delta record needs a jointure, and each modification an operation DSML defines
+    (``replace``, ``add``, ``delete``): a record is never altered on a guess."""
+    issues = snap.issues
+    bad = issues[issues["code"].isin(["unsupported_operation", "unnamed_attribute"])]
+    if len(bad):
+        r = bad.iloc[0]
+        raise IngestRefused(
+            archive,
+            "delta_records",
+            f"{r['source_file']}:{r['line']}: {r['message']} ({len(bad)} en tout): Delta refusé",
+        )
+    for kind in schema.KINDS.values():
+        frame = getattr(snap, kind.frame)
+        missing = frame[frame["jointure"].isna()]
+        if len(missing):
+            r = missing.iloc[0]
+            raise IngestRefused(
+                archive,
+                "delta_records",
+                f"{r['source_file']}:{r['line']}: enregistrement {kind.name} sans jointure "
+                f"ni identifiant ({len(missing)} en tout): Delta refusé",
+            )
+
+
+def guard_delta(archive: str, state: Snapshot | None, delta: Snapshot, guards: Guards):
+    """The Delta's anomalies; refused with a blocking one (any one with ``strict``)."""
+    anomalies = tuple(check_delta(state, delta, max_gap_days=guards.max_gap_days))
+    blocking = [a for a in anomalies if a.blocking or guards.strict]
+    if blocking:
+        more = f" (et {len(blocking) - 1} autre(s) anomalie(s))" if len(blocking) > 1 else ""
+        err = IngestRefused(archive, "delta", f"Delta refusé: {blocking[0].message}{more}")
+        err.anomalies = anomalies
+        raise err
+    return anomalies
+
+
+def removed_per_kind(
+    before: Mapping[str, pd.Series], after: Snapshot
+) -> dict[str, tuple[int, int]]:
+    """Per kind: (records before, records of ``before`` no longer in ``after``)."""
+    out = {}
+    for kind in schema.KINDS.values():
+        old = before.get(kind.frame)
+        if old is None:
+            continue
+        old = old.dropna().drop_duplicates()
+        gone = ~isin(old, getattr(after, kind.frame)["jointure"].dropna())
+        out[kind.name] = (len(old), int(gone.sum()))
+    return out
+
+
+def guard_mass_change(
+    archive: str, before: Mapping[str, pd.Series] | None, after: Snapshot, guards: Guards
+) -> None:
+    """Refuse removing more than both ``max_delete_share`` and ``max_delete_count`` records
+    of a kind, unless ``accept_mass_change`` (as directory synchronisation tools do)."""
+    if before is None or guards.accept_mass_change:
+        return
+    counts = removed_per_kind(before, after)
+    over = {
+        k: (n, gone)
+        for k, (n, gone) in counts.items()
+        if gone > guards.max_delete_count and gone > guards.max_delete_share * n
+    }
+    if over:
+        detail = ", ".join(
+            f"{k}: {gone} sur {n} ({gone / n:.0%})" for k, (n, gone) in counts.items() if n
+        )
+        raise IngestRefused(
+            archive,
+            "mass_change",
+            f"suppression massive refusée ({detail}; seuils: plus de "
+            f"{guards.max_delete_share:.0%} et plus de {guards.max_delete_count} par type): "
+            "si elle est attendue, relancez avec --accept-mass-change",
+        )
+
+
+# -- the pipeline ----------------------------------------------------------------------------
+
+
+def in_date_order(paths: list[Path]) -> list[Path]:
+    """A Complet before a Delta of the same day; unparsable names last (refused with their
+    error, in the log)."""
+
+    def key(p: Path):
+        try:
+            n = parse_archive_name(p)
+        except NamingError:
+            return (dt.date.max, 2, p.name)
+        return (n.date or dt.date.min, 0 if n.extraction == "complete" else 1, p.name)
+
+    return sorted(paths, key=key)
+
+
+def ingest(
+    store: Store,
+    archives: Iterable[Path | str],
+    *,
+    guards: Guards = Guards(),
+    wait: float = 0,
+    progress: bool | None = None,
+) -> list[IngestResult]:
+    """Ingest archives into ``store`` in date order, each one a transaction.
+
+    An error that is not the archive's fault (disk full, store files altered) stops the run
+    with :class:`IngestAborted`: the archives before it keep their committed result, and the
+    run log says which.
+    """
+    paths = [Path(a) for a in archives]
+    started = dt.datetime.now(dt.UTC)
+    results: list[IngestResult] = []
+    store.key  # a damaged key stops the run before anything is read  # noqa: B018
+    with store.locked(wait):
+        failing = "?"
+        try:
+            for path in in_date_order(paths):
+                failing = path.name
+                results.append(_ingest_one(store, path, guards, progress))
+        except BaseException as err:
+            done = [r.archive for r in results if r.status == "ingested"]
+            reason = _reason(err)
+            store.log(started, results, error={"archive": failing, "message": reason})
+            if isinstance(err, KeyboardInterrupt | SystemExit):
+                raise
+            raise IngestAborted(failing, reason, done) from err
+        store.log(started, results)
+    return results
+
+
+def _reason(err: BaseException) -> str:
+    if isinstance(err, OSError) and err.errno == errno.ENOSPC:
+        return f"disque plein en écrivant {err.filename or 'le store'}"
+    if isinstance(err, OSError):
+        return f"{err.strerror or err}" + (f": {err.filename}" if err.filename else "")
+    if isinstance(err, EntAuditError):
+        return str(err)
+    return f"{type(err).__name__}: {err}"
+
+
+def _refused(path: Path, digest: str, err: EntAuditError, t0: float, **kw) -> IngestResult:
+    return IngestResult(
+        path.name,
+        digest,
+        "refused",
+        message=getattr(err, "reason", None) or str(err),
+        seconds=time.perf_counter() - t0,
+        guard=getattr(err, "guard", "archive"),
+        anomalies=getattr(err, "anomalies", ()),
+        **kw,
+    )
+
+
+def _ingest_one(store: Store, path: Path, guards: Guards, progress: bool | None) -> IngestResult:
+    t0 = time.perf_counter()
+    try:
+        if path.is_dir():
+            raise IsADirectoryError(errno.EISDIR, "est un dossier, pas une archive", str(path))
+        digest = sha256(path)
+    except OSError as err:
+        reason = f"archive illisible ({err.strerror or err})"
+        return IngestResult(path.name, "", "refused", message=reason, guard="archive")
+    state_dir = store.current()
+    history = store.read_history(state_dir)
+    done = next((h for h in history if h["sha256"] == digest), None)
+    if done:
+        return IngestResult(
+            path.name,
+            digest,
+            "already",
+            done["extraction"],
+            dt.date.fromisoformat(done["date"]),
+            f"déjà ingérée le {done['ingested_at']} (même SHA-256): rien à faire",
+        )
+    state_info = store.read_info(state_dir) if state_dir else None
+    seen: dict = {}
+    try:
+        name = guard_name(path)
+        seen.update(extraction=name.extraction, date=name.date)
+        guard_perimeter(path.name, name.perimeter, state_info.perimeter if state_info else None)
+        guard_newer(path.name, name, state_info)
+        incoming = _read(store, path, progress)
+        info = incoming.extraction
+        if (info.perimeter, info.extraction, info.date) != (
+            name.perimeter,
+            name.extraction,
+            name.date,
+        ):
+            raise IngestRefused(
+                path.name,
+                "files_match_name",
+                f"les fichiers ({info.perimeter} {info.extraction} {info.date}) ne "
+                f"correspondent pas au nom de l'archive ({name.perimeter} {name.extraction} "
+                f"{name.date})",
+            )
+        seen["counts"] = incoming.counts()
+        guard_kinds(path.name, incoming)
+        if info.extraction == "complete":
+            guard_complete(path.name, incoming)
+            guard_unique(path.name, incoming)
+            before = store.read_jointures(state_dir) if state_dir else None
+            anomalies: tuple[Anomaly, ...] = ()
+            new_state = incoming
+        else:
+            guard_delta_records(path.name, incoming)
+            state = store.read_snapshot(state_dir) if state_dir else None
+            anomalies = guard_delta(path.name, state, incoming, guards)
+            assert state is not None  # no_base_state is blocking
+            before = {k.frame: getattr(state, k.frame)["jointure"] for k in schema.KINDS.values()}
+            new_state = apply_delta(state, incoming)
+        guard_mass_change(path.name, before, new_state, guards)
+    except (IngestRefused, NamingError) as err:
+        return _refused(path, digest, err, t0, **seen)
+    except StoreError:
+        raise  # the store's fault, not the archive's
+    except EntAuditError as err:
+        return _refused(path, digest, err, t0, **seen)
+    old_presence = store.read_presence(state_dir)
+    new_presence = presence.update(old_presence, presence.present(new_state, store.key), info.date)
+    entry = dict(
+        archive=path.name,
+        sha256=digest,
+        extraction=info.extraction,
+        date=info.date.isoformat(),
+        perimeter=info.perimeter,
+        ingested_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        anomalies=len(anomalies),
+        counts=incoming.counts(),
+        state_counts=new_state.counts(),
+    )
+    store.commit(new_state, new_presence, [*history, entry])
+    return IngestResult(
+        path.name,
+        digest,
+        "ingested",
+        info.extraction,
+        info.date,
+        "ingérée",
+        anomalies,
+        incoming.counts(),
+        time.perf_counter() - t0,
+    )
+
+
+def _read(store: Store, path: Path, progress: bool | None) -> Snapshot:
+    """Extract into the store's private ``tmp/`` and parse; the extracted XML (personal data)
+    is removed in a ``finally`` whatever happens. Errors name the archive, not the folder."""
+    tmp = Path(tempfile.mkdtemp(prefix="extract-", dir=store.path / "tmp"))  # 0700
+    try:
+        return load_files(extract(path, tmp), progress=progress)
+    except EntAuditError as err:
+        text = str(err).replace(f"{tmp}{os.sep}", f"{path.name}:")
+        raise IngestRefused(path.name, "archive", text) from None
+    except (UnicodeError, LookupError, ValueError) as err:
+        raise IngestRefused(path.name, "archive", f"contenu illisible ({err})") from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
