@@ -22,7 +22,7 @@ from ent_audit import exceptions
 from ent_audit.reports import registry, runner
 from ent_audit.store import pseudonym
 from ent_audit.store.store import Store
-from ent_audit.synth.generator import write
+from ent_audit.synth import write
 
 ROOT = Path(__file__).parents[2]
 

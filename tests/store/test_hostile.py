@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from test_store import tree_hash
 
-from ent_audit.synth.generator import write
+from ent_audit.synth import write
 
 ROOT = Path(__file__).parents[2]
 PERIM = "ENT1D_DEMO31"

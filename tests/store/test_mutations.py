@@ -24,7 +24,7 @@ from test_store import tree_hash
 
 from ent_audit import cli
 from ent_audit.store.store import Store
-from ent_audit.synth.generator import write
+from ent_audit.synth import write
 
 pytestmark = pytest.mark.slow
 
