@@ -1056,7 +1056,7 @@ def workbench(
     destination and the outputs folder: what the report shows and what the purge deletes."""
     files = inventory(store, archives, outputs)
     history = store.history()
-    has_state = store._current() is not None
+    has_state = store.current() is not None
     state_jointures = (
         store.latest().students["jointure"] if has_state and requests is not None else None
     )

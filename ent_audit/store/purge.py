@@ -87,7 +87,7 @@ def inventory(
     ingested: dict[str, pd.Timestamp] = {}
     if store is not None:
         st = store if isinstance(store, Store) else Store(store, create=False)
-        live = st._current()
+        live = st.current()
         for p in sorted((st.path / "states").iterdir()):
             if live is None or p.name != live.name:
                 rows.append((str(p), Category.OLD_STATE, _mtime(p), None))
@@ -324,7 +324,7 @@ def apply(
             if folder is not None and Path(folder).is_dir():
                 for p in Path(folder).glob(pattern):
                     files += _remove(p)
-    elif store._current() is not None and (doomed or jointures):
+    elif store.current() is not None and (doomed or jointures):
         rows = store.presence()
         pairs = pd.Series(
             list(zip(rows["pseudonym"].astype(str), rows["kind"].astype(str), strict=True))

@@ -272,7 +272,7 @@ class Store:
     def rewrite(self, presence_rows: pd.DataFrame, state: Snapshot | None = None) -> None:
         """Commit the live state again with new presence rows (and a new ``state``): the
         purge's entry point, through the same atomic switch. Call it under :meth:`locked`."""
-        current = self._current()
+        current = self.current()
         if current is None:
             raise StoreError(f"{self.path}: aucune extraction ingérée")
         state = self.read_snapshot(current) if state is None else state
