@@ -88,6 +88,30 @@ def label(key: str, extra: dict[str, str] | None = None) -> str:
 
 EXTRACTION_TYPES = {"complete": "Complet", "delta": "Delta"}
 
+FILES = {
+    "manifest.json": "manifeste (JSON)",
+    "summary.json": "chiffres clés (JSON)",
+    "findings.csv": "constats (CSV)",
+}
+"""How a run's files are named in links; the file name itself stays in the link's title."""
+
+
+def file_label(name: str) -> str:
+    return FILES.get(name, name)
+
+
+PLOTLY_DEFAULTS = {
+    "count": "effectif",
+    "sum": "somme",
+    "percent": "pourcentage",
+    "probability": "probabilité",
+    "density": "densité",
+    "index": "rang",
+    "value": "valeur",
+    "variable": "variable",
+}
+"""Titles plotly express makes up (a histogram's « count »), in French."""
+
 # -- categories: one order and one colour everywhere ----------------------------------------
 
 CYCLE_COLOURS = {

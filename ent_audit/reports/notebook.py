@@ -22,6 +22,7 @@ The calls, in a notebook's order::
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pandas as pd
@@ -116,6 +117,7 @@ def setup() -> None:
 
     class OfflineRenderer(MimetypeRenderer):
         def to_mimebundle(self, fig_dict):
+            fig_dict = french(fig_dict)
             html = pio.to_html(
                 fig_dict,
                 config=PLOTLY_CONFIG,
@@ -138,6 +140,9 @@ def setup() -> None:
         colorway=["#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00", "#999999"],
         legend={"title": {"side": "top"}},
     )
+    for axis in (template.layout.xaxis, template.layout.yaxis):
+        # « 15 000 », never « 15k » (an SI suffix reads as English in a French page)
+        axis.update(exponentformat="none", separatethousands=True, automargin=True)
     pio.templates[TEMPLATE] = template
     pio.templates.default = TEMPLATE
     pio.renderers[RENDERER] = OfflineRenderer()
@@ -271,6 +276,41 @@ def checks_table(checks: list[Check] | tuple[Check, ...]):
 
 
 # -- charts ---------------------------------------------------------------------------------
+
+_HOVER_NAME = re.compile(r"(^|<br>)([A-Za-z_][A-Za-z0-9_]*)=")
+
+
+def _french_title(text):
+    if not isinstance(text, str):
+        return text
+    if text in fr.PLOTLY_DEFAULTS:
+        return fr.PLOTLY_DEFAULTS[text]
+    words = text.split(" of ", 1)  # « sum of pupils »
+    if len(words) == 2 and words[0] in fr.PLOTLY_DEFAULTS:
+        return f"{fr.PLOTLY_DEFAULTS[words[0]]} des {fr.label(words[1])}"
+    return fr.COLUMNS.get(text, text)
+
+
+def french(fig_dict: dict) -> dict:
+    """The safety net every figure goes through when displayed: plotly express's English
+    defaults (« count », « sum of … ») and raw column keys (« pupils ») in axis and legend
+    titles and hover labels become French. Figures built with :func:`bar` or with French
+    ``labels=`` are left as they are."""
+    layout = fig_dict.get("layout", {})
+    for key, axis in layout.items():
+        if re.fullmatch(r"[xy]axis\d*|legend|coloraxis", key) and isinstance(axis, dict):
+            title = axis.get("title")
+            if isinstance(title, dict) and "text" in title:
+                title["text"] = _french_title(title["text"])
+    for trace in fig_dict.get("data", []):
+        template = trace.get("hovertemplate")
+        if isinstance(template, str):
+            trace["hovertemplate"] = _HOVER_NAME.sub(
+                lambda m: f"{m.group(1)}{_french_title(m.group(2))}=", template
+            )
+        if isinstance(trace.get("name"), str) and trace["name"] in fr.PLOTLY_DEFAULTS:
+            trace["name"] = fr.PLOTLY_DEFAULTS[trace["name"]]
+    return fig_dict
 
 
 def _axis_titles(fig) -> list[tuple[str, str | None]]:

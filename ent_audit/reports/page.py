@@ -142,7 +142,10 @@ def toc(body: str) -> str:
 
 def side(files: list[tuple[str, str]]) -> str:
     """The navigation column: the contents (filled in after rendering) and the run's files."""
-    links = "".join(f'<li><a href="{esc(href)}">{esc(name)}</a></li>' for name, href in files)
+    links = "".join(
+        f'<li><a href="{esc(href)}" title="{esc(name)}">{esc(fr.file_label(name))}</a></li>'
+        for name, href in files
+    )
     return (
         '<p class="ea-brand">ent-audit</p>'
         '<p class="ea-side-title">Sommaire</p>'
@@ -189,7 +192,10 @@ def footer(
         dirty = " (avec des modifications non validées)" if code.get("dirty") else ""
         version += f", commit <code>{esc(code['commit'][:12])}</code>{dirty}"
     libs = ", ".join(f"{esc(k)} {esc(v)}" for k, v in code.items() if k in _LIBS_SHOWN)
-    links = " · ".join(f'<a href="{esc(href)}">{esc(name)}</a>' for name, href in files)
+    links = " · ".join(
+        f'<a href="{esc(href)}" title="{esc(name)}">{esc(fr.file_label(name))}</a>'
+        for name, href in files
+    )
     return (
         '<footer class="ea-footer">'
         '<h2 id="provenance">Provenance</h2>'
@@ -242,7 +248,7 @@ def index_row(run: dict, outputs: Path, *, latest: bool) -> str:
     if page.exists():
         links.append(f'<a href="{esc(rel)}/{esc(page.name)}">page</a>')
     links += [
-        f'<a href="{esc(rel)}/{esc(p.name)}">{esc(p.name)}</a>'
+        f'<a href="{esc(rel)}/{esc(p.name)}" title="{esc(p.name)}">{esc(fr.file_label(p.name))}</a>'
         for p in sorted(run_dir.glob("*.csv"))
     ]
     links.append(f'<a href="{esc(rel)}/manifest.json">manifeste</a>')
