@@ -278,6 +278,7 @@ def checks_table(checks: list[Check] | tuple[Check, ...]):
 # -- charts ---------------------------------------------------------------------------------
 
 _HOVER_NAME = re.compile(r"(^|<br>)([A-Za-z_][A-Za-z0-9_]*)=")
+_HOVER_PAIR = re.compile(r"(^|<br>)([^=<>%{}]+?)=")
 
 
 def _french_title(text):
@@ -305,9 +306,11 @@ def french(fig_dict: dict) -> dict:
     for trace in fig_dict.get("data", []):
         template = trace.get("hovertemplate")
         if isinstance(template, str):
-            trace["hovertemplate"] = _HOVER_NAME.sub(
+            template = _HOVER_NAME.sub(
                 lambda m: f"{m.group(1)}{_french_title(m.group(2))}=", template
             )
+            # « élèves : 4 048 » rather than plotly express's « élèves=4 048 »
+            trace["hovertemplate"] = _HOVER_PAIR.sub(r"\1\2 : ", template)
         if isinstance(trace.get("name"), str) and trace["name"] in fr.PLOTLY_DEFAULTS:
             trace["name"] = fr.PLOTLY_DEFAULTS[trace["name"]]
     return fig_dict
@@ -371,7 +374,7 @@ def bar(
     import plotly.express as px
 
     if masked:
-        frame = frame.assign(**{y: privacy.visible(frame[y]), "_shown": frame[y].astype(str)})
+        frame = frame.assign(**{y: privacy.visible(frame[y]), "_shown": frame[y].map(fr.number)})
         kwargs.setdefault("text", "_shown")
         labels = {"_shown": fr.label(y, labels), **(labels or {})}
     fig = px.bar(frame, title=title, **_px_defaults({"x": x, "y": y, **kwargs}, labels))

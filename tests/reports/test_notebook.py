@@ -17,8 +17,8 @@ def test_plotly_express_defaults_and_raw_keys_become_french():
     spec = notebook.french(fig.to_dict())
     assert spec["layout"]["yaxis"]["title"]["text"] == "effectif"
     assert spec["layout"]["xaxis"]["title"]["text"] == "élèves"
-    assert spec["data"][0]["hovertemplate"].startswith("élèves=")
-    assert "count=" not in spec["data"][0]["hovertemplate"]
+    assert spec["data"][0]["hovertemplate"].startswith("élèves : %{x}<br>effectif : ")
+    assert "count" not in spec["data"][0]["hovertemplate"]
 
 
 def test_a_chart_without_a_title_or_an_axis_title_is_refused():
@@ -35,11 +35,11 @@ def test_a_chart_without_a_title_or_an_axis_title_is_refused():
 
 
 def test_a_masked_bar_is_not_drawn_and_says_why():
-    frame = pd.DataFrame({"commune": ["A", "B", "C"], "pupils": ["<5", "masqué", 120]})
+    frame = pd.DataFrame({"commune": ["A", "B", "C"], "pupils": ["<5", "masqué", 1200]})
     fig = notebook.bar(frame, x="commune", y="pupils", masked=True, title="Élèves")
     ys = list(fig.data[0].y)
-    assert pd.isna(ys[0]) and pd.isna(ys[1]) and ys[2] == 120
-    assert list(fig.data[0].text) == ["<5", "masqué", "120"]
+    assert pd.isna(ys[0]) and pd.isna(ys[1]) and ys[2] == 1200
+    assert list(fig.data[0].text) == ["<5", "masqué", f"1{NNBSP}200"]
 
 
 def test_tables_read_as_french_with_numbers_on_the_right():
