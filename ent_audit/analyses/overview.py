@@ -109,11 +109,14 @@ def extractions(history: pd.DataFrame) -> pd.DataFrame:
     return history.assign(sha256=history["sha256"].str[:12])[cols]
 
 
-def people(snapshot: Snapshot) -> dict[str, int]:
-    """Headline counts: schools, other structures, pupils, guardians, teachers, other staff."""
+def people(snapshot: Snapshot, members: pd.DataFrame | None = None) -> dict[str, int]:
+    """Headline counts: schools, other structures, pupils, guardians, teachers, other staff.
+
+    ``members``: :func:`population.memberships` of the snapshot when the caller has it
+    already (it is the costly part: a whole académie's takes seconds)."""
     sch = schools(snapshot)
     staff = population.live(snapshot.staff)
-    m = population.memberships(snapshot)
+    m = population.memberships(snapshot) if members is None else members
     teachers = m.loc[((m["kind"] == schema.STAFF.name) & m["teacher"]).to_numpy(), "jointure"]
     teachers = int(teachers.nunique())
     return {
@@ -166,11 +169,11 @@ def checks(snapshot: Snapshot, *, today: dt.date, max_age_days: int) -> list[Che
     ]
 
 
-def figures(snapshot: Snapshot, history: pd.DataFrame) -> dict:
+def figures(snapshot: Snapshot, history: pd.DataFrame, members: pd.DataFrame | None = None) -> dict:
     """The key figures ``summary.json`` publishes (counts only, nothing personal)."""
     levels, cycles = by_level(snapshot), by_cycle(snapshot)
     return {
-        **people(snapshot),
+        **people(snapshot, members),
         "state_date": str(snapshot.extraction.date),
         "extractions_ingested": len(history),
         "pupils_by_level": dict(
