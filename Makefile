@@ -82,5 +82,11 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_ingest.py
 	$(BIN)/python benchmarks/bench_quality.py
 
+# `make screenshots`: each report's first screen (its latest run in outputs/, so after
+# `make demo`) to docs/NAME.png with Debian's headless Chromium; the README shows them.
+.PHONY: screenshots
+screenshots: $(STAMP) system-packages
+	$(BIN)/python -m ent_audit.reports.screenshots --outputs outputs --dest docs
+
 clean:
 	rm -rf $(VENV) $(DEMO) outputs/demo-store outputs/bench

@@ -86,3 +86,43 @@ def failure_message(checks: Iterable[Check]) -> str:
 
 def exit_code(checks: Iterable[Check]) -> ExitCode:
     return ExitCode.FINDINGS if blocking_failures(checks) else ExitCode.OK
+
+
+class Verdict(StrEnum):
+    """What a page says first, derived from its checks by :func:`verdict` and nothing else."""
+
+    COMPLIANT = "compliant"
+    """Every check ran and passed."""
+    WATCH = "watch"
+    """A non-blocking check failed, or a check could not run (nothing proves it passed)."""
+    FAILED = "failed"
+    """A blocking check failed: the run exits 1."""
+
+
+VERDICT_LABELS = {
+    Verdict.COMPLIANT: "CONFORME",
+    Verdict.WATCH: "À SURVEILLER",
+    Verdict.FAILED: "ÉCHEC",
+}
+
+
+def verdict(checks: Iterable[Check]) -> Verdict:
+    """Failed blocking check: ÉCHEC; failed non-blocking or skipped check, or no check at all
+    (nothing was verified): À SURVEILLER; else CONFORME."""
+    checks = list(checks)
+    if blocking_failures(checks):
+        return Verdict.FAILED
+    if not checks or any(c.status != Status.PASSED for c in checks):
+        return Verdict.WATCH
+    return Verdict.COMPLIANT
+
+
+def attention(checks: Iterable[Check]) -> list[Check]:
+    """The checks a reader must see first: failed blocking, then failed others, then skipped."""
+    checks = list(checks)
+    order = (
+        [c for c in checks if c.failed and c.blocking]
+        + [c for c in checks if c.failed and not c.blocking]
+        + [c for c in checks if c.status == Status.SKIPPED]
+    )
+    return order

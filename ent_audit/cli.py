@@ -179,6 +179,17 @@ def cmd_status(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _positive(text: str) -> int:
+    """An integer >= 1 for ``--keep`` (argparse turns the error into exit status 2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"attendu un entier >= 1, reçu {text!r}")
+    return value
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     params, files = report.read_params(args.params)
     names = (
@@ -188,7 +199,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     )
     worst = EXIT_OK
     for name in names:
-        r = report.run(name, params, param_files=files, outputs=args.outputs)
+        r = report.run(name, params, param_files=files, outputs=args.outputs, keep=args.keep)
         where = f" — {r.html}" if r.html else ""
         print(f"{name}: {report.STATUS_LABELS[r.status]}{where}")
         if r.message:
@@ -544,6 +555,14 @@ def parser() -> argparse.ArgumentParser:
         help="paramètres: fichier YAML ou clé=valeur (répétable, dans l'ordre)",
     )
     s.add_argument("--outputs", default="outputs", help="dossier des rapports (défaut: outputs)")
+    s.add_argument(
+        "--keep",
+        type=_positive,
+        default=report.KEEP,
+        metavar="N",
+        help="exécutions gardées par rapport, les plus anciennes supprimées "
+        f"(défaut: {report.KEEP})",
+    )
     s.set_defaults(func=cmd_report)
 
     s = sub.add_parser(

@@ -227,6 +227,15 @@ class ReportNotFound(EntAuditError):
         )
 
 
+class ChartError(EntAuditError, ValueError):
+    """A report chart an auditor could not read: no title, or an axis without a title."""
+
+    def __init__(self, chart: str, missing: str) -> None:
+        self.chart = chart
+        self.missing = missing
+        super().__init__(f"graphique {chart!r}: {missing} manquant")
+
+
 # -- transfer ------------------------------------------------------------------------------
 
 

@@ -20,17 +20,36 @@ CHROMIUM = shutil.which("chromium")
 BROWSER_HOSTS = {"update.googleapis.com", "accounts.google.com", "clients2.google.com"}
 """Chromium's own service traffic (browser process, not the page), seen despite the flags."""
 
-PROBE = """<script>
+PROBE = r"""<script>
 window.__errors = [];
 window.addEventListener("error", e => window.__errors.push("uncaught: " + e.message));
 const _error = console.error;
 console.error = (...a) => { window.__errors.push("console.error: " + a.join(" ")); _error(...a); };
+const _axis = a => (a && a.title && a.title.text) || "";
 window.addEventListener("load", () => setTimeout(() => {
+  const verdict = document.getElementById("verdict");
+  const figures = [...document.querySelectorAll(".plotly-graph-div")].map(gd => ({
+    title: (gd._fullLayout && gd._fullLayout.title && gd._fullLayout.title.text) || "",
+    axes: Object.keys(gd._fullLayout || {}).filter(k => /^[xy]axis\d*$/.test(k))
+      .map(k => ({axis: k, title: _axis(gd._fullLayout[k])})),
+    legend: (gd._fullLayout && gd._fullLayout.legend && _axis(gd._fullLayout.legend)) || "",
+    traces: (gd._fullData || []).map(t => ({
+      type: t.type, name: t.name || "", hovertemplate: t.hovertemplate || "",
+      x: Array.from(t.x || []), y: Array.from(t.y || []),
+      text: Array.isArray(t.text) ? t.text.map(String) : String(t.text || "")}))}));
   const out = document.createElement("pre");
   out.id = "__probe";
   out.textContent = JSON.stringify({
     errors: window.__errors,
-    resources: performance.getEntriesByType("resource").map(r => r.name)});
+    resources: performance.getEntriesByType("resource").map(r => r.name),
+    lang: document.documentElement.lang,
+    title: document.title,
+    width: window.innerWidth,
+    verdict: verdict && {top: verdict.getBoundingClientRect().top,
+                         bottom: verdict.getBoundingClientRect().bottom,
+                         text: verdict.innerText},
+    text: document.body.innerText,
+    figures});
   document.body.appendChild(out);
 }, 500));
 </script>"""
@@ -75,6 +94,7 @@ def browse(html: Path, tmp: Path) -> tuple[lxml.html.HtmlElement, dict, list[str
                 "--no-pings",
                 "--disable-features=NetworkTimeServiceQuerying,OptimizationHints,Translate",
                 f"--user-data-dir={tmp / 'chromium-profile'}",
+                "--window-size=1400,900",
                 "--enable-logging=stderr",
                 "--v=0",
                 f"--proxy-server=http://127.0.0.1:{server.server_address[1]}",
@@ -93,6 +113,42 @@ def browse(html: Path, tmp: Path) -> tuple[lxml.html.HtmlElement, dict, list[str
     dom = lxml.html.fromstring(proc.stdout)
     probe = json.loads(dom.get_element_by_id("__probe").text)
     return dom, probe, list(_Proxy.seen), proc.stderr
+
+
+ENGLISH = ("count", "pupils", "findings", "blocking", "True", "False", "NaN", "None")
+"""Words that betray a raw column name or a Python value on a French page."""
+
+
+def probe(dom: lxml.html.HtmlElement) -> dict:
+    """What the probe script measured in the browser (:func:`browse`)."""
+    return json.loads(dom.get_element_by_id("__probe").text)
+
+
+def english_words(text: str) -> set[str]:
+    return {w for w in ENGLISH if re.search(rf"\b{w}\b", text)}
+
+
+def check_french_first_screen(dom: lxml.html.HtmlElement) -> dict:
+    """What every report page must satisfy for a French auditor: ``lang="fr"``, a French
+    title, the verdict banner inside the first 900 px of a 1400-px window, no English word
+    in the visible text or in any chart's hovers, legends and titles, every chart and axis
+    titled. Returns the probe (figures as drawn)."""
+    p = probe(dom)
+    assert p["lang"] == "fr" and dom.get("lang") == "fr"
+    assert p["title"] and not english_words(p["title"])
+    assert p["width"] == 1400
+    assert p["verdict"] and 0 <= p["verdict"]["top"] and p["verdict"]["bottom"] <= 900, p["verdict"]
+    assert any(v in p["verdict"]["text"] for v in ("CONFORME", "À SURVEILLER", "ÉCHEC"))
+    assert not english_words(p["text"]), english_words(p["text"])
+    for fig in p["figures"]:
+        assert fig["title"], fig
+        assert fig["axes"] and all(a["title"] for a in fig["axes"]), fig["title"]
+        chart_text = " ".join(
+            [fig["title"], fig["legend"], *(a["title"] for a in fig["axes"])]
+            + [f"{t['name']} {t['hovertemplate']}" for t in fig["traces"]]
+        )
+        assert not english_words(chart_text), (fig["title"], english_words(chart_text))
+    return p
 
 
 def check_rendered(html: Path, tmp: Path) -> tuple[lxml.html.HtmlElement, list]:

@@ -61,35 +61,62 @@ def by_commune(snapshot: Snapshot, members: pd.DataFrame | None = None) -> pd.Da
     return out.sort_values(["pupils", "commune"], ascending=[False, True]).reset_index(drop=True)
 
 
+MISSING = "missing"
+"""Key of the pupils without a level or cycle in ``summary.json`` (stable, English)."""
+
+
 def by_level(snapshot: Snapshot) -> pd.DataFrame:
-    """Pupils per level, in school order, with the level's cycle; unknown levels last."""
+    """Pupils per level, in school order, with the level's cycle (``Int64``); every pupil is
+    counted: a level the files do not give is a last row with ``level`` missing, so the rows
+    add up to the pupils."""
     st = snapshot.students
-    st = st[st["op"] != "delete"]
-    counts = st["level"].fillna("(absent)").value_counts()
-    order = [lvl for lvl in schema.LEVELS if lvl in counts.index]
-    order += sorted(set(counts.index) - set(order))
+    levels = st.loc[st["op"] != "delete", "level"].astype(object)
+    counts = levels.value_counts(dropna=False)
+    known = [lvl for lvl in schema.LEVELS if lvl in counts.index]
+    other = sorted(v for v in counts.index if not pd.isna(v) and v not in schema.LEVELS)
+    order = known + other + [v for v in counts.index if pd.isna(v)][:1]
     return pd.DataFrame(
         {
-            "level": order,
-            "cycle": [schema.LEVEL_CYCLE.get(lvl) for lvl in order],
-            "pupils": [int(counts[lvl]) for lvl in order],
+            "level": pd.array([None if pd.isna(v) else v for v in order], dtype="string"),
+            "cycle": pd.array(
+                [None if pd.isna(v) else schema.LEVEL_CYCLE.get(v) for v in order], dtype="Int64"
+            ),
+            "pupils": [int(counts[v]) for v in order],
         }
     )
 
 
 def by_cycle(snapshot: Snapshot) -> pd.DataFrame:
-    """Pupils per cycle as the files state it (``ENTEleveCycle``), missing ones counted."""
+    """Pupils per cycle as the files state it (``ENTEleveCycle``), integers 1–3 in order; a
+    missing cycle is a last row with ``cycle`` missing, so the rows add up to the pupils."""
     st = snapshot.students
-    cycles = st.loc[st["op"] != "delete", "cycle"].astype("Int64").astype(str)
-    counts = cycles.replace("<NA>", "(absent)").value_counts().sort_index()
-    return pd.DataFrame({"cycle": counts.index, "pupils": counts.to_numpy()})
+    cycles = pd.to_numeric(st.loc[st["op"] != "delete", "cycle"], errors="coerce").astype("Int64")
+    counts = cycles.value_counts(dropna=False)
+    known = sorted(int(v) for v in counts.index if not pd.isna(v))
+    order = known + [v for v in counts.index if pd.isna(v)][:1]
+    return pd.DataFrame(
+        {
+            "cycle": pd.array([None if pd.isna(v) else v for v in order], dtype="Int64"),
+            "pupils": [int(counts[v]) for v in order],
+        }
+    )
 
 
-def people(snapshot: Snapshot) -> dict[str, int]:
-    """Headline counts: schools, other structures, pupils, guardians, teachers, other staff."""
+def extractions(history: pd.DataFrame) -> pd.DataFrame:
+    """The ingested extractions as the report lists them (short SHA-256: full in the store)."""
+    cols = ["archive", "extraction", "date", "sha256", "ingested_at", "anomalies"]
+    cols += [c for c in ("students", "guardians", "staff") if c in history.columns]
+    return history.assign(sha256=history["sha256"].str[:12])[cols]
+
+
+def people(snapshot: Snapshot, members: pd.DataFrame | None = None) -> dict[str, int]:
+    """Headline counts: schools, other structures, pupils, guardians, teachers, other staff.
+
+    ``members``: :func:`population.memberships` of the snapshot when the caller has it
+    already (it is the costly part: a whole académie's takes seconds)."""
     sch = schools(snapshot)
     staff = population.live(snapshot.staff)
-    m = population.memberships(snapshot)
+    m = population.memberships(snapshot) if members is None else members
     teachers = m.loc[((m["kind"] == schema.STAFF.name) & m["teacher"]).to_numpy(), "jointure"]
     teachers = int(teachers.nunique())
     return {
@@ -131,7 +158,7 @@ def checks(snapshot: Snapshot, *, today: dt.date, max_age_days: int) -> list[Che
             "Présence d'écoles dans le périmètre",
             n_schools > 0,
             blocking=True,
-            detail=f"{n_schools} école(s)",
+            detail=f"{n_schools:,} école(s)".replace(",", "\u202f"),
         ),
         Check.of(
             "reader_issues",
@@ -142,13 +169,18 @@ def checks(snapshot: Snapshot, *, today: dt.date, max_age_days: int) -> list[Che
     ]
 
 
-def figures(snapshot: Snapshot, history: pd.DataFrame) -> dict:
+def figures(snapshot: Snapshot, history: pd.DataFrame, members: pd.DataFrame | None = None) -> dict:
     """The key figures ``summary.json`` publishes (counts only, nothing personal)."""
-    levels = by_level(snapshot)
+    levels, cycles = by_level(snapshot), by_cycle(snapshot)
     return {
-        **people(snapshot),
+        **people(snapshot, members),
         "state_date": str(snapshot.extraction.date),
         "extractions_ingested": len(history),
-        "pupils_by_level": dict(zip(levels["level"], levels["pupils"], strict=True)),
+        "pupils_by_level": dict(
+            zip(levels["level"].fillna(MISSING), levels["pupils"], strict=True)
+        ),
+        "pupils_by_cycle": dict(
+            zip(cycles["cycle"].astype("string").fillna(MISSING), cycles["pupils"], strict=True)
+        ),
         "reader_issues": len(snapshot.issues),
     }

@@ -3,10 +3,13 @@
 ``run("overview", {"store": …})`` validates the parameters against the notebook's
 ``parameters`` cell (an unknown or mistyped name is an error before anything runs), executes it
 in the project's own Jupyter kernel, and writes ``outputs/NAME/<timestamp>/``: the executed
-notebook, a self-contained HTML (no code, no prompts, plotly.js embedded once, nothing from a
-CDN), ``summary.json`` (what the notebook published) and ``manifest.json`` (inputs with SHA-256,
-parameters, versions, times, exit status). ``outputs/index.html`` lists every run. A notebook
-that declares a ``run_dir`` parameter is given the run folder, to write files beside its HTML.
+notebook (without plotly.js), a self-contained HTML (verdict first, no code, no prompts,
+plotly.js once, nothing from a network, provenance footer: :mod:`ent_audit.reports.page`),
+``summary.json`` (what the notebook published, with its verdict) and ``manifest.json`` (inputs
+and outputs with SHA-256, parameters actually used, code version, times, exit status).
+``outputs/index.html`` lists the runs, the latest of each report first; ``keep`` removes a
+report's older runs. A notebook that declares a ``run_dir`` parameter is given the run folder,
+to write files beside its HTML.
 """
 
 from __future__ import annotations
@@ -14,9 +17,11 @@ from __future__ import annotations
 import ast
 import copy
 import datetime as dt
-import html
 import json
 import os
+import re
+import shutil
+import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -26,7 +31,8 @@ from typing import Any
 
 import yaml
 
-from ent_audit.checks import Check, ExitCode, blocking_failures, failure_message
+from ent_audit import privacy
+from ent_audit.checks import Check, ExitCode, blocking_failures, failure_message, verdict
 from ent_audit.exceptions import (
     EntAuditError,
     ParameterError,
@@ -34,10 +40,15 @@ from ent_audit.exceptions import (
     ReportParameterError,
 )
 from ent_audit.io import sha256
-from ent_audit.reports import registry
-from ent_audit.reports.notebook import SUMMARY_MIME
+from ent_audit.reports import labels, page, registry
+from ent_audit.reports.notebook import PLOTLY_MIME, SUMMARY_MIME
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
+STYLESHEET = TEMPLATES / "ent_audit" / "static" / "report.css"
+CHECKOUT = Path(__file__).resolve().parents[2]
+KEEP = 30
+"""Runs of a report kept by ``ent-audit report`` (``--keep``): nightly runs do not pile up."""
+RUN_NAME = re.compile(r"\d{8}T\d{6}\d*Z")
 KERNEL_NAME = "ent-audit"
 LIBRARIES = (
     "ent-audit",
@@ -269,8 +280,26 @@ def _summary(nb) -> dict:
     return {}
 
 
-def render_html(nb, title: str) -> str:
-    """HTML for auditors: outputs only, no prompts, nothing loaded from the network."""
+def _uses_plotly(nb) -> bool:
+    return any(
+        "plotly-graph-div" in str(out.get("data", {}).get("text/html", ""))
+        for cell in nb.cells
+        for out in cell.get("outputs", [])
+    )
+
+
+def render_html(
+    nb,
+    title: str,
+    *,
+    header: str = "",
+    footer: str = "",
+    files: list[tuple[str, str]] | None = None,
+) -> str:
+    """HTML for auditors: our stylesheet, ``lang="fr"``, outputs only, no prompts, plotly.js
+    once in ``<head>`` (only when a chart needs it), nothing loaded from the network; the
+    runner's ``header`` (verdict first) and ``footer`` (provenance) around the outputs, and a
+    table of contents of the notebook's level-2 headings."""
     from nbconvert import HTMLExporter
 
     exporter = HTMLExporter(
@@ -285,8 +314,30 @@ def render_html(nb, title: str) -> str:
     for cell in nb.cells:  # the published summary is for the runner, not for readers
         if cell.get("outputs"):
             cell.outputs = [o for o in cell.outputs if SUMMARY_MIME not in o.get("data", {})]
-    body, _ = exporter.from_notebook_node(nb)
-    return body
+    plotly_js = ""
+    if _uses_plotly(nb):
+        from plotly.offline import get_plotlyjs
+
+        plotly_js = get_plotlyjs()
+    resources = {
+        "ent_audit": {
+            "css": STYLESHEET.read_text(encoding="utf-8"),
+            "plotly_js": plotly_js,
+            "side": page.side(files or []),
+            "header": header,
+            "footer": footer,
+        }
+    }
+    body, _ = exporter.from_notebook_node(nb, resources=resources)
+    cells = body[body.find('<div class="ea-cells">') : body.rfind('<footer class="ea-footer">')]
+    return body.replace(page.TOC_MARK, page.toc(cells), 1)
+
+
+def _strip_plotly_json(nb) -> None:
+    """plotly's JSON is for JupyterLab; the stored notebook keeps the HTML only (lighter)."""
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            out.get("data", {}).pop(PLOTLY_MIME, None)
 
 
 def _check_store(
@@ -329,8 +380,11 @@ def run(
     param_files: list[Path] | None = None,
     outputs: Path | str = "outputs",
     notebooks: Path | None = None,
+    keep: int | None = None,
 ) -> RunResult:
-    """Run one report; never raises for a failed run: the result says what happened."""
+    """Run one report; never raises for a failed run: the result says what happened.
+
+    ``keep``: afterwards, remove this report's runs beyond the ``keep`` newest."""
     import nbformat
     import papermill
     from papermill.exceptions import PapermillExecutionError
@@ -367,97 +421,213 @@ def run(
         message = f"{err.ename}: {err.evalue} (cellule {err.exec_count})"
     except Exception as err:  # kernel died, notebook unreadable: the run could not happen
         status, code, message = "error", EXIT_ERROR, f"{type(err).__name__}: {err}"
+    seconds = time.perf_counter() - t0
     summary: dict = {}
-    html_path = None
+    nb = None
     if executed.exists():
         nb = nbformat.read(executed, as_version=4)
         summary = _summary(nb)
-        html_path = run_dir / f"{name}.html"
-        title = f"{registry.get(name).title} · ent-audit"
-        html_path.write_text(render_html(nb, title), encoding="utf-8")
+        _strip_plotly_json(nb)
+        nbformat.write(nb, executed)
     checks = [Check.from_dict(c) for c in summary.get("checks", [])]
     if status == "ok" and blocking_failures(checks):
         status, code = "blocking", EXIT_BLOCKING
         message = failure_message(checks)
-    (run_dir / "summary.json").write_text(
-        json.dumps(summary, ensure_ascii=False, indent=1), encoding="utf-8"
+    if summary:
+        summary["verdict"] = str(verdict(checks))
+    used = parameters_used(declared, params, summary.get("parameters", {}))
+    small_cell = summary.get("small_cell") or next(
+        (p["value"] for p in used if p["name"] == "small_cell"), privacy.SMALL_CELL
     )
+    write_json(run_dir / "summary.json", summary)
+    inputs = _inputs(path, param_files or [], params)
+    code_version = _code_version()
+    html_path = None
+    if nb is not None:
+        html_path = run_dir / f"{name}.html"
+        report = registry.get(name)
+        files = [("manifest.json", "manifest.json"), ("summary.json", "summary.json")]
+        files += [(p.name, p.name) for p in sorted(run_dir.glob("*.csv"))]
+        files.append(("index des rapports", "../../index.html"))
+        state = summary.get("state_date") or summary.get("figures", {}).get("state_date")
+        title = report.title + (f" · état du {labels.date(state)}" if state else "")
+        html_path.write_text(
+            render_html(
+                nb,
+                f"{title} · ent-audit",
+                header=page.header(report.title, summary, status, message, started.isoformat()),
+                footer=page.footer(
+                    inputs=inputs,
+                    parameters=used,
+                    code={**_versions(), **code_version},
+                    started=started.isoformat(),
+                    seconds=seconds,
+                    small_cell=int(small_cell),
+                    files=files,
+                ),
+                files=files,
+            ),
+            encoding="utf-8",
+        )
     manifest = {
         "report": name,
         "status": status,
+        "verdict": summary.get("verdict"),
         "exit_code": code,
         "message": message,
         "started": started.isoformat(timespec="seconds"),
         "ended": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "seconds": round(time.perf_counter() - t0, 3),
+        "seconds": round(seconds, 3),
         "parameters": params,
-        "inputs": _inputs(path, param_files or [], params),
+        "parameters_used": {p["name"]: p["value"] for p in used},
+        "inputs": inputs,
+        "outputs": [
+            {"path": p.name, "sha256": sha256(p), "bytes": p.stat().st_size}
+            for p in sorted(run_dir.iterdir())
+            if p.is_file() and p.name != "manifest.json"
+        ],
+        "code": code_version,
         "versions": _versions(),
         "kernel": KERNEL_NAME,
     }
-    (run_dir / "manifest.json").write_text(
-        json.dumps(manifest, ensure_ascii=False, indent=1, default=str), encoding="utf-8"
-    )
+    write_json(run_dir / "manifest.json", manifest)
     result = RunResult(name, status, code, run_dir, html_path, summary, message)
+    if keep:
+        prune(outputs, name, keep)
     write_index(outputs)
     return result
 
 
+def write_json(path: Path, data: Any) -> None:
+    """Readable JSON (outputs are for auditors: not private, unlike the store's files)."""
+    path.write_text(json.dumps(data, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
+
+
+def parameters_used(
+    declared: dict[str, dict], given: dict[str, Any], resolved: dict[str, Any]
+) -> list[dict]:
+    """Every parameter the notebook declares with the value it ran with and where it came
+    from: its default, the caller (``-p``), or the notebook itself (an empty ``today``
+    resolved to the date of the run)."""
+    out = []
+    for name, param in declared.items():
+        try:
+            value, origin = ast.literal_eval(param.get("default") or "None"), "défaut"
+        except (ValueError, SyntaxError):
+            value, origin = param.get("default"), "défaut"
+        if name in given:
+            value, origin = given[name], "fourni"
+        if name == RUN_DIR and value:
+            origin = "lanceur"
+        if name in resolved and resolved[name] != value:
+            value, origin = resolved[name], f"résolu par le rapport (donné : {value!r})"
+        out.append({"name": name, "value": value, "origin": origin})
+    return out
+
+
+def _code_version() -> dict[str, Any]:
+    """The package version, and the git commit when run from a checkout (dirty or not)."""
+    out: dict[str, Any] = {"version": _versions().get("ent-audit", "absent")}
+    if not (CHECKOUT / ".git").exists() or not shutil.which("git"):
+        return out
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(CHECKOUT), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(CHECKOUT), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return out
+    return {**out, "commit": commit, "dirty": bool(dirty)}
+
+
+# -- earlier runs --------------------------------------------------------------------------
+
+
+def runs(outputs: Path | str, name: str) -> list[dict]:
+    """A report's runs, newest first: ``dir``, ``manifest``, ``summary`` (empty if absent).
+
+    What a trend is built from: each earlier run's ``summary.json``, traceable to its run.
+    """
+    out = []
+    folder = Path(outputs) / name
+    if not folder.is_dir():
+        return out
+    for run_dir in sorted(
+        (d for d in folder.iterdir() if RUN_NAME.fullmatch(d.name)), reverse=True
+    ):
+        manifest = run_dir / "manifest.json"
+        if not manifest.is_file():
+            continue
+        summary = run_dir / "summary.json"
+        out.append(
+            {
+                "dir": run_dir,
+                "manifest": json.loads(manifest.read_text(encoding="utf-8")),
+                "summary": json.loads(summary.read_text(encoding="utf-8"))
+                if summary.is_file()
+                else {},
+            }
+        )
+    return out
+
+
+def earlier_summaries(outputs: Path | str, name: str, before: Path | None = None) -> list[dict]:
+    """The ``summary.json`` of a report's earlier runs (newest first), each with its run
+    folder as ``run``; ``before`` leaves out that run and the later ones."""
+    return [
+        {**r["summary"], "run": str(r["dir"])}
+        for r in runs(outputs, name)
+        if r["summary"] and (before is None or r["dir"].name < Path(before).name)
+    ]
+
+
+def prune(outputs: Path | str, name: str, keep: int = KEEP) -> list[Path]:
+    """Remove a report's runs beyond the ``keep`` newest (only folders named like runs)."""
+    if keep < 1:
+        raise ReportParameterError(name, "keep", f"attendu un entier >= 1, reçu {keep}")
+    folder = Path(outputs) / name
+    if not folder.is_dir():
+        return []
+    dirs = sorted(d for d in folder.iterdir() if d.is_dir() and RUN_NAME.fullmatch(d.name))
+    removed = dirs[: max(0, len(dirs) - keep)]
+    for d in removed:
+        shutil.rmtree(d)
+    return removed
+
+
 # -- the index -------------------------------------------------------------------------------
 
-
-def _lines(text: str) -> str:
-    """A message of several lines (one per failed check) as HTML lines."""
-    return "<br>".join(html.escape(line) for line in text.splitlines())
-
-
-STATUS_LABELS = {
-    "ok": "réussi",
-    "blocking": "contrôle bloquant en échec",
-    "error": "n'a pas pu s'exécuter",
-}
+STATUS_LABELS = page.RUN_STATUS
 
 
 def write_index(outputs: Path | str) -> Path:
-    """``outputs/index.html``: every run, newest first, with status and headline figures."""
+    """``outputs/index.html``: the latest run of each report first (verdict, French title,
+    dates, key figures, links, one-line message), then the older runs grouped by report."""
     outputs = Path(outputs)
-    rows = []
-    for manifest in sorted(outputs.glob("*/*/manifest.json"), reverse=True):
-        m = json.loads(manifest.read_text(encoding="utf-8"))
-        summary_path = manifest.with_name("summary.json")
-        summary = (
-            json.loads(summary_path.read_text(encoding="utf-8")) if summary_path.exists() else {}
-        )
-        figures = summary.get("figures", {})
-        head = ", ".join(f"{k}: {figures[k]}" for k in summary.get("headline", []) if k in figures)
-        page = manifest.with_name(f"{m['report']}.html")
-        link = (
-            (
-                f'<a href="{html.escape(str(page.relative_to(outputs)))}">'
-                f"{html.escape(m['started'])}</a>"
-            )
-            if page.exists()
-            else html.escape(m["started"])
-        )
-        rows.append(
-            f'<tr class="{m["status"]}"><td>{html.escape(m["report"])}</td>'
-            f"<td>{link}</td><td>{STATUS_LABELS.get(m['status'], m['status'])}</td>"
-            f"<td>{html.escape(head)}</td><td>{_lines(m.get('message', ''))}</td>"
-            "</tr>"
-        )
-    page = f"""<!DOCTYPE html>
-<html lang="fr"><head><meta charset="utf-8"><title>ent-audit · rapports</title>
-<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}
-td,th{{border:1px solid #ccc;padding:.3em .6em;text-align:left}}
-tr.blocking td{{background:#fde2c8}}tr.error td{{background:#f8d0d0}}</style></head>
-<body><h1>Rapports ent-audit</h1>
-<table><thead><tr><th>rapport</th><th>exécution (UTC)</th><th>statut</th>
-<th>chiffres clés</th><th>message</th></tr></thead>
-<tbody>
-{chr(10).join(rows)}
-</tbody></table></body></html>
-"""
-    index = outputs / "index.html"
     outputs.mkdir(parents=True, exist_ok=True)
-    index.write_text(page, encoding="utf-8")
+    names = [r.name for r in registry.REPORTS]
+    names += sorted(
+        d.name
+        for d in outputs.iterdir()
+        if d.is_dir() and d.name not in names and runs(outputs, d.name)
+    )
+    groups = []
+    for name in names:
+        title = registry.BY_NAME[name].title if name in registry.BY_NAME else name
+        found = runs(outputs, name)
+        for r in found:
+            r["title"] = title
+        groups.append((title, found))
+    index = outputs / "index.html"
+    index.write_text(page.index_page(groups, outputs), encoding="utf-8")
     return index

@@ -123,11 +123,12 @@ def test_the_cli_exit_codes(runs, tmp_path, capsys):
     assert cli.main(["report", "inexistant", "--outputs", out]) == 2
 
 
-def test_index_lists_every_run_with_status_and_headline(runs):
+def test_index_lists_every_run_with_verdict_and_french_headline(runs):
     page = (runs["outputs"] / "index.html").read_text()
     assert page.count("<tr class=") == 2
-    assert "réussi" in page and "contrôle bloquant en échec" in page
-    assert f"pupils: {runs['good'].summary['figures']['pupils']}" in page
+    assert "ÉCHEC" in page and "CONFORME" in page  # the stale run is the latest
+    assert page.index("ÉCHEC") < page.index("CONFORME")
+    assert f"élèves : {runs['good'].summary['figures']['pupils']}" in page
 
 
 def test_committed_notebooks_have_no_outputs_and_a_parameters_cell():
