@@ -29,7 +29,7 @@ from ent_audit.analyses import overview
 from ent_audit.reports import runner
 from ent_audit.reports.notebook import PLOTLY_MIME
 from ent_audit.store.store import Store
-from ent_audit.synth.generator import write
+from ent_audit.synth import write
 
 pytestmark = pytest.mark.slow
 SMALL = 5
