@@ -17,7 +17,15 @@ from pathlib import Path
 from typing import Any
 
 from ent_audit import privacy
-from ent_audit.checks import VERDICT_LABELS, Check, Status, Verdict, attention, verdict
+from ent_audit.checks import (
+    VERDICT_LABELS,
+    Check,
+    Status,
+    Verdict,
+    attention,
+    failure_message,
+    verdict,
+)
 from ent_audit.reports import labels as fr
 
 ERROR = "error"
@@ -219,7 +227,11 @@ _LIBS_SHOWN = ("python", "pandas", "plotly", "papermill", "nbconvert")
 
 
 def _message(status: str, checks: list[Check], message: str) -> str:
-    """One line: the first thing to look at."""
+    """The first thing to look at: one line per failed blocking check (``rule : N
+    constats, seuil d'échec T atteint``), else one line."""
+    failures = failure_message(checks)
+    if status != "error" and failures:
+        return failures
     if status == "error":
         return message.splitlines()[0] if message else "le rapport n'a pas pu s'exécuter"
     first = attention(checks)
@@ -235,6 +247,10 @@ def _message(status: str, checks: list[Check], message: str) -> str:
         line = f"non contrôlé : {line}"
     more = len([x for x in first if x is not c])
     return line + (f" (et {more} autre{'s' if more > 1 else ''})" if more else "")
+
+
+def _lines(text: str) -> str:
+    return "<br>".join(esc(line) for line in text.splitlines())
 
 
 def index_row(run: dict, outputs: Path, *, latest: bool) -> str:
@@ -262,7 +278,7 @@ def index_row(run: dict, outputs: Path, *, latest: bool) -> str:
         f"<td>{fr.datetime(manifest['started'])}</td>"
         f"<td>{fr.date(state) if state else fr.EMPTY}</td>"
         f"<td>{figures}</td><td>{' · '.join(links)}</td>"
-        f"<td>{esc(_message(manifest['status'], checks, manifest.get('message', '')))}</td></tr>"
+        f"<td>{_lines(_message(manifest['status'], checks, manifest.get('message', '')))}</td></tr>"
     )
 
 
