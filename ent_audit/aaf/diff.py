@@ -94,7 +94,8 @@ def _multi_values(
 ) -> tuple[pa.Array, pa.Array]:
     """(owner, joined values) of field ``f``, for the records in ``owners`` (None: all).
 
-    Sorted by (owner, value), adjacent duplicates dropped, then one ordered list per owner:
+    Sorted by (owner, value), adjacent duplicates dropped (a set; a projection on ``parts``
+    keeps them: two guardians with link code 20 read ``20 | 20``), then one ordered list per owner:
     a sort and a group-by in Arrow, whatever the number of records.
     """
     table = snapshot.links[f.link]
@@ -111,7 +112,7 @@ def _multi_values(
         pairs = pairs.filter(pc.fill_null(keep, False))
     pairs = pairs.take(pc.sort_indices(pairs, [("owner", "ascending"), ("value", "ascending")]))
     o, v = pairs["owner"].combine_chunks(), pairs["value"].combine_chunks()
-    if len(pairs) > 1:
+    if len(pairs) > 1 and parts is None:  # a projection keeps its repeats ("20 | 20")
         same = pc.and_(
             pc.fill_null(pc.equal(o[1:], o[:-1]), False),
             pc.fill_null(pc.equal(v[1:], v[:-1]), False),

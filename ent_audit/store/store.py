@@ -4,7 +4,8 @@ Layout of ``STORE/`` (folders 0700, files 0600)::
 
     CURRENT            name of the live state folder, replaced atomically
     states/<id>/       the live state: snapshot/<frame>.parquet + meta.json,
-                       presence.parquet (pseudonymous history), extractions.json
+                       presence.parquet (pseudonymous history), extractions.json,
+                       journal.parquet (pseudonymous change journal)
     key                HMAC key of the pseudonyms (unless ENT_AUDIT_KEY is set)
     lock, read.lock    ingestion mutex; readers' shared lock
     tmp/               private extraction and staging, emptied after each run
@@ -38,7 +39,7 @@ from ent_audit.aaf.naming import parse_archive_name
 from ent_audit.aaf.snapshot import ExtractionInfo, Snapshot, load_files
 from ent_audit.exceptions import EntAuditError, NamingError, StoreError, StoreLockedError
 from ent_audit.io import fsync_dir, open_private, private_dir, sha256, write_json
-from ent_audit.store import presence, pseudonym
+from ent_audit.store import journal, presence, pseudonym
 from ent_audit.store.apply import Anomaly, apply_delta, check_delta
 
 FRAMES_DIR = "snapshot"
@@ -58,6 +59,8 @@ class IngestResult:
     anomalies: tuple[Anomaly, ...] = ()
     counts: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    divergences: int = 0
+    """A Complet over a state built by Deltas: records and values the Deltas did not give."""
 
     def to_dict(self, key: bytes | None = None) -> dict:
         """JSON-ready; with ``key`` the anomalies' jointures become pseudonyms (for logs)."""
@@ -134,6 +137,11 @@ class Store:
         df["date"] = pd.to_datetime(df["date"])
         df["ingested_at"] = pd.to_datetime(df["ingested_at"], utc=True)
         return df
+
+    def journal(self) -> pd.DataFrame:
+        """The pseudonymous change journal (see :mod:`ent_audit.store.journal`)."""
+        with self._reading() as state:
+            return journal.read(state)
 
     def presence(self) -> pd.DataFrame:
         """The pseudonymous presence history (see :mod:`ent_audit.store.presence`)."""
@@ -296,6 +304,12 @@ class Store:
         else:
             anomalies = ()
             new_state = incoming
+        # -- change journal and reconciliation (ent_audit.store.journal) --
+        previous = state if info.extraction == "delta" else _read_snapshot_or_none(state_dir)
+        reconcile = bool(history) and history[-1]["extraction"] == "delta"
+        changes = journal.changes(previous, incoming, new_state, self.key, reconcile=reconcile)
+        divergences = journal.divergences(changes)
+        # --
         old_presence = pd.read_parquet(state_dir / "presence.parquet") if state_dir else None
         new_presence = presence.update(
             old_presence, presence.present(new_state, self.key), info.date
@@ -310,24 +324,44 @@ class Store:
             anomalies=len(anomalies),
             counts=incoming.counts(),
             state_counts=new_state.counts(),
+            divergences=divergences,
         )
-        self._commit(new_state, new_presence, [*history, entry])
+        self._commit(
+            new_state,
+            new_presence,
+            [*history, entry],
+            journal.append(journal.read(state_dir), changes),
+        )
         return IngestResult(
             path.name,
             digest,
             "ingested",
             info.extraction,
             info.date,
-            "ingérée",
+            "ingérée"
+            + (
+                f" ; {divergences} divergence(s) entre l'état construit par les Delta et ce "
+                "Complet (le Complet l'emporte, voir le rapport delta)"
+                if divergences
+                else ""
+            ),
             anomalies,
             incoming.counts(),
             time.perf_counter() - t0,
+            divergences,
         )
 
-    def _commit(self, state: Snapshot, history_presence: pd.DataFrame, history: list[dict]) -> None:
+    def _commit(
+        self,
+        state: Snapshot,
+        history_presence: pd.DataFrame,
+        history: list[dict],
+        changes: pd.DataFrame,
+    ) -> None:
         """Write the new state beside the live one, then switch ``CURRENT`` atomically."""
         stage = Path(tempfile.mkdtemp(prefix="stage-", dir=self.path / "tmp"))  # 0700
         _write_snapshot(state, stage)
+        journal.write(stage, changes)
         with open_private(stage / "presence.parquet") as fh:
             history_presence.to_parquet(fh, index=False)
         write_json(stage / "extractions.json", history)
@@ -412,6 +446,10 @@ def _read_info(folder: Path, meta: dict | None = None) -> ExtractionInfo:
         meta["extraction"],
         dt.date.fromisoformat(meta["date"]) if meta["date"] else None,
     )
+
+
+def _read_snapshot_or_none(folder: Path | None) -> Snapshot | None:
+    return _read_snapshot(folder) if folder is not None else None
 
 
 def _read_snapshot(folder: Path) -> Snapshot:
