@@ -93,7 +93,7 @@ def test_a_delta_gives_one_row_per_changed_attribute_values_only_when_not_person
 
 
 def test_a_complet_over_a_delta_built_state_lists_its_differences_as_divergences(states, tmp_path):
-    first, delta, after = states
+    first, _, after = states
     later = extraction(
         tmp_path / "c2",
         {
@@ -142,7 +142,7 @@ def _counts(rows: pd.DataFrame) -> Counter:
 
 @pytest.mark.slow
 def test_the_journal_counts_equal_the_generators_truth_per_kind_operation_attribute(series_store):
-    synth, store, results, truth = series_store
+    _, store, results, truth = series_store
     assert [r.status for r in results] == ["ingested"] * 4
     j = store.journal()
     for ext in truth["extractions"][1:3]:
