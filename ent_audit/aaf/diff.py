@@ -50,14 +50,17 @@ def attribute_values(
     *,
     jointures: Iterable[str] | pd.Series | None = None,
     parts: dict[str, tuple[str, ...]] | None = None,
+    columns: Iterable[str] | None = None,
 ) -> pd.DataFrame:
     """One row per live record of ``kind``: its jointure and one text column per attribute of
     the schema (multi-valued ones as their sorted, deduplicated values joined by
     :data:`MULTI_SEPARATOR`, each value its ``$``-joined parts), named by column.
 
     ``jointures`` keeps only those records (a Delta's); ``parts`` replaces, per multi-valued
-    column, the link columns a value is made of (the journal shows only a class's id).
+    column, the link columns a value is made of (the journal shows only a class's id);
+    ``columns`` computes only those attributes.
     """
+    wanted_columns = None if columns is None else set(columns)
     records = live(getattr(snapshot, kind.frame))
     if jointures is not None:
         wanted = pd.Series(list(jointures) if not isinstance(jointures, pd.Series) else jointures)
@@ -66,10 +69,13 @@ def attribute_values(
     out = pd.DataFrame({"jointure": records["jointure"].astype(STRING)})
     for f in kind.single:
         if f.column != "jointure" and f.column in records:
-            out[f.column] = _text(records[f.column])
+            if wanted_columns is None or f.column in wanted_columns:
+                out[f.column] = _text(records[f.column])
     keys = _arrow(out["jointure"])
     restrict = keys if jointures is not None else None
     for f in kind.multi:
+        if wanted_columns is not None and f.column not in wanted_columns:
+            continue
         owners, joined = _multi_values(snapshot, kind, f, (parts or {}).get(f.column), restrict)
         taken = pc.take(joined, pc.index_in(keys, value_set=owners))
         out[f.column] = pd.Series(taken.to_pandas(types_mapper=pd.ArrowDtype), dtype=STRING)

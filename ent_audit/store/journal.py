@@ -132,7 +132,7 @@ def changes(
     gave ``new``. ``reconcile``: ``previous`` was built by Deltas, so a Complet's differences
     are divergences. The first Complet of a store changes nothing: no rows."""
     info = incoming.extraction
-    parts = []
+    found: dict[str, pd.DataFrame] = {}
     for kind in schema.KINDS.values():
         if info.extraction == "delta":
             rows = _delta_rows(previous, incoming, new, kind)
@@ -141,10 +141,19 @@ def changes(
         else:
             continue
         if len(rows):
-            parts.append(_decorated(rows, kind, previous, new, key))
-    if not parts:
+            found[kind.name] = rows
+    if not found:
         return empty()
-    out = pd.concat(parts, ignore_index=True)
+    ids = {k: rows["jointure"].dropna().unique() for k, rows in found.items()}
+    before = _main_schools(previous, ids) if previous is not None else {}
+    after = _main_schools(new, ids)
+    out = pd.concat(
+        [
+            _decorated(rows, schema.KINDS[k], previous, new, key, before, after)
+            for k, rows in found.items()
+        ],
+        ignore_index=True,
+    )
     out["date"] = pd.Timestamp(info.date)
     out["extraction"] = info.extraction
     out["divergence"] = reconcile and info.extraction == "complete"
@@ -201,7 +210,13 @@ def _complete_rows(previous: Snapshot, new: Snapshot, kind: schema.Kind) -> pd.D
 
 
 def _decorated(
-    rows: pd.DataFrame, kind: schema.Kind, previous: Snapshot | None, new: Snapshot, key: bytes
+    rows: pd.DataFrame,
+    kind: schema.Kind,
+    previous: Snapshot | None,
+    new: Snapshot,
+    key: bytes,
+    before: dict,
+    after: dict,
 ) -> pd.DataFrame:
     """Rows (jointure, operation[, attribute, column, before, after, noop]) made publishable:
     pseudonym, schools before and after, level, values of :data:`SHOWN` attributes only."""
@@ -210,16 +225,15 @@ def _decorated(
             rows[c] = None
     rows = rows.reset_index(drop=True)
     ids = rows["jointure"].dropna().unique()
-    before = _main_schools(previous, kind, ids) if previous is not None else {}
-    after = _main_schools(new, kind, ids)
+    where = pd.Series(rows["jointure"].astype(str).radd(kind.name + ":").to_numpy())
     out = pd.DataFrame(
         {
             "kind": kind.frame,
             "pseudonym": pseudonym.pseudonymise(key, kind.name, rows["jointure"]),
             "operation": rows["operation"],
             "attribute": rows["attribute"],
-            "school_before": rows["jointure"].map(before),
-            "school_after": rows["jointure"].map(after),
+            "school_before": where.map(before),
+            "school_after": where.map(after),
             "level": None,
             "before": None,
             "after": None,
@@ -245,7 +259,9 @@ def _decorated(
         for side, snap in (("before", previous), ("after", new)):
             if snap is None:
                 continue
-            shown = attribute_values(snap, kind, jointures=who, parts={column: parts})
+            shown = attribute_values(
+                snap, kind, jointures=who, parts={column: parts}, columns=[column]
+            )
             out.loc[hit, side] = who.map(shown.set_index("jointure")[column]).to_numpy()
     return out
 
@@ -256,41 +272,50 @@ def _levels(snapshot: Snapshot, ids) -> dict:
     return dict(zip(s["jointure"], s["level"].astype(STRING), strict=True))
 
 
-def _main_schools(snapshot: Snapshot, kind: schema.Kind, ids) -> dict:
-    """Jointure -> UAI of each record's main school (a structure: its own UAI).
+def _main_schools(snapshot: Snapshot, ids: dict[str, np.ndarray]) -> dict[str, str]:
+    """``kind:jointure`` -> UAI of each record's main school (a structure: its own UAI), for
+    the records ``ids`` lists by kind name.
 
-    :func:`population.memberships` is run on the snapshot cut down to these people (and a
-    guardian's pupils, who place them): the same answer as on the whole snapshot, for a
+    :func:`population.memberships` is run once, on the snapshot cut down to these people (and
+    a guardian's pupils, who place them): the same answer as on the whole snapshot, for a
     Delta's few thousand records instead of the whole perimeter.
     """
-    if kind is schema.STRUCTURE:
-        s = population.live(snapshot.structures)
-        s = s[isin(s["jointure"], ids)].drop_duplicates("jointure")
-        return dict(zip(s["jointure"], s["uai"], strict=True))
-    people = pd.Series(ids, dtype=STRING)
-    if kind is schema.GUARDIAN:
-        sg = snapshot.links["student_guardian"]
-        people = pd.concat([people, sg.loc[isin(sg["guardian"], ids), "student"]])
-    people = people.dropna().unique()
+    out: dict[str, str] = {}
+    structures = population.live(snapshot.structures)
+    mine = structures[isin(structures["jointure"], ids.get(schema.STRUCTURE.name, []))]
+    for j, uai in zip(mine["jointure"], mine["uai"], strict=True):
+        out[f"{schema.STRUCTURE.name}:{j}"] = uai
+    people = {k: pd.Series(ids.get(k, []), dtype=STRING)
+              for k in (schema.STUDENT.name, schema.GUARDIAN.name, schema.STAFF.name)}  # fmt: skip
+    if not any(len(v) for v in people.values()):
+        return out
+    sg = snapshot.links["student_guardian"]
+    guardians = people[schema.GUARDIAN.name]
+    pupils = pd.concat(
+        [people[schema.STUDENT.name], sg.loc[isin(sg["guardian"], guardians), "student"]]
+    )
+    everyone = pd.concat([pupils, guardians, people[schema.STAFF.name]]).dropna().unique()
     links = dict(snapshot.links)
     for name, columns in _LINK_PEOPLE.items():
         table = links[name]
         keep = np.zeros(len(table), dtype=bool)
         for c in columns:
-            keep |= isin(table[c], people)
+            keep |= isin(table[c], everyone)
         links[name] = table[keep]
     cut = dataclasses.replace(
         snapshot,
         links=links,
-        **{
-            k.frame: getattr(snapshot, k.frame)[isin(getattr(snapshot, k.frame)["jointure"], ids)]
-            for k in (schema.GUARDIAN, schema.STAFF)
-        },
-        students=snapshot.students[isin(snapshot.students["jointure"], people)],
+        students=snapshot.students[isin(snapshot.students["jointure"], pupils.dropna())],
+        guardians=snapshot.guardians[isin(snapshot.guardians["jointure"], guardians)],
+        staff=snapshot.staff[isin(snapshot.staff["jointure"], people[schema.STAFF.name])],
     )
     main = population.main_school(population.memberships(cut))
-    main = main[(main["kind"] == kind.name).to_numpy()]
-    return dict(zip(main["jointure"], main["uai"], strict=True))
+    wanted = {f"{k}:{j}" for k, v in people.items() for j in v}
+    keys = (main["kind"].astype(str) + ":" + main["jointure"].astype(str)).to_numpy()
+    for k, uai in zip(keys, main["uai"], strict=True):
+        if k in wanted:
+            out[k] = uai
+    return out
 
 
 def divergences(rows: pd.DataFrame) -> int:
