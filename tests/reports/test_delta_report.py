@@ -20,14 +20,16 @@ def runs(tmp_path_factory):
     report run on each."""
     tmp = tmp_path_factory.mktemp("delta-report")
     synth = series.write(tmp / "synth", seed=5, schools=6, pupils=300)
-    full, partial = tmp / "full", tmp / "partial"
+    full, partial, first = tmp / "full", tmp / "partial", tmp / "first"
     Store(full).ingest(synth.archives)
     Store(partial).ingest(synth.archives[:3])
+    Store(first).ingest(synth.archives[:1])
     outputs = tmp / "outputs"
     lying = report.run("delta", {"store": str(full)}, outputs=outputs)
     waiting = report.run("delta", {"store": str(partial)}, outputs=outputs)
+    alone = report.run("delta", {"store": str(first)}, outputs=outputs)
     truth = json.loads(synth.truth.read_text())
-    return dict(synth=synth, lying=lying, waiting=waiting, truth=truth, tmp=tmp)
+    return dict(synth=synth, lying=lying, waiting=waiting, alone=alone, truth=truth, tmp=tmp)
 
 
 def test_divergences_fail_the_blocking_check_and_are_listed_in_findings_csv(runs):
@@ -65,11 +67,14 @@ def test_the_summary_counts_equal_the_series_truth(runs):
 
 
 def test_before_the_next_complet_the_reconciliation_is_not_checked(runs):
-    r = runs["waiting"]
-    assert (r.status, r.exit_code) == ("ok", 0), r.message
-    [check] = r.summary["checks"]
-    assert check["status"] == "skipped" and check["blocking"]
-    assert r.summary["figures"]["divergences"] == 0
+    for r in (runs["waiting"], runs["alone"]):
+        assert (r.status, r.exit_code) == ("ok", 0), r.message
+        [check] = r.summary["checks"]
+        assert check["status"] == "skipped" and check["blocking"]
+        assert r.summary["figures"]["divergences"] == 0
+    assert runs["alone"].summary["figures"]["changes"]["students"] == {
+        "add": 0, "modify": 0, "delete": 0,
+    }  # fmt: skip
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium absent")
@@ -80,13 +85,15 @@ def test_the_page_says_its_verdict_first_in_french_and_draws_its_figures(runs, t
     first = text.index("ÉCHEC : les Delta n'ont pas dit toute la vérité")
     assert first < text.index("Chiffres clés") < text.index("Divergences de réconciliation")
     assert "Réconciliation non contrôlée" in page_text(runs["waiting"].html)
+    (tmp_path / "alone").mkdir()
+    check_rendered(runs["alone"].html, tmp_path / "alone")  # a store with one Complet: empty
     for word in ("ajouts", "suppressions", "arrivées", "semaine du", "Contrôles"):
         assert word in text, word
 
 
 def test_no_personal_value_in_pages_or_files(runs):
     values = personal_values(runs["synth"].perimeter)
-    for r in (runs["lying"], runs["waiting"]):
+    for r in (runs["lying"], runs["waiting"], runs["alone"]):
         assert leaks(page_text(r.html), values) == set()
         for p in r.run_dir.iterdir():
             if p.suffix in (".csv", ".json"):
