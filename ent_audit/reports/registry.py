@@ -31,6 +31,7 @@ class Report:
 REPORTS: tuple[Report, ...] = (
     Report("overview", "overview.ipynb", "Vue d'ensemble du périmètre"),
     Report("quality", "quality.ipynb", "Audit de la qualité des données"),
+    Report("delta", "delta.ipynb", "Inspection des deltas"),
     Report("roster_explorer", "roster_explorer.ipynb", "Explorateur d'une école", scheduled=False),
     Report("retention", "retention.ipynb", "Conservation des données et échéances de destruction"),
 )

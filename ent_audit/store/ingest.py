@@ -59,7 +59,7 @@ from ent_audit.exceptions import (
     StoreError,
 )
 from ent_audit.io import sha256
-from ent_audit.store import presence, pseudonym
+from ent_audit.store import journal, presence, pseudonym
 from ent_audit.store.apply import MAX_GAP_DAYS, Anomaly, apply_delta, check_delta
 
 if TYPE_CHECKING:
@@ -103,6 +103,8 @@ class IngestResult:
     seconds: float = 0.0
     guard: str | None = None
     """The guard that refused the archive (see the module's table)."""
+    divergences: int = 0
+    """A Complet over a state built by Deltas: records and values the Deltas did not give."""
 
     def to_dict(self, key: bytes | None = None) -> dict:
         """JSON-ready; with ``key`` the anomalies' jointures become pseudonyms (for logs)."""
@@ -415,6 +417,15 @@ def _ingest_one(store: Store, path: Path, guards: Guards, progress: bool | None)
         raise  # the store's fault, not the archive's
     except EntAuditError as err:
         return _refused(path, digest, err, t0, **seen)
+    # -- change journal and reconciliation (ent_audit.store.journal) --
+    if info.extraction == "delta":
+        previous = state
+    else:
+        previous = store.read_snapshot(state_dir) if state_dir else None
+    reconcile = bool(history) and history[-1]["extraction"] == "delta"
+    changes = journal.changes(previous, incoming, new_state, store.key, reconcile=reconcile)
+    divergences = journal.divergences(changes)
+    # --
     old_presence = store.read_presence(state_dir)
     new_presence = presence.update(old_presence, presence.present(new_state, store.key), info.date)
     entry = dict(
@@ -427,18 +438,31 @@ def _ingest_one(store: Store, path: Path, guards: Guards, progress: bool | None)
         anomalies=len(anomalies),
         counts=incoming.counts(),
         state_counts=new_state.counts(),
+        divergences=divergences,
     )
-    store.commit(new_state, new_presence, [*history, entry])
+    store.commit(
+        new_state,
+        new_presence,
+        [*history, entry],
+        journal.append(journal.read(state_dir), changes),
+    )
+    message = "ingérée"
+    if divergences:
+        message += (
+            f" ; {divergences} divergence(s) entre l'état construit par les Delta et ce "
+            "Complet (le Complet l'emporte, voir le rapport delta)"
+        )
     return IngestResult(
         path.name,
         digest,
         "ingested",
         info.extraction,
         info.date,
-        "ingérée",
+        message,
         anomalies,
         incoming.counts(),
         time.perf_counter() - t0,
+        divergences=divergences,
     )
 
 

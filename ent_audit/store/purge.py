@@ -27,9 +27,11 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ent_audit.aaf import schema
+from ent_audit.aaf.frames import isin
 from ent_audit.aaf.naming import parse_archive_name
 from ent_audit.aaf.snapshot import Snapshot
 from ent_audit.exceptions import EntAuditError
@@ -173,6 +175,8 @@ class PurgeReport:
     output_rows_removed: int = 0
     output_runs_removed: int = 0
     log_files_scrubbed: int = 0
+    journal_rows_removed: int = 0
+    """Rows of the change journal naming a purged person."""
     access_lines_removed: int = 0
     """Lines of the roster explorer's access journal past their term."""
     record: Path | None = None
@@ -188,6 +192,7 @@ class PurgeReport:
                 self.output_rows_removed,
                 self.output_runs_removed,
                 self.log_files_scrubbed,
+                self.journal_rows_removed,
                 self.access_lines_removed,
             )
         )
@@ -312,7 +317,7 @@ def apply(
     """Carry ``plan`` out. Call it under ``store.locked()`` (the CLI does): no ingestion may
     run meanwhile."""
     doomed = set(plan.pseudonyms)
-    presence_rows = state_records = files = archives_removed = 0
+    presence_rows = state_records = files = archives_removed = journal_rows = 0
     jointures = set(plan.jointures)
     if plan.everything:
         for p in (store.path / "states").iterdir():
@@ -334,8 +339,16 @@ def apply(
         if jointures:
             state, state_records = _without_people(store.latest(), jointures)
         presence_rows = int(gone.sum())
-        if presence_rows or state_records:
-            store.rewrite(rows[~gone].reset_index(drop=True), state)
+        # The change journal names the same people: their rows go with them.
+        book = store.journal()
+        requested = pseudonym.pseudonymise(store.key, schema.STUDENT.name, sorted(jointures))
+        named = {p for p, _ in doomed} | set(requested.dropna().astype(str))
+        dropped = isin(book["pseudonym"], named) if len(book) else np.zeros(0, dtype=bool)
+        journal_rows = int(dropped.sum())
+        if presence_rows or state_records or journal_rows:
+            store.rewrite(
+                rows[~gone].reset_index(drop=True), state, book[~dropped].reset_index(drop=True)
+            )
     for path, category in zip(plan.paths, plan.categories, strict=True):
         if category == Category.ARCHIVE:
             archives_removed += _remove(Path(path))
@@ -366,6 +379,7 @@ def apply(
         output_rows_removed=out_rows,
         output_runs_removed=out_runs,
         log_files_scrubbed=logs,
+        journal_rows_removed=journal_rows,
         access_lines_removed=access_lines,
     )
     if not report.changed:

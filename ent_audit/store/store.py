@@ -5,6 +5,7 @@ Layout of ``STORE/`` (folders 0700, files 0600)::
     CURRENT            name of the live state folder, replaced atomically
     states/<id>/       the live state: snapshot/<frame>.parquet + meta.json,
                        presence.parquet (pseudonymous history), extractions.json,
+                       journal.parquet (pseudonymous change journal),
                        files.json (SHA-256 of every other file of the state, written last)
     key                HMAC key of the pseudonyms (unless ENT_AUDIT_KEY is set)
     lock, read.lock    ingestion mutex; readers' shared lock
@@ -41,7 +42,7 @@ from ent_audit.aaf import schema
 from ent_audit.aaf.snapshot import ExtractionInfo, Snapshot
 from ent_audit.exceptions import StoreCorruptError, StoreError, StoreLockedError
 from ent_audit.io import fsync_dir, open_private, private_dir, sha256, write_json
-from ent_audit.store import ingest, presence, pseudonym
+from ent_audit.store import ingest, journal, presence, pseudonym
 from ent_audit.store.ingest import Guards, IngestResult
 
 FRAMES_DIR = "snapshot"
@@ -160,6 +161,11 @@ class Store:
             raise StoreCorruptError(state / "extractions.json", repr(err)) from None
         return df
 
+    def journal(self) -> pd.DataFrame:
+        """The pseudonymous change journal (see :mod:`ent_audit.store.journal`)."""
+        with self._reading() as state:
+            return journal.read(state)
+
     def presence(self) -> pd.DataFrame:
         """The pseudonymous presence history (see :mod:`ent_audit.store.presence`)."""
         with self._reading() as state:
@@ -269,14 +275,21 @@ class Store:
         finally:
             fh.close()  # releases the lock
 
-    def rewrite(self, presence_rows: pd.DataFrame, state: Snapshot | None = None) -> None:
-        """Commit the live state again with new presence rows (and a new ``state``): the
-        purge's entry point, through the same atomic switch. Call it under :meth:`locked`."""
+    def rewrite(
+        self,
+        presence_rows: pd.DataFrame,
+        state: Snapshot | None = None,
+        journal_rows: pd.DataFrame | None = None,
+    ) -> None:
+        """Commit the live state again with new presence rows (and a new ``state``, a new
+        journal): the purge's entry point, through the same atomic switch. Call it under
+        :meth:`locked`."""
         current = self.current()
         if current is None:
             raise StoreError(f"{self.path}: aucune extraction ingérée")
         state = self.read_snapshot(current) if state is None else state
-        self.commit(state, presence_rows, self.read_history(current))
+        changes = journal.read(current) if journal_rows is None else journal_rows
+        self.commit(state, presence_rows, self.read_history(current), changes)
 
     def _sweep(self) -> None:
         """Remove what an interrupted run left (extracted XML, staged Parquet: personal
@@ -333,11 +346,19 @@ class Store:
         guards = Guards(**{k: v for k, v in given.items() if v is not None})
         return ingest.ingest(self, archives, guards=guards, wait=wait, progress=progress)
 
-    def commit(self, state: Snapshot, history_presence: pd.DataFrame, history: list[dict]) -> None:
-        """Write the new state beside the live one, then switch ``CURRENT`` atomically."""
+    def commit(
+        self,
+        state: Snapshot,
+        history_presence: pd.DataFrame,
+        history: list[dict],
+        changes: pd.DataFrame,
+    ) -> None:
+        """Write the new state (and its change journal) beside the live one, then switch
+        ``CURRENT`` atomically."""
         stage = Path(tempfile.mkdtemp(prefix="stage-", dir=self.path / "tmp"))  # 0700
         try:
             _write_snapshot(state, stage)
+            journal.write(stage, changes)
             with open_private(stage / "presence.parquet") as fh:
                 history_presence.to_parquet(fh, index=False)
             write_json(stage / "extractions.json", history)

@@ -1,0 +1,345 @@
+"""The change journal: what each ingested extraction changed, pseudonymous, kept by the store.
+
+The store keeps only the latest state in clear, so changes are recorded as they happen, in
+the same transaction as the new state (``journal.parquet`` in the state folder). One row per
+changed record and attribute:
+
+- a **Delta**: ``add`` and ``delete`` (one row per record), ``modify`` (one row per attribute
+  whose value the modification changed; one row with ``noop`` when it changed nothing);
+- a **Complet** over an earlier state: ``appeared``, ``disappeared`` (one row per record),
+  ``changed`` (one row per attribute). When that earlier state was built by Deltas, these rows
+  are the **reconciliation**: each is a ``divergence``, something the Deltas did not say (or
+  said wrong). The Complet wins; the divergences stay in the journal.
+
+Nothing personal is written: people are keyed pseudonyms (the presence history's), schools
+their UAI (each record's main school, :func:`ent_audit.aaf.population.main_school`, before and
+after), and values only for the attributes of :data:`SHOWN` (level, cycle, class id, school,
+link code, function code, teacher category, a school's own UAI, type, circonscription,
+commune). For every other attribute (names, birth dates, contacts, INE, ids of other people)
+the row says only that it changed (``masked``).
+
+The diff is :mod:`ent_audit.aaf.diff`, the one comparison the analyses use too; for a Delta
+it reads only the records the Delta touched.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from enum import StrEnum
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ent_audit.aaf import population, schema
+from ent_audit.aaf.diff import attribute_values, compare_kind
+from ent_audit.aaf.frames import STRING, isin
+from ent_audit.aaf.snapshot import Snapshot
+from ent_audit.io import open_private
+from ent_audit.store import pseudonym
+
+FILE = "journal.parquet"
+
+
+class Operation(StrEnum):
+    """What happened to a record."""
+
+    ADD = "add"
+    """``addRequest`` of a Delta."""
+    MODIFY = "modify"
+    """``modifyRequest`` of a Delta."""
+    DELETE = "delete"
+    """``deleteRequest`` of a Delta."""
+    APPEARED = "appeared"
+    """In a Complet, not in the state before it."""
+    DISAPPEARED = "disappeared"
+    """In the state, not in the Complet that replaced it."""
+    CHANGED = "changed"
+    """In both, with another value."""
+
+
+OPERATION_DTYPE = pd.CategoricalDtype([str(o) for o in Operation])
+
+COLUMNS = (
+    "date", "extraction", "kind", "pseudonym", "operation", "attribute", "school_before",
+    "school_after", "level", "before", "after", "masked", "noop", "divergence",
+)  # fmt: skip
+"""``date`` of the extraction, its type (``complete``/``delta``), ``kind`` (frame name:
+``structures``, ``students``, ``guardians``, ``staff``), the record's ``pseudonym``, the
+``operation``, the AAF ``attribute`` (null for a whole record), the main school's UAI before
+and after, the pupil's ``level``, the values ``before`` and ``after`` (only for :data:`SHOWN`
+attributes), ``masked`` (a value changed but is not shown), ``noop`` (a modification that
+changed nothing), ``divergence`` (a reconciliation finding)."""
+
+SHOWN: dict[tuple[str, str], tuple[str, ...] | None] = {
+    ("structures", "uai"): None,
+    ("structures", "struct_type"): None,
+    ("structures", "circonscription"): None,
+    ("structures", "commune"): None,
+    ("students", "level"): None,
+    ("students", "cycle"): None,
+    ("students", "classes"): ("class_id",),
+    ("students", "structures"): ("structure",),
+    ("students", "guardians"): ("link_code",),
+    ("staff", "is_teacher"): None,
+    ("staff", "structures"): ("structure",),
+    ("staff", "functions"): ("structure", "code"),
+    ("staff", "director_of"): ("structure",),
+}
+"""(frame, column) whose values the journal keeps, and for a multi-valued one the parts of
+each value kept (a class's id, not its name; a guardian link's code, not the guardian)."""
+
+for (_frame, _column), _parts in SHOWN.items():
+    _f = schema.KIND_BY_FRAME[_frame].field(_column)
+    assert not _f.personal and (_parts is None) == (not _f.multi), (_frame, _column)
+    assert _parts is None or set(_parts) <= set(_f.parts), (_frame, _column)
+
+_LINK_PEOPLE = {
+    "person_structure": ("person",),
+    "student_class": ("student",),
+    "student_guardian": ("student", "guardian"),
+    "staff_function": ("staff",),
+    "staff_director": ("staff",),
+}
+"""The link tables :func:`population.memberships` reads, and their person columns."""
+
+
+def empty() -> pd.DataFrame:
+    return _typed(pd.DataFrame({c: [] for c in COLUMNS}))
+
+
+def _typed(df: pd.DataFrame) -> pd.DataFrame:
+    df = df.reset_index(drop=True)
+    df["date"] = pd.to_datetime(df["date"]).astype("datetime64[ns]")
+    for c in ("extraction", "kind", "pseudonym", "attribute", "school_before", "school_after",
+              "level", "before", "after"):  # fmt: skip
+        df[c] = df[c].astype(STRING)
+    df["operation"] = df["operation"].astype(str).astype(OPERATION_DTYPE)
+    for c in ("masked", "noop", "divergence"):
+        df[c] = df[c].fillna(False).astype(bool)
+    return df[list(COLUMNS)]
+
+
+def changes(
+    previous: Snapshot | None,
+    incoming: Snapshot,
+    new: Snapshot,
+    key: bytes,
+    *,
+    reconcile: bool = False,
+) -> pd.DataFrame:
+    """The journal rows of ingesting ``incoming`` over ``previous`` (None: empty store), which
+    gave ``new``. ``reconcile``: ``previous`` was built by Deltas, so a Complet's differences
+    are divergences. The first Complet of a store changes nothing: no rows."""
+    info = incoming.extraction
+    found: dict[str, pd.DataFrame] = {}
+    for kind in schema.KINDS.values():
+        if info.extraction == "delta":
+            rows = _delta_rows(previous, incoming, new, kind)
+        elif previous is not None:
+            rows = _complete_rows(previous, new, kind)
+        else:
+            continue
+        if len(rows):
+            found[kind.name] = rows
+    if not found:
+        return empty()
+    ids = {k: rows["jointure"].dropna().unique() for k, rows in found.items()}
+    before = _main_schools(previous, ids) if previous is not None else {}
+    after = _main_schools(new, ids)
+    out = pd.concat(
+        [
+            _decorated(rows, schema.KINDS[k], previous, new, key, before, after)
+            for k, rows in found.items()
+        ],
+        ignore_index=True,
+    )
+    out["date"] = pd.Timestamp(info.date)
+    out["extraction"] = info.extraction
+    out["divergence"] = reconcile and info.extraction == "complete"
+    return _typed(out)
+
+
+def _records(jointures, operation: Operation, **extra) -> pd.DataFrame:
+    ids = pd.Series(jointures, dtype=STRING).reset_index(drop=True)
+    return pd.DataFrame({"jointure": ids, "operation": str(operation), **extra})
+
+
+def _delta_rows(
+    previous: Snapshot | None, incoming: Snapshot, new: Snapshot, kind: schema.Kind
+) -> pd.DataFrame:
+    rows = getattr(incoming, kind.frame)
+    op = rows["op"].astype(str).to_numpy()
+    ids = rows["jointure"].astype(STRING).reset_index(drop=True)
+    modified = ids[op == "modify"].dropna()
+    parts = [
+        _records(ids[op == "add"], Operation.ADD),
+        _records(ids[op == "delete"], Operation.DELETE),
+    ]
+    if len(modified) and previous is not None:
+        cmp = compare_kind(previous, new, kind, jointures=modified)
+        changed = cmp.changed.assign(operation=str(Operation.MODIFY))
+        unknown = cmp.added["jointure"]  # a modify of an unknown record: applied as an add
+        known = modified[isin(modified, _live_ids(previous, kind))]
+        noop = known[~isin(known, changed["jointure"])]
+        parts += [
+            changed,
+            _records(noop, Operation.MODIFY, noop=True),
+            _records(unknown, Operation.MODIFY),
+        ]
+    elif len(modified):
+        parts.append(_records(modified, Operation.MODIFY))
+    return pd.concat([p for p in parts if len(p)] or parts[:1], ignore_index=True)
+
+
+def _live_ids(snapshot: Snapshot, kind: schema.Kind) -> pd.Series:
+    """Jointures of the live records of ``kind``."""
+    return population.live(getattr(snapshot, kind.frame))["jointure"].dropna()
+
+
+def _complete_rows(previous: Snapshot, new: Snapshot, kind: schema.Kind) -> pd.DataFrame:
+    cmp = compare_kind(previous, new, kind)
+    return pd.concat(
+        [
+            _records(cmp.added["jointure"], Operation.APPEARED),
+            _records(cmp.removed["jointure"], Operation.DISAPPEARED),
+            cmp.changed.assign(operation=str(Operation.CHANGED)),
+        ],
+        ignore_index=True,
+    )
+
+
+def _decorated(
+    rows: pd.DataFrame,
+    kind: schema.Kind,
+    previous: Snapshot | None,
+    new: Snapshot,
+    key: bytes,
+    before: dict,
+    after: dict,
+) -> pd.DataFrame:
+    """Rows (jointure, operation[, attribute, column, before, after, noop]) made publishable:
+    pseudonym, schools before and after, level, values of :data:`SHOWN` attributes only."""
+    for c in ("attribute", "column", "before", "after"):
+        if c not in rows:
+            rows[c] = None
+    rows = rows.reset_index(drop=True)
+    ids = rows["jointure"].dropna().unique()
+    where = pd.Series(rows["jointure"].astype(str).radd(kind.name + ":").to_numpy())
+    out = pd.DataFrame(
+        {
+            "kind": kind.frame,
+            "pseudonym": pseudonym.pseudonymise(key, kind.name, rows["jointure"]),
+            "operation": rows["operation"],
+            "attribute": rows["attribute"],
+            "school_before": where.map(before),
+            "school_after": where.map(after),
+            "level": None,
+            "before": None,
+            "after": None,
+            "masked": rows["column"].notna(),
+            "noop": rows["noop"] if "noop" in rows else False,
+        }
+    )
+    if kind is schema.STUDENT:
+        levels = _levels(new, ids)
+        if previous is not None:
+            levels = {**_levels(previous, ids), **levels}
+        out["level"] = rows["jointure"].map(levels)
+    for column, parts in ((c, p) for (f, c), p in SHOWN.items() if f == kind.frame):
+        hit = (rows["column"] == column).to_numpy(dtype=bool, na_value=False)
+        if not hit.any():
+            continue
+        out.loc[hit, "masked"] = False
+        if parts is None:
+            out.loc[hit, "before"] = rows.loc[hit, "before"].to_numpy()
+            out.loc[hit, "after"] = rows.loc[hit, "after"].to_numpy()
+            continue
+        who = rows.loc[hit, "jointure"]
+        for side, snap in (("before", previous), ("after", new)):
+            if snap is None:
+                continue
+            shown = attribute_values(
+                snap, kind, jointures=who, parts={column: parts}, columns=[column]
+            )
+            out.loc[hit, side] = who.map(shown.set_index("jointure")[column]).to_numpy()
+    return out
+
+
+def _levels(snapshot: Snapshot, ids) -> dict:
+    s = population.live(snapshot.students)
+    s = s[isin(s["jointure"], ids)].drop_duplicates("jointure")
+    return dict(zip(s["jointure"], s["level"].astype(STRING), strict=True))
+
+
+def _main_schools(snapshot: Snapshot, ids: dict[str, np.ndarray]) -> dict[str, str]:
+    """``kind:jointure`` -> UAI of each record's main school (a structure: its own UAI), for
+    the records ``ids`` lists by kind name.
+
+    :func:`population.memberships` is run once, on the snapshot cut down to these people (and
+    a guardian's pupils, who place them): the same answer as on the whole snapshot, for a
+    Delta's few thousand records instead of the whole perimeter.
+    """
+    out: dict[str, str] = {}
+    structures = population.live(snapshot.structures)
+    mine = structures[isin(structures["jointure"], ids.get(schema.STRUCTURE.name, []))]
+    for j, uai in zip(mine["jointure"], mine["uai"], strict=True):
+        out[f"{schema.STRUCTURE.name}:{j}"] = uai
+    people = {k: pd.Series(ids.get(k, []), dtype=STRING)
+              for k in (schema.STUDENT.name, schema.GUARDIAN.name, schema.STAFF.name)}  # fmt: skip
+    if not any(len(v) for v in people.values()):
+        return out
+    sg = snapshot.links["student_guardian"]
+    guardians = people[schema.GUARDIAN.name]
+    pupils = pd.concat(
+        [people[schema.STUDENT.name], sg.loc[isin(sg["guardian"], guardians), "student"]]
+    )
+    everyone = pd.concat([pupils, guardians, people[schema.STAFF.name]]).dropna().unique()
+    links = dict(snapshot.links)
+    for name, columns in _LINK_PEOPLE.items():
+        table = links[name]
+        keep = np.zeros(len(table), dtype=bool)
+        for c in columns:
+            keep |= isin(table[c], everyone)
+        links[name] = table[keep]
+    cut = dataclasses.replace(
+        snapshot,
+        links=links,
+        students=snapshot.students[isin(snapshot.students["jointure"], pupils.dropna())],
+        guardians=snapshot.guardians[isin(snapshot.guardians["jointure"], guardians)],
+        staff=snapshot.staff[isin(snapshot.staff["jointure"], people[schema.STAFF.name])],
+    )
+    main = population.main_school(population.memberships(cut))
+    wanted = {f"{k}:{j}" for k, v in people.items() for j in v}
+    keys = (main["kind"].astype(str) + ":" + main["jointure"].astype(str)).to_numpy()
+    for k, uai in zip(keys, main["uai"], strict=True):
+        if k in wanted:
+            out[k] = uai
+    return out
+
+
+def divergences(rows: pd.DataFrame) -> int:
+    """How many reconciliation divergences ``rows`` hold."""
+    return int(rows["divergence"].sum())
+
+
+def read(state: Path | None) -> pd.DataFrame:
+    """The journal of a state folder (empty for a store without one yet)."""
+    if state is None or not (state / FILE).exists():
+        return empty()
+    return _typed(pd.read_parquet(state / FILE))
+
+
+def write(folder: Path, journal: pd.DataFrame) -> None:
+    """Write the whole journal into a (staging) state folder, 0600, fsynced on close."""
+    with open_private(folder / FILE) as fh:
+        journal.to_parquet(fh, index=False)
+
+
+def append(journal: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
+    """The journal with ``rows`` after it (``rows`` of a newer extraction)."""
+    if rows.empty:
+        return journal
+    if journal.empty:
+        return rows
+    return _typed(pd.concat([journal, rows], ignore_index=True))
