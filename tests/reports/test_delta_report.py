@@ -83,7 +83,9 @@ def test_the_page_says_its_verdict_first_in_french_and_draws_its_figures(runs, t
     assert len(plots) == 2
     text = " ".join(dom.text_content().split())
     first = text.index("ÉCHEC : les Delta n'ont pas dit toute la vérité")
-    assert first < text.index("Chiffres clés") < text.index("Divergences de réconciliation")
+    # The page's shared banner (verdict, key figures) comes first, then the report's own.
+    assert text.index("ÉCHEC") <= first < text.index("Divergences de réconciliation")
+    assert text.index("Chiffres clés") < first
     assert "Réconciliation non contrôlée" in page_text(runs["waiting"].html)
     (tmp_path / "alone").mkdir()
     check_rendered(runs["alone"].html, tmp_path / "alone")  # a store with one Complet: empty
