@@ -745,8 +745,7 @@ def reference_indicators(
 
     teachers = at[at["teacher"].to_numpy() & at["activated"].to_numpy()]
     act_teachers = teachers.drop_duplicates(["kind", "jointure", "uai"]).groupby("uai").size()
-    all_visits = _visits_of(ok)
-    last_visit = all_visits.groupby("uai")["ts"].max()
+    last_visit = ok.groupby("uai")["ts"].max()  # last activity: no event since
     quiet_since = pd.Timestamp(end) - pd.Timedelta(days=27)
 
     school_out = {}
@@ -760,7 +759,7 @@ def reference_indicators(
             "accounts": funnel(m),
             "activated_teachers": n,
             "open": n >= open_threshold,
-            "last_visit": None if last is None else str(last.date()),
+            "last_activity": None if last is None else str(last.date()),
             "stopped": bool(last is not None and last < quiet_since),
         }
 
