@@ -31,6 +31,7 @@ class Report:
 REPORTS: tuple[Report, ...] = (
     Report("overview", "overview.ipynb", "Vue d'ensemble du périmètre"),
     Report("quality", "quality.ipynb", "Audit de la qualité des données"),
+    Report("activity", "activity.ipynb", "Console de pilotage : ouverture et usage de l'ENT"),
 )
 BY_NAME = {r.name: r for r in REPORTS}
 
