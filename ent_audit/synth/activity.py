@@ -177,7 +177,7 @@ def calendar(start: dt.date, end: dt.date) -> pd.DataFrame:
             holiday |= (days >= pd.Timestamp(a)) & (days <= pd.Timestamp(b))
     public = {d for y in range(start.year, end.year + 1) for d in public_holidays(y)}
     is_public = np.array([d.date() in public for d in days])
-    dow = days.dayofweek.to_numpy()
+    dow = days.day_of_week.to_numpy()
     weight = np.select(
         [is_public, holiday & (dow >= 5), holiday, dow == 2, dow == 5, dow == 6],
         [0.1, 0.06, 0.12, 0.45, 0.25, 0.2],
@@ -786,7 +786,7 @@ def reference_indicators(
     weekly = {
         w: {"visits": len(g), "unique_visitors": _distinct(g)} for w, g in visits.groupby(week)
     }
-    heat = visits.groupby([visits["ts"].dt.dayofweek, visits["ts"].dt.hour]).size()
+    heat = visits.groupby([visits["ts"].dt.day_of_week, visits["ts"].dt.hour]).size()
     apps = ev[ev["application"] >= 0]
     app_names = np.array([a for a, _ in APPLICATIONS])
     applications = {

@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ent_audit.analyses.activity.inputs import EventLog, FileReport
+from ent_audit.analyses.activity.inputs import EVENT_COLUMNS, EventLog, FileReport, mapping
 from ent_audit.io import fsync_dir, private_dir, sha256, write_json
 from ent_audit.store import pseudonym
 
@@ -133,6 +133,7 @@ def convert(
     columns: Mapping[str, str] | None = None,
 ) -> list[ImportResult]:
     """Convert event logs into ``folder`` (see the module), skipping those already there."""
+    mapping(EVENT_COLUMNS, columns, "events")  # a wrong mapping fails before anything is done
     folder = private_dir(folder)
     private_dir(folder / EVENTS)
     results = []

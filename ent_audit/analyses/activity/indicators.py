@@ -356,6 +356,7 @@ def compute(
     ).df()
     weekly["circonscription"] = weekly["circ"].where(weekly["g"] == 0, ALL)
     weekly = weekly.drop(columns=["circ", "g"])
+    weekly["week"] = pd.to_datetime(weekly["week"]).dt.date
     heatmap = con.execute(
         """SELECT isodow(ts) - 1 AS weekday, hour(ts) AS hour, count(*) AS visits
         FROM visits GROUP BY ALL ORDER BY ALL"""

@@ -398,6 +398,9 @@ def _delimiter(header: bytes) -> str:
     return max((";", ",", "\t", "|"), key=text.count)
 
 
+_EMPTY = re.compile(rb"(?m)^\r?$(?=\n)")
+
+
 def _csv_block(header: bytes, block: bytes, first: int, cols: Mapping[str, str], file: str):
     bad: list[int] = []
 
@@ -412,7 +415,7 @@ def _csv_block(header: bytes, block: bytes, first: int, cols: Mapping[str, str],
         io.BytesIO(header + block),
         read_options=pacsv.ReadOptions(use_threads=False, block_size=len(block) + len(header) + 1),
         parse_options=pacsv.ParseOptions(
-            delimiter=_delimiter(header), invalid_row_handler=invalid, ignore_empty_lines=False
+            delimiter=_delimiter(header), invalid_row_handler=invalid, ignore_empty_lines=True
         ),
         convert_options=pacsv.ConvertOptions(
             column_types={c: pa.string() for c in names},
@@ -421,7 +424,11 @@ def _csv_block(header: bytes, block: bytes, first: int, cols: Mapping[str, str],
         ),
     )
     n_lines = block.count(b"\n")
-    bad_lines = np.array([first + b - 2 for b in bad if b is not None], dtype=np.int64)
+    empty = [first + block.count(b"\n", 0, m.start()) for m in _EMPTY.finditer(block)]
+    bad_lines = np.array(
+        sorted([first + b - 2 for b in bad if b is not None] + empty), dtype=np.int64
+    )
+    bad = bad + empty
     lines = np.setdiff1d(np.arange(first, first + n_lines, dtype=np.int64), bad_lines)
     if len(lines) != table.num_rows:  # a quoted field held a line break: lines are unknown
         lines = np.arange(first, first + table.num_rows, dtype=np.int64)
