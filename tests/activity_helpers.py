@@ -13,7 +13,7 @@ from ent_audit.synth.generator import write
 START, END = dt.date(2026, 9, 1), dt.date(2026, 12, 18)
 
 
-def build(tmp: Path, *, schools: int = 40, pupils: int = 4000, events: int = 80_000) -> dict:
+def build(tmp: Path, *, schools: int = 30, pupils: int = 3000, events: int = 60_000) -> dict:
     """Perimeter (its later Complet is the state), activity with truth, a store holding the
     state and the converted CSV logs."""
     synth = write(tmp / "synth", seed=3, schools=schools, pupils=pupils)

@@ -67,7 +67,7 @@ def connect(store, *, population: bool = True) -> duckdb.DuckDBPyConnection:
         con.execute(
             "CREATE VIEW events AS SELECT NULL::TIMESTAMP ts, NULL::VARCHAR user, "
             "NULL::VARCHAR profile, NULL::VARCHAR uai, NULL::VARCHAR event, "
-            "NULL::VARCHAR application, NULL::VARCHAR device, NULL::VARCHAR month WHERE false"
+            "NULL::VARCHAR application, NULL::VARCHAR device, NULL::VARCHAR AS month WHERE false"
         )
     con.execute(
         f"""CREATE VIEW visits AS SELECT user, profile, uai, device, ts AS start FROM (
