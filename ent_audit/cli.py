@@ -307,7 +307,7 @@ def _demo_activity(args: argparse.Namespace, res, store_path: Path) -> None:
         seed=args.seed,
         start=dt.date(2026, 9, 1),
         end=dt.date(2026, 12, 18),
-        events=args.events,
+        events=args.events if args.events is not None else 8 * args.pupils,
         jsonl=False,
     )
     imported = activity.import_logs(files.events_csv, store_path)
@@ -517,8 +517,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--events",
         type=int,
-        default=1_000_000,
-        help="événements d'activité à générer pour le premier trimestre (défaut: 1000000)",
+        help="événements d'activité à générer pour le premier trimestre (défaut: 8 par élève)",
     )
     _synth_options(s, schools=1000, pupils=130_000)
     s.set_defaults(func=cmd_demo)
