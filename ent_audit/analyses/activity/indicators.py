@@ -451,7 +451,8 @@ def _levels(activity, funnel, schools, last, period: Period, open_threshold: int
     for c in (*FUNNEL, *ACTIVITY, "activated_teachers"):
         out[c] = out["uai"].map(sch[c]).fillna(0).astype(int)
     out["open"] = out["activated_teachers"] >= open_threshold
-    out["last_activity"] = pd.to_datetime(out["uai"].map(last.set_index("uai")["last_activity"]))
+    when = dict(zip(last["uai"], last["last_activity"], strict=True))
+    out["last_activity"] = pd.to_datetime(out["uai"].map(when), errors="coerce")
     quiet = pd.Timestamp(period.end - dt.timedelta(days=QUIET_DAYS - 1))
     out["stopped"] = out["last_activity"].notna() & (out["last_activity"] < quiet)
     out = out.sort_values(["circonscription", "name", "uai"], ignore_index=True)
@@ -563,10 +564,14 @@ def checks(result: ActivityResult) -> list[Check]:
         Check.of(
             "open_target",
             "Part des écoles dont l'ENT est ouvert, au regard de la cible",
-            result.open_share >= result.target if result.department["schools_total"] else None,
+            None
+            if not result.department["schools_total"] or result.accounts_source == "none"
+            else result.open_share >= result.target,
             detail=f"{result.department['schools_open']} écoles ouvertes sur "
             f"{result.department['schools_total']} ({result.open_share:.0%}), cible "
-            f"{result.target:.0%}",
+            f"{result.target:.0%}"
+            if result.accounts_source != "none"
+            else "ni export des comptes ni statistiques quotidiennes : ouverture non mesurée",
         ),
         Check.of(
             "inputs_readable",
