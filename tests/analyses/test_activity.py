@@ -274,3 +274,16 @@ def gen_fields() -> dict:
         devices=empty, previous={}, unknown={}, inputs=(), sources=(), accounts_source="none",
         events=False,
     )  # fmt: skip
+
+
+def test_a_store_without_activity_gives_zeros_and_skipped_checks(gen, tmp_path):
+    store = tmp_path / "empty"
+    Store(store).ingest([gen["synth"].archives[-1]])
+    r = activity.from_store(store, period_start="2026-09-01", period_end="2026-09-30")
+    d = r.to_dict()
+    assert (d["visits"], d["schools_open"], d["accounts"]["activated"]) == (0, 0, 0)
+    assert d["accounts"]["loaded"] == gen["truth"]["accounts"]["loaded"]
+    statuses = {c.id: str(c.status) for c in activity.checks(r)}
+    assert statuses["open_target"] == statuses["events_known"] == "skipped"
+    with pytest.raises(activity.ActivityInputError, match="date '30/09' illisible"):
+        activity.from_store(store, period_end="30/09")

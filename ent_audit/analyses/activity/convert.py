@@ -105,14 +105,22 @@ class _Pseudonyms:
         self.cache: dict[str, str] = {}
 
     def __call__(self, kind: pa.Array, user: pa.Array) -> pa.Array:
-        keys = pd.Series(pc.binary_join_element_wise(kind, user, "|").to_numpy(False))
-        new = pd.unique(keys[~keys.isin(self.cache.keys())])
-        if len(new):
-            parts = pd.Series(new).str.split("|", n=1, expand=True)
-            for k, idx in parts.groupby(0).groups.items():
-                ids = pseudonym.pseudonymise(self.key, str(k), parts.loc[idx, 1])
-                self.cache.update(zip(new[idx], ids.astype(str), strict=True))
-        return pa.array(keys.map(self.cache).to_numpy(), pa.string())
+        """Each distinct ``kind|user`` of the block hashed once (HMAC in Python), then
+        spread back to the rows by Arrow (no per-row Python)."""
+        enc = pc.dictionary_encode(pc.binary_join_element_wise(kind, user, "|"))
+        if isinstance(enc, pa.ChunkedArray):
+            enc = enc.combine_chunks()
+        uniques = enc.dictionary.to_pylist()
+        by_kind: dict[str, list[str]] = {}
+        for u in uniques:
+            if u not in self.cache:
+                by_kind.setdefault(u.partition("|")[0], []).append(u)
+        for kind, keys in by_kind.items():
+            jointures = pd.Series([k[len(kind) + 1 :] for k in keys], dtype=object)
+            ids = pseudonym.pseudonymise(self.key, kind, jointures).tolist()
+            self.cache.update(zip(keys, ids, strict=True))
+        values = pa.array([self.cache[u] for u in uniques], pa.string())
+        return values.take(enc.indices)
 
 
 @contextlib.contextmanager
@@ -163,7 +171,7 @@ def _convert_one(
         for table in log:
             if not table.num_rows:
                 continue
-            month = pc.strftime(table["ts"], "%Y-%m")
+            month = pc.add(pc.multiply(pc.year(table["ts"]), 100), pc.month(table["ts"]))
             out = pa.table(
                 {
                     "ts": table["ts"],
@@ -176,8 +184,9 @@ def _convert_one(
                 },
                 schema=PARQUET_SCHEMA,
             )
-            for m in pc.unique(month).to_pylist():
-                part = out.filter(pc.equal(month, m))
+            for ym in pc.unique(month).to_pylist():
+                m = f"{ym // 100:04d}-{ym % 100:02d}"
+                part = out.filter(pc.equal(month, ym))
                 if m not in writers:
                     d = private_dir(folder / EVENTS / f"month={m}")
                     fd = os.open(d / f".{name}.tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

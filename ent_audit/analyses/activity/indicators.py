@@ -22,6 +22,10 @@ from __future__ import annotations
 
 import datetime as dt
 import glob
+import os
+import shutil
+import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -214,6 +218,11 @@ def _lit(day: dt.date) -> str:
     return f"TIMESTAMP '{day.isoformat()} 00:00:00'"
 
 
+MEMORY_LIMIT = "1GB"
+"""DuckDB's memory for one computation: beyond it, sorts and joins spill to a private
+temporary folder (an académie's year of events stays well under 2 GB)."""
+
+
 def compute(
     snapshot: Snapshot,
     key: bytes,
@@ -227,29 +236,72 @@ def compute(
     target: float = 0.8,
     inputs: tuple[FileReport, ...] = (),
     small_cell: int = 5,
-    connection: duckdb.DuckDBPyConnection | None = None,
+    memory_limit: str = MEMORY_LIMIT,
 ) -> ActivityResult:
     """Every indicator over ``period`` (default: the events' first to last day).
 
     ``events``: a glob of converted Parquet files (:func:`convert.events_glob`); ``accounts``
-    and ``daily`` as :mod:`inputs` reads them (user ids clear: pseudonymised here).
+    and ``daily`` as :mod:`inputs` reads them (user ids clear: pseudonymised here). People
+    and schools become small integers before the events are sorted into visits.
     """
-    con = connection or duckdb.connect()
+    timer = _Timer()
+    spill = tempfile.mkdtemp(prefix="ent-audit-duckdb-")
+    os.chmod(spill, 0o700)
+    con = duckdb.connect(config={"memory_limit": memory_limit, "temp_directory": spill,
+                                 "preserve_insertion_order": False})  # fmt: skip
+    try:
+        return _compute(
+            con, timer, snapshot, key, events, accounts, daily, period_start, period_end,
+            open_threshold, target, inputs, small_cell,
+        )  # fmt: skip
+    finally:
+        con.close()
+        shutil.rmtree(spill, ignore_errors=True)
+
+
+class _Timer:
+    """Seconds per step, kept in ``ActivityResult.extra["seconds"]`` (the benchmark prints
+    them)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self.t = time.perf_counter()
+
+    def __call__(self, step: str) -> None:
+        now = time.perf_counter()
+        self.seconds[step] = round(now - self.t, 3)
+        self.t = now
+
+
+def _compute(
+    con, timer, snapshot, key, events, accounts, daily, period_start, period_end,
+    open_threshold, target, inputs, small_cell,
+) -> ActivityResult:  # fmt: skip
     pop = population_frames(snapshot, key)
-    for name, df in pop.items():
-        con.register(f"_{name}", df)
-    con.execute("CREATE OR REPLACE TEMP TABLE schools AS SELECT * FROM _schools")
-    con.execute("CREATE OR REPLACE TEMP TABLE members AS SELECT * FROM _members")
-    con.execute("CREATE OR REPLACE TEMP TABLE people AS SELECT * FROM _people")
+    people = pop["people"].reset_index(drop=True)
+    people["uid"] = np.arange(len(people), dtype=np.int32)
+    schools = pop["schools"].reset_index(drop=True)
+    schools["sid"] = np.arange(len(schools), dtype=np.int32)
+    con.register("_people", people)
+    con.register("_schools", schools)
+    con.register("_members", pop["members"])
+    con.execute("CREATE TEMP TABLE people AS SELECT * FROM _people")
+    con.execute("CREATE TEMP TABLE schools AS SELECT * FROM _schools")
+    con.execute(
+        "CREATE TEMP TABLE members AS SELECT p.uid, s.sid, s.uai, s.circonscription AS circ, "
+        "m.profile, m.teacher, m.user FROM _members m JOIN _people p USING (user) "
+        "JOIN _schools s USING (uai)"
+    )
+    timer("population")
     has_events = bool(events) and bool(glob.glob(str(events)))
     if has_events:
         con.execute(
-            f"CREATE OR REPLACE TEMP VIEW raw AS SELECT * EXCLUDE (month) FROM read_parquet("
-            f"'{events}', hive_partitioning = true)"
+            "CREATE TEMP VIEW raw AS SELECT ts, user, profile, uai, event, application, device "
+            f"FROM read_parquet('{events}', hive_partitioning = true)"
         )
     else:
         con.execute(
-            "CREATE OR REPLACE TEMP VIEW raw AS SELECT NULL::TIMESTAMP ts, NULL::VARCHAR user, "
+            "CREATE TEMP VIEW raw AS SELECT NULL::TIMESTAMP ts, NULL::VARCHAR user, "
             "NULL::VARCHAR profile, NULL::VARCHAR uai, NULL::VARCHAR event, "
             "NULL::VARCHAR application, NULL::VARCHAR device WHERE false"
         )
@@ -260,53 +312,63 @@ def compute(
         period_end = period_end or (hi.date() if hi else today)
     period = Period(period_start, period_end)
     end_x = _lit(period.end + dt.timedelta(days=1))
+    start = _lit(period.start)
     lo = min(period.previous.start, period.end - dt.timedelta(days=29))
     gap = f"INTERVAL {VISIT_GAP_MINUTES} MINUTE"
 
-    # Known events from the earliest day any figure needs up to the period's end.
+    # Every event up to the period's end, people and schools as integers (null: unknown).
     con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE ev AS
-        SELECT r.ts, r.user, r.profile, r.uai, s.circonscription AS circ, r.event,
-               r.application, r.device
-        FROM raw r JOIN schools s USING (uai)
-        WHERE r.ts >= {_lit(lo)} AND r.ts < {end_x}
-          AND r.user IN (SELECT user FROM people)"""
+        f"""CREATE TEMP TABLE tagged AS
+        SELECT r.ts, p.uid, s.sid, r.profile, r.event, r.application, r.device,
+               CASE WHEN p.uid IS NULL THEN r.user END AS stranger
+        FROM raw r LEFT JOIN people p USING (user) LEFT JOIN schools s USING (uai)
+        WHERE r.ts < {end_x}"""
     )
+    timer("events read")
     unknown = con.execute(
-        f"""SELECT count(*) FILTER (WHERE s.uai IS NULL),
-                   count(*) FILTER (WHERE s.uai IS NOT NULL AND p.user IS NULL),
-                   count(DISTINCT r.user) FILTER (WHERE s.uai IS NOT NULL AND p.user IS NULL)
-        FROM raw r LEFT JOIN schools s USING (uai) LEFT JOIN people p USING (user)
-        WHERE r.ts >= {_lit(period.start)} AND r.ts < {end_x}"""
+        f"""SELECT count(*) FILTER (WHERE sid IS NULL),
+                   count(*) FILTER (WHERE sid IS NOT NULL AND uid IS NULL),
+                   count(DISTINCT stranger) FILTER (WHERE sid IS NOT NULL AND uid IS NULL)
+        FROM tagged WHERE ts >= {start}"""
     ).fetchone()
+    last = con.execute(
+        """SELECT s.uai, l.last_activity FROM (SELECT sid, max(ts) AS last_activity
+        FROM tagged WHERE uid IS NOT NULL GROUP BY sid) l JOIN schools s USING (sid)"""
+    ).df()
+    con.execute(
+        "CREATE TEMP VIEW ev AS SELECT ts, uid, sid, profile, event, application, device "
+        f"FROM tagged WHERE uid IS NOT NULL AND sid IS NOT NULL AND ts >= {_lit(lo)}"
+    )
+    timer("unknown and last activity")
 
     def visits_sql(a: dt.date, b: dt.date) -> str:
-        return f"""SELECT user, profile, uai, circ, device, ts FROM (
-            SELECT *, ts - lag(ts) OVER (PARTITION BY user ORDER BY ts) AS gap FROM ev
-            WHERE ts >= {_lit(a)} AND ts < {_lit(b + dt.timedelta(days=1))})
-            WHERE gap IS NULL OR gap > {gap}"""
+        return f"""SELECT v.uid, v.sid, s.circonscription AS circ, v.profile, v.device, v.ts
+        FROM (SELECT uid, sid, profile, device, ts,
+                     ts - lag(ts) OVER (PARTITION BY uid ORDER BY ts) AS gap FROM ev
+              WHERE ts >= {_lit(a)} AND ts < {_lit(b + dt.timedelta(days=1))}) v
+        JOIN schools s USING (sid)
+        WHERE gap IS NULL OR gap > {gap}"""
 
-    con.execute(f"CREATE OR REPLACE TEMP TABLE visits AS {visits_sql(period.start, period.end)}")
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE period_ev AS SELECT * FROM ev "
-        f"WHERE ts >= {_lit(period.start)}"
-    )
-    sets = "GROUPING SETS ((uai, profile), (uai), (circ, profile), (circ), (profile), ())"
+    con.execute(f"CREATE TEMP TABLE visits AS {visits_sql(period.start, period.end)}")
+    timer("visits")
+    sets = "GROUPING SETS ((sid, profile), (sid), (circ, profile), (circ), (profile), ())"
     activity = con.execute(
-        f"""WITH v AS (SELECT uai, circ, profile, count(*) AS visits,
-                              count(DISTINCT user) AS unique_visitors,
-                              grouping(uai, circ, profile) AS g
+        f"""WITH v AS (SELECT sid, circ, profile, count(*) AS visits,
+                              count(DISTINCT uid) AS unique_visitors,
+                              grouping(sid, circ, profile) AS g
                        FROM visits GROUP BY {sets}),
-             c AS (SELECT uai, circ, profile, count(*) AS connections,
-                          grouping(uai, circ, profile) AS g
-                   FROM period_ev WHERE event = 'login' GROUP BY {sets})
-        SELECT coalesce(v.uai, c.uai) AS uai, coalesce(v.circ, c.circ) AS circ,
+             c AS (SELECT sid, circ, profile, count(*) AS connections,
+                          grouping(sid, circ, profile) AS g
+                   FROM ev JOIN (SELECT sid, circonscription AS circ FROM schools) USING (sid)
+                   WHERE event = 'login' AND ts >= {start} GROUP BY {sets})
+        SELECT coalesce(v.sid, c.sid) AS sid, coalesce(v.circ, c.circ) AS circ,
                coalesce(v.profile, c.profile) AS profile, coalesce(v.g, c.g) AS g,
                coalesce(visits, 0) AS visits, coalesce(unique_visitors, 0) AS unique_visitors,
                coalesce(connections, 0) AS connections
-        FROM v FULL JOIN c ON v.g = c.g AND v.uai IS NOT DISTINCT FROM c.uai
+        FROM v FULL JOIN c ON v.g = c.g AND v.sid IS NOT DISTINCT FROM c.sid
              AND v.circ IS NOT DISTINCT FROM c.circ AND v.profile IS NOT DISTINCT FROM c.profile"""
     ).df()
+    timer("activity")
 
     # The funnel: memberships, their accounts, their recent activity.
     accounts_source = "none"
@@ -314,44 +376,44 @@ def compute(
         acc = pseudonymise_accounts(accounts, key)
         con.register("_accounts", acc[["user", "activated"]])
         con.execute(
-            "CREATE OR REPLACE TEMP TABLE acc AS SELECT user, bool_or(activated) AS activated "
+            "CREATE TEMP TABLE acc AS SELECT user, bool_or(activated) AS activated "
             "FROM _accounts GROUP BY user"
         )
         accounts_source = "accounts"
     else:
-        con.execute("CREATE OR REPLACE TEMP TABLE acc AS SELECT NULL::VARCHAR user, "
+        con.execute("CREATE TEMP TABLE acc AS SELECT NULL::VARCHAR user, "
                     "NULL::BOOLEAN activated WHERE false")  # fmt: skip
     since7, since30 = (_lit(period.end - dt.timedelta(days=n - 1)) for n in (7, 30))
     funnel = con.execute(
-        f"""WITH last AS (SELECT user, max(ts) AS last FROM ev GROUP BY user),
-             m AS (SELECT m.user, m.uai, s.circonscription AS circ, m.profile, m.teacher,
+        f"""WITH last AS (SELECT uid, max(ts) AS last FROM ev WHERE ts >= {since30}
+                          GROUP BY uid),
+             m AS (SELECT m.uid, m.sid, m.circ, m.profile, m.teacher,
                           coalesce(a.activated, false) AS activated,
                           coalesce(l.last >= {since7}, false) AS a7,
                           coalesce(l.last >= {since30}, false) AS a30
-                   FROM members m JOIN schools s USING (uai)
-                   LEFT JOIN acc a USING (user) LEFT JOIN last l USING (user))
-        SELECT uai, circ, profile, grouping(uai, circ, profile) AS g,
-               count(DISTINCT user) AS loaded,
-               count(DISTINCT user) FILTER (WHERE activated) AS activated,
-               count(DISTINCT user) FILTER (WHERE a7) AS active_7d,
-               count(DISTINCT user) FILTER (WHERE a30) AS active_30d,
-               count(DISTINCT user) FILTER (WHERE activated AND teacher) AS activated_teachers
+                   FROM members m LEFT JOIN acc a USING (user) LEFT JOIN last l USING (uid))
+        SELECT sid, circ, profile, grouping(sid, circ, profile) AS g,
+               count(DISTINCT uid) AS loaded,
+               count(DISTINCT uid) FILTER (WHERE activated) AS activated,
+               count(DISTINCT uid) FILTER (WHERE a7) AS active_7d,
+               count(DISTINCT uid) FILTER (WHERE a30) AS active_30d,
+               count(DISTINCT uid) FILTER (WHERE activated AND teacher) AS activated_teachers
         FROM m GROUP BY {sets}"""
     ).df()
+    uai_of = schools.set_index("sid")["uai"]
+    activity = activity.assign(uai=activity["sid"].map(uai_of)).drop(columns="sid")
+    funnel = funnel.assign(uai=funnel["sid"].map(uai_of)).drop(columns="sid")
     if accounts is None and daily is not None:
-        funnel = _activated_from_daily(funnel, daily, pop["schools"], period)
+        funnel = _activated_from_daily(funnel, daily, schools, period)
         accounts_source = "daily"
+    timer("funnel")
 
-    last = con.execute(
-        f"""SELECT r.uai, max(r.ts) AS last_activity FROM raw r JOIN schools s USING (uai)
-        WHERE r.ts < {end_x} AND r.user IN (SELECT user FROM people) GROUP BY r.uai"""
-    ).df()
-    table = _levels(activity, funnel, pop["schools"], last, period, open_threshold)
+    table = _levels(activity, funnel, schools.drop(columns="sid"), last, period, open_threshold)
     schools_df, circ_df, dept, profiles = table
 
     weekly = con.execute(
         """SELECT CAST(date_trunc('week', ts) AS DATE) AS week, circ,
-                  grouping(circ) AS g, count(*) AS visits, count(DISTINCT user) AS unique_visitors
+                  grouping(circ) AS g, count(*) AS visits, count(DISTINCT uid) AS unique_visitors
         FROM visits GROUP BY GROUPING SETS ((week, circ), (week)) ORDER BY week, circ"""
     ).df()
     weekly["circonscription"] = weekly["circ"].where(weekly["g"] == 0, ALL)
@@ -362,23 +424,25 @@ def compute(
         FROM visits GROUP BY ALL ORDER BY ALL"""
     ).df()
     applications = con.execute(
-        """SELECT application, event, count(*) AS events, count(DISTINCT user) AS users
-        FROM period_ev WHERE application IS NOT NULL GROUP BY ALL
-        ORDER BY events DESC, application"""
+        f"""SELECT application, event, CAST(sum(n) AS BIGINT) AS events, count(*) AS users
+        FROM (SELECT application, event, uid, count(*) AS n FROM ev
+              WHERE application IS NOT NULL AND ts >= {start} GROUP BY ALL)
+        GROUP BY ALL ORDER BY events DESC, application"""
     ).df()
     devices = con.execute(
         "SELECT device, count(*) AS visits FROM visits GROUP BY ALL ORDER BY visits DESC"
     ).df()
+    timer("trends")
     prev = period.previous
-    con.execute(f"CREATE OR REPLACE TEMP TABLE prev_visits AS {visits_sql(prev.start, prev.end)}")
+    con.execute(f"CREATE TEMP TABLE prev_visits AS {visits_sql(prev.start, prev.end)}")
     previous = con.execute(
         """SELECT circ, grouping(circ) AS g, count(*) AS visits,
-                   count(DISTINCT user) AS unique_visitors
+                  count(DISTINCT uid) AS unique_visitors
         FROM prev_visits GROUP BY GROUPING SETS ((circ), ())"""
     ).df()
     prev_conn = con.execute(
         f"""SELECT count(*) FROM ev WHERE event = 'login'
-        AND ts >= {_lit(prev.start)} AND ts < {_lit(period.start)}"""
+        AND ts >= {_lit(prev.start)} AND ts < {start}"""
     ).fetchone()[0]
     total = previous[previous["g"] == 1]
     previous_d = {
@@ -392,8 +456,9 @@ def compute(
         circ_df["circonscription"].map(by_circ["visits"]).fillna(0).astype(int)
     )
     circ_df["visits_change"] = _change(circ_df["visits"], circ_df["previous_visits"])
-    sources = _compare(con, daily, accounts, key, period, has_events)
-    con.execute("DROP VIEW IF EXISTS raw")
+    timer("previous period")
+    sources = _compare(con, daily, accounts, period, has_events)
+    timer("sources")
     return ActivityResult(
         period=period,
         open_threshold=open_threshold,
@@ -417,6 +482,7 @@ def compute(
         accounts_source=accounts_source,
         events=has_events,
         small_cell=small_cell,
+        extra={"seconds": timer.seconds},
     )
 
 
@@ -517,7 +583,7 @@ def _activated_from_daily(funnel, daily, schools, period: Period) -> pd.DataFram
     return f
 
 
-def _compare(con, daily, accounts, key, period: Period, has_events: bool):
+def _compare(con, daily, accounts, period: Period, has_events: bool):
     """Overlaps: connections (event log vs daily CSV, every user of the provider at the
     state's schools) and activated accounts (export vs the daily CSV's last day)."""
     out = []

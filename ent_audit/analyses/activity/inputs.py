@@ -376,21 +376,25 @@ def _blocks(path: Path, skip_header: bool) -> Iterator[tuple[bytes, bytes, int]]
         if header.startswith(b"\xef\xbb\xbf"):
             header = header[3:]
         line = 2 if skip_header else 1
-        rest = b""
+        size = BLOCK_BYTES
         while True:
-            chunk = fh.read(BLOCK_BYTES)
+            start = fh.tell()
+            chunk = fh.read(size)
             if not chunk:
                 break
-            chunk = rest + chunk
             cut = chunk.rfind(b"\n") + 1
-            if cut == 0:
-                rest = chunk
+            if cut == 0 and len(chunk) == size:  # a line longer than a block: read more
+                fh.seek(start)
+                size *= 2
                 continue
-            block, rest = chunk[:cut], chunk[cut:]
-            yield header, block, line
-            line += block.count(b"\n")
-        if rest:
-            yield header, rest + b"\n", line
+            if cut == 0:  # the last line, without its line break
+                chunk, cut = chunk + b"\n", len(chunk) + 1
+            elif cut < len(chunk):
+                fh.seek(start + cut)  # the cut line is read again with the next block
+                chunk = chunk[:cut]
+            yield header, chunk, line
+            line += chunk.count(b"\n")
+            size = BLOCK_BYTES
 
 
 def _delimiter(header: bytes) -> str:
@@ -398,7 +402,15 @@ def _delimiter(header: bytes) -> str:
     return max((";", ",", "\t", "|"), key=text.count)
 
 
-_EMPTY = re.compile(rb"(?m)^\r?$(?=\n)")
+def _empty_lines(block: bytes, first: int) -> list[int]:
+    """Line numbers of the block's empty lines (found by C searches, not a regex)."""
+    out = {first} if block.startswith((b"\n", b"\r\n")) else set()
+    for sep in (b"\n\n", b"\n\r\n"):
+        i = block.find(sep)
+        while i != -1:
+            out.add(first + block.count(b"\n", 0, i + 1))
+            i = block.find(sep, i + 1)
+    return sorted(out)
 
 
 def _csv_block(header: bytes, block: bytes, first: int, cols: Mapping[str, str], file: str):
@@ -424,12 +436,14 @@ def _csv_block(header: bytes, block: bytes, first: int, cols: Mapping[str, str],
         ),
     )
     n_lines = block.count(b"\n")
-    empty = [first + block.count(b"\n", 0, m.start()) for m in _EMPTY.finditer(block)]
+    empty = _empty_lines(block, first)
     bad_lines = np.array(
         sorted([first + b - 2 for b in bad if b is not None] + empty), dtype=np.int64
     )
     bad = bad + empty
-    lines = np.setdiff1d(np.arange(first, first + n_lines, dtype=np.int64), bad_lines)
+    keep = np.ones(n_lines, dtype=bool)
+    keep[bad_lines - first] = False
+    lines = np.arange(first, first + n_lines, dtype=np.int64)[keep]
     if len(lines) != table.num_rows:  # a quoted field held a line break: lines are unknown
         lines = np.arange(first, first + table.num_rows, dtype=np.int64)
     out, malformed, n_bad = normalise_events(table, lines, cols, file)
