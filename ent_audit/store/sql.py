@@ -38,7 +38,8 @@ def connect(store, *, population: bool = True) -> duckdb.DuckDBPyConnection:
     from ent_audit.analyses.activity import convert
     from ent_audit.store.store import FRAMES_DIR
 
-    con = duckdb.connect(config={"enable_progress_bar": False})
+    con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
     with store._reading() as state:
         if state is None:
             raise StoreError(f"{store.path}: aucune extraction ingérée")

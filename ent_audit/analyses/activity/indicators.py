@@ -248,8 +248,8 @@ def compute(
     spill = tempfile.mkdtemp(prefix="ent-audit-duckdb-")
     os.chmod(spill, 0o700)
     con = duckdb.connect(config={"memory_limit": memory_limit, "temp_directory": spill,
-                                 "preserve_insertion_order": False,
-                                 "enable_progress_bar": False})  # fmt: skip
+                                 "preserve_insertion_order": False})  # fmt: skip
+    con.execute("SET enable_progress_bar = false")
     try:
         return _compute(
             con, timer, snapshot, key, events, accounts, daily, period_start, period_end,
