@@ -190,6 +190,25 @@ def _positive(text: str) -> int:
     return value
 
 
+def cmd_activity_import(args: argparse.Namespace) -> int:
+    from ent_audit.analyses import activity
+
+    columns = dict(pair.partition("=")[::2] for pair in args.map)
+    worst = EXIT_OK
+    for r in activity.import_logs(args.logs, args.store, columns=columns):
+        if r.report is None:
+            print(f"{r.file}: déjà importé (même SHA-256), rien à faire")
+            continue
+        months = ", ".join(f"{m} {n}" for m, n in sorted(r.months.items()))
+        print(f"{r.file}: {r.report.rows} événement(s) importé(s) en {r.seconds:.1f} s ({months})")
+        if r.report.malformed_count:
+            worst = EXIT_FINDINGS
+            print(f"  {r.report.malformed_count} ligne(s) illisible(s) écartée(s):")
+            for m in r.report.malformed[:20]:
+                print(f"    {m.file}:{m.line}: {m.label}")
+    return worst
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     params, files = report.read_params(args.params)
     names = (
@@ -297,6 +316,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"{time.perf_counter() - t0:.1f} s: "
         + ", ".join(f"{v} {_KIND_LABELS[k]}" for k, v in latest.counts().items())
     )
+    _demo_activity(args, res, store_path)
     return EXIT_OK
 
 
@@ -377,6 +397,31 @@ def _count(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"nombre positif attendu, reçu {text!r}")
     return value
+
+
+def _demo_activity(args: argparse.Namespace, res, store_path: Path) -> None:
+    """Activity of the first term for the state's population (the later Complet), its event
+    log imported into the demo store; account export and daily CSV beside the archives."""
+    from ent_audit.analyses import activity
+    from ent_audit.synth.activity import write_activity
+
+    t0 = time.perf_counter()
+    files = write_activity(
+        res.archives[-1],
+        Path(args.out) / "activite",
+        seed=args.seed,
+        start=dt.date(2026, 9, 1),
+        end=dt.date(2026, 12, 18),
+        events=args.events if args.events is not None else 8 * args.pupils,
+        jsonl=False,
+    )
+    imported = activity.import_logs(files.events_csv, store_path)
+    rows = sum(r.report.rows for r in imported if r.report)
+    print(
+        f"\nActivité synthétique du premier trimestre: {files.events} événements, "
+        f"{rows} importés dans {store_path} en {time.perf_counter() - t0:.1f} s "
+        f"(comptes: {files.accounts}, statistiques quotidiennes: {files.daily})"
+    )
 
 
 def _date(text: str) -> dt.date:
@@ -540,6 +585,23 @@ def parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_fetch)
 
     s = sub.add_parser(
+        "activity-import",
+        help="convertir des journaux d'événements de l'ENT en Parquet dans le store / "
+        "import ENT event logs into the store",
+    )
+    s.add_argument("logs", nargs="+", help="journaux CSV ou JSON lines (.jsonl)")
+    s.add_argument("--store", required=True, help="dossier du store (déjà ingéré)")
+    s.add_argument(
+        "--map",
+        action="append",
+        default=[],
+        metavar="CHAMP=COLONNE",
+        help="colonne du fichier pour un champ (timestamp, user, profile, uai, event, "
+        "application, device, timestamp_format), répétable",
+    )
+    s.set_defaults(func=cmd_activity_import)
+
+    s = sub.add_parser(
         "report",
         help="exécuter un rapport (papermill) et le publier en HTML / "
         "run a report notebook and render it",
@@ -632,6 +694,11 @@ def parser() -> argparse.ArgumentParser:
         help="store de démonstration (recréé à chaque démo)",
     )
     s.add_argument("--workers", type=int, help="processus de lecture (défaut: un par cœur)")
+    s.add_argument(
+        "--events",
+        type=int,
+        help="événements d'activité à générer pour le premier trimestre (défaut: 8 par élève)",
+    )
     _synth_options(s, schools=1000, pupils=130_000)
     s.set_defaults(func=cmd_demo)
     return p

@@ -307,3 +307,17 @@ class ClientKeyError(EntAuditError):
 
 class FetchError(EntAuditError):
     """A fetch that cannot run (usage, destination locked)."""
+
+
+class ActivityInputError(EntAuditError):
+    """An activity file that cannot be read at all (missing column, unknown format); rows that
+    do not parse are reported, not raised."""
+
+    def __init__(self, path: Path | str, message: str, parameter: str | None = None) -> None:
+        self.path = str(path)
+        self.parameter = parameter
+        self.reason = message
+        super().__init__(f"{self.path}: {message}")
+
+    def __reduce__(self):
+        return (type(self), (self.path, self.reason, self.parameter))

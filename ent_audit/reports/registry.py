@@ -34,6 +34,7 @@ REPORTS: tuple[Report, ...] = (
     Report("delta", "delta.ipynb", "Inspection des deltas"),
     Report("roster_explorer", "roster_explorer.ipynb", "Explorateur d'une école", scheduled=False),
     Report("retention", "retention.ipynb", "Conservation des données et échéances de destruction"),
+    Report("activity", "activity.ipynb", "Console de pilotage : ouverture et usage de l'ENT"),
 )
 BY_NAME = {r.name: r for r in REPORTS}
 

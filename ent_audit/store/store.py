@@ -408,6 +408,19 @@ class Store:
                 raise
             return None  # already failing (disk full…): the error itself is what matters
 
+    # -- ad-hoc SQL (ent_audit.store.sql) -------------------------------------------------
+
+    def duckdb(self, *, population: bool = True):
+        """A DuckDB connection with one view per frame of the state and per activity table."""
+        from ent_audit.store import sql
+
+        return sql.connect(self, population=population)
+
+    def sql(self, query: str, *, population: bool = True) -> pd.DataFrame:
+        """Run one query over the store's views (:meth:`duckdb`) and return its result."""
+        with self.duckdb(population=population) as con:
+            return con.execute(query).df()
+
 
 def _read_json(path: Path):
     try:

@@ -1,0 +1,220 @@
+"""Event logs converted once into Parquet partitioned by month, user ids pseudonymised.
+
+Layout under a folder (``STORE/activity/`` for the store, or a report's run folder)::
+
+    events/month=YYYY-MM/<sha256 of the log, 16 hex>.parquet   0600, in 0700 folders
+    imports.json                                               the ledger (no personal data)
+
+The ledger lists each converted log by SHA-256 with its rows, malformed lines and months: a log
+already converted is skipped, so a new month's log converts only its own rows (nothing of the
+year is rewritten). A conversion killed half-way leaves files named after a log that the ledger
+does not list; they are removed when that log is converted again. User ids are replaced by the
+store's keyed pseudonyms (kind from the profile) before anything is written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import json
+import os
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from ent_audit.analyses.activity.inputs import EVENT_COLUMNS, EventLog, FileReport, mapping
+from ent_audit.io import fsync_dir, private_dir, sha256, write_json
+from ent_audit.store import pseudonym
+
+EVENTS = "events"
+LEDGER = "imports.json"
+ACTIVITY = "activity"
+"""The store's sub-folder for converted activity."""
+
+PARQUET_SCHEMA = pa.schema(
+    [
+        ("ts", pa.timestamp("s")),
+        ("user", pa.string()),
+        ("profile", pa.string()),
+        ("uai", pa.string()),
+        ("event", pa.string()),
+        ("application", pa.string()),
+        ("device", pa.string()),
+    ]
+)
+"""Stored events: ``user`` is a keyed pseudonym; the month is the partition."""
+
+
+class ImportStatus(StrEnum):
+    IMPORTED = "imported"
+    ALREADY = "already"
+    """Same SHA-256 converted before: nothing done."""
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    file: str
+    sha256: str
+    status: ImportStatus
+    report: FileReport | None
+    months: dict[str, int]
+    seconds: float
+
+    def to_dict(self) -> dict:
+        return {
+            "file": self.file,
+            "sha256": self.sha256,
+            "status": str(self.status),
+            "report": self.report.to_dict() if self.report else None,
+            "months": self.months,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def activity_dir(store: Path | str) -> Path:
+    return Path(store) / ACTIVITY
+
+
+def events_glob(folder: Path | str) -> str:
+    return str(Path(folder) / EVENTS / "month=*" / "*.parquet")
+
+
+def ledger(folder: Path | str) -> list[dict]:
+    path = Path(folder) / LEDGER
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else []
+
+
+def reports(folder: Path | str) -> list[FileReport]:
+    """The read reports of every converted log (rows kept, malformed lines)."""
+    return [FileReport.from_dict(e["report"]) for e in ledger(folder)]
+
+
+class _Pseudonyms:
+    """Keyed pseudonyms of ``kind|jointure`` keys, each computed once per conversion."""
+
+    def __init__(self, key: bytes) -> None:
+        self.key = key
+        self.cache: dict[str, str] = {}
+
+    def __call__(self, kind: pa.Array, user: pa.Array) -> pa.Array:
+        """Each distinct ``kind|user`` of the block hashed once (HMAC in Python), then
+        spread back to the rows by Arrow (no per-row Python)."""
+        enc = pc.dictionary_encode(pc.binary_join_element_wise(kind, user, "|"))
+        if isinstance(enc, pa.ChunkedArray):
+            enc = enc.combine_chunks()
+        uniques = enc.dictionary.to_pylist()
+        by_kind: dict[str, list[str]] = {}
+        for u in uniques:
+            if u not in self.cache:
+                by_kind.setdefault(u.partition("|")[0], []).append(u)
+        for kind, keys in by_kind.items():
+            jointures = pd.Series([k[len(kind) + 1 :] for k in keys], dtype=object)
+            ids = pseudonym.pseudonymise(self.key, kind, jointures).tolist()
+            self.cache.update(zip(keys, ids, strict=True))
+        values = pa.array([self.cache[u] for u in uniques], pa.string())
+        return values.take(enc.indices)
+
+
+@contextlib.contextmanager
+def _locked(folder: Path):
+    fd = os.open(folder / "lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def convert(
+    logs: Iterable[Path | str],
+    folder: Path | str,
+    key: bytes,
+    *,
+    columns: Mapping[str, str] | None = None,
+) -> list[ImportResult]:
+    """Convert event logs into ``folder`` (see the module), skipping those already there."""
+    mapping(EVENT_COLUMNS, columns, "events")  # a wrong mapping fails before anything is done
+    folder = private_dir(folder)
+    private_dir(folder / EVENTS)
+    results = []
+    with _locked(folder):
+        for log in logs:
+            results.append(_convert_one(Path(log), folder, key, columns))
+    return results
+
+
+def _convert_one(
+    path: Path, folder: Path, key: bytes, columns: Mapping[str, str] | None
+) -> ImportResult:
+    t0 = time.perf_counter()
+    digest = sha256(path)
+    done = ledger(folder)
+    if any(e["sha256"] == digest for e in done):
+        return ImportResult(path.name, digest, ImportStatus.ALREADY, None, {}, 0.0)
+    name = f"{digest[:16]}.parquet"
+    for stale in (folder / EVENTS).glob(f"month=*/{name}"):  # an interrupted conversion
+        stale.unlink()
+    log = EventLog(path, columns)
+    pseudo = _Pseudonyms(key)
+    writers: dict[str, pq.ParquetWriter] = {}
+    handles = []
+    months: dict[str, int] = {}
+    try:
+        for table in log:
+            if not table.num_rows:
+                continue
+            month = pc.add(pc.multiply(pc.year(table["ts"]), 100), pc.month(table["ts"]))
+            out = pa.table(
+                {
+                    "ts": table["ts"],
+                    "user": pseudo(table["kind"], table["user"]),
+                    "profile": table["profile"],
+                    "uai": table["uai"],
+                    "event": table["event"],
+                    "application": table["application"],
+                    "device": table["device"],
+                },
+                schema=PARQUET_SCHEMA,
+            )
+            for ym in pc.unique(month).to_pylist():
+                m = f"{ym // 100:04d}-{ym % 100:02d}"
+                part = out.filter(pc.equal(month, ym))
+                if m not in writers:
+                    d = private_dir(folder / EVENTS / f"month={m}")
+                    fd = os.open(d / f".{name}.tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                    fh = os.fdopen(fd, "wb")
+                    handles.append(fh)
+                    writers[m] = pq.ParquetWriter(fh, PARQUET_SCHEMA, compression="zstd")
+                writers[m].write_table(part, row_group_size=1 << 20)
+                months[m] = months.get(m, 0) + part.num_rows
+    finally:
+        for w in writers.values():
+            w.close()
+        for fh in handles:
+            fh.flush()
+            os.fsync(fh.fileno())
+            fh.close()
+    for m in writers:
+        d = folder / EVENTS / f"month={m}"
+        os.replace(d / f".{name}.tmp", d / name)
+        fsync_dir(d)
+    assert log.report is not None
+    entry = {
+        "file": path.name,
+        "sha256": digest,
+        "imported_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "months": months,
+        "report": log.report.to_dict(),
+    }
+    write_json(folder / LEDGER, [*done, entry])
+    return ImportResult(
+        path.name, digest, ImportStatus.IMPORTED, log.report, months, time.perf_counter() - t0
+    )

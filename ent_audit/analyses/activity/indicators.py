@@ -1,0 +1,738 @@
+"""The pilot console's indicators: DuckDB over the converted events, joined with the AAF
+population (:func:`ent_audit.aaf.population.memberships`, pseudonymised with the store's key).
+
+Definitions (``docs/design.md``, written in the report too):
+
+- **accounts loaded**: people of a school in the state (memberships at schools), per profile;
+- **activated**: the account export says so (else the daily CSV's last figures);
+- **active over 7 / 30 days**: an event in the 7 / 30 days ending on the period's last day;
+- **ENT open**: at least ``open_threshold`` activated accounts of the school's teachers
+  (the population's ``teacher`` column: a teaching director counts);
+- **visit**: a person's events with no gap over 30 minutes, counted where and with the
+  profile and device of its first event; **unique visitors** are distinct people over the
+  period, never summed from smaller periods or places;
+- **stopped**: a school with earlier activity and no event in the 28 days ending on the
+  period's last day.
+
+Events of people or schools unknown to the state are counted apart and left out of every other
+figure.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import glob
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from ent_audit.aaf import population
+from ent_audit.aaf.population import PROFILE_LABELS, Profile
+from ent_audit.aaf.snapshot import Snapshot
+from ent_audit.analyses.activity.inputs import FileReport
+from ent_audit.checks import Check
+from ent_audit.store import pseudonym
+
+VISIT_GAP_MINUTES = 30
+QUIET_DAYS = 28
+"""A school with no event in this many days is « à l'arrêt »."""
+ALL = "*"
+"""The profile of a row that counts every profile."""
+
+
+@dataclass(frozen=True)
+class Period:
+    start: dt.date
+    end: dt.date
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+    @property
+    def previous(self) -> Period:
+        """The period of the same length just before (the comparison)."""
+        return Period(self.start - dt.timedelta(days=self.days), self.start - dt.timedelta(days=1))
+
+    def to_dict(self) -> dict:
+        return {"start": str(self.start), "end": str(self.end)}
+
+
+@dataclass(frozen=True)
+class SourceComparison:
+    """Where two inputs overlap, do they agree? (``checked`` False: an input is missing)."""
+
+    what: str
+    """French: what is compared."""
+    checked: bool
+    total_a: int = 0
+    total_b: int = 0
+    mismatches: int = 0
+    """Schools and profiles whose figures differ."""
+
+    @property
+    def agree(self) -> bool | None:
+        return None if not self.checked else self.mismatches == 0
+
+    def to_dict(self) -> dict:
+        return {**self.__dict__}
+
+
+@dataclass(frozen=True)
+class ActivityResult:
+    """Every indicator of the console; frames are for the notebook, ``to_dict`` is the summary."""
+
+    period: Period
+    open_threshold: int
+    target: float
+    schools: pd.DataFrame
+    """One row per school of the state: place, funnel, opening, activity, last activity."""
+    circonscriptions: pd.DataFrame
+    department: dict
+    profiles: pd.DataFrame
+    """level (school, circonscription, department), key, profile, activity and funnel."""
+    weekly: pd.DataFrame
+    heatmap: pd.DataFrame
+    applications: pd.DataFrame
+    devices: pd.DataFrame
+    previous: dict
+    unknown: dict
+    inputs: tuple[FileReport, ...]
+    sources: tuple[SourceComparison, ...]
+    accounts_source: str
+    """``accounts`` (the export), ``daily`` (its last figures) or ``none``."""
+    events: bool
+    """Whether an event log was read (visits, visitors, connections)."""
+    small_cell: int = 5
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def open_share(self) -> float:
+        total = self.department["schools_total"]
+        return self.department["schools_open"] / total if total else 0.0
+
+    @property
+    def malformed(self) -> int:
+        return sum(r.malformed_count for r in self.inputs)
+
+    def to_dict(self) -> dict:
+        """The published key figures (``summary.json``): people counts under ``small_cell``
+        shown as ``<N``; dates as text."""
+        d = self.department
+        mask = _masker(self.small_cell)
+        circ = {
+            str(r["circonscription"]): {
+                "schools_total": int(r["schools_total"]),
+                "schools_open": int(r["schools_open"]),
+                "visits": int(r["visits"]),
+                "unique_visitors": mask(r["unique_visitors"]),
+                "connections": int(r["connections"]),
+            }
+            for r in self.circonscriptions.to_dict("records")
+        }
+        stopped = self.schools[self.schools["stopped"]]
+        return {
+            "period_start": str(self.period.start),
+            "period_end": str(self.period.end),
+            "schools_total": d["schools_total"],
+            "schools_open": d["schools_open"],
+            "open_share": round(self.open_share, 4),
+            "open_target": self.target,
+            "open_threshold": self.open_threshold,
+            "schools_stopped": len(stopped),
+            "visits": d["visits"],
+            "unique_visitors": mask(d["unique_visitors"]),
+            "visits_per_visitor": round(d["visits"] / d["unique_visitors"], 2)
+            if d["unique_visitors"]
+            else None,
+            "connections": d["connections"],
+            "accounts": {k: mask(d[k]) for k in ("loaded", "activated", "active_7d", "active_30d")},
+            "previous": self.previous,
+            "by_circonscription": circ,
+            "unknown": self.unknown,
+            "malformed_rows": self.malformed,
+            "accounts_source": self.accounts_source,
+        }
+
+
+def _masker(threshold: int):
+    def mask(n):
+        n = int(n)
+        return f"<{threshold}" if 0 < n < threshold else n
+
+    return mask
+
+
+# -- the population, pseudonymised -------------------------------------------------------------
+
+
+def population_frames(snapshot: Snapshot, key: bytes) -> dict[str, pd.DataFrame]:
+    """``people`` (every person of the state: user pseudonym), ``members`` (memberships at
+    schools: user, uai, profile, teacher) and ``schools`` (uai, name, circonscription)."""
+    m = population.memberships(snapshot)
+    user = pd.Series(pd.NA, index=m.index, dtype="string")
+    for kind, idx in m.groupby("kind", observed=True).groups.items():
+        user[idx] = pseudonym.pseudonymise(key, str(kind), m.loc[idx, "jointure"])
+    people = pd.DataFrame({"user": user.astype(str)}).drop_duplicates()
+    at = m["is_school"].to_numpy()
+    members = pd.DataFrame(
+        {
+            "user": user[at].astype(str),
+            "uai": m.loc[at, "uai"].astype(str),
+            "profile": m.loc[at, "profile"].astype(str),
+            "teacher": m.loc[at, "teacher"].astype(bool),
+        }
+    ).drop_duplicates(["user", "uai", "profile"])
+    s = population.schools(snapshot)
+    schools = pd.DataFrame(
+        {
+            "uai": s["uai"].astype(str),
+            "name": s["name"].astype(str),
+            "circonscription": s["circonscription"].fillna("(sans circonscription)").astype(str),
+        }
+    ).drop_duplicates("uai")
+    return {"people": people, "members": members, "schools": schools}
+
+
+def pseudonymise_accounts(accounts: pd.DataFrame, key: bytes) -> pd.DataFrame:
+    """The account export with ``user`` replaced by its pseudonym (kind from the profile)."""
+    out = accounts.copy()
+    user = pd.Series("", index=out.index, dtype=object)
+    for kind, idx in out.groupby("kind").groups.items():
+        user[idx] = pseudonym.pseudonymise(key, str(kind), out.loc[idx, "user"]).astype(str)
+    out["user"] = user
+    return out.drop(columns=["kind"])
+
+
+# -- computing ---------------------------------------------------------------------------------
+
+
+def _lit(day: dt.date) -> str:
+    return f"TIMESTAMP '{day.isoformat()} 00:00:00'"
+
+
+MEMORY_LIMIT = "1GB"
+"""DuckDB's memory for one computation: beyond it, sorts and joins spill to a private
+temporary folder (an académie's year of events stays well under 2 GB)."""
+
+
+def compute(
+    snapshot: Snapshot,
+    key: bytes,
+    *,
+    events: str | Path | None = None,
+    accounts: pd.DataFrame | None = None,
+    daily: pd.DataFrame | None = None,
+    period_start: dt.date | None = None,
+    period_end: dt.date | None = None,
+    open_threshold: int = 1,
+    target: float = 0.8,
+    inputs: tuple[FileReport, ...] = (),
+    small_cell: int = 5,
+    memory_limit: str = MEMORY_LIMIT,
+) -> ActivityResult:
+    """Every indicator over ``period`` (default: the events' first to last day).
+
+    ``events``: a glob of converted Parquet files (:func:`convert.events_glob`); ``accounts``
+    and ``daily`` as :mod:`inputs` reads them (user ids clear: pseudonymised here). People
+    and schools become small integers before the events are sorted into visits.
+    """
+    timer = _Timer()
+    spill = tempfile.mkdtemp(prefix="ent-audit-duckdb-")
+    os.chmod(spill, 0o700)
+    con = duckdb.connect(config={"memory_limit": memory_limit, "temp_directory": spill,
+                                 "preserve_insertion_order": False})  # fmt: skip
+    con.execute("SET enable_progress_bar = false")
+    try:
+        return _compute(
+            con, timer, snapshot, key, events, accounts, daily, period_start, period_end,
+            open_threshold, target, inputs, small_cell,
+        )  # fmt: skip
+    finally:
+        con.close()
+        shutil.rmtree(spill, ignore_errors=True)
+
+
+class _Timer:
+    """Seconds per step, kept in ``ActivityResult.extra["seconds"]`` (the benchmark prints
+    them)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self.t = time.perf_counter()
+
+    def __call__(self, step: str) -> None:
+        now = time.perf_counter()
+        self.seconds[step] = round(now - self.t, 3)
+        self.t = now
+
+
+def _compute(
+    con, timer, snapshot, key, events, accounts, daily, period_start, period_end,
+    open_threshold, target, inputs, small_cell,
+) -> ActivityResult:  # fmt: skip
+    pop = population_frames(snapshot, key)
+    people = pop["people"].reset_index(drop=True)
+    people["uid"] = np.arange(len(people), dtype=np.int32)
+    schools = pop["schools"].reset_index(drop=True)
+    schools["sid"] = np.arange(len(schools), dtype=np.int32)
+    con.register("_people", people)
+    con.register("_schools", schools)
+    con.register("_members", pop["members"])
+    con.execute("CREATE TEMP TABLE people AS SELECT * FROM _people")
+    con.execute("CREATE TEMP TABLE schools AS SELECT * FROM _schools")
+    con.execute(
+        "CREATE TEMP TABLE members AS SELECT p.uid, s.sid, s.uai, s.circonscription AS circ, "
+        "m.profile, m.teacher, m.user FROM _members m JOIN _people p USING (user) "
+        "JOIN _schools s USING (uai)"
+    )
+    timer("population")
+    has_events = bool(events) and bool(glob.glob(str(events)))
+    if has_events:
+        con.execute(
+            "CREATE TEMP VIEW raw AS SELECT ts, user, profile, uai, event, application, device "
+            f"FROM read_parquet('{events}', hive_partitioning = true)"
+        )
+    else:
+        con.execute(
+            "CREATE TEMP VIEW raw AS SELECT NULL::TIMESTAMP ts, NULL::VARCHAR user, "
+            "NULL::VARCHAR profile, NULL::VARCHAR uai, NULL::VARCHAR event, "
+            "NULL::VARCHAR application, NULL::VARCHAR device WHERE false"
+        )
+    if period_start is None or period_end is None:
+        lo, hi = con.execute("SELECT min(ts), max(ts) FROM raw").fetchone()
+        today = dt.date.today()
+        period_start = period_start or (lo.date() if lo else today)
+        period_end = period_end or (hi.date() if hi else today)
+    period = Period(period_start, period_end)
+    end_x = _lit(period.end + dt.timedelta(days=1))
+    start = _lit(period.start)
+    lo = min(period.previous.start, period.end - dt.timedelta(days=29))
+    gap = f"INTERVAL {VISIT_GAP_MINUTES} MINUTE"
+
+    # Every event up to the period's end, people and schools as integers (null: unknown).
+    con.execute(
+        f"""CREATE TEMP TABLE tagged AS
+        SELECT r.ts, p.uid, s.sid, r.profile, r.event, r.application, r.device,
+               CASE WHEN p.uid IS NULL THEN r.user END AS stranger
+        FROM raw r LEFT JOIN people p USING (user) LEFT JOIN schools s USING (uai)
+        WHERE r.ts < {end_x}"""
+    )
+    timer("events read")
+    unknown = con.execute(
+        f"""SELECT count(*) FILTER (WHERE sid IS NULL),
+                   count(*) FILTER (WHERE sid IS NOT NULL AND uid IS NULL),
+                   count(DISTINCT stranger) FILTER (WHERE sid IS NOT NULL AND uid IS NULL)
+        FROM tagged WHERE ts >= {start}"""
+    ).fetchone()
+    last = con.execute(
+        """SELECT s.uai, l.last_activity FROM (SELECT sid, max(ts) AS last_activity
+        FROM tagged WHERE uid IS NOT NULL GROUP BY sid) l JOIN schools s USING (sid)"""
+    ).df()
+    con.execute(
+        "CREATE TEMP VIEW ev AS SELECT ts, uid, sid, profile, event, application, device "
+        f"FROM tagged WHERE uid IS NOT NULL AND sid IS NOT NULL AND ts >= {_lit(lo)}"
+    )
+    timer("unknown and last activity")
+
+    def visits_sql(a: dt.date, b: dt.date) -> str:
+        return f"""SELECT v.uid, v.sid, s.circonscription AS circ, v.profile, v.device, v.ts
+        FROM (SELECT uid, sid, profile, device, ts,
+                     ts - lag(ts) OVER (PARTITION BY uid ORDER BY ts) AS gap FROM ev
+              WHERE ts >= {_lit(a)} AND ts < {_lit(b + dt.timedelta(days=1))}) v
+        JOIN schools s USING (sid)
+        WHERE gap IS NULL OR gap > {gap}"""
+
+    con.execute(f"CREATE TEMP TABLE visits AS {visits_sql(period.start, period.end)}")
+    timer("visits")
+    sets = "GROUPING SETS ((sid, profile), (sid), (circ, profile), (circ), (profile), ())"
+    activity = con.execute(
+        f"""WITH v AS (SELECT sid, circ, profile, count(*) AS visits,
+                              count(DISTINCT uid) AS unique_visitors,
+                              grouping(sid, circ, profile) AS g
+                       FROM visits GROUP BY {sets}),
+             c AS (SELECT sid, circ, profile, count(*) AS connections,
+                          grouping(sid, circ, profile) AS g
+                   FROM ev JOIN (SELECT sid, circonscription AS circ FROM schools) USING (sid)
+                   WHERE event = 'login' AND ts >= {start} GROUP BY {sets})
+        SELECT coalesce(v.sid, c.sid) AS sid, coalesce(v.circ, c.circ) AS circ,
+               coalesce(v.profile, c.profile) AS profile, coalesce(v.g, c.g) AS g,
+               coalesce(visits, 0) AS visits, coalesce(unique_visitors, 0) AS unique_visitors,
+               coalesce(connections, 0) AS connections
+        FROM v FULL JOIN c ON v.g = c.g AND v.sid IS NOT DISTINCT FROM c.sid
+             AND v.circ IS NOT DISTINCT FROM c.circ AND v.profile IS NOT DISTINCT FROM c.profile"""
+    ).df()
+    timer("activity")
+
+    # The funnel: memberships, their accounts, their recent activity.
+    accounts_source = "none"
+    if accounts is not None:
+        acc = pseudonymise_accounts(accounts, key)
+        con.register("_accounts", acc[["user", "activated"]])
+        con.execute(
+            "CREATE TEMP TABLE acc AS SELECT user, bool_or(activated) AS activated "
+            "FROM _accounts GROUP BY user"
+        )
+        accounts_source = "accounts"
+    else:
+        con.execute("CREATE TEMP TABLE acc AS SELECT NULL::VARCHAR user, "
+                    "NULL::BOOLEAN activated WHERE false")  # fmt: skip
+    since7, since30 = (_lit(period.end - dt.timedelta(days=n - 1)) for n in (7, 30))
+    funnel = con.execute(
+        f"""WITH last AS (SELECT uid, max(ts) AS last FROM ev WHERE ts >= {since30}
+                          GROUP BY uid),
+             m AS (SELECT m.uid, m.sid, m.circ, m.profile, m.teacher,
+                          coalesce(a.activated, false) AS activated,
+                          coalesce(l.last >= {since7}, false) AS a7,
+                          coalesce(l.last >= {since30}, false) AS a30
+                   FROM members m LEFT JOIN acc a USING (user) LEFT JOIN last l USING (uid))
+        SELECT sid, circ, profile, grouping(sid, circ, profile) AS g,
+               count(DISTINCT uid) AS loaded,
+               count(DISTINCT uid) FILTER (WHERE activated) AS activated,
+               count(DISTINCT uid) FILTER (WHERE a7) AS active_7d,
+               count(DISTINCT uid) FILTER (WHERE a30) AS active_30d,
+               count(DISTINCT uid) FILTER (WHERE activated AND teacher) AS activated_teachers
+        FROM m GROUP BY {sets}"""
+    ).df()
+    uai_of = schools.set_index("sid")["uai"]
+    activity = activity.assign(uai=activity["sid"].map(uai_of)).drop(columns="sid")
+    funnel = funnel.assign(uai=funnel["sid"].map(uai_of)).drop(columns="sid")
+    if accounts is None and daily is not None:
+        funnel = _activated_from_daily(funnel, daily, schools, period)
+        accounts_source = "daily"
+    timer("funnel")
+
+    table = _levels(activity, funnel, schools.drop(columns="sid"), last, period, open_threshold)
+    schools_df, circ_df, dept, profiles = table
+
+    weekly = con.execute(
+        """SELECT CAST(date_trunc('week', ts) AS DATE) AS week, circ,
+                  grouping(circ) AS g, count(*) AS visits, count(DISTINCT uid) AS unique_visitors
+        FROM visits GROUP BY GROUPING SETS ((week, circ), (week)) ORDER BY week, circ"""
+    ).df()
+    weekly["circonscription"] = weekly["circ"].where(weekly["g"] == 0, ALL)
+    weekly = weekly.drop(columns=["circ", "g"])
+    weekly["week"] = pd.to_datetime(weekly["week"]).dt.date
+    heatmap = con.execute(
+        """SELECT isodow(ts) - 1 AS weekday, hour(ts) AS hour, count(*) AS visits
+        FROM visits GROUP BY ALL ORDER BY ALL"""
+    ).df()
+    applications = con.execute(
+        f"""SELECT application, event, CAST(sum(n) AS BIGINT) AS events, count(*) AS users
+        FROM (SELECT application, event, uid, count(*) AS n FROM ev
+              WHERE application IS NOT NULL AND ts >= {start} GROUP BY ALL)
+        GROUP BY ALL ORDER BY events DESC, application"""
+    ).df()
+    devices = con.execute(
+        "SELECT device, count(*) AS visits FROM visits GROUP BY ALL ORDER BY visits DESC"
+    ).df()
+    timer("trends")
+    prev = period.previous
+    con.execute(f"CREATE TEMP TABLE prev_visits AS {visits_sql(prev.start, prev.end)}")
+    previous = con.execute(
+        """SELECT circ, grouping(circ) AS g, count(*) AS visits,
+                  count(DISTINCT uid) AS unique_visitors
+        FROM prev_visits GROUP BY GROUPING SETS ((circ), ())"""
+    ).df()
+    prev_conn = con.execute(
+        f"""SELECT count(*) FROM ev WHERE event = 'login'
+        AND ts >= {_lit(prev.start)} AND ts < {start}"""
+    ).fetchone()[0]
+    total = previous[previous["g"] == 1]
+    previous_d = {
+        **prev.to_dict(),
+        "visits": int(total["visits"].sum()),
+        "unique_visitors": int(total["unique_visitors"].sum()),
+        "connections": int(prev_conn),
+    }
+    by_circ = previous[previous["g"] == 0].set_index("circ")
+    circ_df["previous_visits"] = (
+        circ_df["circonscription"].map(by_circ["visits"]).fillna(0).astype(int)
+    )
+    circ_df["visits_change"] = _change(circ_df["visits"], circ_df["previous_visits"])
+    timer("previous period")
+    sources = _compare(con, daily, accounts, period, has_events)
+    timer("sources")
+    return ActivityResult(
+        period=period,
+        open_threshold=open_threshold,
+        target=target,
+        schools=schools_df,
+        circonscriptions=circ_df,
+        department=dept,
+        profiles=profiles,
+        weekly=weekly,
+        heatmap=heatmap,
+        applications=applications,
+        devices=devices,
+        previous=previous_d,
+        unknown={
+            "events_unknown_school": int(unknown[0]),
+            "events_unknown_user": int(unknown[1]),
+            "users_unknown": int(unknown[2]),
+        },
+        inputs=tuple(inputs),
+        sources=sources,
+        accounts_source=accounts_source,
+        events=has_events,
+        small_cell=small_cell,
+        extra={"seconds": timer.seconds},
+    )
+
+
+def _change(now: pd.Series, before: pd.Series) -> pd.Series:
+    """Relative change against the previous period (None when there was nothing before)."""
+    b = before.astype(float)
+    return ((now.astype(float) - b) / b.where(b > 0)).round(4)
+
+
+FUNNEL = ("loaded", "activated", "active_7d", "active_30d")
+ACTIVITY = ("visits", "unique_visitors", "connections")
+
+
+def _levels(activity, funnel, schools, last, period: Period, open_threshold: int):
+    """School, circonscription and département tables, and the long per-profile table."""
+    both = funnel.merge(activity, how="outer", on=["uai", "circ", "profile", "g"])
+    for c in (*FUNNEL, *ACTIVITY, "activated_teachers"):
+        both[c] = both[c].fillna(0).astype(int)
+    # grouping() bits: uai 4, circ 2, profile 1 -> 2: (uai, profile), 3: (uai), 4: (circ,
+    # profile), 5: (circ), 6: (profile), 7: ().
+    level = both["g"].map({2: "school", 3: "school", 4: "circonscription", 5: "circonscription",
+                           6: "department", 7: "department"})  # fmt: skip
+    key = np.where(level == "school", both["uai"], np.where(level == "circonscription",
+                   both["circ"], ALL))  # fmt: skip
+    profile = np.where(both["g"].isin([3, 5, 7]), ALL, both["profile"])
+    profiles = pd.DataFrame({"level": level, "key": key, "profile": profile})
+    profiles = pd.concat([profiles, both[[*ACTIVITY, *FUNNEL, "activated_teachers"]]], axis=1)
+
+    everyone = profiles[profiles["profile"] == ALL]
+    sch = everyone[everyone["level"] == "school"].set_index("key")
+    out = schools.copy()
+    for c in (*FUNNEL, *ACTIVITY, "activated_teachers"):
+        out[c] = out["uai"].map(sch[c]).fillna(0).astype(int)
+    out["open"] = out["activated_teachers"] >= open_threshold
+    when = dict(zip(last["uai"], last["last_activity"], strict=True))
+    out["last_activity"] = pd.to_datetime(out["uai"].map(when), errors="coerce")
+    quiet = pd.Timestamp(period.end - dt.timedelta(days=QUIET_DAYS - 1))
+    out["stopped"] = out["last_activity"].notna() & (out["last_activity"] < quiet)
+    out = out.sort_values(["circonscription", "name", "uai"], ignore_index=True)
+
+    circ = out.groupby("circonscription").agg(
+        schools_total=("uai", "size"),
+        schools_open=("open", "sum"),
+        schools_stopped=("stopped", "sum"),
+    )
+    circ_rows = everyone[everyone["level"] == "circonscription"].set_index("key")
+    for c in (*FUNNEL, *ACTIVITY):
+        circ[c] = circ.index.map(circ_rows[c]).fillna(0).astype(int)
+    circ = circ.reset_index()
+    circ["open_share"] = (circ["schools_open"] / circ["schools_total"]).round(4)
+    _rates(circ)
+    dept_row = everyone[everyone["level"] == "department"]
+    dept = {
+        "schools_total": len(out),
+        "schools_open": int(out["open"].sum()),
+        "schools_stopped": int(out["stopped"].sum()),
+        **{c: int(dept_row[c].sum()) for c in (*FUNNEL, *ACTIVITY)},
+    }
+    return out, circ, dept, profiles.reset_index(drop=True)
+
+
+def _rates(df: pd.DataFrame) -> None:
+    loaded, activated = df["loaded"].astype(float), df["activated"].astype(float)
+    df["activation_rate"] = (df["activated"] / loaded.where(loaded > 0)).round(4)
+    df["active_rate"] = (df["active_30d"] / activated.where(activated > 0)).round(4)
+    uv = df["unique_visitors"].astype(float)
+    df["visits_per_visitor"] = (df["visits"] / uv.where(uv > 0)).round(2)
+
+
+def _activated_from_daily(funnel, daily, schools, period: Period) -> pd.DataFrame:
+    """Activated accounts from the daily CSV's last row per school and profile, up to the
+    period's end (the provider attributes each account to one school, so sums are exact)."""
+    d = daily[daily["date"] <= pd.Timestamp(period.end)].sort_values("date")
+    last = d.drop_duplicates(["uai", "profile"], keep="last")
+    last = last.merge(schools[["uai", "circonscription"]], on="uai")
+    teach = last["profile"].isin([str(Profile.TEACHER), str(Profile.DIRECTOR)])
+    rows = []
+    for keys, g in (
+        (["uai", "profile"], 2), (["uai"], 3), (["circonscription", "profile"], 4),
+        (["circonscription"], 5), (["profile"], 6), ([], 7),
+    ):  # fmt: skip
+        grouped = last.groupby(keys) if keys else last.assign(_=0).groupby("_")
+        part = grouped["activated"].sum().rename("activated").reset_index()
+        tgrouped = last[teach].groupby(keys) if keys else last[teach].assign(_=0).groupby("_")
+        t = tgrouped["activated"].sum().rename("activated_teachers").reset_index()
+        part = part.merge(t, how="left", on=keys or ["_"]).drop(columns=["_"], errors="ignore")
+        part = part.rename(columns={"circonscription": "circ"}).assign(g=g)
+        rows.append(part)
+    act = pd.concat(rows, ignore_index=True)
+    keys = ["uai", "circ", "profile", "g"]
+    for k in keys:
+        if k not in act:
+            act[k] = None
+    f = funnel.drop(columns=["activated", "activated_teachers"])
+    f = f.merge(act[[*keys, "activated", "activated_teachers"]], how="left", on=keys)
+    f["activated"] = f["activated"].fillna(0).astype(int)
+    f["activated_teachers"] = f["activated_teachers"].fillna(0).astype(int)
+    return f
+
+
+def _compare(con, daily, accounts, period: Period, has_events: bool):
+    """Overlaps: connections (event log vs daily CSV, every user of the provider at the
+    state's schools) and activated accounts (export vs the daily CSV's last day)."""
+    out = []
+    what = "connexions par école et profil : journal d'événements et statistiques quotidiennes"
+    if has_events and daily is not None:
+        d = daily[(daily["date"] >= pd.Timestamp(period.start))
+                  & (daily["date"] <= pd.Timestamp(period.end))]  # fmt: skip
+        a = con.execute(
+            f"""SELECT r.uai, r.profile, count(*) AS n FROM raw r JOIN schools s USING (uai)
+            WHERE r.event = 'login' AND r.ts >= {_lit(period.start)}
+            AND r.ts < {_lit(period.end + dt.timedelta(days=1))} GROUP BY ALL"""
+        ).df()
+        b = d.groupby(["uai", "profile"])["connections"].sum().rename("m").reset_index()
+        b = b[b["uai"].isin(con.execute("SELECT uai FROM schools").df()["uai"])]
+        out.append(_diff(what, a, b))
+    else:
+        out.append(SourceComparison(what, False))
+    what = "comptes activés par école et profil : export des comptes et statistiques quotidiennes"
+    if accounts is not None and daily is not None:
+        d = daily[daily["date"] <= pd.Timestamp(period.end)].sort_values("date")
+        last = d.drop_duplicates(["uai", "profile"], keep="last")
+        b = last.groupby(["uai", "profile"])["activated"].sum().rename("m").reset_index()
+        a = accounts[accounts["activated"]].groupby(["uai", "profile"]).size()
+        out.append(_diff(what, a.rename("n").reset_index(), b))
+    else:
+        out.append(SourceComparison(what, False))
+    return tuple(out)
+
+
+def _diff(what: str, a: pd.DataFrame, b: pd.DataFrame) -> SourceComparison:
+    both = a.merge(b, how="outer", on=["uai", "profile"]).fillna(0)
+    return SourceComparison(
+        what, True, int(both["n"].sum()), int(both["m"].sum()), int((both["n"] != both["m"]).sum())
+    )
+
+
+# -- checks and figures ------------------------------------------------------------------------
+
+
+def checks(result: ActivityResult) -> list[Check]:
+    """Deployment against its target, readable inputs, known people and schools, agreeing
+    sources. None is blocking: they describe the deployment and the provider's files."""
+    out = [
+        Check.of(
+            "open_target",
+            "Part des écoles dont l'ENT est ouvert, au regard de la cible",
+            None
+            if not result.department["schools_total"] or result.accounts_source == "none"
+            else result.open_share >= result.target,
+            detail=f"{result.department['schools_open']} écoles ouvertes sur "
+            f"{result.department['schools_total']} ({result.open_share:.0%}), cible "
+            f"{result.target:.0%}"
+            if result.accounts_source != "none"
+            else "ni export des comptes ni statistiques quotidiennes : ouverture non mesurée",
+        ),
+        Check.of(
+            "inputs_readable",
+            "Toutes les lignes des fichiers d'activité sont lisibles",
+            (result.malformed == 0) if result.inputs else None,
+            detail=f"{result.malformed} ligne(s) illisible(s) écartée(s)"
+            if result.inputs
+            else "aucun fichier lu",
+        ),
+    ]
+    u = result.unknown
+    n = u["events_unknown_school"] + u["events_unknown_user"]
+    out.append(
+        Check.of(
+            "events_known",
+            "Les événements concernent des personnes et des écoles de l'état AAF",
+            (n == 0) if result.events else None,
+            detail=f"{u['events_unknown_user']} événement(s) de personnes inconnues, "
+            f"{u['events_unknown_school']} d'écoles inconnues, comptés à part"
+            if result.events
+            else "pas de journal d'événements",
+        )
+    )
+    for i, s in enumerate(result.sources):
+        out.append(
+            Check.of(
+                f"sources_agree_{i + 1}",
+                f"Sources concordantes : {s.what}",
+                s.agree,
+                detail=(
+                    f"{s.total_a} contre {s.total_b} ; {s.mismatches} écart(s)"
+                    if s.checked
+                    else "une des deux sources n'a pas été fournie"
+                ),
+            )
+        )
+    return out
+
+
+PROFILE_NAMES = {**{str(p): label for p, label in PROFILE_LABELS.items()}, ALL: "tous profils"}
+LABELS = {
+    "uai": "UAI",
+    "name": "école",
+    "circonscription": "circonscription",
+    "schools_total": "écoles",
+    "schools_open": "écoles ouvertes",
+    "schools_stopped": "écoles à l'arrêt",
+    "open_share": "part ouverte",
+    "loaded": "comptes chargés",
+    "activated": "comptes activés",
+    "active_7d": "actifs 7 j",
+    "active_30d": "actifs 30 j",
+    "activation_rate": "taux d'activation",
+    "active_rate": "actifs 30 j / activés",
+    "visits": "visites",
+    "unique_visitors": "visiteurs uniques",
+    "visits_per_visitor": "visites par visiteur",
+    "connections": "connexions",
+    "previous_visits": "visites (période précédente)",
+    "visits_change": "évolution",
+    "activated_teachers": "enseignants activés",
+    "last_activity": "dernière activité",
+    "profile": "profil",
+    "application": "application",
+    "event": "type",
+    "events": "événements",
+    "users": "utilisateurs",
+    "device": "terminal",
+}
+PEOPLE = ("loaded", "activated", "active_7d", "active_30d", "unique_visitors",
+          "activated_teachers", "users")  # fmt: skip
+"""Columns that count people: masked under the small-cell threshold."""
+
+
+def masked(df: pd.DataFrame, threshold: int, group: str | None = None) -> pd.DataFrame:
+    """People counts as text, ``<N`` under the threshold, with secondary suppression: within
+    a row, a funnel whose one step is masked also masks the next smallest step; within
+    ``group``, a lone masked school is joined by the next smallest one, so no masked count can
+    be recovered from a total and its visible neighbours."""
+    cols = [c for c in PEOPLE if c in df.columns]
+    values = df[cols].to_numpy(dtype=float)
+    hide = (values > 0) & (values < threshold)
+    if group is not None and len(df):
+        codes = pd.factorize(df[group])[0]
+        for j in range(values.shape[1]):
+            col, h = values[:, j], hide[:, j]
+            for gid in np.unique(codes[h]):
+                rows = np.flatnonzero(codes == gid)
+                if h[rows].sum() == 1 and len(rows) > 1:
+                    rest = rows[~h[rows] & (col[rows] > 0)]
+                    if len(rest):
+                        hide[rest[np.argmin(col[rest])], j] = True
+    out = df.copy()
+    for j, c in enumerate(cols):
+        text = df[c].astype("Int64").astype(str)
+        out[c] = text.where(~hide[:, j], f"<{threshold}")
+    return out
