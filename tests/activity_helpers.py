@@ -7,8 +7,8 @@ from pathlib import Path
 
 from ent_audit.analyses import activity
 from ent_audit.store.store import Store
+from ent_audit.synth import write
 from ent_audit.synth.activity import write_activity
-from ent_audit.synth.generator import write
 
 START, END = dt.date(2026, 9, 1), dt.date(2026, 12, 18)
 

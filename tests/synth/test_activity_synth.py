@@ -12,7 +12,7 @@ import pytest
 from activity_helpers import build
 
 from ent_audit.synth import activity as synth
-from ent_audit.synth.generator import write
+from ent_audit.synth import write
 
 
 @pytest.fixture(scope="module")
