@@ -21,6 +21,7 @@ import duckdb
 import pandas as pd
 
 from ent_audit.exceptions import StoreError
+from ent_audit.store import events, pseudonym
 
 VISIT_GAP_MINUTES = 30
 
@@ -35,7 +36,6 @@ def _ident(name: str) -> str:
 
 def connect(store, *, population: bool = True) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection with the store's views (see the module)."""
-    from ent_audit.analyses.activity import convert
     from ent_audit.store.store import FRAMES_DIR
 
     con = duckdb.connect()
@@ -57,12 +57,12 @@ def connect(store, *, population: bool = True) -> duckdb.DuckDBPyConnection:
     con.register("_extractions", extractions)
     con.execute("CREATE TABLE extractions AS SELECT * FROM _extractions")
     con.unregister("_extractions")
-    folder = convert.activity_dir(store.path)
-    files = list((folder / convert.EVENTS).glob("month=*/*.parquet"))
+    folder = events.activity_dir(store.path)
+    files = list((folder / events.EVENTS).glob("month=*/*.parquet"))
     if files:
         con.execute(
             "CREATE VIEW events AS SELECT * FROM read_parquet("
-            f"{_quote(convert.events_glob(folder))}, hive_partitioning = true)"
+            f"{_quote(events.events_glob(folder))}, hive_partitioning = true)"
         )
     else:
         con.execute(
@@ -85,7 +85,7 @@ def connect(store, *, population: bool = True) -> duckdb.DuckDBPyConnection:
                 "malformed": e["report"]["malformed_count"],
                 "months": ",".join(sorted(e["months"])),
             }
-            for e in convert.ledger(folder)
+            for e in events.ledger(folder)
         ],
         columns=["file", "sha256", "imported_at", "rows", "malformed", "months"],
     )
@@ -94,14 +94,12 @@ def connect(store, *, population: bool = True) -> duckdb.DuckDBPyConnection:
     con.unregister("_imports")
     if population:
         from ent_audit.aaf.population import memberships
-        from ent_audit.privacy import Pseudonymiser
 
         snap = store.latest()
         m = memberships(snap)
-        pseudo = Pseudonymiser(store.key)
         user = pd.Series(pd.NA, index=m.index, dtype="string")
         for kind, idx in m.groupby("kind", observed=True).groups.items():
-            user[idx] = pseudo.ids(str(kind), m.loc[idx, "jointure"])
+            user[idx] = pseudonym.pseudonymise(store.key, str(kind), m.loc[idx, "jointure"])
         pop = m.drop(columns=["jointure"]).assign(user=user)
         con.register("_population", pop)
         con.execute("CREATE TABLE population AS SELECT * FROM _population")

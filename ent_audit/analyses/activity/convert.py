@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import fcntl
-import json
 import os
 import time
 from collections.abc import Iterable, Mapping
@@ -33,10 +32,15 @@ import pyarrow.parquet as pq
 from ent_audit.analyses.activity.inputs import EVENT_COLUMNS, EventLog, FileReport, mapping
 from ent_audit.io import fsync_dir, private_dir, sha256, write_json
 from ent_audit.store import pseudonym
+from ent_audit.store.events import (  # noqa: F401  (where converted events live)
+    ACTIVITY,
+    EVENTS,
+    LEDGER,
+    activity_dir,
+    events_glob,
+    ledger,
+)
 
-EVENTS = "events"
-LEDGER = "imports.json"
-ACTIVITY = "activity"
 """The store's sub-folder for converted activity."""
 
 PARQUET_SCHEMA = pa.schema(
@@ -77,19 +81,6 @@ class ImportResult:
             "months": self.months,
             "seconds": round(self.seconds, 3),
         }
-
-
-def activity_dir(store: Path | str) -> Path:
-    return Path(store) / ACTIVITY
-
-
-def events_glob(folder: Path | str) -> str:
-    return str(Path(folder) / EVENTS / "month=*" / "*.parquet")
-
-
-def ledger(folder: Path | str) -> list[dict]:
-    path = Path(folder) / LEDGER
-    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else []
 
 
 def reports(folder: Path | str) -> list[FileReport]:
