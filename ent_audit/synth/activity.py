@@ -263,6 +263,10 @@ def generate(
     )
     teachers = np.bincount(school_of[np.isin(prof, [2, 3])], minlength=ns)
     status = np.where(teachers == 0, "never", status)
+    for scenario in SCENARIO:  # every scenario present from 10 schools on, whatever the draw
+        normal = np.flatnonzero(status == "normal")
+        if ns >= 10 and not (status == scenario).any() and len(normal):
+            status[rng.choice(normal)] = scenario
     open_day = rng.integers(0, min(10, n_days), ns)
     late_lo, late_hi = min(60, n_days - 1), max(min(170, n_days - 30), min(61, n_days))
     open_day = np.where(status == "late", rng.integers(late_lo, late_hi, ns), open_day)
