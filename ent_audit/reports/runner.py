@@ -39,7 +39,7 @@ from ent_audit.exceptions import (
     ParameterFileError,
     ReportParameterError,
 )
-from ent_audit.io import sha256
+from ent_audit.io import sha256, write_json
 from ent_audit.reports import labels, page, registry
 from ent_audit.reports.notebook import PLOTLY_MIME, SUMMARY_MIME
 
@@ -47,6 +47,8 @@ TEMPLATES = Path(__file__).resolve().parent / "templates"
 STYLESHEET = TEMPLATES / "ent_audit" / "static" / "report.css"
 CHECKOUT = Path(__file__).resolve().parents[2]
 KEEP = 30
+OUTPUT_MODE = 0o644
+"""summary.json and manifest.json are for auditors: readable, unlike the store's files."""
 """Runs of a report kept by ``ent-audit report`` (``--keep``): nightly runs do not pile up."""
 RUN_NAME = re.compile(r"\d{8}T\d{6}\d*Z")
 KERNEL_NAME = "ent-audit"
@@ -439,7 +441,7 @@ def run(
     small_cell = summary.get("small_cell") or next(
         (p["value"] for p in used if p["name"] == "small_cell"), privacy.SMALL_CELL
     )
-    write_json(run_dir / "summary.json", summary)
+    write_json(run_dir / "summary.json", summary, perms=OUTPUT_MODE)
     inputs = _inputs(path, param_files or [], params)
     code_version = _code_version()
     html_path = None
@@ -490,17 +492,12 @@ def run(
         "versions": _versions(),
         "kernel": KERNEL_NAME,
     }
-    write_json(run_dir / "manifest.json", manifest)
+    write_json(run_dir / "manifest.json", manifest, perms=OUTPUT_MODE)
     result = RunResult(name, status, code, run_dir, html_path, summary, message)
     if keep:
         prune(outputs, name, keep)
     write_index(outputs)
     return result
-
-
-def write_json(path: Path, data: Any) -> None:
-    """Readable JSON (outputs are for auditors: not private, unlike the store's files)."""
-    path.write_text(json.dumps(data, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
 
 
 def parameters_used(
