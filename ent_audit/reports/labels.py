@@ -75,6 +75,20 @@ COLUMNS: dict[str, str] = {
     "threshold": "seuil",
     "score": "score qualité",
     "examples": "exemples",
+    # delta
+    "divergences": "divergences",
+    "modify_noop": "modifications sans effet",
+    "pupils_moved": "élèves ayant changé d'école",
+    "extractions": "extractions",
+    # retention
+    "as_of": "situation au",
+    "overdue_total": "éléments en retard",
+    "upcoming_total": "à échéance proche",
+    # activity
+    "schools_open": "écoles à l'ENT ouvert",
+    "schools_total": "écoles",
+    "visits": "visites",
+    "unique_visitors": "visiteurs uniques",
 }
 """French label of a column or figure key. Reports add their own with ``labels=``."""
 

@@ -67,3 +67,17 @@ def test_the_verdict_derives_from_the_checks_only():
     assert verdict([ok, warn]) == verdict([ok, skipped]) == verdict([]) == Verdict.WATCH
     assert verdict([ok, warn, skipped, fail]) == Verdict.FAILED
     assert attention([ok, skipped, warn, fail]) == [fail, warn, skipped]
+
+
+def test_every_headline_figure_of_every_report_has_a_french_label():
+    import json
+    import re
+
+    from ent_audit.reports import labels, registry
+
+    for r in registry.REPORTS:
+        source = json.loads(registry.notebook_path(r).read_text(encoding="utf-8"))
+        code = "".join("".join(c["source"]) for c in source["cells"] if c["cell_type"] == "code")
+        for block in re.findall(r"headline=\(([^)]*)\)", code):
+            for key in re.findall(r'"(\w+)"', block):
+                assert key in labels.COLUMNS, (r.name, key)
