@@ -209,6 +209,35 @@ def cmd_activity_import(args: argparse.Namespace) -> int:
     return worst
 
 
+def cmd_activity_summary(args: argparse.Namespace) -> int:
+    from ent_audit.analyses import national
+
+    columns = {"accounts": dict(p.partition("=")[::2] for p in args.map)} if args.map else None
+    path = national.publish_store(
+        args.store, academie=args.academie, accounts=args.accounts, daily=args.daily,
+        period_start=args.period_start, period_end=args.period_end,
+        open_threshold=args.open_threshold, columns=columns, small_cell=args.small_cell,
+    )  # fmt: skip
+    print(f"résumé d'activité publié (sans donnée personnelle ni pseudonyme): {path}")
+    return EXIT_OK
+
+
+def cmd_national(args: argparse.Namespace) -> int:
+    from ent_audit.analyses import national
+
+    result = national.aggregate(args.stores)
+    written = national.write(result, args.out)
+    start, end = result.period
+    print(f"{len(result.sources)} académie(s), période du {start} au {end}")
+    shown = national.people_frame(result)
+    shown = shown[(result.frame["profile"] == "*") & (result.frame["level"] != "departement")]
+    cols = ["niveau", "académie", "écoles", "écoles ouvertes", "part ouverte", "comptes chargés",
+            "comptes activés", "actifs 30 j", "visites", "visiteurs uniques"]  # fmt: skip
+    print(shown[cols].fillna("").to_string(index=False))
+    print(f"tableau: {written['csv']}\nrésumé: {written['summary']}")
+    return EXIT_OK
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     params, files = report.read_params(args.params)
     names = (
@@ -600,6 +629,57 @@ def parser() -> argparse.ArgumentParser:
         "application, device, timestamp_format), répétable",
     )
     s.set_defaults(func=cmd_activity_import)
+
+    s = sub.add_parser(
+        "activity-summary",
+        help="publier le résumé d'activité du store pour le niveau national (Parquet sans "
+        "donnée personnelle) / publish the store's activity summary",
+    )
+    s.add_argument("--store", required=True, help="dossier du store (état et événements importés)")
+    s.add_argument("--academie", default="", help="code de l'académie (défaut: le périmètre)")
+    s.add_argument("--accounts", default="", help="export des comptes du fournisseur (CSV)")
+    s.add_argument("--daily", default="", help="statistiques quotidiennes du fournisseur (CSV)")
+    s.add_argument("--period-start", default="", help="premier jour (AAAA-MM-JJ)")
+    s.add_argument("--period-end", default="", help="dernier jour (AAAA-MM-JJ)")
+    s.add_argument(
+        "--open-threshold",
+        type=_positive,
+        default=1,
+        help="comptes enseignants activés pour qu'une école soit ouverte (défaut 1)",
+    )
+    s.add_argument(
+        "--small-cell",
+        type=_positive,
+        default=5,
+        help="effectif sous lequel une case par école est masquée (défaut 5)",
+    )
+    s.add_argument(
+        "--map",
+        action="append",
+        default=[],
+        metavar="CHAMP=COLONNE",
+        help="colonne de l'export des comptes pour un champ, répétable",
+    )
+    s.set_defaults(func=cmd_activity_summary)
+
+    s = sub.add_parser(
+        "national",
+        help="agréger les résumés d'activité de plusieurs académies (DuckDB) / "
+        "aggregate the académies' activity summaries",
+    )
+    s.add_argument(
+        "--stores",
+        nargs="+",
+        required=True,
+        metavar="DIR",
+        help="stores (ou dossiers contenant activity-summary.parquet), un par académie",
+    )
+    s.add_argument(
+        "--out",
+        default="outputs/national",
+        help="dossier où écrire national.csv et summary.json (défaut: outputs/national)",
+    )
+    s.set_defaults(func=cmd_national)
 
     s = sub.add_parser(
         "report",

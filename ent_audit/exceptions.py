@@ -321,3 +321,17 @@ class ActivityInputError(EntAuditError):
 
     def __reduce__(self):
         return (type(self), (self.path, self.reason, self.parameter))
+
+
+class NationalInputError(EntAuditError):
+    """A folder given to ``ent-audit national`` that cannot be aggregated (not a store, no
+    published summary, another schema version, an académie or a store given twice, another
+    period): nothing is written."""
+
+    def __init__(self, path: Path | str, message: str) -> None:
+        self.path = str(path)
+        self.reason = message
+        super().__init__(f"{self.path}: {message}")
+
+    def __reduce__(self):
+        return (type(self), (self.path, self.reason))
