@@ -126,8 +126,7 @@ def publication(
     ``key``, ``profile``, counts, as :attr:`ActivityResult.profiles`); ``schools``: one row per
     school (``uai``, ``circonscription``, ``open``, ``stopped``).
     """
-    if not code_version:
-        from ent_audit import __version__ as code_version
+    code_version = code_version or _code_version()
     figures = [*PEOPLE, *EVENTS]
     sch = schools[["uai", "circonscription", "open", "stopped"]].copy()
     sch["departement"] = departement_of(sch["uai"])
@@ -202,6 +201,15 @@ def publication(
         out[c] = pd.array(out[c], dtype="Int64")
     out = out[COLUMNS.names]
     return pa.Table.from_pandas(out, schema=COLUMNS, preserve_index=False)
+
+
+def _code_version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("ent-audit")
+    except metadata.PackageNotFoundError:
+        return "absent"
 
 
 def _hide(df: pd.DataFrame, group: str, threshold: int) -> pd.DataFrame:
