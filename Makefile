@@ -83,6 +83,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_quality.py
 	$(BIN)/python benchmarks/bench_delta.py
 	$(BIN)/python benchmarks/bench_activity.py
+	$(BIN)/python benchmarks/bench_national.py
 
 # `make screenshots`: each report's first screen (its latest run in outputs/, so after
 # `make demo`) to docs/NAME.png with Debian's headless Chromium; the README shows them.
