@@ -5,8 +5,9 @@ must be destroyed. Each rule is a record (:data:`RULES`: id, French title, legal
 its deadline is computed) evaluated ``as_of`` a date over:
 
 - the store's presence history (who was where, from when to when, pseudonymous);
-- the provider's account export (CSV: jointure, profile, UAI, activated, activation date, last
-  login; column names mappable), to find accounts the provider kept too long;
+- the provider's account export (read by the pilot console's reader,
+  :func:`ent_audit.analyses.activity.inputs.read_accounts`), to find accounts the provider
+  kept too long;
 - the destruction requests (CSV: jointure, request date, done date);
 - the convention's dates (signed, planned end, termination);
 - the workbench's own files (:func:`ent_audit.store.purge.inventory`): old copies of personal
@@ -24,7 +25,6 @@ from __future__ import annotations
 import calendar
 import csv
 import datetime as dt
-import re
 import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from ent_audit.aaf import schema
+from ent_audit.analyses.activity import inputs as provider
 from ent_audit.checks import Check
 from ent_audit.exceptions import InputFileError, RetentionError
 from ent_audit.store import access, pseudonym
@@ -362,15 +363,9 @@ def as_of_date(value: str | dt.date | None) -> dt.date:
 # -- the provider's files -------------------------------------------------------------------
 
 
-ACCOUNT_COLUMNS = {
-    "jointure": "jointure",
-    "profile": "profil",
-    "uai": "uai",
-    "activated": "active",
-    "activation_date": "date_activation",
-    "last_login": "derniere_connexion",
-}
-"""Canonical column -> header of the provider's account export (override in params)."""
+ACCOUNT_COLUMNS = provider.ACCOUNT_COLUMNS
+"""Field -> header of the provider's account export: the one mapping of
+:func:`ent_audit.analyses.activity.inputs.read_accounts` (override with ``account_columns``)."""
 
 REQUEST_COLUMNS = {
     "jointure": "jointure",
@@ -378,27 +373,6 @@ REQUEST_COLUMNS = {
     "done_date": "date_realisation",
 }
 """Canonical column -> header of the destruction requests CSV (override in params)."""
-
-PROFILES = {
-    STUDENT: ("eleve", "student", "pupil", "eleves"),
-    GUARDIAN: ("parent", "responsable", "guardian", "relation", "persrel", "persreleleve"),
-    STAFF: (
-        "enseignant",
-        "teacher",
-        "personnel",
-        "staff",
-        "directeur",
-        "director",
-        "other_staff",
-        "persedu",
-        "perseducnat",
-        "agent",
-    ),
-}
-"""Profile labels of account exports (lower case, no accents) -> AAF kind."""
-_PROFILE_KIND = {label: kind for kind, labels in PROFILES.items() for label in labels}
-_TRUE = {"o", "oui", "y", "yes", "true", "vrai", "1"}
-_FALSE = {"n", "non", "no", "false", "faux", "0", ""}
 
 
 def _plain(text: str) -> str:
@@ -461,49 +435,18 @@ def _dates(path: Path, values: pd.Series, column: str) -> pd.Series:
 
 
 def read_accounts(path: Path | str, columns: Mapping[str, str] | None = None) -> pd.DataFrame:
-    """The provider's account export: one row per account, canonical columns
-    ``jointure, kind, profile, uai, activated, activation_date, last_login``.
-
-    Semicolon or comma separated, UTF-8 (with or without BOM). ``columns`` maps canonical
-    names to the export's headers (:data:`ACCOUNT_COLUMNS` by default). A profile that is not a
-    pupil, guardian or staff label, an unreadable flag or date, is an error naming the line.
-    """
-    mapping = {**ACCOUNT_COLUMNS, **(columns or {})}
-    path, df = _read_csv(path, mapping, ("jointure", "profile"))
-    kind = df["profile"].map(lambda p: _PROFILE_KIND.get(re.sub(r"[\s-]+", "_", _plain(p))))
-    if kind.isna().any():
-        i = int(np.flatnonzero(kind.isna().to_numpy())[0])
-        raise InputFileError(
-            path,
-            f"profil inconnu {df['profile'].iloc[i]!r} (élève, parent, enseignant, personnel…)",
-            line=i + 2,
-            column=mapping["profile"],
-        )
-    flag = df["activated"].map(_plain)
-    unknown = ~flag.isin(_TRUE | _FALSE)
-    if unknown.any():
-        i = int(np.flatnonzero(unknown.to_numpy())[0])
-        raise InputFileError(
-            path,
-            f"valeur d'activation illisible {df['activated'].iloc[i]!r} (O/N, oui/non, 1/0)",
-            line=i + 2,
-            column=mapping["activated"],
-        )
-    empty = df["jointure"] == ""
-    if empty.any():
-        i = int(np.flatnonzero(empty.to_numpy())[0])
-        raise InputFileError(path, "jointure vide", line=i + 2, column=mapping["jointure"])
-    return pd.DataFrame(
-        {
-            "jointure": df["jointure"].astype(STRING),
-            "kind": kind.astype(STRING),
-            "profile": df["profile"].astype(STRING),
-            "uai": df["uai"].replace("", None).astype(STRING),
-            "activated": flag.isin(_TRUE).astype("boolean"),
-            "activation_date": _dates(path, df["activation_date"], mapping["activation_date"]),
-            "last_login": _dates(path, df["last_login"], mapping["last_login"]),
-        }
+    """The provider's account export, read by the one reader
+    (:func:`ent_audit.analyses.activity.inputs.read_accounts`), strictly: a row that does not
+    parse is an error naming file:line, since an account left out would hide an overdue one.
+    Only the id and the profile are required (an account exists)."""
+    frame, _ = provider.read_accounts(
+        path,
+        columns,
+        strict=True,
+        required=provider.RETENTION_REQUIRED,
+        parameter="account_columns",
     )
+    return frame
 
 
 def read_requests(path: Path | str, columns: Mapping[str, str] | None = None) -> pd.DataFrame:
@@ -950,7 +893,7 @@ def _empty_presence() -> pd.DataFrame:
 def _pseudonymised(accounts: pd.DataFrame, key: bytes) -> pd.DataFrame:
     parts = [
         accounts[accounts["kind"] == kind].assign(
-            pseudonym=lambda d, kind=kind: pseudonym.pseudonymise(key, kind, d["jointure"])
+            pseudonym=lambda d, kind=kind: pseudonym.pseudonymise(key, kind, d["user"])
         )
         for kind in (STUDENT, GUARDIAN, STAFF)
     ]

@@ -39,6 +39,7 @@ import pyarrow.csv as pacsv
 
 from ent_audit.aaf import population
 from ent_audit.aaf.population import Profile
+from ent_audit.synth.accounts import ACCOUNT_COLUMNS, PROFILE_FR, write_accounts  # noqa: F401
 from ent_audit.transfer.workdays import public_holidays
 
 VISIT_GAP = dt.timedelta(minutes=30)
@@ -73,7 +74,7 @@ KIND_OF = {
 PROFILES = tuple(Profile)
 """Profile codes: index in this tuple."""
 
-LABELS_FR = ("Élève", "Parent", "Enseignant", "Directeur", "Personnel")
+LABELS_FR = tuple(PROFILE_FR[p] for p in Profile)
 LABELS_EN = ("student", "relative", "teacher", "headteacher", "staff")
 
 EVENTS_FR = ("connexion", "application", "connecteur")
@@ -137,14 +138,6 @@ CSV_COLUMNS = ("timestamp", "user", "profile", "uai", "event", "application", "d
 JSONL_KEYS = ("time", "login", "role", "school", "type", "app", "device")
 JSONL_MAPPING = dict(zip(CSV_COLUMNS, JSONL_KEYS, strict=True))
 """The column mapping that reads the JSON lines (``columns.events`` of the report)."""
-ACCOUNT_COLUMNS = (
-    "Identifiant",
-    "Profil",
-    "UAI",
-    "Activé",
-    "Date d'activation",
-    "Dernière connexion",
-)
 DAILY_COLUMNS = (
     "Etablissement",
     "UAI",
@@ -563,22 +556,6 @@ def _insert_bad(fh, body, positions: list[int], path: Path, *, csv: bool) -> lis
     for _ in positions:
         bad()
     return broken
-
-
-def write_accounts(accounts: pd.DataFrame, path: Path) -> Path:
-    """The provider's account export (``;``, UTF-8 with BOM, French labels and dates)."""
-    out = pd.DataFrame(
-        {
-            ACCOUNT_COLUMNS[0]: accounts["jointure"],
-            ACCOUNT_COLUMNS[1]: np.array(LABELS_FR)[accounts["profile"].to_numpy()],
-            ACCOUNT_COLUMNS[2]: accounts["uai"],
-            ACCOUNT_COLUMNS[3]: np.where(accounts["activated"], "Oui", "Non"),
-            ACCOUNT_COLUMNS[4]: accounts["activation"].dt.strftime("%d/%m/%Y").fillna(""),
-            ACCOUNT_COLUMNS[5]: accounts["last_login"].dt.strftime("%d/%m/%Y %H:%M").fillna(""),
-        }
-    )
-    out.to_csv(path, sep=";", index=False, encoding="utf-8-sig")
-    return path
 
 
 def daily_frame(
