@@ -9,12 +9,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ent_audit.analyses.activity.indicators import pseudonymise_accounts
 from ent_audit.analyses.retention.rules import (
-    GUARDIAN,
     PERSON_RULE,
     RULE_BY_ID,
     RULES,
-    STAFF,
     STRING,
     STUDENT,
     Convention,
@@ -451,13 +450,10 @@ def _empty_presence() -> pd.DataFrame:
 
 
 def _pseudonymised(accounts: pd.DataFrame, key: bytes) -> pd.DataFrame:
-    parts = [
-        accounts[accounts["kind"] == kind].assign(
-            pseudonym=lambda d, kind=kind: pseudonym.pseudonymise(key, kind, d["user"])
-        )
-        for kind in (STUDENT, GUARDIAN, STAFF)
-    ]
-    out = pd.concat(parts, ignore_index=True)
+    """``pseudonym, kind, uai`` per account: the pilot console's pseudonymisation of the
+    export (one per kind, the store's key), so both reports name an account alike."""
+    out = pseudonymise_accounts(accounts, key).assign(kind=accounts["kind"])
+    out = out.rename(columns={"user": "pseudonym"}).astype({"pseudonym": STRING})
     return out[["pseudonym", "kind", "uai"]].drop_duplicates(["pseudonym", "kind"])
 
 

@@ -35,13 +35,6 @@ SCHOOL_HOLIDAYS_ZONE_C: dict[int, tuple[tuple[dt.date, dt.date], ...]] = {
     ),
 }
 
-KIND_OF = {
-    Profile.PUPIL: "Eleve",
-    Profile.GUARDIAN: "PersRelEleve",
-    Profile.TEACHER: "PersEducNat",
-    Profile.DIRECTOR: "PersEducNat",
-    Profile.OTHER_STAFF: "PersEducNat",
-}
 PROFILES = tuple(Profile)
 """Profile codes: index in this tuple."""
 
