@@ -231,9 +231,11 @@ class RosterExplorer:
         uai: str = "",
     ) -> RosterExplorer:
         """What the notebook calls: the explorer on :func:`resolve_store` (``store``), with
-        the provider's daily CSV when given, school ``uai`` selected when given."""
-        activity = roster.read_daily(daily) if daily else None
-        explorer = cls(resolve_store(store), show_personal_data, activity=activity)
+        the provider's daily CSV when given, else the events the store imported, if any;
+        school ``uai`` selected when given."""
+        path = resolve_store(store)
+        activity = roster.read_daily(daily) if daily else roster.store_activity(path)
+        explorer = cls(path, show_personal_data, activity=activity)
         if uai:
             explorer.select(uai)
         return explorer

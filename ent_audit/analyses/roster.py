@@ -16,15 +16,16 @@ keyed pseudonyms: no name, birth date, INE, mail or phone, and the audit's findi
 Unmasked views are for the coordinator at work; the explorer writes each one to the store's
 access journal (:mod:`ent_audit.store.access`).
 
-**Activity** comes from the ENT provider, not from AAF (``ent_audit.analyses.activity`` reads
-it). The explorer takes an optional per-school daily frame of :data:`ACTIVITY_COLUMNS` (the
-shape of the provider's pre-aggregated daily CSV); without one, the activity tab is an empty
-frame with :data:`NO_ACTIVITY_NOTE`.
+**Activity** comes from the ENT provider, not from AAF, read as the pilot console reads it
+(:mod:`ent_audit.analyses.activity`): the provider's daily CSV (:func:`read_daily`) or the
+events the store imported (:func:`store_activity`), as a per-school daily frame of
+:data:`ACTIVITY_COLUMNS`; without one, the activity tab is an empty frame with
+:data:`NO_ACTIVITY_NOTE`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -37,8 +38,10 @@ from ent_audit.aaf.frames import STRING, isin
 from ent_audit.aaf.population import Profile, at_schools, live, memberships, schools
 from ent_audit.aaf.snapshot import Snapshot
 from ent_audit.analyses import quality
+from ent_audit.analyses.activity import inputs as activity_inputs
 from ent_audit.exceptions import ParameterError
 from ent_audit.privacy import Pseudonymiser
+from ent_audit.store import events
 
 OWNER = "explorateur"
 NOT_GIVEN = "(non renseignée)"
@@ -553,48 +556,34 @@ def activity_frame(daily: pd.DataFrame | None) -> pd.DataFrame | None:
     return out
 
 
-DAILY_COLUMNS = {
-    "UAI": "uai",
-    "Date": "date",
-    "Profil": "profile",
-    "Connexions": "connections",
-    "Visiteurs uniques": "unique_visitors",
-    "Comptes activés": "accounts_activated",
-}
-"""The provider's daily CSV (design.md) -> :data:`ACTIVITY_COLUMNS`."""
-DAILY_PROFILES = {
-    "eleve": str(Profile.PUPIL),
-    "responsable": str(Profile.GUARDIAN),
-    "parent": str(Profile.GUARDIAN),
-    "enseignant": str(Profile.TEACHER),
-    "directeur": str(Profile.DIRECTOR),
-    "personnel": str(Profile.OTHER_STAFF),
-}
+def read_daily(path: Path | str, columns: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """The provider's daily CSV as an activity frame, read by the pilot console's reader
+    (:func:`ent_audit.analyses.activity.inputs.read_daily`: column mapping, French or English
+    profiles, malformed rows left out and counted): one reading of the provider's files."""
+    daily, _ = activity_inputs.read_daily(path, columns)
+    out = daily.rename(columns={"activated": "accounts_activated"})
+    return out[[*ACTIVITY_COLUMNS, "accounts_activated"]]
 
 
-def read_daily(path: Path | str) -> pd.DataFrame:
-    """The provider's daily CSV (``;``, French headers) as an activity frame.
+def store_activity(store: Path | str) -> pd.DataFrame | None:
+    """The activity frame from the events the store imported (``ent-audit activity-import``,
+    :mod:`ent_audit.store.events`): per school, day and profile, ``connections`` (login
+    events, the pilot console's definition) and ``unique_visitors`` (distinct people with an
+    event that day). ``None`` when the store holds no imported events. Activated accounts are
+    not in the events: the open flag needs the daily CSV."""
+    from ent_audit.store.store import Store
 
-    A stop-gap so the explorer can show activity on its own: ``ent_audit.analyses.activity``
-    (column mappings, malformed rows reported by line) is the reader to pass instead once
-    available (``RosterExplorer(store, activity=...)``)."""
-    try:
-        raw = pd.read_csv(path, sep=";", encoding="utf-8-sig", dtype=str)
-    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as err:
-        raise ParameterError(OWNER, "daily", f"{path}: illisible ({err})") from None
-    out = raw.rename(columns=DAILY_COLUMNS)
-    missing = [c for c in ACTIVITY_COLUMNS if c not in out]
-    if missing:
-        wanted = ", ".join(k for k, v in DAILY_COLUMNS.items() if v in missing)
-        raise ParameterError(OWNER, "daily", f"{path}: colonnes absentes: {wanted}")
-    profile = _fold(out["profile"]).str.strip().str.rstrip("s")
-    out["profile"] = profile.map(DAILY_PROFILES).fillna(profile)
-    for col in ("connections", "unique_visitors", "accounts_activated"):
-        if col in out:
-            out[col] = pd.to_numeric(out[col], errors="coerce").astype("Int64")
-    iso = pd.to_datetime(out["date"], format="ISO8601", errors="coerce")
-    out["date"] = iso.fillna(pd.to_datetime(out["date"], format="%d/%m/%Y", errors="coerce"))
-    return out[[c for c in (*ACTIVITY_COLUMNS, "accounts_activated") if c in out]]
+    st = Store(store, create=False)
+    if not any((events.activity_dir(st.path) / events.EVENTS).glob("month=*/*.parquet")):
+        return None
+    frame = st.sql(
+        "SELECT uai, CAST(ts AS DATE) AS date, profile, "
+        f"count(*) FILTER (WHERE event = '{activity_inputs.EventKind.LOGIN}') AS connections, "
+        "count(DISTINCT user) AS unique_visitors FROM events GROUP BY ALL "
+        "ORDER BY uai, date, profile",
+        population=False,
+    )
+    return activity_frame(frame)
 
 
 def activity(daily: pd.DataFrame | None, uai: str) -> pd.DataFrame:

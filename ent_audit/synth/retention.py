@@ -2,8 +2,9 @@
 
 :func:`write_inputs` reads the perimeter the generator produced and writes, beside it:
 
-- ``comptes.csv``: the provider's account export (``jointure;profil;uai;active;
-  date_activation;derniere_connexion``): one account per person of the last extraction, plus
+- ``comptes.csv``: the provider's account export, in the one format
+  (:func:`ent_audit.synth.accounts.write_accounts`): one account per person of the last
+  extraction, plus
   accounts the provider *forgot to delete*: some of the pupils who left in the Delta, some of
   their guardians, and a few staff accounts of people no extraction ever had;
 - ``demandes.csv``: destruction requests (``jointure;date_demande;date_realisation``) for some
@@ -24,14 +25,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from ent_audit.aaf import schema
+from ent_audit.aaf.population import Profile
 from ent_audit.synth import Perimeter
+from ent_audit.synth.accounts import write_accounts
 
 ACCOUNTS_FILE = "comptes.csv"
 REQUESTS_FILE = "demandes.csv"
 TRUTH_FILE = "retention-truth.json"
-ACCOUNT_HEADER = ("jointure", "profil", "uai", "active", "date_activation", "derniere_connexion")
 REQUEST_HEADER = ("jointure", "date_demande", "date_realisation")
 FORGOTTEN_SHARE = 0.5
 """Share of the departed pupils (and of their guardians) whose account the provider keeps."""
@@ -74,27 +77,22 @@ def write_inputs(perimeter: Perimeter, out: Path | str, *, seed: int = 0) -> Ret
             if r.op != "delete":
                 uai[r.id] = _first(r, _ST["uai"])
 
-    def account(rec, profile: str, activated: bool) -> list[str]:
+    def account(rec, profile: Profile, activated: bool) -> list:
         school = uai.get(_first(rec, ATTACH) or "", "") or ""
         on = start + dt.timedelta(days=int(rng.integers(0, 30)))
         login = on + dt.timedelta(days=int(rng.integers(0, 40)))
-        return [
-            rec.id,
-            profile,
-            school,
-            "O" if activated else "N",
-            on.isoformat() if activated else "",
-            login.isoformat() if activated else "",
-        ]
+        return [rec.id, profile, school, activated, on if activated else None,
+                login if activated else None]  # fmt: skip
 
-    rows: list[list[str]] = []
+    rows: list[list] = []
     for rec in last.records["Eleve"]:
-        rows.append(account(rec, "Élève", rng.random() < 0.6))
+        rows.append(account(rec, Profile.PUPIL, rng.random() < 0.6))
     for rec in last.records["PersRelEleve"]:
-        rows.append(account(rec, "Parent", rng.random() < 0.4))
+        rows.append(account(rec, Profile.GUARDIAN, rng.random() < 0.4))
     for rec in last.records["PersEducNat"]:
         teacher = _first(rec, _PE["is_teacher"]) == "O"
-        rows.append(account(rec, "Enseignant" if teacher else "Personnel", rng.random() < 0.8))
+        profile = Profile.TEACHER if teacher else Profile.OTHER_STAFF
+        rows.append(account(rec, profile, rng.random() < 0.8))
 
     # Accounts of people who left, which the provider forgot.
     delta = perimeter.truth["delta"]
@@ -106,29 +104,30 @@ def write_inputs(perimeter: Perimeter, out: Path | str, *, seed: int = 0) -> Ret
     for k, d in enumerate(delta["departures"]):
         if k == 0 or rng.random() < FORGOTTEN_SHARE:  # at least one, whatever the size
             rec = first_records["Eleve"][d["jointure"]]
-            rows.append(account(rec, "Élève", True))
+            rows.append(account(rec, Profile.PUPIL, True))
             forgotten.append(_item(d["jointure"], "Eleve", "pupil_left", departed))
             for g in d["guardians_deleted"]:
                 if (k == 0 or rng.random() < FORGOTTEN_SHARE) and not any(
                     f["jointure"] == g for f in forgotten
                 ):
-                    rows.append(account(first_records["PersRelEleve"][g], "Parent", True))
+                    rows.append(account(first_records["PersRelEleve"][g], Profile.GUARDIAN, True))
                     forgotten.append(_item(g, "PersRelEleve", "guardian_orphaned", departed))
     known = {r.id for e in perimeter.extractions for k in e.records.values() for r in k}
     ghost = 9_900_000
     for _ in range(GHOST_STAFF):
         while str(ghost) in known:
             ghost += 1
-        rows.append([str(ghost), "Enseignant", "", "O", "", ""])
+        rows.append([str(ghost), Profile.TEACHER, "", True, None, None])
         forgotten.append(_item(str(ghost), "PersEducNat", "staff_left", start, unknown=True))
         ghost += 1
     order = rng.permutation(len(rows))
     rows = [rows[i] for i in order]
-    accounts = out / ACCOUNTS_FILE
-    with open(accounts, "w", encoding="utf-8-sig", newline="") as fh:
-        w = csv.writer(fh, delimiter=";", lineterminator="\r\n")
-        w.writerow(ACCOUNT_HEADER)
-        w.writerows(rows)
+    frame = pd.DataFrame(
+        rows, columns=["jointure", "profile", "uai", "activated", "activation", "last_login"]
+    )
+    for c in ("activation", "last_login"):
+        frame[c] = pd.to_datetime(frame[c])
+    accounts = write_accounts(frame, out / ACCOUNTS_FILE)
 
     # Destruction requests: pupils of the last extraction, calendar edge dates first.
     pupils = sorted(r.id for r in last.records["Eleve"])

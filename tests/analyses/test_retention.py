@@ -258,11 +258,11 @@ def test_the_account_export_columns_are_mappable_and_errors_name_the_line(tmp_pa
     acc = r.read_accounts(p, columns)
     assert list(acc["kind"]) == [PUPIL, STAFF]
     assert list(acc["activated"]) == [True, False]
-    assert acc.loc[0, "last_login"] == pd.Timestamp(2026, 10, 1)
+    assert acc.loc[0, "last_login"] == pd.Timestamp(2026, 10, 1, 8, 0)
     p.write_text("Identifiant,Type\n1,ELEVE\n2,Martien\n", encoding="utf-8")
     with pytest.raises(InputFileError, match=r"export.csv:3 \(colonne Type\): profil inconnu"):
         r.read_accounts(p, columns)
-    with pytest.raises(InputFileError, match="colonne 'jointure' \\(jointure\\) absente"):
+    with pytest.raises(InputFileError, match=r"export.csv:1: colonne 'Profil' \(profile\) absente"):
         r.read_accounts(p)
 
 
@@ -332,3 +332,44 @@ def test_checks_are_skipped_without_their_input_and_fail_on_any_overdue_item(lef
     )
     assert figures["overdue"]["pupil_left"] == 1 and figures["overdue"]["staff_left"] == 1
     json.dumps(result.to_dict())
+
+
+def test_one_reader_one_format_for_the_account_export(tmp_path):
+    """The generators' one writer writes what the one reader reads by default; the retention
+    checks read it strictly, the pilot console lists the rows it leaves out."""
+    from ent_audit.analyses.activity import inputs
+    from ent_audit.synth import accounts as written
+
+    assert written.ACCOUNT_COLUMNS == tuple(inputs.ACCOUNT_COLUMNS.values())
+    assert r.ACCOUNT_COLUMNS is inputs.ACCOUNT_COLUMNS
+    frame = pd.DataFrame(
+        {
+            "jointure": ["1", "2"],
+            "profile": ["pupil", "director"],
+            "uai": ["0310001A", ""],
+            "activated": [True, False],
+            "activation": pd.to_datetime(["2026-09-03", None]),
+            "last_login": pd.to_datetime(["2026-10-01 08:15", None]),
+        }
+    )
+    p = written.write_accounts(frame, tmp_path / "comptes.csv")
+    strict = r.read_accounts(p)
+    lenient, report = inputs.read_accounts(p)
+    pd.testing.assert_frame_equal(strict, lenient)
+    assert list(strict["user"]) == ["1", "2"] and list(strict["kind"]) == [PUPIL, STAFF]
+    assert list(strict["profile"]) == ["pupil", "director"]
+    assert strict["uai"].isna().tolist() == [False, True]
+    assert strict.loc[0, "last_login"] == pd.Timestamp(2026, 10, 1, 8, 15)
+    assert (report.rows, report.malformed_count) == (2, 0)
+
+    bad = tmp_path / "mauvais.csv"
+    bad.write_text(
+        "Identifiant;Profil;UAI;Activé\n1;Élève;0310001A;Oui\n2;Élève;0310001A;peut-être\n"
+        "3;Martien;0310001A;Non\n",
+        encoding="utf-8",
+    )
+    kept, report = inputs.read_accounts(bad)
+    assert list(kept["user"]) == ["1"]
+    assert [(m.line, str(m.reason)) for m in report.malformed] == [(3, "value"), (4, "profile")]
+    with pytest.raises(InputFileError, match=r"mauvais.csv:3 \(colonne Activé\): valeur illisible"):
+        r.read_accounts(bad)

@@ -18,7 +18,7 @@ from helpers import leaks, personal_values
 from ent_audit import quality
 from ent_audit.aaf.population import memberships
 from ent_audit.analyses import roster
-from ent_audit.exceptions import ParameterError
+from ent_audit.exceptions import ActivityInputError, ParameterError
 from ent_audit.privacy import Pseudonymiser
 from ent_audit.store import Store, access
 from ent_audit.synth import DEFECTS, write
@@ -231,7 +231,7 @@ def test_a_bad_activity_frame_names_the_missing_columns(tmp_path):
         )
     csv = tmp_path / "bad.csv"
     csv.write_text("UAI;Profil\n0310036W;Élève\n", encoding="utf-8")
-    with pytest.raises(ParameterError, match=r"bad\.csv: colonnes absentes: Date, Connexions"):
+    with pytest.raises(ActivityInputError, match=r"bad\.csv: colonne 'Date' \(date\) absente"):
         roster.read_daily(csv)
 
 
@@ -283,3 +283,24 @@ def test_the_access_journal_is_purged_past_its_retention(tmp_path):
     assert access.purge(tmp_path, as_of) == 0
     assert stat.S_IMODE(os.stat(tmp_path / access.JOURNAL).st_mode) == 0o600
     assert access.purge(tmp_path / "nowhere", as_of) == 0
+
+
+def test_the_activity_tab_reads_the_stores_imported_events_as_the_pilot_console_does(tmp_path):
+    """From the store's imported events, connections per school, day and profile are the
+    provider's daily figures (both count login events, read by the same reader)."""
+    from activity_helpers import build
+
+    gen = build(tmp_path, schools=4, pupils=300, events=4000)
+    from_events = roster.store_activity(gen["store"])
+    daily = roster.read_daily(gen["files"].daily)
+    keys = ["uai", "date", "profile"]
+    both = daily[daily["connections"] > 0].merge(from_events, on=keys, suffixes=("", "_events"))
+    assert len(both) == (daily["connections"] > 0).sum() > 0
+    assert (both["connections"] == both["connections_events"]).all()
+
+
+def test_a_store_without_imported_events_has_no_activity(tmp_path):
+    from ent_audit.store import Store
+
+    Store(tmp_path / "store")
+    assert roster.store_activity(tmp_path / "store") is None

@@ -31,7 +31,7 @@ import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 
 from ent_audit.aaf.population import Profile
-from ent_audit.exceptions import ActivityInputError
+from ent_audit.exceptions import ActivityInputError, InputFileError
 
 # -- labels ----------------------------------------------------------------------------------
 
@@ -48,13 +48,15 @@ PROFILE_LABELS: dict[str, Profile] = {
         Profile.PUPIL: ("élève", "élèves", "eleve", "pupil", "pupils", "student", "students",
                         "enfant", "learner"),
         Profile.GUARDIAN: ("parent", "parents", "responsable", "responsables",
-                           "responsable légal", "relative", "guardian", "guardians", "famille"),
+                           "responsable légal", "relative", "guardian", "guardians", "famille",
+                           "relation", "persrel", "persreleleve"),
         Profile.TEACHER: ("enseignant", "enseignants", "enseignante", "professeur", "teacher",
                           "teachers"),
         Profile.DIRECTOR: ("directeur", "directrice", "directeurs", "direction", "director",
                            "headteacher", "head teacher", "principal"),
         Profile.OTHER_STAFF: ("personnel", "personnels", "autre personnel", "autres personnels",
-                              "personnel non enseignant", "staff", "other staff", "other_staff"),
+                              "personnel non enseignant", "staff", "other staff", "other_staff",
+                              "agent", "persedu", "perseducnat"),
     }.items()
     for label in labels
 }  # fmt: skip
@@ -145,7 +147,6 @@ ACCOUNT_COLUMNS = {
     "activation_date": "Date d'activation",
     "last_login": "Dernière connexion",
 }
-ACCOUNT_OPTIONAL = ("activation_date", "last_login")
 
 DAILY_COLUMNS = {
     "school": "Etablissement",
@@ -169,6 +170,7 @@ DATE_FORMATS = ("%d/%m/%Y", "%Y-%m-%d")
 TRUE_LABELS = {"oui", "o", "yes", "y", "true", "vrai", "1", "active", "actif", "activated"}
 FALSE_LABELS = {"non", "n", "no", "false", "faux", "0", "", "inactive", "inactif"}
 UAI = re.compile(r"^\d{7}[A-Z]$")
+STRING = pd.StringDtype("pyarrow")
 
 
 def mapping(defaults: Mapping[str, str], given: Mapping[str, str] | None, what: str) -> dict:
@@ -557,36 +559,75 @@ def read_events_frame(
 # -- account export and daily figures ---------------------------------------------------------
 
 
+ACCOUNT_ALIASES = {
+    "user": ("jointure",),
+    "profile": ("profil",),
+    "activated": ("active",),
+    "activation_date": ("date_activation",),
+    "last_login": ("derniere_connexion",),
+}
+"""Other headers recognised for a field of the account export when its mapping is not given
+(the first exports the retention checks read: ``jointure;profil;uai;active;date_activation;
+derniere_connexion``). Headers are compared folded (case, accents, spaces)."""
+ACCOUNT_FIELD_ALIASES = {"jointure": "user"}
+"""Older names of mapping keys (the retention report's ``account_columns`` said ``jointure``)."""
+ACCOUNT_REQUIRED = ("user", "profile", "uai", "activated")
+"""Fields the pilot console needs; the retention checks need only ``user`` and ``profile``
+(an account exists), :data:`RETENTION_REQUIRED`."""
+RETENTION_REQUIRED = ("user", "profile")
+
+
 def _read_table(
-    path: Path, cols: dict, optional: tuple[str, ...], what: str
-) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
-    """Rows as strings, their line numbers, and the lines whose number of fields is wrong."""
+    path: Path,
+    cols: dict,
+    required: tuple[str, ...],
+    parameter: str,
+    aliases: Mapping[str, tuple[str, ...]] | None = None,
+    error: type[Exception] = ActivityInputError,
+) -> tuple[pd.DataFrame, dict[str, str | None], np.ndarray, np.ndarray]:
+    """Rows as strings, the header found for each field (None: absent), the rows' line numbers
+    and the lines whose number of fields is wrong. Headers are matched folded, a field's
+    ``aliases`` tried after its mapped name."""
     import csv
 
+    def fail(message: str, line: int | None = None):
+        if error is InputFileError:
+            return InputFileError(path, message, line=line)
+        return ActivityInputError(path, message, parameter="columns")
+
     if not path.is_file():
-        raise ActivityInputError(path, "fichier introuvable", parameter=what)
-    with open(path, "rb") as fh:
-        sep = _delimiter(fh.readline().lstrip(b"\xef\xbb\xbf"))
-    rows, lines, bad = [], [], []
-    with open(path, encoding="utf-8-sig", newline="") as fh:
-        reader = csv.reader(fh, delimiter=sep)
-        header = [c.strip() for c in next(reader, [])]
-        for row in reader:
-            if len(row) == len(header):
-                rows.append(row)
-                lines.append(reader.line_num)
-            elif row:
-                bad.append(reader.line_num)
-    missing = [f for f, c in cols.items() if f not in optional and c not in header]
+        if error is InputFileError:
+            raise InputFileError(path, "fichier introuvable")
+        raise ActivityInputError(path, "fichier introuvable", parameter=parameter)
+    try:
+        with open(path, "rb") as fh:
+            sep = _delimiter(fh.readline().lstrip(b"\xef\xbb\xbf"))
+        rows, lines, bad = [], [], []
+        with open(path, encoding="utf-8-sig", newline="") as fh:
+            reader = csv.reader(fh, delimiter=sep)
+            header = [c.strip() for c in next(reader, [])]
+            for row in reader:
+                if len(row) == len(header):
+                    rows.append(row)
+                    lines.append(reader.line_num)
+                elif row:
+                    bad.append(reader.line_num)
+    except UnicodeDecodeError:
+        raise fail("encodage non UTF-8", 1) from None
+    folded = {_fold(h): h for h in header}
+    found: dict[str, str | None] = {}
+    for f, c in cols.items():
+        names = (c, *(aliases or {}).get(f, ()))
+        found[f] = next((folded[_fold(n)] for n in names if _fold(n) in folded), None)
+    missing = [f for f in required if found[f] is None]
     if missing:
-        raise ActivityInputError(
-            path,
+        raise fail(
             f"colonne {cols[missing[0]]!r} ({missing[0]}) absente ({', '.join(header)}); "
-            f"précisez columns.{what}.{missing[0]}",
-            parameter="columns",
+            f"précisez {parameter}.{missing[0]}",
+            1,
         )
     df = pd.DataFrame(rows, columns=header, dtype=object).fillna("")
-    return df, np.array(lines, dtype=np.int64), np.array(bad, dtype=np.int64)
+    return df, found, np.array(lines, dtype=np.int64), np.array(bad, dtype=np.int64)
 
 
 def _dates(values: pd.Series, formats: tuple[str, ...]) -> pd.Series:
@@ -599,36 +640,113 @@ def _dates(values: pd.Series, formats: tuple[str, ...]) -> pd.Series:
     return out
 
 
+ACCOUNT_DATE_FORMATS = (
+    *TIMESTAMP_FORMATS,
+    "%Y-%m-%d %H:%M",
+    "%Y-%m-%dT%H:%M",
+    *DATE_FORMATS,
+)
+"""A date, or a date and time, ISO or French: what account exports write."""
+
+
+def account_mapping(
+    columns: Mapping[str, str] | None, parameter: str = "columns.accounts"
+) -> dict[str, str]:
+    """The account export's headers: :data:`ACCOUNT_COLUMNS` overridden by ``columns``
+    (``jointure`` accepted for ``user``); an unknown field is an error naming it."""
+    given = {ACCOUNT_FIELD_ALIASES.get(k, k): v for k, v in (columns or {}).items()}
+    extra = sorted(set(given) - set(ACCOUNT_COLUMNS))
+    if extra:
+        raise ActivityInputError(
+            parameter,
+            f"champ inconnu {extra[0]!r}; champs: {', '.join(ACCOUNT_COLUMNS)}",
+            parameter=parameter.split(".")[0],
+        )
+    return {**ACCOUNT_COLUMNS, **given}
+
+
 def read_accounts(
-    path: Path | str, columns: Mapping[str, str] | None = None
+    path: Path | str,
+    columns: Mapping[str, str] | None = None,
+    *,
+    strict: bool = False,
+    required: tuple[str, ...] = ACCOUNT_REQUIRED,
+    parameter: str = "columns.accounts",
 ) -> tuple[pd.DataFrame, FileReport]:
-    """The account export: user (jointure), kind, profile, uai, activated, activation_date,
-    last_login; malformed rows (unknown profile, unreadable activation flag…) reported."""
+    """The provider's account export, the one reader (pilot console and retention checks).
+
+    One row per account: ``user`` (the jointure), ``kind`` (AAF kind), ``profile``
+    (:class:`~ent_audit.aaf.population.Profile`), ``uai`` (NA when empty), ``activated``,
+    ``activation_date``, ``last_login`` (NaT when empty). ``columns`` maps fields to headers
+    (:data:`ACCOUNT_COLUMNS` by default, :data:`ACCOUNT_ALIASES` also recognised); ``;`` or
+    ``,``, UTF-8 with or without BOM. A row with an empty id, an unknown profile, an unreadable
+    activation flag or date, or a wrong number of fields is left out and listed with its line
+    in the :class:`FileReport`; ``strict`` raises the first one instead
+    (:class:`~ent_audit.exceptions.InputFileError`: file:line (colonne …)), for checks that a
+    partial export would pass wrongly. A missing file or ``required`` column raises the same
+    error; ``parameter`` is the report parameter its message points to.
+    """
     path = Path(path)
-    cols = mapping(ACCOUNT_COLUMNS, columns, "accounts")
-    raw, lines, bad_fields = _read_table(path, cols, ACCOUNT_OPTIONAL, "accounts")
-    get = {f: raw[c] if c in raw.columns else pd.Series("", index=raw.index) for f, c in
-           cols.items() if f != "timestamp_format"}  # fmt: skip
+    cols = account_mapping(columns, parameter)
+    given = {ACCOUNT_FIELD_ALIASES.get(k, k) for k in columns or {}}
+    aliases = {f: a for f, a in ACCOUNT_ALIASES.items() if f not in given}
+    raw, found, lines, bad_fields = _read_table(
+        path, cols, required, parameter, aliases, InputFileError
+    )
+    get = {
+        f: raw[h].str.strip() if h is not None else pd.Series("", index=raw.index, dtype=object)
+        for f, h in found.items()
+    }
     profile = get["profile"].map(lambda v: PROFILE_LABELS.get(_fold(v)))
     flag = get["activated"].map(_fold)
     activated = flag.isin(TRUE_LABELS)
+    activation = _dates(get["activation_date"], ACCOUNT_DATE_FORMATS)
+    last = _dates(get["last_login"], ACCOUNT_DATE_FORMATS)
     checks = [
-        (Reason.USER, get["user"].str.strip().eq("")),
-        (Reason.PROFILE, profile.isna()),
-        (Reason.VALUE, ~(activated | flag.isin(FALSE_LABELS))),
+        (Reason.USER, get["user"].eq(""), "user"),
+        (Reason.PROFILE, profile.isna(), "profile"),
+        (Reason.VALUE, ~(activated | flag.isin(FALSE_LABELS)), "activated"),
+        (Reason.TIMESTAMP, activation.isna() & get["activation_date"].ne(""), "activation_date"),
+        (Reason.TIMESTAMP, last.isna() & get["last_login"].ne(""), "last_login"),
     ]
+    if strict:
+        _raise_first(path, raw, found, get, lines, bad_fields, checks)
     df = pd.DataFrame(
         {
-            "user": get["user"].str.strip(),
-            "kind": profile.map(lambda p: KIND_OF.get(p) if p else None),
-            "profile": profile.map(lambda p: str(p) if p else None),
-            "uai": get["uai"].str.strip().str.upper(),
-            "activated": activated,
-            "activation_date": _dates(get["activation_date"].str.strip(), DATE_FORMATS),
-            "last_login": _dates(get["last_login"].str.strip(), TIMESTAMP_FORMATS + DATE_FORMATS),
+            "user": get["user"].astype(STRING),
+            "kind": profile.map(lambda p: KIND_OF.get(p) if p else None).astype(STRING),
+            "profile": profile.map(lambda p: str(p) if p else None).astype(STRING),
+            "uai": get["uai"].str.upper().replace("", None).astype(STRING),
+            "activated": activated.astype(bool),
+            "activation_date": activation.astype("datetime64[ns]"),
+            "last_login": last.astype("datetime64[ns]"),
         }
     )
-    return _kept(df, lines, checks, path, "accounts", bad_fields)
+    return _kept(df, lines, [c[:2] for c in checks], path, "accounts", bad_fields)
+
+
+def _raise_first(path, raw, found, get, lines, bad_fields, checks) -> None:
+    """The first malformed row of the file as an error naming file:line (colonne …)."""
+    first: tuple[int, str, str | None] | None = None
+    if len(bad_fields):
+        first = (int(bad_fields.min()), REASON_LABELS[Reason.FIELDS], None)
+    for reason, mask, f in checks:
+        m = mask.fillna(True).to_numpy(dtype=bool)
+        if not m.any():
+            continue
+        i = int(np.flatnonzero(m)[0])
+        if first is None or lines[i] < first[0]:
+            label = REASON_LABELS[reason]
+            if reason is not Reason.USER:  # never echo an id
+                label += f" {get[f].iloc[i]!r}"
+                label += {
+                    Reason.PROFILE: " (élève, parent, enseignant, directeur, personnel…)",
+                    Reason.VALUE: " (oui/non, O/N, 1/0)",
+                    Reason.TIMESTAMP: " (attendu JJ/MM/AAAA ou AAAA-MM-JJ, heure permise)",
+                }[reason]
+            first = (int(lines[i]), label, found[f])
+    if first is not None:
+        raise InputFileError(path, first[1], line=first[0], column=first[2])
 
 
 def read_daily(
@@ -637,7 +755,10 @@ def read_daily(
     """The daily figures: uai, date, profile, connections, unique_visitors, loaded, activated."""
     path = Path(path)
     cols = mapping(DAILY_COLUMNS, columns, "daily")
-    raw, lines, bad_fields = _read_table(path, cols, DAILY_OPTIONAL, "daily")
+    raw, found, lines, bad_fields = _read_table(
+        path, cols, tuple(f for f in cols if f not in DAILY_OPTIONAL), "columns.daily"
+    )
+    raw = raw.rename(columns={h: cols[f] for f, h in found.items() if h is not None})
     profile = raw[cols["profile"]].map(lambda v: PROFILE_LABELS.get(_fold(v)))
     date = _dates(raw[cols["date"]].str.strip(), DATE_FORMATS)
     numbers = {

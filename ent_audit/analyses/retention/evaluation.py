@@ -1,0 +1,492 @@
+"""Every rule evaluated as of a date: the items (overdue, upcoming, later, done) and the
+result's counts and checks."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ent_audit.analyses.activity.indicators import pseudonymise_accounts
+from ent_audit.analyses.retention.rules import (
+    PERSON_RULE,
+    RULE_BY_ID,
+    RULES,
+    STRING,
+    STUDENT,
+    Convention,
+    Place,
+    RuleId,
+    Settings,
+    Status,
+)
+from ent_audit.checks import Check
+from ent_audit.exceptions import RetentionError
+from ent_audit.store import pseudonym
+from ent_audit.store.purge import Category
+from ent_audit.transfer.workdays import add_working_days
+
+# -- evaluation -----------------------------------------------------------------------------
+
+
+ITEM_COLUMNS = (
+    "rule",
+    "place",
+    "pseudonym",
+    "kind",
+    "uai",
+    "event_date",
+    "deadline",
+    "days_overdue",
+    "status",
+    "detail",
+)
+"""Columns of :attr:`RetentionResult.items`. ``days_overdue`` is ``as_of - deadline`` in days:
+positive overdue, zero or negative the days left (negated)."""
+
+
+def persons(presence: pd.DataFrame) -> pd.DataFrame:
+    """One row per person of the presence history: ``pseudonym, kind, present`` (an open
+    spell somewhere), ``departed`` (their last departure), ``uai`` (the school they left last,
+    or where they are)."""
+    if presence.empty:
+        return pd.DataFrame(
+            {
+                "pseudonym": pd.Series([], dtype=STRING),
+                "kind": pd.Series([], dtype=STRING),
+                "present": pd.Series([], dtype=bool),
+                "departed": pd.Series([], dtype="datetime64[ns]"),
+                "uai": pd.Series([], dtype=STRING),
+            }
+        )
+    keys = ["pseudonym", "kind"]
+    p = presence.assign(_open=presence["departed"].isna())
+    # Open spells sort last: the row kept per person is an open spell when there is one.
+    p = p.assign(_order=p["departed"].fillna(pd.Timestamp.max))
+    last = p.sort_values([*keys, "_order"], kind="stable").drop_duplicates(keys, keep="last")
+    out = last[[*keys, "uai"]].copy()
+    out["present"] = last["_open"].to_numpy()
+    out["departed"] = last["departed"].where(~last["_open"])
+    return out.reset_index(drop=True)[["pseudonym", "kind", "present", "departed", "uai"]]
+
+
+def _frame(rows: list[pd.DataFrame]) -> pd.DataFrame:
+    rows = [r for r in rows if len(r)]
+    if not rows:
+        out = pd.DataFrame({c: [] for c in ITEM_COLUMNS})
+    else:
+        out = pd.concat(rows, ignore_index=True)
+    for c in ("rule", "place", "pseudonym", "kind", "uai", "status", "detail"):
+        out[c] = out[c].astype(STRING)
+    for c in ("event_date", "deadline"):
+        out[c] = pd.to_datetime(out[c]).astype("datetime64[ns]")
+    out["days_overdue"] = out["days_overdue"].astype("Int64")
+    return out[list(ITEM_COLUMNS)]
+
+
+def _deadlines(rule: RuleId, events: pd.Series, settings: Settings) -> pd.Series:
+    """The rule's deadline for each event date, computed once per distinct date."""
+    fn = RULE_BY_ID[rule].deadline
+    uniques = pd.Series(events.dropna().unique())
+    table = {d: pd.Timestamp(fn(pd.Timestamp(d).date(), settings)) for d in uniques}
+    return events.map(table).astype("datetime64[ns]")
+
+
+def _status(items: pd.DataFrame, as_of: dt.date, horizon_days: int) -> pd.DataFrame:
+    days = (pd.Timestamp(as_of) - items["deadline"]).dt.days
+    status = np.where(
+        days > 0,
+        str(Status.OVERDUE),
+        np.where(days >= -horizon_days, str(Status.UPCOMING), str(Status.LATER)),
+    )
+    done = items["status"].astype(object) == str(Status.DONE)
+    return items.assign(
+        days_overdue=days.astype("Int64"), status=np.where(done, str(Status.DONE), status)
+    )
+
+
+def _items(
+    rule: RuleId | pd.Series,
+    place: Place,
+    people: pd.DataFrame,
+    event: pd.Series,
+    settings: Settings,
+    detail: str | pd.Series = "",
+) -> pd.DataFrame:
+    if isinstance(rule, RuleId):
+        deadline = _deadlines(rule, event, settings)
+        rules = pd.Series(str(rule), index=people.index)
+    else:
+        deadline = pd.Series(pd.NaT, index=people.index, dtype="datetime64[ns]")
+        for r in rule.unique():
+            mask = rule == r
+            deadline[mask] = _deadlines(RuleId(r), event[mask], settings)
+        rules = rule.astype(str)
+    return pd.DataFrame(
+        {
+            "rule": rules,
+            "place": str(place),
+            "pseudonym": people["pseudonym"],
+            "kind": people["kind"],
+            "uai": people["uai"],
+            "event_date": event,
+            "deadline": deadline,
+            "days_overdue": pd.NA,
+            "status": "",
+            "detail": detail,
+        }
+    )
+
+
+@dataclass(frozen=True)
+class RetentionResult:
+    """What is overdue and upcoming, as of a date, at the provider and in the workbench."""
+
+    as_of: dt.date
+    horizon_days: int
+    items: pd.DataFrame
+    """One row per item, columns :data:`ITEM_COLUMNS`, most overdue first."""
+    convention: Convention
+    settings: Settings
+    inputs: dict[str, bool] = field(default_factory=dict)
+    """Which inputs were given (``presence``, ``accounts``, ``requests``, ``files``,
+    ``convention``): a rule with no input is skipped, never passed."""
+    requested: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
+    """Clear jointures of overdue destruction requests still in the workbench (for the
+    purge; never published)."""
+
+    def counts(self, status: Status) -> dict[str, int]:
+        """Items per rule with this status, every rule listed."""
+        got = self.items.loc[self.items["status"] == str(status), "rule"].value_counts()
+        return {str(r.id): int(got.get(str(r.id), 0)) for r in RULES}
+
+    @property
+    def overdue(self) -> pd.DataFrame:
+        return self.items[self.items["status"] == str(Status.OVERDUE)]
+
+    def by_rule_place(self) -> pd.DataFrame:
+        """Overdue and upcoming counts per rule and place, every rule listed."""
+        rows = []
+        for r in RULES:
+            for place in Place:
+                sel = self.items[
+                    (self.items["rule"] == str(r.id)) & (self.items["place"] == str(place))
+                ]
+                rows.append(
+                    {
+                        "rule": str(r.id),
+                        "title": r.title,
+                        "place": str(place),
+                        "overdue": int((sel["status"] == str(Status.OVERDUE)).sum()),
+                        "upcoming": int((sel["status"] == str(Status.UPCOMING)).sum()),
+                    }
+                )
+        return pd.DataFrame(rows)
+
+    def by_school(self) -> pd.DataFrame:
+        """Overdue and upcoming counts per school (items with a school), worst first."""
+        sel = self.items[
+            self.items["status"].isin([str(Status.OVERDUE), str(Status.UPCOMING)])
+            & self.items["uai"].notna()
+        ]
+        if sel.empty:
+            return pd.DataFrame(columns=["uai", "rule", "overdue", "upcoming"])
+        out = (
+            sel.assign(
+                overdue=sel["status"] == str(Status.OVERDUE),
+                upcoming=sel["status"] == str(Status.UPCOMING),
+            )
+            .groupby(["uai", "rule"], observed=True)[["overdue", "upcoming"]]
+            .sum()
+            .reset_index()
+        )
+        return out.sort_values(["overdue", "upcoming", "uai"], ascending=[False, False, True])
+
+    def checks(self) -> list[Check]:
+        """One blocking check per rule: any overdue item fails it; skipped without input."""
+        needs = {
+            RuleId.PUPIL_LEFT: ("presence", "accounts"),
+            RuleId.GUARDIAN_ORPHANED: ("presence", "accounts"),
+            RuleId.STAFF_LEFT: ("presence", "accounts"),
+            RuleId.DESTRUCTION_REQUEST: ("requests",),
+            RuleId.OLD_COPIES: ("files",),
+            RuleId.CONVENTION_END: ("convention",),
+        }
+        overdue = self.counts(Status.OVERDUE)
+        out = []
+        for r in RULES:
+            ran = any(self.inputs.get(i) for i in needs[r.id])
+            n = overdue[str(r.id)]
+            detail = (
+                f"{n} élément(s) en retard (échéance : {r.deadline_text})"
+                if n
+                else "aucun élément en retard"
+                if ran
+                else f"non contrôlé : {' ou '.join(_INPUT_LABELS[i] for i in needs[r.id])} absent"
+            )
+            out.append(
+                Check.of(
+                    str(r.id),
+                    f"{r.title} ({r.reference})",
+                    (n == 0) if ran else None,
+                    blocking=True,
+                    detail=detail,
+                )
+            )
+        return out
+
+    def figures(self) -> dict:
+        """``summary.json``: stable English keys."""
+        items = self.items
+        return {
+            "as_of": self.as_of.isoformat(),
+            "horizon_days": self.horizon_days,
+            "overdue": self.counts(Status.OVERDUE),
+            "upcoming": self.counts(Status.UPCOMING),
+            "overdue_total": int((items["status"] == str(Status.OVERDUE)).sum()),
+            "upcoming_total": int((items["status"] == str(Status.UPCOMING)).sum()),
+            "overdue_by_place": {
+                str(p): int(
+                    ((items["status"] == str(Status.OVERDUE)) & (items["place"] == str(p))).sum()
+                )
+                for p in Place
+            },
+            "convention": self.convention.to_dict(),
+            "inputs": dict(self.inputs),
+        }
+
+    def to_dict(self) -> dict:
+        return {
+            **self.figures(),
+            "rules": [r.to_dict() for r in RULES],
+            "settings": self.settings.__dict__,
+        }
+
+    def published(self) -> pd.DataFrame:
+        """The items for a page or a CSV: pseudonyms only (French column names later)."""
+        return self.items.copy()
+
+
+_INPUT_LABELS = {
+    "presence": "historique de présence",
+    "accounts": "export des comptes",
+    "requests": "fichier des demandes",
+    "files": "inventaire de l'atelier",
+    "convention": "dates de la convention",
+}
+
+
+def evaluate(
+    as_of: dt.date,
+    *,
+    presence: pd.DataFrame | None = None,
+    key: bytes | None = None,
+    accounts: pd.DataFrame | None = None,
+    requests: pd.DataFrame | None = None,
+    convention: Convention | None = None,
+    files: pd.DataFrame | None = None,
+    state_jointures: pd.Series | None = None,
+    first_date: dt.date | None = None,
+    settings: Settings | None = None,
+    horizon_days: int = 30,
+) -> RetentionResult:
+    """Evaluate every rule ``as_of`` a date.
+
+    ``presence`` is the store's history, ``key`` the store's pseudonym key (to match the
+    clear jointures of ``accounts`` and ``requests`` with it). ``files`` is the workbench's
+    inventory (:func:`ent_audit.store.purge.inventory`), ``state_jointures`` the pupils'
+    jointures in the live state (a pending request on one of them is also a workbench item).
+    ``first_date`` is the first extraction ingested: an account of someone the store never
+    saw left before it. Missing inputs skip their rules.
+    """
+    settings = settings or Settings()
+    convention = convention or Convention()
+    if horizon_days < 0:
+        raise RetentionError("horizon_days", f"doit être positif ou nul, reçu {horizon_days}")
+    if (accounts is not None or requests is not None) and key is None:
+        raise RetentionError("key", "la clé des pseudonymes du store est nécessaire")
+    has_presence = presence is not None
+    presence = presence if presence is not None else _empty_presence()
+    people = persons(presence)
+    rows: list[pd.DataFrame] = []
+
+    # People who left, still in the workbench's presence history.
+    left = people[~people["present"]]
+    for kind, rule in PERSON_RULE.items():
+        sel = left[left["kind"] == kind]
+        rows.append(_items(rule, Place.WORKBENCH, sel, sel["departed"], settings))
+
+    # Accounts the provider still holds.
+    if accounts is not None:
+        acc = _pseudonymised(accounts, key)
+        seen = acc.merge(people, on=["pseudonym", "kind"], how="left", suffixes=("_account", ""))
+        gone = seen[seen["present"].astype("boolean").fillna(False).eq(False)]
+        known = gone["departed"].notna()
+        start = pd.Timestamp(first_date) if first_date else pd.NaT
+        event = gone["departed"].where(known, start)
+        gone = gone.assign(uai=gone["uai"].fillna(gone["uai_account"]))
+        detail = pd.Series(
+            np.where(
+                known,
+                "compte encore présent dans l'export",
+                "compte d'une personne absente de toutes les extractions ingérées",
+            ),
+            index=gone.index,
+        )
+        dated = event.notna()
+        gone, event, detail = gone[dated], event[dated], detail[dated]
+        rule = gone["kind"].astype(str).map({k: str(v) for k, v in PERSON_RULE.items()})
+        rows.append(_items(rule, Place.PROVIDER, gone, event, settings, detail))
+
+    # Destruction requests (pupils).
+    requested = pd.DataFrame(columns=["jointure", "pseudonym"])
+    if requests is not None:
+        # As of the date: a request made later does not exist yet, one done later is pending.
+        made = requests[requests["request_date"] <= pd.Timestamp(as_of)]
+        req = made.assign(
+            kind=STUDENT,
+            pseudonym=pseudonym.pseudonymise(key, STUDENT, made["jointure"]),
+            done_date=made["done_date"].where(made["done_date"] <= pd.Timestamp(as_of)),
+        )
+        req = req.merge(people[["pseudonym", "kind", "uai"]], on=["pseudonym", "kind"], how="left")
+        exported = (
+            req["pseudonym"].isin(_pseudonymised(accounts, key)["pseudonym"])
+            if accounts is not None
+            else pd.Series(False, index=req.index)
+        )
+        done = req["done_date"].notna()
+        detail = np.where(
+            done & exported,
+            "réalisée selon le fichier, mais le compte figure encore dans l'export",
+            np.where(done, "réalisée le " + req["done_date"].dt.strftime("%d/%m/%Y"), "en attente"),
+        )
+        items = _items(
+            RuleId.DESTRUCTION_REQUEST,
+            Place.PROVIDER,
+            req,
+            req["request_date"],
+            settings,
+            pd.Series(detail, index=req.index),
+        )
+        items.loc[(done & ~exported).to_numpy(), "status"] = str(Status.DONE)
+        rows.append(items)
+        # In the workbench: the pupil's presence rows, and their record if still in the state.
+        held = req["pseudonym"].isin(presence["pseudonym"])
+        if state_jointures is not None:
+            held |= req["jointure"].isin(state_jointures)
+        wb = req[held]
+        rows.append(
+            _items(
+                RuleId.DESTRUCTION_REQUEST,
+                Place.WORKBENCH,
+                wb,
+                wb["request_date"],
+                settings,
+                "données encore dans le store",
+            )
+        )
+        requested = wb[["jointure", "pseudonym", "request_date"]]
+
+    # The workbench's own files.
+    if files is not None and len(files):
+        rows.append(_file_items(files, settings))
+
+    # End of the convention: everything, everywhere.
+    end = convention.effective_end
+    if end is not None:
+        places = [Place.WORKBENCH]
+        if accounts is not None and len(accounts):
+            places.append(Place.PROVIDER)
+        for place in places:
+            one = pd.DataFrame({"pseudonym": [None], "kind": [None], "uai": [None]})
+            label = "résiliation" if convention.terminated == end else "fin"
+            rows.append(
+                _items(
+                    RuleId.CONVENTION_END,
+                    place,
+                    one,
+                    pd.Series([pd.Timestamp(end)]),
+                    settings,
+                    f"{label} de la convention le {end:%d/%m/%Y} : toutes les données",
+                )
+            )
+
+    items = _status(_frame(rows), as_of, horizon_days)
+    items = items.sort_values(
+        ["days_overdue", "rule", "pseudonym"], ascending=[False, True, True], kind="stable"
+    ).reset_index(drop=True)
+    req_due = requested.merge(
+        items.loc[
+            (items["rule"] == str(RuleId.DESTRUCTION_REQUEST))
+            & (items["place"] == str(Place.WORKBENCH))
+            & (items["status"] == str(Status.OVERDUE)),
+            ["pseudonym"],
+        ],
+        on="pseudonym",
+    )
+    return RetentionResult(
+        as_of,
+        horizon_days,
+        items,
+        convention,
+        settings,
+        {
+            "presence": has_presence,
+            "accounts": accounts is not None,
+            "requests": requests is not None,
+            "files": files is not None,
+            "convention": end is not None,
+        },
+        req_due[["jointure", "pseudonym"]].reset_index(drop=True),
+    )
+
+
+def _empty_presence() -> pd.DataFrame:
+    from ent_audit.store import presence as presence_module
+
+    return presence_module.empty()
+
+
+def _pseudonymised(accounts: pd.DataFrame, key: bytes) -> pd.DataFrame:
+    """``pseudonym, kind, uai`` per account: the pilot console's pseudonymisation of the
+    export (one per kind, the store's key), so both reports name an account alike."""
+    out = pseudonymise_accounts(accounts, key).assign(kind=accounts["kind"])
+    out = out.rename(columns={"user": "pseudonym"}).astype({"pseudonym": STRING})
+    return out[["pseudonym", "kind", "uai"]].drop_duplicates(["pseudonym", "kind"])
+
+
+def _file_items(files: pd.DataFrame, s: Settings) -> pd.DataFrame:
+    """Old copies: each inventoried file or folder with the deadline of its category."""
+    date = pd.to_datetime(files["date"]).dt.normalize()
+    days = files["category"].map(
+        {
+            str(Category.OLD_STATE): 0,
+            str(Category.TEMPORARY): 0,
+            str(Category.OUTPUT_RUN): s.keep_days,
+            str(Category.FINDINGS): s.findings_days,
+            str(Category.CLEAR_CSV): s.clear_days,
+        }
+    )
+    deadline = date + pd.to_timedelta(days.fillna(0), unit="D")
+    archive = (files["category"] == str(Category.ARCHIVE)).to_numpy()
+    if archive.any():
+        uniques = {
+            d: pd.Timestamp(add_working_days(d.date(), s.archive_days)) for d in set(date[archive])
+        }
+        deadline[archive] = date[archive].map(uniques)
+    return pd.DataFrame(
+        {
+            "rule": str(RuleId.OLD_COPIES),
+            "place": str(Place.WORKBENCH),
+            "pseudonym": None,
+            "kind": None,
+            "uai": None,
+            "event_date": date,
+            "deadline": deadline,
+            "days_overdue": pd.NA,
+            "status": "",
+            "detail": files["category"].astype(str) + " " + files["path"].astype(str),
+        }
+    )

@@ -1,0 +1,108 @@
+"""From the overdue workbench items to what ``ent-audit purge`` deletes, and the whole
+workbench evaluated over a store."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import replace
+from pathlib import Path
+
+import pandas as pd
+
+from ent_audit.analyses.retention.evaluation import RetentionResult, evaluate
+from ent_audit.analyses.retention.rules import (
+    PERSON_RULES,
+    RULES,
+    Convention,
+    Place,
+    RuleId,
+    Settings,
+)
+from ent_audit.store import access
+from ent_audit.store.purge import PurgePlan, inventory
+from ent_audit.store.store import Store
+
+# -- the purge ------------------------------------------------------------------------------
+
+
+ACCESS_JOURNAL = "access_journal"
+"""Purge count key: lines of the access journal past their term (``store.access.KEEP_DAYS``)."""
+
+
+def purge_plan(result: RetentionResult, files: pd.DataFrame | None = None) -> PurgePlan:
+    """What ``ent-audit purge`` deletes: the overdue workbench items.
+
+    Presence rows of people whose rule is overdue, the records in the live state of pupils
+    whose destruction request is overdue, and overdue files. When the convention's end is
+    overdue, everything the workbench holds goes.
+    """
+    over = result.overdue[result.overdue["place"] == str(Place.WORKBENCH)]
+    people = over[over["rule"].isin([str(r) for r in PERSON_RULES])]
+    counts = {str(r.id): 0 for r in RULES}
+    for rule, n in people["rule"].value_counts().items():
+        counts[str(rule)] = int(n)
+    paths: list[str] = []
+    categories: list[str] = []
+    if files is not None and len(files):
+        overdue_files = over[over["rule"] == str(RuleId.OLD_COPIES)]["detail"]
+        chosen = {str(d).split(" ", 1)[1] for d in overdue_files}
+        sel = files[files["path"].astype(str).isin(chosen)]
+        paths, categories = list(sel["path"].astype(str)), list(sel["category"].astype(str))
+        counts[str(RuleId.OLD_COPIES)] = len(paths)
+    everything = bool((over["rule"] == str(RuleId.CONVENTION_END)).any())
+    if everything:
+        counts[str(RuleId.CONVENTION_END)] = 1
+    departed = people["event_date"].max() if len(people) else pd.NaT
+    if len(result.requested):  # a pupil still in the state is in every archive
+        departed = pd.Timestamp(result.as_of + dt.timedelta(days=1))
+    return PurgePlan(
+        as_of=result.as_of,
+        pseudonyms=tuple(
+            zip(people["pseudonym"].astype(str), people["kind"].astype(str), strict=True)
+        ),
+        jointures=tuple(result.requested["jointure"].astype(str)),
+        paths=tuple(paths),
+        categories=tuple(categories),
+        counts=counts,
+        holds_before=None if pd.isna(departed) else departed.date(),
+        everything=everything,
+    )
+
+
+def workbench(
+    store: Store,
+    as_of: dt.date,
+    *,
+    archives: Path | str | None = None,
+    outputs: Path | str | None = None,
+    accounts: pd.DataFrame | None = None,
+    requests: pd.DataFrame | None = None,
+    convention: Convention | None = None,
+    settings: Settings | None = None,
+    horizon_days: int = 30,
+) -> tuple[RetentionResult, PurgePlan]:
+    """Every rule over a store (its presence history, live state and files), the fetch
+    destination and the outputs folder: what the report shows and what the purge deletes."""
+    files = inventory(store, archives, outputs)
+    history = store.history()
+    has_state = store.current() is not None
+    state_jointures = (
+        store.latest().students["jointure"] if has_state and requests is not None else None
+    )
+    result = evaluate(
+        as_of,
+        presence=store.presence(),
+        key=store.key,
+        accounts=accounts,
+        requests=requests,
+        convention=convention,
+        files=files,
+        state_jointures=state_jointures,
+        first_date=history["date"].min().date() if len(history) else None,
+        settings=settings,
+        horizon_days=horizon_days,
+    )
+    plan = purge_plan(result, files)
+    # The roster explorer's access journal (who saw which school unmasked) has its own term.
+    journal = len(access.overdue(store.path, as_of))
+    return result, replace(plan, counts={**plan.counts, ACCESS_JOURNAL: journal})
