@@ -553,16 +553,17 @@ def context_note(result: AuditResult) -> str:
     """Markdown: which state was audited, the school year, whether the perimeter was checked."""
     p = result.parameters
     perimeter = (
-        f"contrôlé sur la liste de {p['perimeter_schools']} école(s) de la convention"
+        f"contrôlé sur la liste de {_n(p['perimeter_schools'])} école(s) de la convention"
         if p.get("perimeter")
         else "**non contrôlé** (aucune liste d'écoles fournie : paramètre `perimeter`) ; "
         "les règles `school_outside_perimeter` et `person_outside_perimeter` ne sont "
         "pas appliquées"
     )
+    date = f"{result.date:%d/%m/%Y}" if result.date else "date inconnue"
     return (
-        f"État du store : extraction {result.perimeter} du {result.date}, année scolaire "
-        f"{p['school_year']} ; {len(result.schools)} école(s). Périmètre : {perimeter}. "
-        f"{len(result.findings)} constat(s) au total."
+        f"État du store : extraction {result.perimeter} du {date}, année scolaire "
+        f"{p['school_year']} ; {_n(len(result.schools))} école(s). Périmètre : {perimeter}. "
+        f"{_n(len(result.findings))} constat(s) au total."
     )
 
 
