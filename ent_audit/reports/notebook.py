@@ -386,6 +386,17 @@ def bar(
 # -- publishing -----------------------------------------------------------------------------
 
 
+def state_date(store) -> str | None:
+    """The date of the store's live state (its latest extraction), ISO: what a report says
+    its figures are « état du »; ``None`` before the first ingestion."""
+    from ent_audit.store import Store
+
+    st = Store(store, create=False)
+    state = st.current()
+    info = None if state is None else st.read_info(state)
+    return info.date.isoformat() if info is not None and info.date else None
+
+
 def _plain(value):
     if hasattr(value, "item"):
         return value.item()

@@ -272,17 +272,25 @@ def _scrub_outputs(outputs: Path, needles: list[str], key: bytes, doomed: set) -
     return rows, runs
 
 
+CLEAR_KIND_COLUMNS = ("fichier AAF", "kind")
+"""The column of a clear findings CSV naming the record's AAF kind: its French header (the
+quality report's ``CLEAR_HEADERS``), or the English one of older runs; the ids are in
+« jointure »."""
+
+
 def _scrub_clear_csv(path: Path, key: bytes, doomed: set) -> int:
     """Drop the rows of purged people from a findings CSV in clear."""
     text = path.read_text(encoding="utf-8-sig")
     df = pd.read_csv(io.StringIO(text), sep=";", dtype=str, keep_default_na=False)
-    if not {"kind", "jointure"} <= set(df.columns) or df.empty:
+    kind_col = next((c for c in CLEAR_KIND_COLUMNS if c in df.columns), None)
+    if kind_col is None or "jointure" not in df.columns or df.empty:
         return 0
+    kinds = df[kind_col]
     ids = pd.Series(pd.NA, index=df.index, dtype=object)
-    for kind in df["kind"].unique():
-        sel = df["kind"] == kind
+    for kind in kinds.unique():
+        sel = kinds == kind
         ids[sel] = pseudonym.pseudonymise(key, kind, df.loc[sel, "jointure"]).astype(object)
-    drop = pd.Series(list(zip(ids, df["kind"], strict=True)), index=df.index).isin(doomed)
+    drop = pd.Series(list(zip(ids, kinds, strict=True)), index=df.index).isin(doomed)
     if not drop.any():
         return 0
     out = io.StringIO()

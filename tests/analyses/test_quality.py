@@ -16,7 +16,14 @@ import nbformat
 import pandas as pd
 import pytest
 from conftest import SCHOOL, document, pupil, record
-from helpers import CHROMIUM, check_rendered, leaks, page_text, personal_values
+from helpers import (
+    CHROMIUM,
+    check_french_first_screen,
+    check_rendered,
+    leaks,
+    page_text,
+    personal_values,
+)
 
 import ent_audit
 from ent_audit import synth
@@ -826,28 +833,124 @@ def test_a_clean_generated_extraction_has_no_finding(generated):
 # ---------------------------------------------------------------------------------------------
 
 
-def test_trend_compares_with_the_previous_audited_extraction(generated, tmp_path):
-    path = tmp_path / "trend.json"
+def _earlier_run(tmp_path, name: str, result, pseudonymiser, **figures) -> dict:
+    """A run folder as the runner leaves it: findings.csv, and its summary with ``run``."""
+    run = tmp_path / "quality" / name
+    run.mkdir(parents=True)
+    quality.write_findings_csv(result, pseudonymiser, run)
+    return {"figures": {**quality.figures(result), **figures}, "run": str(run)}
+
+
+def test_trend_counts_new_persistent_and_corrected_findings_by_pseudonym(generated, tmp_path):
     first = generated["audits"]["first Complet"]
     later = generated["audits"]["store after the Delta"]
-    assert quality.trend(first, quality.load_trend(path)).empty
-    quality.record_trend(path, first, dt_date("2026-09-15"))
-    quality.record_trend(path, later, dt_date("2026-10-06"))
-    quality.record_trend(path, later, dt_date("2026-10-07"))  # same extraction: replaced
-    history = quality.load_trend(path)
-    assert list(history["extractions"]) == [str(first.date), str(later.date)]
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    changes = quality.trend(later, history).set_index("rule")
-    assert (changes["previous_date"] == str(first.date)).all()
-    assert changes.loc["ine_duplicate", "previous"] == first.counts()["ine_duplicate"]
-    assert (changes["change"].fillna(0) == 0).all()  # the delta touched no defect
-    assert quality.trend(first, history).empty  # nothing audited before the first
+    p = Pseudonymiser(b"k" * 32)
+    published = quality.published_findings(later, p)
+    assert quality.trend(later, published, []).previous is None
+    before = _earlier_run(tmp_path, "20260915T000000000000Z", first, p)
+    # the earlier run had two ine_duplicate findings fewer and one mojibake finding more
+    csv = quality.read_findings_csv(Path(before["run"]) / "findings.csv")
+    dup = csv.index[csv["rule"] == "ine_duplicate"][:2]
+    extra = csv[csv["rule"] == "mojibake"].head(1).assign(jointure="0123456789abcdef0123")
+    edited = pd.concat([csv.drop(index=dup), extra])
+    edited.rename(columns=quality.FINDING_HEADERS).to_csv(
+        Path(before["run"]) / "findings.csv", sep=";", index=False, encoding="utf-8-sig"
+    )
+    rules = dict(before["figures"]["rules"])
+    rules["ine_duplicate"] -= 2
+    rules["mojibake"] += 1
+    before["figures"]["rules"] = rules
+    newer_state = {"figures": {**before["figures"], "state_date": str(later.date)}, "run": "x"}
+    other = {"figures": {**before["figures"], "perimeter": "ENT1D_AUTRE"}, "run": "y"}
+    t = quality.trend(later, published, [newer_state, other, before])
+    assert t.previous["run"] == "20260915T000000000000Z" and t.pseudonyms_compared
+    assert t.previous["state_date"] == str(first.date)
+    r = t.rules.set_index("rule")
+    assert set(r.index) == {"ine_duplicate", "mojibake"}  # only the rules that changed
+    assert r.loc["ine_duplicate", ["change", "new", "corrected"]].tolist() == [2, 2, 0]
+    assert r.loc["ine_duplicate", "persistent"] == later.counts()["ine_duplicate"] - 2
+    assert r.loc["mojibake", ["change", "new", "corrected"]].tolist() == [-1, 0, 1]
+    assert list(r["severity"]) == ["blocking", "warning"]  # blocking first
+    summary = t.to_dict()
+    assert summary["previous_run"] == "20260915T000000000000Z"
+    assert summary["trend"]["ine_duplicate"] == {
+        "previous": rules["ine_duplicate"],
+        "current": later.counts()["ine_duplicate"],
+        "new": 2,
+        "corrected": 0,
+    }
+    json.dumps(summary)
+    points = t.history[t.history["rule"] == "ine_duplicate"]
+    assert list(points["run"]) == ["20260915T000000000000Z", "cette exécution"]
+    assert list(points["state"]) == [f"{first.date:%d/%m/%Y}", f"{later.date:%d/%m/%Y}"]
+    assert "(../20260915T000000000000Z/quality.html)" in quality.trend_note(t)
 
 
-def dt_date(text: str):
-    import datetime as dt
+def test_without_the_earlier_findings_file_the_trend_compares_counts_only(generated, tmp_path):
+    first = generated["audits"]["first Complet"]
+    later = generated["audits"]["store after the Delta"]
+    p = Pseudonymiser(b"k" * 32)
+    before = _earlier_run(tmp_path, "20260915T000000000000Z", first, p)
+    (Path(before["run"]) / "findings.csv").unlink()  # purged after findings_days
+    before["figures"]["rules"] = {**before["figures"]["rules"], "ine_duplicate": 0}
+    t = quality.trend(later, quality.published_findings(later, p), [before])
+    assert not t.pseudonyms_compared and list(t.rules["rule"]) == ["ine_duplicate"]
+    assert t.rules["new"].isna().all() and "purgé" in quality.trend_note(t)
 
-    return dt.date.fromisoformat(text)
+
+def test_findings_csv_has_french_headers_and_reads_back(generated, tmp_path):
+    result = generated["audits"]["first Complet"]
+    path = quality.write_findings_csv(result, Pseudonymiser(b"k" * 32), tmp_path)
+    raw = path.read_bytes()
+    assert raw.startswith("\ufeff".encode()) and b";" in raw.splitlines()[0]
+    header = raw.decode("utf-8-sig").splitlines()[0].split(";")
+    assert header == list(quality.FINDING_HEADERS.values())
+    assert "règle" in header and "rule" not in header
+    back = quality.read_findings_csv(path)
+    assert set(quality.FINDING_COLUMNS) <= set(back.columns) and len(back) == len(result.findings)
+    assert set(back["severity"]) <= {"bloquant", "avertissement", "information"}
+
+
+def test_the_rule_table_puts_blocking_first_with_examples_and_links(generated):
+    result = generated["audits"]["first Complet"]
+    published = quality.published_findings(result, Pseudonymiser(b"k" * 32))
+    table = quality.rule_table(result, published)
+    with_findings = result.summary[result.summary["count"] > 0]
+    assert len(table) == len(with_findings)
+    ranks = table["severity"].map({"bloquant": 0, "avertissement": 1, "information": 2})
+    assert ranks.is_monotonic_increasing
+    for row in table.itertuples():
+        rule = row.rule.split("<code>")[1].split("</code>")[0]
+        assert f'href="#{quality.present.anchor(rule)}"' in row.rule
+        assert 1 <= row.examples.count("<br>") + 1 <= 3
+        mine = published[published["rule"] == rule]
+        assert str(mine["jointure"].iloc[0]) in row.examples
+    clear = set(result.findings.loc[result.findings["kind"] != "EtabEducNat", "jointure"])
+    assert not any(j in " ".join(table["examples"]) for j in clear if len(j) > 6)
+    explained = quality.explanations(result)
+    ids = [line.split('"')[1] for line in explained.splitlines() if line.startswith("<h3 id=")]
+    assert ids == [f"corriger-{r.split('<code>')[1].split('</code>')[0]}" for r in table["rule"]]
+
+
+def test_threshold_prose_is_written_from_the_thresholds_used(generated):
+    snap = generated["defective-store"].latest()
+    result = quality.audit(
+        snap, thresholds={"warning": {"fail": "2%"}, "mojibake": {"warn": 10, "fail": None}}
+    )
+    note = quality.thresholds_note(result)
+    assert "échec dès 2\u202f% de sa population (paramètre `thresholds`)" in note
+    assert "**bloquant** : alerte dès 1 constat, échec dès 1 constat (par défaut)" in note
+    assert "règle `mojibake` (paramètre `thresholds`) : alerte dès 10 constats, jamais" in note
+    default = quality.thresholds_note(quality.audit(snap))
+    assert "5\u202f%" in default and "2\u202f%" not in default
+
+
+def test_the_blocking_share_chart_has_no_zero_bar(generated):
+    result = generated["audits"]["first Complet"]
+    share = quality.blocking_share(result)
+    assert (share["share"] > 0).all() and (share["share"] <= 100).all()
+    c = result.circonscriptions
+    assert len(share) + len(quality.clean_circonscriptions(result)) == len(c)
 
 
 def test_published_findings_carry_pseudonyms_and_masked_values(generated, tmp_path):
@@ -900,6 +1003,7 @@ def quality_runs(generated, tmp_path_factory):
     defective = generated["defective"]
     store = tmp / "store"
     Store(store).ingest(defective.archives[:1])
+    store_before = list(store.iterdir())
     perimeter = tmp / "perimetre.txt"
     perimeter.write_text("\n".join(generated["perimeter"]) + "\n")
     params = {
@@ -913,7 +1017,13 @@ def quality_runs(generated, tmp_path_factory):
     first = report.run("quality", params, outputs=outputs)
     Store(store).ingest(defective.archives[1:2])
     later = report.run("quality", {**params, "today": "2026-10-06"}, outputs=outputs)
-    return {"first": first, "later": later, "outputs": outputs, "store": store}
+    return {
+        "first": first,
+        "later": later,
+        "outputs": outputs,
+        "store": store,
+        "store_before": store_before,
+    }
 
 
 def test_the_report_fails_on_blocking_rules_and_writes_its_files(quality_runs, generated):
@@ -936,14 +1046,18 @@ def test_the_report_fails_on_blocking_rules_and_writes_its_files(quality_runs, g
     figures = r.summary["figures"]
     assert figures["findings"] == len(expected.findings) and figures["perimeter_checked"]
     assert figures["previous_date"] == "2026-09-14" and figures["rules"] == expected.counts()
+    assert figures["previous_run"] == quality_runs["first"].run_dir.name
     manifest = json.loads((r.run_dir / "manifest.json").read_text())
     assert manifest["parameters"]["run_dir"] == str(r.run_dir)
     assert "max_age_days" not in manifest["parameters"]
     assert any(i["path"].endswith("perimetre.txt") for i in manifest["inputs"])
     published = pd.read_csv(r.run_dir / "findings.csv", sep=";", dtype=str)
     assert len(published) == len(expected.findings)
-    trend_file = quality_runs["store"] / quality.TREND_FILE
-    assert stat.S_IMODE(trend_file.stat().st_mode) == 0o600
+    # the trend comes from the earlier run's folder: the report writes nothing in the store
+    assert not list(quality_runs["store"].glob("quality-trend*"))
+    assert sorted(p.name for p in quality_runs["store"].iterdir()) == sorted(
+        p.name for p in quality_runs["store_before"]
+    )
 
 
 def test_run_dir_is_the_runners_and_other_reports_parameters_are_refused_elsewhere(
@@ -987,8 +1101,13 @@ def test_plain_papermill_runs_it_and_writes_no_file_without_run_dir(quality_runs
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium absent: `make test` installs it")
 def test_the_quality_page_draws_every_figure_offline(quality_runs, tmp_path):
-    _, plots = check_rendered(quality_runs["later"].html, tmp_path)
-    assert len(plots) == 4  # rules, scores, circonscriptions, trend
+    dom, _ = check_rendered(quality_runs["later"].html, tmp_path)
+    p = check_french_first_screen(dom)
+    titles = [f["title"] for f in p["figures"]]
+    assert titles[0].startswith("Part des écoles ayant au moins un constat bloquant")
+    for fig in p["figures"]:  # no zero bar, no chart of zeros
+        assert all(y != 0 for t in fig["traces"] if t["type"] == "bar" for y in t["y"]), fig
+    assert "ÉCHEC" in p["verdict"]["text"] and "ine_duplicate" in p["verdict"]["text"]
 
 
 def test_no_quality_page_or_csv_shows_personal_data(quality_runs, generated):

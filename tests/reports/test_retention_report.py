@@ -5,7 +5,14 @@ from __future__ import annotations
 import json
 
 import pytest
-from helpers import CHROMIUM, check_rendered, leaks, page_text, personal_values
+from helpers import (
+    CHROMIUM,
+    check_french_first_screen,
+    check_rendered,
+    leaks,
+    page_text,
+    personal_values,
+)
 
 from ent_audit.reports import runner as report
 from ent_audit.store.store import Store
@@ -79,9 +86,13 @@ def test_a_store_with_nothing_due_passes(runs):
 def test_the_page_renders_offline_in_french_verdict_first(runs, tmp_path):
     dom, plots = check_rendered(runs["overdue"].html, tmp_path)
     assert len(plots) == 1
-    text = dom.text_content()
-    # The page's own verdict banner comes first, then the report's situation and its checks.
-    first = text.index("Situation au 01/01/2027")
+    text = " ".join(dom.text_content().split())
+    p = check_french_first_screen(dom)
+    # The shared banner is the verdict, said once; then the reference date, then the checks.
+    assert p["verdict"]["text"].startswith("ÉCHEC")
+    assert "Situation au 01/01/2027 :" not in text
+    first = text.index("situation au")
+    assert "01/01/2027" in text[first : first + 30]
     assert text.index("ÉCHEC") < first < text.rindex("Contrôles")
     for words in ("en retard", "à échéance", "prestataire", "préavis de non-reconduction"):
         assert words in text

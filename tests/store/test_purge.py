@@ -111,7 +111,9 @@ def world(tmp_path_factory):
     (store.path / "tmp" / "extract-leftover" / "x.xml").write_text("<x/>")
     clear = outputs / "quality" / "20261001T000000000000Z" / "a-corriger"
     clear.mkdir(parents=True)
-    (clear / "0310001A.csv").write_text(f"kind;jointure\nEleve;{enrolled}\n", encoding="utf-8")
+    (clear / "0310001A.csv").write_text(
+        f"fichier AAF;jointure\nEleve;{enrolled}\n", encoding="utf-8"
+    )  # the quality report's French headers (quality.present.CLEAR_HEADERS)
     departures = synth.perimeter.truth["delta"]["departures"]
     left = {d["jointure"] for d in departures}
     guardians = {g for d in departures for g in d["guardians_deleted"]}

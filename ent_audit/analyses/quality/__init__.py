@@ -3,7 +3,8 @@
 One module per job: :mod:`.context` (the frames a check sees, what checks share, finding
 rows), :mod:`.rules` (the checks), :mod:`.catalogue` (the rules as data: :data:`RULES`),
 :mod:`.audit` (:func:`audit`, thresholds, perimeter, scores, :func:`checks`), :mod:`.trend`
-(per-rule counts by extraction date) and :mod:`.present` (what reports show and write).
+(this audit against the report's earlier runs, by pseudonym) and :mod:`.present` (what
+reports show and write).
 Everything published goes through :func:`published_findings` (keyed pseudonyms, masked
 values).
 """
@@ -50,7 +51,13 @@ from ent_audit.analyses.quality.catalogue import (
     ValuePolicy as ValuePolicy,
 )
 from ent_audit.analyses.quality.present import (
+    FINDING_HEADERS as FINDING_HEADERS,
+)
+from ent_audit.analyses.quality.present import (
     LABELS as LABELS,
+)
+from ent_audit.analyses.quality.present import (
+    RULE_TABLE_LABELS as RULE_TABLE_LABELS,
 )
 from ent_audit.analyses.quality.present import (
     SEVERITY_COLOURS as SEVERITY_COLOURS,
@@ -59,22 +66,28 @@ from ent_audit.analyses.quality.present import (
     STATUS_LABELS as STATUS_LABELS,
 )
 from ent_audit.analyses.quality.present import (
+    blocking_share,
     catalogue_table,
     circonscription_table,
+    clean_circonscriptions,
     context_note,
     explanations,
     figures,
     headline,
     outputs_note,
     published_findings,
+    read_findings_csv,
     rule_table,
-    trend_table,
+    thresholds_note,
     worst_schools,
     write_clear_csvs,
     write_findings_csv,
     write_outputs,
 )
-from ent_audit.analyses.quality.trend import TREND_FILE, load_trend, record_trend, trend
+from ent_audit.analyses.quality.trend import (
+    TREND_LABELS as TREND_LABELS,
+)
+from ent_audit.analyses.quality.trend import Trend, trend, trend_note, trend_table
 from ent_audit.exceptions import QualityError
 
 __all__ = [
@@ -82,30 +95,33 @@ __all__ = [
     "RULES",
     "RULE_BY_ID",
     "SCORE_FORMULA",
-    "TREND_FILE",
     "AuditResult",
     "Corrector",
     "QualityError",
     "Rule",
     "Severity",
     "Threshold",
+    "Trend",
     "audit",
+    "blocking_share",
     "catalogue",
     "catalogue_table",
     "checks",
     "circonscription_table",
+    "clean_circonscriptions",
     "context_note",
     "explanations",
     "figures",
     "headline",
-    "load_trend",
     "outputs_note",
     "published_findings",
+    "read_findings_csv",
     "read_perimeter",
-    "record_trend",
     "resolve_thresholds",
     "rule_table",
+    "thresholds_note",
     "trend",
+    "trend_note",
     "trend_table",
     "worst_schools",
     "write_clear_csvs",

@@ -6,14 +6,21 @@ who correct the data.
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from ent_audit.aaf import schema
 from ent_audit.aaf.frames import STRING, isin
-from ent_audit.analyses.quality.audit import AuditResult
+from ent_audit.analyses.quality.audit import (
+    DEFAULT_THRESHOLDS,
+    AuditResult,
+    Threshold,
+    resolve_thresholds,
+)
 from ent_audit.analyses.quality.catalogue import (
     CORRECTOR_LABELS,
     ID_KIND,
@@ -21,6 +28,7 @@ from ent_audit.analyses.quality.catalogue import (
     RULES,
     SEVERITY_LABELS,
     SEVERITY_RANK,
+    Population,
     Severity,
     ValuePolicy,
     catalogue,
@@ -30,6 +38,9 @@ from ent_audit.exceptions import QualityError
 from ent_audit.io import private_dir, write_atomic, write_csv
 from ent_audit.privacy import Pseudonymiser, small_cells
 
+if TYPE_CHECKING:
+    from ent_audit.analyses.quality.trend import Trend
+
 SEVERITY_COLOURS = {
     SEVERITY_LABELS[Severity.BLOCKING]: "#c0392b",
     SEVERITY_LABELS[Severity.WARNING]: "#e67e22",
@@ -38,13 +49,16 @@ SEVERITY_COLOURS = {
 """Chart colours by French severity label."""
 
 
-def figures(result: AuditResult, trend_frame: pd.DataFrame | None = None) -> dict:
-    """Key figures for ``summary.json`` (counts and UAIs, nothing personal)."""
+def figures(result: AuditResult, trend: Trend | None = None) -> dict:
+    """Key figures for ``summary.json`` (counts and UAIs, nothing personal): per-rule counts
+    (``rules``), and against the previous run its id, state date and, per rule that
+    changed, the counts of new, persistent and corrected findings."""
     sev = result.findings["severity"].value_counts()
-    s = result.summary
     scores = result.schools["score"]
+    s = result.summary
     out = {
         "state_date": str(result.date),
+        "perimeter": result.perimeter,
         "findings": len(result.findings),
         **{f"{x.value}_findings": int(sev.get(x.value, 0)) for x in Severity},
         "rules_failed": len(result.failed),
@@ -56,12 +70,8 @@ def figures(result: AuditResult, trend_frame: pd.DataFrame | None = None) -> dic
         "score_min": float(scores.min()) if len(scores) else None,
         "rules": result.counts(),
     }
-    if trend_frame is not None and len(trend_frame):
-        out["previous_date"] = str(trend_frame["previous_date"].iloc[0])
-        out["change"] = {
-            r: (None if pd.isna(c) else int(c))
-            for r, c in zip(trend_frame["rule"], trend_frame["change"], strict=True)
-        }
+    if trend is not None and trend.previous is not None:
+        out |= trend.to_dict()
     return out
 
 
@@ -109,12 +119,59 @@ def published_findings(result: AuditResult, pseudonymiser: Pseudonymiser) -> pd.
     return f
 
 
+FINDINGS_CSV = "findings.csv"
+FINDING_HEADERS = {
+    "rule": "règle",
+    "title": "constat",
+    "severity": "sévérité",
+    "kind": "fichier AAF",
+    "jointure": "identifiant (pseudonyme)",
+    "uai": "UAI de l'école",
+    "attribute": "attribut AAF",
+    "value": "valeur (masquée)",
+    "source": "fichier:ligne",
+}
+"""French headers of ``findings.csv`` (the file is for people; ``summary.json`` keeps
+English keys). :func:`read_findings_csv` reads them back."""
+CLEAR_HEADERS = {
+    **FINDING_HEADERS,
+    "jointure": "jointure",
+    "value": "valeur",
+    "correction": "comment corriger",
+}
+"""The clear CSVs' headers: ``ent_audit.store.purge`` finds the people through the
+« fichier AAF » and « jointure » columns."""
+
+
+def _for_people(f: pd.DataFrame, headers: dict[str, str]) -> pd.DataFrame:
+    """Findings as a French spreadsheet shows them: the rule's title beside its id, the
+    severity in French, French headers."""
+    f = f.assign(
+        title=f["rule"].map({r.id: r.title for r in RULES}),
+        severity=f["severity"].map({x.value: SEVERITY_LABELS[x] for x in Severity}),
+    )
+    return f[[c for c in headers if c in f.columns]].rename(columns=headers)
+
+
+def read_findings_csv(path: Path | str) -> pd.DataFrame | None:
+    """A run's ``findings.csv`` back with the English column names (``None`` when absent:
+    not written, or purged)."""
+    try:
+        df = pd.read_csv(path, sep=";", dtype=str, encoding="utf-8-sig", keep_default_na=False)
+    except FileNotFoundError:
+        return None
+    return df.rename(columns={v: k for k, v in FINDING_HEADERS.items()}).replace("", pd.NA)
+
+
 def write_findings_csv(
     result: AuditResult, pseudonymiser: Pseudonymiser, folder: Path | str
 ) -> Path:
     """``findings.csv`` (pseudonymised, masked) in ``folder``; ``;``-separated, UTF-8 with BOM
     so that a spreadsheet opens it as is."""
-    return write_csv(Path(folder) / "findings.csv", published_findings(result, pseudonymiser))
+    return write_csv(
+        Path(folder) / FINDINGS_CSV,
+        _for_people(published_findings(result, pseudonymiser), FINDING_HEADERS),
+    )
 
 
 CLEAR_README = """Constats de l'audit qualité, en clair, par école (un fichier par UAI).
@@ -133,14 +190,14 @@ def write_clear_csvs(result: AuditResult, folder: Path | str) -> list[Path]:
     saying so. Findings with no school go to ``sans-ecole.csv``.
     """
     folder = private_dir(folder)
-    titles = {r.id: r.title for r in RULES}
     corrections = {r.id: r.correction for r in RULES}
-    f = result.findings.assign(
-        title=result.findings["rule"].map(titles),
-        correction=result.findings["rule"].map(corrections),
+    f = _for_people(
+        result.findings.assign(correction=result.findings["rule"].map(corrections)),
+        CLEAR_HEADERS,
     )
+    school = CLEAR_HEADERS["uai"]
     paths = [write_atomic(folder / "LISEZMOI.txt", CLEAR_README)]
-    for uai, rows in f.groupby(f["uai"].fillna("sans-ecole"), sort=True):
+    for uai, rows in f.groupby(f[school].fillna("sans-ecole"), sort=True):
         paths.append(write_csv(folder / f"{uai}.csv", rows))
     return paths
 
@@ -185,26 +242,157 @@ LABELS = {
 }
 
 
-def rule_table(result: AuditResult) -> pd.DataFrame:
-    """Per-rule summary for the report: rules with findings or not checked, worst first."""
+STATUS_RANK = {"fail": 0, "warn": 1, "ok": 2, "skipped": 3}
+"""Within a severity: failed rules first, then those over their warning threshold."""
+POPULATION_LABELS = {
+    Population.STRUCTURES: "structures",
+    Population.SCHOOLS: "écoles",
+    Population.PUPILS: "élèves",
+    Population.GUARDIANS: "responsables",
+    Population.STAFF: "personnels",
+    Population.PEOPLE: "personnes",
+    Population.RECORDS: "fiches",
+}
+EXAMPLES = 3
+"""Findings shown per rule in the report's table (the rest are in ``findings.csv``)."""
+
+
+def _n(value: int) -> str:
+    """« 1 500 »: the French thousands separator (narrow no-break space)."""
+    return f"{int(value):,}".replace(",", "\u202f")
+
+
+def anchor(rule_id: str) -> str:
+    """The id of a rule's « que corriger » explanation: the table links to it."""
+    return f"corriger-{rule_id}"
+
+
+def ordered(result: AuditResult) -> pd.DataFrame:
+    """The summary's rules with findings, as the report reads them: blocking first, then
+    warnings and infos; within a severity failed rules, then rules over their warning
+    threshold, then the most findings."""
     s = result.summary
-    s = s[(s["count"] > 0) | (s["status"] == "skipped")]
-    s = s.assign(
-        _s=s["severity"].map({x.value: SEVERITY_RANK[x] for x in Severity}),
-        _f=(s["status"] != "fail"),
-    ).sort_values(["_s", "_f", "count"], ascending=[True, True, False], kind="stable")
+    s = s[s["count"] > 0]
+    return (
+        s.assign(
+            _s=s["severity"].map({x.value: SEVERITY_RANK[x] for x in Severity}),
+            _st=s["status"].map(STATUS_RANK),
+        )
+        .sort_values(["_s", "_st", "count", "rule"], ascending=[True, True, False, True])
+        .drop(columns=["_s", "_st"])
+        .reset_index(drop=True)
+    )
+
+
+def threshold_text(spec, population: Population) -> str:
+    """A threshold as a coordinator reads it: « dès 1 constat », « dès 5 % des élèves »."""
+    if spec is None or (isinstance(spec, float) and np.isnan(spec)):
+        return "aucun"
+    spec = str(spec)
+    if spec.endswith("%"):
+        return f"dès {spec[:-1].replace('.', ',')}\u202f% des {POPULATION_LABELS[population]}"
+    n = int(spec)
+    return f"dès {_n(n)} constat{'s' if n > 1 else ''}"
+
+
+def examples(published: pd.DataFrame, n: int = EXAMPLES) -> pd.Series:
+    """Up to ``n`` published findings per rule, one per line: school UAI, pseudonym, masked
+    value, ``file:line`` (HTML-escaped, for the report's table)."""
+    head = published.groupby("rule", sort=False, observed=True).head(n)
+    if head.empty:
+        return pd.Series(dtype=object)
+    source = head["source"].astype(STRING).str.replace(r"^.*_(\w+_\d+\.xml:)", r"\1", regex=True)
+    parts = [
+        head["uai"].astype(STRING).fillna("sans école"),
+        head["jointure"].astype(STRING).fillna("—"),
+        head["value"].astype(STRING).fillna("—"),
+        source.fillna("—"),
+    ]
+    line = parts[0]
+    for part in parts[1:]:
+        line = line + " · " + part
+    line = line.map(lambda t: html.escape(t, quote=False)).astype(object)
+    return line.groupby(head["rule"].astype(object), sort=False).agg("<br>".join)
+
+
+def rule_table(result: AuditResult, published: pd.DataFrame) -> pd.DataFrame:
+    """The report's core table: one row per rule with findings (:func:`ordered`): status,
+    rule (linking to its « que corriger » explanation), findings, population, rate,
+    thresholds, up to :data:`EXAMPLES` published findings. ``published`` is
+    :func:`published_findings` (pseudonyms, masked values): never the clear findings."""
+    s = ordered(result)
+    rules = [RULE_BY_ID[r] for r in s["rule"]]
+    ex = examples(published[published["rule"].isin(s["rule"])])
     return pd.DataFrame(
         {
-            "rule": s["rule"],
-            "severity": s["severity"].map({x.value: SEVERITY_LABELS[x] for x in Severity}),
-            "title": s["title"],
-            "count": s["count"],
-            "rate": (s["rate"] * 100).round(2).astype(str) + " %",
-            "warn": s["warn"].fillna("—"),
-            "fail": s["fail"].fillna("—"),
             "status": s["status"].map(STATUS_LABELS),
+            "severity": [SEVERITY_LABELS[r.severity] for r in rules],
+            "rule": [
+                f'<a href="#{anchor(r.id)}">{html.escape(r.title)}</a><br><code>{r.id}</code>'
+                for r in rules
+            ],
+            "count": s["count"].astype(int),
+            "population": [
+                f"{_n(n)} {POPULATION_LABELS[r.population]}"
+                for n, r in zip(s["population"], rules, strict=True)
+            ],
+            "rate": (s["rate"].astype(float) * 100).round(2),
+            "thresholds": [
+                f"alerte {threshold_text(w, r.population)}<br>"
+                f"échec {threshold_text(f, r.population)}"
+                for w, f, r in zip(s["warn"], s["fail"], rules, strict=True)
+            ],
+            "examples": s["rule"].map(ex).fillna("—"),
         }
-    ).reset_index(drop=True)
+    )
+
+
+RULE_TABLE_LABELS = {
+    "status": "statut",
+    "severity": "sévérité",
+    "rule": "règle",
+    "count": "constats",
+    "population": "population",
+    "rate": "taux (%)",
+    "thresholds": "seuils",
+    "examples": "exemples (UAI · pseudonyme · valeur masquée · fichier:ligne)",
+}
+
+
+def thresholds_note(result: AuditResult) -> str:
+    """Markdown: the thresholds this audit used (defaults, then the ``thresholds``
+    parameter by severity and by rule), written from them, never by hand."""
+    given = result.parameters.get("thresholds") or {}
+    lines = []
+    for sev in Severity:
+        spec = {**DEFAULT_THRESHOLDS[sev], **given.get(sev.value, {})}
+        warn = Threshold.parse(spec["warn"], sev.value)
+        fail = Threshold.parse(spec["fail"], sev.value)
+        origin = " (paramètre `thresholds`)" if sev.value in given else " (par défaut)"
+        lines.append(
+            f"- **{SEVERITY_LABELS[sev]}** : alerte {_generic(warn)}, "
+            + (f"échec {_generic(fail)}" if fail else "jamais en échec")
+            + origin
+        )
+    own = [k for k in given if k in RULE_BY_ID]
+    for rule_id in own:
+        warn, fail = resolve_thresholds(given)[rule_id]
+        lines.append(
+            f"- règle `{rule_id}` (paramètre `thresholds`) : alerte {_generic(warn)}, "
+            + (f"échec {_generic(fail)}" if fail else "jamais en échec")
+        )
+    return (
+        "Seuils appliqués par sévérité, puis règle par règle ; un taux est une part de la "
+        "population de la règle (élèves, responsables, écoles…) :\n\n" + "\n".join(lines)
+    )
+
+
+def _generic(threshold: Threshold | None) -> str:
+    if threshold is None:
+        return "jamais"
+    if threshold.count is not None:
+        return f"dès {_n(threshold.count)} constat{'s' if threshold.count > 1 else ''}"
+    return f"dès {str(threshold)[:-1].replace('.', ',')}\u202f% de sa population"
 
 
 def headline(result: AuditResult) -> pd.DataFrame:
@@ -235,20 +423,25 @@ def headline(result: AuditResult) -> pd.DataFrame:
     )
 
 
+def _small(counts: pd.Series, small_cell: int) -> pd.Series:
+    """Counts kept as numbers (the table formats and right-aligns them), those under
+    ``small_cell`` (but above zero) as ``<small_cell`` (:func:`privacy.small_cells`)."""
+    text = small_cells(counts, small_cell)
+    return counts.astype(object).where(~text.str.startswith("<"), text)
+
+
 def worst_schools(result: AuditResult, n: int = 20, small_cell: int = 5) -> pd.DataFrame:
     """The ``n`` lowest scores, counts under ``small_cell`` shown as ``<small_cell``."""
     w = result.schools.head(n).copy()
     for c in ("records", "blocking", "warning", "info", "findings"):
-        w[c] = small_cells(w[c], small_cell)
-    w["score"] = w["score"].map("{:.1f}".format)
+        w[c] = _small(w[c], small_cell)
     return w[["uai", "name", "circonscription", "records", "blocking", "warning", "info", "score"]]
 
 
 def circonscription_table(result: AuditResult, small_cell: int = 5) -> pd.DataFrame:
     c = result.circonscriptions.copy()
     for col in ("blocking", "warning", "info", "findings", "schools_with_blocking"):
-        c[col] = small_cells(c[col], small_cell)
-    c["score"] = c["score"].map("{:.1f}".format)
+        c[col] = _small(c[col], small_cell)
     return c[
         [
             "circonscription",
@@ -263,35 +456,42 @@ def circonscription_table(result: AuditResult, small_cell: int = 5) -> pd.DataFr
     ]
 
 
+def blocking_share(result: AuditResult) -> pd.DataFrame:
+    """Per circonscription, the share of its schools with at least one blocking finding (a
+    share of schools, not a count of people), highest first; circonscriptions at zero are
+    left out (a chart of them would draw nothing): :func:`clean_circonscriptions` names
+    them."""
+    c = result.circonscriptions
+    share = (c["schools_with_blocking"] / c["schools"].where(c["schools"] > 0)).fillna(0)
+    out = pd.DataFrame({"circonscription": c["circonscription"], "share": (share * 100).round(1)})
+    return (
+        out[out["share"] > 0]
+        .sort_values(["share", "circonscription"], ascending=[False, True])
+        .reset_index(drop=True)
+    )
+
+
+def clean_circonscriptions(result: AuditResult) -> list[str]:
+    """Circonscriptions none of whose schools has a blocking finding."""
+    c = result.circonscriptions
+    return sorted(c.loc[c["schools_with_blocking"] == 0, "circonscription"].astype(str))
+
+
 def explanations(result: AuditResult) -> str:
-    """Markdown: each rule with findings (worst first), what it means and how to correct."""
-    s = result.summary
+    """Markdown: each rule with findings, in the table's order (blocking first), what it
+    means and how to correct it, each under the anchor the table links to."""
     out = []
-    for row in s[s["count"] > 0].itertuples():
+    for row in ordered(result).itertuples():
         rule = RULE_BY_ID[row.rule]
+        n = f"{_n(row.count)} constat{'s' if row.count > 1 else ''}"
         out.append(
-            f"### {rule.title}\n\n`{rule.id}` · {SEVERITY_LABELS[rule.severity]} · "
-            f"{row.count} constat(s) · {STATUS_LABELS[row.status]} · attributs : "
-            f"{', '.join(rule.attributes)}\n\n{rule.explanation}\n\n"
+            f'<h3 id="{anchor(rule.id)}">{html.escape(rule.title)}</h3>\n\n'
+            f"`{rule.id}` · {SEVERITY_LABELS[rule.severity]} · {n} · "
+            f"{STATUS_LABELS[row.status]} · attributs : {', '.join(rule.attributes)}\n\n"
+            f"{rule.explanation}\n\n"
             f"**Qui corrige** : {CORRECTOR_LABELS[rule.corrector]}. {rule.correction}\n"
         )
     return "\n".join(out) if out else "Aucun constat : rien à corriger."
-
-
-def trend_table(changes: pd.DataFrame) -> pd.DataFrame:
-    """Rules whose count is or was above zero, biggest rise first (report table)."""
-    if changes.empty:
-        return changes
-    moved = changes[(changes["current"].fillna(0) > 0) | (changes["previous"].fillna(0) > 0)]
-    return (
-        moved.assign(
-            severity=moved["severity"].map({x.value: SEVERITY_LABELS[x] for x in Severity})
-        )
-        .sort_values(["change", "rule"], ascending=[False, True], na_position="last")[
-            ["rule", "severity", "title", "previous", "current", "change"]
-        ]
-        .reset_index(drop=True)
-    )
 
 
 CLEAR_FOLDER = "a-corriger"
@@ -326,18 +526,23 @@ def write_outputs(
 def outputs_note(result: AuditResult, written: list[Path]) -> str:
     """Markdown saying which files were written (names only, no content)."""
     if not written:
-        return "Aucun fichier écrit : `run_dir` est vide (exécution hors de `ent-audit report`)."
+        return (
+            "Aucun fichier écrit : le paramètre `run_dir` est vide (exécution hors de "
+            "`ent-audit report`)."
+        )
     lines = []
-    clear = [p for p in written if p.name != "findings.csv"]
-    if any(p.name == "findings.csv" for p in written):
+    clear = [p for p in written if p.name != FINDINGS_CSV]
+    if any(p.name == FINDINGS_CSV for p in written):
         lines.append(
-            f"- `findings.csv` : {len(result.findings)} constat(s), "
-            "identifiants pseudonymisés (clé du store) et valeurs masquées."
+            f'- <a href="{FINDINGS_CSV}">fichier des constats (CSV)</a> : '
+            f"{_n(len(result.findings))} constat(s), identifiants pseudonymisés (clé du "
+            "store) et valeurs masquées ; séparateur « ; », UTF-8 avec BOM : il s'ouvre tel "
+            "quel dans un tableur."
         )
     if clear:
         csvs = [p for p in clear if p.suffix == ".csv"]
         lines.append(
-            f"- `{clear[0].parent.name}/` : {len(csvs)} fichier(s) CSV par école "
+            f"- dossier `{clear[0].parent.name}/` : {len(csvs)} fichier(s) CSV par école "
             "**en clair, avec des données personnelles** (fichiers 0600) : pour le "
             "seul prestataire ou l'école concernée, à supprimer après correction."
         )
@@ -348,16 +553,17 @@ def context_note(result: AuditResult) -> str:
     """Markdown: which state was audited, the school year, whether the perimeter was checked."""
     p = result.parameters
     perimeter = (
-        f"contrôlé sur la liste de {p['perimeter_schools']} école(s) de la convention"
+        f"contrôlé sur la liste de {_n(p['perimeter_schools'])} école(s) de la convention"
         if p.get("perimeter")
         else "**non contrôlé** (aucune liste d'écoles fournie : paramètre `perimeter`) ; "
         "les règles `school_outside_perimeter` et `person_outside_perimeter` ne sont "
         "pas appliquées"
     )
+    date = f"{result.date:%d/%m/%Y}" if result.date else "date inconnue"
     return (
-        f"État du store : extraction {result.perimeter} du {result.date}, année scolaire "
-        f"{p['school_year']} ; {len(result.schools)} école(s). Périmètre : {perimeter}. "
-        f"{len(result.findings)} constat(s) au total."
+        f"État du store : extraction {result.perimeter} du {date}, année scolaire "
+        f"{p['school_year']} ; {_n(len(result.schools))} école(s). Périmètre : {perimeter}. "
+        f"{_n(len(result.findings))} constat(s) au total."
     )
 
 
