@@ -287,3 +287,22 @@ def test_a_store_without_activity_gives_zeros_and_skipped_checks(gen, tmp_path):
     assert statuses["open_target"] == statuses["events_known"] == "skipped"
     with pytest.raises(activity.ActivityInputError, match="date '30/09' illisible"):
         activity.from_store(store, period_end="30/09")
+
+
+def test_the_headline_says_an_unknown_previous_period_and_writes_numbers_in_french(gen):
+    """Before the first event there is no previous period: « inconnue », never 0 or -100 %;
+    a later period compares with the earlier one; thousands take a narrow space."""
+    from dataclasses import replace
+
+    from ent_audit.analyses.activity import tables
+
+    r = gen["result"]
+    first = tables.headline(replace(r, previous={k: 0 for k in r.previous}))
+    visits = first.set_index("indicateur").loc["visites"]
+    assert visits["période précédente"] == "inconnue" and visits["évolution"] == ""
+    opened = first.set_index("indicateur").loc["écoles dont l'ENT est ouvert", "valeur"]
+    big = replace(r, department={**r.department, "schools_total": 2400, "schools_open": 1234})
+    assert "1\u202f234 / 2\u202f400" == tables.headline(big).iloc[0]["valeur"]
+    assert "/" in opened
+    assert "**1\u202f234 écoles sur 2\u202f400" in tables.verdict(big)
+    assert not tables.verdict(big).splitlines()[0].startswith("## 1")

@@ -40,12 +40,14 @@ def verdict(r: ActivityResult) -> str:
     status = (
         f"la cible de {_pct(r.target)} est **atteinte**."
         if ok
-        else f"la cible de {_pct(r.target)} **n'est pas atteinte** : il manque {missing} "
+        else f"la cible de {_pct(r.target)} **n'est pas atteinte** : il manque {_n(missing)} "
         "école(s) ouverte(s)."
     )
     who = "compte enseignant activé" if r.open_threshold == 1 else "comptes enseignants activés"
     return (
-        f"## {opened} écoles sur {total} ont leur ENT ouvert ({_pct(r.open_share)}) : {status}\n\n"
+        "## Ouverture de l'ENT\n\n"
+        f"**{_n(opened)} écoles sur {_n(total)} ont leur ENT ouvert ({_pct(r.open_share)})** : "
+        f"{status}\n\n"
         f"Période du {_date(r.period.start)} au {_date(r.period.end)}. Une école est *ouverte* "
         f"quand au moins {r.open_threshold} {who} ({_source(r)}). "
         f"{d['schools_stopped']} école(s) n'ont plus aucune activité depuis {QUIET_DAYS} jours."
@@ -64,7 +66,7 @@ def headline(r: ActivityResult) -> pd.DataFrame:
     """The département's figures, with the previous period where it means something."""
     d, p, m = r.department, r.previous, r.small_cell
     rows = [
-        ("écoles dont l'ENT est ouvert", f"{d['schools_open']} / {d['schools_total']}", ""),
+        ("écoles dont l'ENT est ouvert", f"{_n(d['schools_open'])} / {_n(d['schools_total'])}", ""),
         ("comptes chargés (personnes de l'AAF)", d["loaded"], None),
         ("comptes activés", d["activated"], None),
         ("comptes actifs sur 7 jours", d["active_7d"], None),
@@ -74,6 +76,12 @@ def headline(r: ActivityResult) -> pd.DataFrame:
         ("connexions", d["connections"], p["connections"]),
     ]
     people = {1, 2, 3, 4, 6}
+    # No event at all before the period: the previous period is unknown, not zero.
+    known = any(int(p[k]) > 0 for k in ("visits", "unique_visitors", "connections"))
+    if not known:
+        rows = [
+            (label, value, None if before is not None else before) for label, value, before in rows
+        ]
     out = []
     for i, (label, value, before) in enumerate(rows):
         show = value
@@ -82,7 +90,9 @@ def headline(r: ActivityResult) -> pd.DataFrame:
         elif not isinstance(value, str):
             show = _n(value)
         prev = "" if before is None or before == "" else _n(before)
-        if i == 6 and 0 < int(before) < m:
+        if not known and i >= 5:
+            prev = "inconnue"
+        if i == 6 and before is not None and 0 < int(before) < m:
             prev = f"<{m}"
         change = ""
         if before not in (None, "") and int(before) > 0:
