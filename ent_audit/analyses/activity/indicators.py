@@ -744,6 +744,7 @@ LABELS = {
     "uai": "UAI",
     "name": "école",
     "circonscription": "circonscription",
+    "departement": "département",
     "schools_total": "écoles",
     "schools_open": "écoles ouvertes",
     "schools_stopped": "écoles à l'arrêt",
