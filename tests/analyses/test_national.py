@@ -357,3 +357,12 @@ def test_published_departement_rows_are_exact_and_the_totals_the_reports_own(two
     summary = nat.to_dict()["by_departement"]
     assert summary["LYON/032"]["unique_visitors"] == deps.loc["032", "unique_visitors"]
     assert "exact" not in summary["LYON/032"]
+
+
+@pytest.mark.slow
+def test_the_report_shows_one_row_per_departement(two):
+    from ent_audit.analyses.activity import tables
+
+    t = tables.departements(two["result"])
+    assert list(t["département"]) == ["031", "032"]
+    assert {"visiteurs uniques", "comptes chargés", "part ouverte"} <= set(t.columns)
