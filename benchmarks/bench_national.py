@@ -39,7 +39,7 @@ def generate(n: int, schools: int, seed: int) -> tuple[list[Path], float]:
     from ent_audit.analyses import national
     from ent_audit.synth import national as synth
 
-    root = BENCH / f"s{schools}-seed{seed}"
+    root = BENCH / f"s{schools}-seed{seed}-v{national.SCHEMA_VERSION}"  # a new schema: redrawn
     folders, seconds = [], []
     for i in range(n):
         folder = root / f"acad{i:03d}"

@@ -39,7 +39,7 @@ def _hostile(tmp_path):
     (tmp_path / "empty").mkdir()
     (tmp_path / "store" / "states").mkdir(parents=True)
     old = publish(tmp_path / "old", 1, schools=30)
-    t = pq.read_table(old / national.FILE_NAME).replace_schema_metadata({national.META_KEY: b"2"})
+    t = pq.read_table(old / national.FILE_NAME).replace_schema_metadata({national.META_KEY: b"1"})
     pq.write_table(t, old / national.FILE_NAME)
     twin = publish(tmp_path / "twin", 2, schools=30, academie="A000")
     later = publish(tmp_path / "later", 3, schools=30, period=(START, END))

@@ -7,10 +7,12 @@ académie **publishes** a small, pseudonym-free Parquet file of the pilot consol
 level only ever reads those files:
 
 - ``academie`` rows (one per profile and ``*``): the store's own figures, exact distinct counts;
-- ``departement`` rows (département = the UAI's first three characters): exact when the store
-  covers one département (the store's figures); for a store over several, people counts are
-  summed from its circonscriptions (which never straddle a département) and flagged
-  ``exact = false``: a person in two circonscriptions counts twice there;
+- ``departement`` rows (one per département and profile; département = the UAI's first three
+  characters, :func:`~ent_audit.analyses.activity.indicators.departement_of`): the store's own
+  distinct counts per département, grouped in the activity computation's queries, so a person
+  in schools of two départements (a guardian, a teacher) counts once in each and once in the
+  académie, never twice. Schema version 1 summed them from circonscriptions; its files are
+  refused (republish them);
 - ``circonscription`` and ``school`` rows (profile ``*`` only): people counts masked under the
   small-cell threshold (:func:`ent_audit.privacy.mask_partition`: schools within their
   circonscription, circonscriptions within their département, and a masked circonscription
@@ -50,13 +52,20 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ent_audit.analyses.activity.indicators import ALL, LABELS, PROFILE_NAMES, ActivityResult
+from ent_audit.analyses.activity.indicators import (
+    ALL,
+    LABELS,
+    PROFILE_NAMES,
+    ActivityResult,
+    departement_of,
+)
 from ent_audit.exceptions import NationalInputError
 from ent_audit.io import private_dir, write_atomic, write_csv, write_json
 from ent_audit.privacy import SMALL_CELL, mask_partition
 
-SCHEMA_VERSION = 1
-"""Bumped on any change of :data:`COLUMNS`: the national level refuses another version."""
+SCHEMA_VERSION = 2
+"""Bumped on any change of :data:`COLUMNS` or of what a row means: the national level refuses
+another version. 2: exact département rows (distinct people), no ``exact`` column."""
 PUBLISHED = Path("published") / "activity-summary.parquet"
 """Where a store's publication lives, relative to the store (or a folder that holds a copy)."""
 FILE_NAME = PUBLISHED.name
@@ -85,7 +94,6 @@ COLUMNS = pa.schema(
         *[(c, pa.int64()) for c in SCHOOLS],
         *[(c, pa.int64()) for c in PEOPLE],
         *[(c, pa.int64()) for c in EVENTS],
-        ("exact", pa.bool_()),
         ("masked", pa.string()),
     ],
     metadata={META_KEY: str(SCHEMA_VERSION).encode()},
@@ -93,11 +101,6 @@ COLUMNS = pa.schema(
 """The stable schema of a publication (one row per level, place and profile)."""
 
 LEVELS = ("academie", "departement", "circonscription", "school")
-
-
-def departement_of(uai: pd.Series) -> pd.Series:
-    """The département code a UAI starts with (``0310036W`` → ``031``)."""
-    return uai.astype(str).str[:3]
 
 
 def store_id(key: bytes) -> str:
@@ -122,9 +125,10 @@ def publication(
 ) -> pa.Table:
     """The publication of one académie, as an Arrow table of :data:`COLUMNS`.
 
-    ``profiles``: the activity's long table (``level`` school / circonscription / department,
-    ``key``, ``profile``, counts, as :attr:`ActivityResult.profiles`); ``schools``: one row per
-    school (``uai``, ``circonscription``, ``open``, ``stopped``).
+    ``profiles``: the activity's long table (``level`` school / circonscription / departement
+    / department = the whole store, ``key``, ``profile``, counts, as
+    :attr:`ActivityResult.profiles`); ``schools``: one row per school (``uai``,
+    ``circonscription``, ``open``, ``stopped``).
     """
     code_version = code_version or _code_version()
     figures = [*PEOPLE, *EVENTS]
@@ -147,20 +151,17 @@ def publication(
     acad["level"] = "academie"
     for c in SCHOOLS:
         acad[c] = np.where(acad["profile"] == ALL, sch_counts[c].sum(), None)
-    depts = sorted(sch["departement"].unique())
+
+    # départements: the computation's own distinct counts per département (every département
+    # with a school has its '*' row, zero when nobody is there)
     per_dept = sch_counts.groupby("departement")[list(SCHOOLS)].sum()
-    if len(depts) <= 1:
-        dept = acad.assign(level="departement", departement=depts[0] if depts else None)
-        dept["exact"] = True
-    else:
-        circ = rows("circonscription")
-        circ["departement"] = circ["key"].map(dept_of_circ)
-        dept = circ.groupby(["departement", "profile"], as_index=False)[figures].sum()
-        dept["level"] = "departement"
-        for c in SCHOOLS:
-            dept[c] = np.where(dept["profile"] == ALL, dept["departement"].map(per_dept[c]), None)
-        dept["exact"] = False
-    acad["exact"] = True
+    dept = rows("departement").rename(columns={"key": "departement"})
+    every = pd.DataFrame({"departement": per_dept.index, "profile": ALL})
+    dept = every.merge(dept, how="outer", on=["departement", "profile"])
+    dept[figures] = dept[figures].fillna(0).astype("int64")
+    dept["level"] = "departement"
+    for c in SCHOOLS:
+        dept[c] = np.where(dept["profile"] == ALL, dept["departement"].map(per_dept[c]), None)
 
     # circonscriptions and schools: '*' only, people masked
     circ = rows("circonscription")
@@ -178,7 +179,6 @@ def publication(
     for df in (circ, school):
         df[figures] = df[figures].fillna(0).astype("int64")
         df["profile"] = ALL
-        df["exact"] = True
     circ["level"], school["level"] = "circonscription", "school"
     circ_hidden = _hide(circ, "departement", small_cell)
     school_hidden = _hide(school, "circonscription", small_cell)
@@ -392,7 +392,7 @@ class NationalResult:
 
 _FIGURES = ("schools_total", "schools_open", "open_share", "schools_stopped", "loaded", "activated",
             "activation_rate", "active_7d", "active_30d", "active_rate", "visits",
-            "unique_visitors", "visits_per_visitor", "connections", "exact")  # fmt: skip
+            "unique_visitors", "visits_per_visitor", "connections")  # fmt: skip
 
 
 def _plain(v):
@@ -544,7 +544,6 @@ CSV_LABELS = {
     "profile": "profil",
     "publications": "résumés",
     **{k: v for k, v in LABELS.items() if k in _FIGURES},
-    "exact": "effectifs exacts",
 }
 
 
@@ -553,7 +552,6 @@ def people_frame(result: NationalResult) -> pd.DataFrame:
     f = result.frame.copy()
     f["level"] = f["level"].map(LEVEL_NAMES)
     f["profile"] = f["profile"].map(PROFILE_NAMES).fillna(f["profile"])
-    f["exact"] = f["exact"].map({True: "oui", False: "non"})
     return f[list(CSV_LABELS)].rename(columns=CSV_LABELS)
 
 

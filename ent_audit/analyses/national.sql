@@ -32,7 +32,9 @@ ORDER BY filename;
 -- name: indicators
 -- The pilot console's indicators at national, académie and département level, per profile
 -- ('*' = every profile). National and académie rows come from the académie rows (exact
--- distinct counts of each store), département rows from the département rows.
+-- distinct counts of each store), département rows from the département rows (exact distinct
+-- counts per département of each store, grouped by académie and département: never summed
+-- over stores).
 WITH counts AS (
     SELECT 0 AS level_rank, 'national' AS level,
            CAST(NULL AS VARCHAR) AS academie, CAST(NULL AS VARCHAR) AS departement, profile,
@@ -42,8 +44,7 @@ WITH counts AS (
            sum(loaded) AS loaded, sum(activated) AS activated,
            sum(active_7d) AS active_7d, sum(active_30d) AS active_30d,
            sum(visits) AS visits, sum(unique_visitors) AS unique_visitors,
-           sum(connections) AS connections,
-           min(CASE WHEN exact THEN 1 ELSE 0 END) = 1 AS exact
+           sum(connections) AS connections
     FROM publications
     WHERE level = 'academie'
     GROUP BY profile
@@ -51,8 +52,7 @@ WITH counts AS (
     SELECT 1, 'academie', academie, CAST(NULL AS VARCHAR), profile, count(*),
            sum(schools_total), sum(schools_open), sum(schools_stopped),
            sum(loaded), sum(activated), sum(active_7d), sum(active_30d),
-           sum(visits), sum(unique_visitors), sum(connections),
-           min(CASE WHEN exact THEN 1 ELSE 0 END) = 1
+           sum(visits), sum(unique_visitors), sum(connections)
     FROM publications
     WHERE level = 'academie'
     GROUP BY academie, profile
@@ -60,8 +60,7 @@ WITH counts AS (
     SELECT 2, 'departement', academie, departement, profile, count(*),
            sum(schools_total), sum(schools_open), sum(schools_stopped),
            sum(loaded), sum(activated), sum(active_7d), sum(active_30d),
-           sum(visits), sum(unique_visitors), sum(connections),
-           min(CASE WHEN exact THEN 1 ELSE 0 END) = 1
+           sum(visits), sum(unique_visitors), sum(connections)
     FROM publications
     WHERE level = 'departement'
     GROUP BY academie, departement, profile
@@ -76,6 +75,6 @@ SELECT level, academie, departement, profile, publications,
        round(CAST(active_30d AS DOUBLE) / NULLIF(activated, 0), 4) AS active_rate,
        visits, unique_visitors,
        round(CAST(visits AS DOUBLE) / NULLIF(unique_visitors, 0), 2) AS visits_per_visitor,
-       connections, exact
+       connections
 FROM counts
 ORDER BY level_rank, academie, departement, CASE WHEN profile = '*' THEN 0 ELSE 1 END, profile;

@@ -4,9 +4,10 @@ Thirty full stores (30 × 260,000 pupils and 10 million events) would take hours
 for a benchmark that only reads their small published summaries, so this draws the figures an
 académie's activity computation returns, from a seed, with numpy only, in the layout of
 :attr:`ent_audit.analyses.activity.ActivityResult.profiles` (``level`` school /
-circonscription / department, ``key``, ``profile``, counts) and ``schools`` (``uai``,
-``circonscription``, ``open``, ``stopped``). The publication (masking, schema) is then built by
-``ent_audit.analyses.national.publication``, as for a real store.
+circonscription / departement / department = the whole académie, ``key``, ``profile``,
+counts) and ``schools`` (``uai``, ``circonscription``, ``open``, ``stopped``). The publication
+(masking, schema) is then built by ``ent_audit.analyses.national.publication``, as for a real
+store.
 
 Distributions (per school, lognormal sizes around the Toulouse académie's averages: about 108
 pupils, 1.5 guardians per pupil, one teacher per 22 pupils, one director, 0–3 other staff):
@@ -112,11 +113,14 @@ def academie(index: int, *, schools: int = 2400, seed: int = 0, departements: in
     every = per_school.groupby(["key", "circ"], as_index=False)[fig].sum().assign(profile=ALL)
     school_level = pd.concat([per_school, every], ignore_index=True)
     circ_level = school_level.groupby(["circ", "profile"], as_index=False)[fig].sum()
+    school_level["dep"] = school_level["key"].str[:3]
+    dep_level = school_level.groupby(["dep", "profile"], as_index=False)[fig].sum()
     dept_level = school_level.groupby("profile", as_index=False)[fig].sum()
     profiles = pd.concat(
         [
-            school_level.drop(columns="circ").assign(level="school"),
+            school_level.drop(columns=["circ", "dep"]).assign(level="school"),
             circ_level.rename(columns={"circ": "key"}).assign(level="circonscription"),
+            dep_level.rename(columns={"dep": "key"}).assign(level="departement"),
             dept_level.assign(level="department", key=ALL),
         ],
         ignore_index=True,

@@ -10,9 +10,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from national_helpers import PERIOD, STATE, publications, publish
+from national_helpers import END_2, PERIOD, START_2, STATE, publications, publish, two_departements
 
-from ent_audit.analyses import national
+from ent_audit.analyses import activity, national
 from ent_audit.exceptions import NationalInputError
 from ent_audit.synth import national as synth
 
@@ -131,6 +131,10 @@ def _tiny_academie():
     for (key, profile), row in circ.iterrows():
         sel = (p["level"] == "circonscription") & (p["key"] == key) & (p["profile"] == profile)
         p.loc[sel, list(synth.FIGURES)] = row.to_numpy()
+    deps = sch.assign(dep=sch["key"].str[:3]).groupby(["dep", "profile"])[list(synth.FIGURES)]
+    for (key, profile), row in deps.sum().iterrows():
+        sel = (p["level"] == "departement") & (p["key"] == key) & (p["profile"] == profile)
+        p.loc[sel, list(synth.FIGURES)] = row.to_numpy()
     dept = sch.groupby("profile")[list(synth.FIGURES)].sum()
     for profile, row in dept.iterrows():
         sel = (p["level"] == "department") & (p["profile"] == profile)
@@ -184,16 +188,14 @@ def test_the_national_view_never_reads_school_rows(tmp_path):
     r = national.aggregate([tmp_path / "t"])
     assert set(r.frame["level"]) == {"national", "academie", "departement"}
     assert r.frame[list(national.PEOPLE)].notna().all().all()  # exact, never masked
-    # a multi-département académie's départements are flagged as summed from circonscriptions
-    assert not r.frame[r.frame["level"] == "departement"]["exact"].any()
-    assert r.frame[r.frame["level"] == "academie"]["exact"].all()
+    assert "exact" not in r.frame  # every département row is the store's own distinct count
 
 
 def test_a_publication_holds_no_pseudonym_and_a_stable_schema(three):
     folders, _ = three
     schema = pq.read_schema(folders[0] / national.FILE_NAME)
     assert schema.names == national.COLUMNS.names
-    assert schema.metadata[national.META_KEY] == b"1"
+    assert schema.metadata[national.META_KEY] == str(national.SCHEMA_VERSION).encode() == b"2"
     assert not {"user", "jointure", "name"} & set(schema.names)
 
 
@@ -217,9 +219,9 @@ def test_a_store_without_a_summary_is_refused(tmp_path):
 def test_a_summary_of_another_schema_version_is_refused(tmp_path):
     folder = publish(tmp_path / "old", 0, schools=30)
     t = pq.read_table(folder / national.FILE_NAME)
-    t = t.replace_schema_metadata({national.META_KEY: b"0"})
+    t = t.replace_schema_metadata({national.META_KEY: b"1"})
     pq.write_table(t, folder / national.FILE_NAME)
-    with pytest.raises(NationalInputError, match=r"old: résumé de version de schéma 0, attendu 1"):
+    with pytest.raises(NationalInputError, match=r"old: résumé de version de schéma 1, attendu 2"):
         national.aggregate([folder])
 
 
@@ -255,3 +257,112 @@ def test_mismatched_periods_are_refused(tmp_path):
     b = publish(tmp_path / "b", 1, schools=30, period=(PERIOD[0], dt.date(2026, 12, 18)))
     with pytest.raises(NationalInputError, match=r"b: période du 2026-09-01 au 2026-12-18"):
         national.aggregate([a, b])
+
+
+# -- a store over two départements: distinct people per département ----------------------------
+
+
+@pytest.fixture(scope="module")
+def two(tmp_path_factory):
+    g = two_departements(tmp_path_factory.mktemp("two"))
+    g["result"] = activity.from_store(g["store"], accounts=str(g["accounts"]),
+                                      period_start=START_2, period_end=END_2)  # fmt: skip
+    table = national.from_result(g["result"], academie="LYON", store="l" * 16,
+                                 state_date=STATE)  # fmt: skip
+    national.write_publication(table, g["store"] / national.PUBLISHED.parent)
+    g["published"] = table.to_pandas()
+    g["national"] = national.aggregate([g["store"]])
+    return g
+
+
+FUNNEL = ("loaded", "activated", "active_7d", "active_30d")
+ACTIVITY = ("visits", "unique_visitors", "connections")
+
+
+@pytest.mark.slow
+def test_departement_indicators_are_distinct_people_per_departement(two):
+    r, truth = two["result"], two["truth"]
+    deps = r.departements.set_index("departement")
+    assert sorted(deps.index) == sorted(truth["by_circonscription"]) == ["031", "032"]
+    p = r.profiles[r.profiles["level"] == "departement"].set_index(["key", "profile"])
+    for dep, t in truth["by_circonscription"].items():
+        for c in ACTIVITY:
+            assert deps.loc[dep, c] == p.loc[(dep, "*"), c] == t[c], (dep, c)
+        for c in FUNNEL:
+            assert deps.loc[dep, c] == p.loc[(dep, "*"), c] == t["accounts"][c], (dep, c)
+        for profile, tp in t["by_profile"].items():
+            assert all(p.loc[(dep, profile), c] == tp[c] for c in ACTIVITY), (dep, profile)
+        for profile, tp in t["accounts"]["by_profile"].items():
+            assert all(p.loc[(dep, profile), c] == tp[c] for c in FUNNEL), (dep, profile)
+        assert deps.loc[dep, "schools_total"] == t["schools_total"]
+        assert deps.loc[dep, "schools_open"] == t["schools_open"]
+    # the store's row counts each person once: the départements' sum counts the bridging
+    # people twice (guardians with children in both; one of them visits in both)
+    d = r.department
+    assert deps["loaded"].sum() > d["loaded"] == truth["accounts"]["loaded"]
+    # and a département counts each of its people once, not once per circonscription (the
+    # sum of schema version 1)
+    circ = r.circonscriptions.merge(
+        r.schools[["circonscription", "departement"]].drop_duplicates(), on="circonscription"
+    )
+    assert circ.groupby("departement").size()["031"] == 2
+    assert circ.groupby("departement")["loaded"].sum()["031"] > deps.loc["031", "loaded"]
+    assert deps["unique_visitors"].sum() > d["unique_visitors"] == truth["unique_visitors"]
+    assert deps["visits"].sum() == d["visits"] and deps["schools_total"].sum() == len(r.schools)
+    summary = r.to_dict()["by_departement"]
+    assert summary["032"]["visits"] == truth["by_circonscription"]["032"]["visits"]
+
+
+@pytest.mark.slow
+def test_the_bridging_person_counts_once_in_each_departement_and_once_in_the_academie(two):
+    """Its one extra visit in the other département adds one visitor there, none in total."""
+    r = two["result"]
+    home, other = two["departements"]
+    deps = r.departements.set_index("departement")
+    visitors = r.profiles[(r.profiles["level"] == "departement") & (r.profiles["profile"] == "*")]
+    assert home != other and deps.loc[other, "unique_visitors"] >= 1
+    overlap = deps["unique_visitors"].sum() - r.department["unique_visitors"]
+    assert overlap >= 1  # the bridging visitor, counted in both départements, once in the store
+    assert (
+        visitors.set_index("key")["unique_visitors"].sum() - overlap
+        == (r.department["unique_visitors"])
+    )
+
+
+@pytest.mark.slow
+def test_published_departement_rows_are_exact_and_the_totals_the_reports_own(two):
+    r, pub, nat = two["result"], two["published"], two["national"]
+    deps = r.departements.set_index("departement")
+    rows = pub[(pub["level"] == "departement") & (pub["profile"] == "*")].set_index("departement")
+    assert sorted(rows.index) == ["031", "032"]
+    for c in (*FUNNEL, *ACTIVITY, "schools_total", "schools_open", "schools_stopped"):
+        assert (rows[c] == deps[c]).all(), c
+    # per profile too
+    p = r.profiles[r.profiles["level"] == "departement"].set_index(["key", "profile"])
+    by = pub[pub["level"] == "departement"].set_index(["departement", "profile"])
+    for c in (*FUNNEL, *ACTIVITY):
+        assert (by[c] == p.loc[by.index, c]).all(), c
+    # the national view: académie row = the report's own totals, départements as published
+    d = r.to_dict()
+    acad = nat.row("academie", "LYON")
+    for k in ("schools_total", "schools_open", "schools_stopped", "visits", "connections",
+              "unique_visitors"):  # fmt: skip
+        assert acad[k] == d[k] == nat.row("national")[k], k
+    for k in FUNNEL:
+        assert acad[k] == d["accounts"][k], k
+    f = nat.frame
+    got = f[(f["level"] == "departement") & (f["profile"] == "*")].set_index("departement")
+    for c in (*FUNNEL, *ACTIVITY):
+        assert (got[c] == deps[c]).all(), c
+    summary = nat.to_dict()["by_departement"]
+    assert summary["LYON/032"]["unique_visitors"] == deps.loc["032", "unique_visitors"]
+    assert "exact" not in summary["LYON/032"]
+
+
+@pytest.mark.slow
+def test_the_report_shows_one_row_per_departement(two):
+    from ent_audit.analyses.activity import tables
+
+    t = tables.departements(two["result"])
+    assert list(t["département"]) == ["031", "032"]
+    assert {"visiteurs uniques", "comptes chargés", "part ouverte"} <= set(t.columns)

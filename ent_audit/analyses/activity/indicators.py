@@ -14,6 +14,13 @@ Definitions (``docs/design.md``, written in the report too):
 - **stopped**: a school with earlier activity and no event in the 28 days ending on the
   period's last day.
 
+Levels: each school, each circonscription, each **département** (:func:`departement_of`: the
+first three characters of the school's UAI) and the whole store (the ``department`` level, named
+when a store covered one département: for an académie's store it is the académie). Every level
+is grouped in the same DuckDB queries (``GROUPING SETS``), so people counts at each level are
+distinct people there: a guardian with children in two départements counts once in each and
+once in the store, never twice.
+
 Events of people or schools unknown to the state are counted apart and left out of every other
 figure.
 """
@@ -45,6 +52,13 @@ QUIET_DAYS = 28
 """A school with no event in this many days is « à l'arrêt »."""
 ALL = "*"
 """The profile of a row that counts every profile."""
+DEPARTEMENT_CHARS = 3
+
+
+def departement_of(uai: pd.Series) -> pd.Series:
+    """The département of a school: its UAI's first three characters (``0310036W`` → ``031``,
+    ``0690012A`` → ``069``; Corsica's schools start ``620`` / ``720``)."""
+    return uai.astype(str).str[:DEPARTEMENT_CHARS]
 
 
 @dataclass(frozen=True)
@@ -96,8 +110,10 @@ class ActivityResult:
     """One row per school of the state: place, funnel, opening, activity, last activity."""
     circonscriptions: pd.DataFrame
     department: dict
+    """The whole store's figures (an académie's, when the store holds several départements)."""
     profiles: pd.DataFrame
-    """level (school, circonscription, department), key, profile, activity and funnel."""
+    """level (school, circonscription, departement, department = the whole store), key,
+    profile, activity and funnel; each level's people counts are distinct people there."""
     weekly: pd.DataFrame
     heatmap: pd.DataFrame
     applications: pd.DataFrame
@@ -112,6 +128,9 @@ class ActivityResult:
     """Whether an event log was read (visits, visitors, connections)."""
     small_cell: int = 5
     extra: dict = field(default_factory=dict)
+    departements: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """One row per département of the state (:func:`departement_of`), as
+    :attr:`circonscriptions` without the previous period: distinct people per département."""
 
     @property
     def open_share(self) -> float:
@@ -137,6 +156,18 @@ class ActivityResult:
             }
             for r in self.circonscriptions.to_dict("records")
         }
+        dept_rows = {
+            str(r["departement"]): {
+                "schools_total": int(r["schools_total"]),
+                "schools_open": int(r["schools_open"]),
+                "schools_stopped": int(r["schools_stopped"]),
+                **{k: mask(r[k]) for k in FUNNEL},
+                "visits": int(r["visits"]),
+                "unique_visitors": mask(r["unique_visitors"]),
+                "connections": int(r["connections"]),
+            }
+            for r in self.departements.to_dict("records")
+        }
         stopped = self.schools[self.schools["stopped"]]
         return {
             "period_start": str(self.period.start),
@@ -156,6 +187,7 @@ class ActivityResult:
             "accounts": {k: mask(d[k]) for k in ("loaded", "activated", "active_7d", "active_30d")},
             "previous": self.previous,
             "by_circonscription": circ,
+            "by_departement": dept_rows,
             "unknown": self.unknown,
             "malformed_rows": self.malformed,
             "accounts_source": self.accounts_source,
@@ -175,7 +207,8 @@ def _masker(threshold: int):
 
 def population_frames(snapshot: Snapshot, key: bytes) -> dict[str, pd.DataFrame]:
     """``people`` (every person of the state: user pseudonym), ``members`` (memberships at
-    schools: user, uai, profile, teacher) and ``schools`` (uai, name, circonscription)."""
+    schools: user, uai, profile, teacher) and ``schools`` (uai, name, circonscription,
+    departement)."""
     m = population.memberships(snapshot)
     user = pd.Series(pd.NA, index=m.index, dtype="string")
     for kind, idx in m.groupby("kind", observed=True).groups.items():
@@ -196,6 +229,7 @@ def population_frames(snapshot: Snapshot, key: bytes) -> dict[str, pd.DataFrame]
             "uai": s["uai"].astype(str),
             "name": s["name"].astype(str),
             "circonscription": s["circonscription"].fillna("(sans circonscription)").astype(str),
+            "departement": departement_of(s["uai"]),
         }
     ).drop_duplicates("uai")
     return {"people": people, "members": members, "schools": schools}
@@ -290,8 +324,8 @@ def _compute(
     con.execute("CREATE TEMP TABLE schools AS SELECT * FROM _schools")
     con.execute(
         "CREATE TEMP TABLE members AS SELECT p.uid, s.sid, s.uai, s.circonscription AS circ, "
-        "m.profile, m.teacher, m.user FROM _members m JOIN _people p USING (user) "
-        "JOIN _schools s USING (uai)"
+        "s.departement AS dep, m.profile, m.teacher, m.user "
+        "FROM _members m JOIN _people p USING (user) JOIN _schools s USING (uai)"
     )
     timer("population")
     has_events = bool(events) and bool(glob.glob(str(events)))
@@ -343,7 +377,8 @@ def _compute(
     timer("unknown and last activity")
 
     def visits_sql(a: dt.date, b: dt.date) -> str:
-        return f"""SELECT v.uid, v.sid, s.circonscription AS circ, v.profile, v.device, v.ts
+        return f"""SELECT v.uid, v.sid, s.circonscription AS circ, s.departement AS dep,
+               v.profile, v.device, v.ts
         FROM (SELECT uid, sid, profile, device, ts,
                      ts - lag(ts) OVER (PARTITION BY uid ORDER BY ts) AS gap FROM ev
               WHERE ts >= {_lit(a)} AND ts < {_lit(b + dt.timedelta(days=1))}) v
@@ -352,22 +387,27 @@ def _compute(
 
     con.execute(f"CREATE TEMP TABLE visits AS {visits_sql(period.start, period.end)}")
     timer("visits")
-    sets = "GROUPING SETS ((sid, profile), (sid), (circ, profile), (circ), (profile), ())"
+    # Every level in one pass; grouping() bits: sid 8, circ 4, dep 2, profile 1 (see _levels).
+    sets = ("GROUPING SETS ((sid, profile), (sid), (circ, profile), (circ), (dep, profile), "
+            "(dep), (profile), ())")  # fmt: skip
     activity = con.execute(
-        f"""WITH v AS (SELECT sid, circ, profile, count(*) AS visits,
+        f"""WITH v AS (SELECT sid, circ, dep, profile, count(*) AS visits,
                               count(DISTINCT uid) AS unique_visitors,
-                              grouping(sid, circ, profile) AS g
+                              grouping(sid, circ, dep, profile) AS g
                        FROM visits GROUP BY {sets}),
-             c AS (SELECT sid, circ, profile, count(*) AS connections,
-                          grouping(sid, circ, profile) AS g
-                   FROM ev JOIN (SELECT sid, circonscription AS circ FROM schools) USING (sid)
+             c AS (SELECT sid, circ, dep, profile, count(*) AS connections,
+                          grouping(sid, circ, dep, profile) AS g
+                   FROM ev JOIN (SELECT sid, circonscription AS circ, departement AS dep
+                                 FROM schools) USING (sid)
                    WHERE event = 'login' AND ts >= {start} GROUP BY {sets})
         SELECT coalesce(v.sid, c.sid) AS sid, coalesce(v.circ, c.circ) AS circ,
+               coalesce(v.dep, c.dep) AS dep,
                coalesce(v.profile, c.profile) AS profile, coalesce(v.g, c.g) AS g,
                coalesce(visits, 0) AS visits, coalesce(unique_visitors, 0) AS unique_visitors,
                coalesce(connections, 0) AS connections
         FROM v FULL JOIN c ON v.g = c.g AND v.sid IS NOT DISTINCT FROM c.sid
-             AND v.circ IS NOT DISTINCT FROM c.circ AND v.profile IS NOT DISTINCT FROM c.profile"""
+             AND v.circ IS NOT DISTINCT FROM c.circ AND v.dep IS NOT DISTINCT FROM c.dep
+             AND v.profile IS NOT DISTINCT FROM c.profile"""
     ).df()
     timer("activity")
 
@@ -388,12 +428,12 @@ def _compute(
     funnel = con.execute(
         f"""WITH last AS (SELECT uid, max(ts) AS last FROM ev WHERE ts >= {since30}
                           GROUP BY uid),
-             m AS (SELECT m.uid, m.sid, m.circ, m.profile, m.teacher,
+             m AS (SELECT m.uid, m.sid, m.circ, m.dep, m.profile, m.teacher,
                           coalesce(a.activated, false) AS activated,
                           coalesce(l.last >= {since7}, false) AS a7,
                           coalesce(l.last >= {since30}, false) AS a30
                    FROM members m LEFT JOIN acc a USING (user) LEFT JOIN last l USING (uid))
-        SELECT sid, circ, profile, grouping(sid, circ, profile) AS g,
+        SELECT sid, circ, dep, profile, grouping(sid, circ, dep, profile) AS g,
                count(DISTINCT uid) AS loaded,
                count(DISTINCT uid) FILTER (WHERE activated) AS activated,
                count(DISTINCT uid) FILTER (WHERE a7) AS active_7d,
@@ -410,7 +450,7 @@ def _compute(
     timer("funnel")
 
     table = _levels(activity, funnel, schools.drop(columns="sid"), last, period, open_threshold)
-    schools_df, circ_df, dept, profiles = table
+    schools_df, circ_df, dept, profiles, dept_df = table
 
     weekly = con.execute(
         """SELECT CAST(date_trunc('week', ts) AS DATE) AS week, circ,
@@ -484,6 +524,7 @@ def _compute(
         events=has_events,
         small_cell=small_cell,
         extra={"seconds": timer.seconds},
+        departements=dept_df,
     )
 
 
@@ -498,17 +539,18 @@ ACTIVITY = ("visits", "unique_visitors", "connections")
 
 
 def _levels(activity, funnel, schools, last, period: Period, open_threshold: int):
-    """School, circonscription and département tables, and the long per-profile table."""
-    both = funnel.merge(activity, how="outer", on=["uai", "circ", "profile", "g"])
+    """School, circonscription, store and département tables, and the long per-profile
+    table."""
+    both = funnel.merge(activity, how="outer", on=["uai", "circ", "dep", "profile", "g"])
     for c in (*FUNNEL, *ACTIVITY, "activated_teachers"):
         both[c] = both[c].fillna(0).astype(int)
-    # grouping() bits: uai 4, circ 2, profile 1 -> 2: (uai, profile), 3: (uai), 4: (circ,
-    # profile), 5: (circ), 6: (profile), 7: ().
-    level = both["g"].map({2: "school", 3: "school", 4: "circonscription", 5: "circonscription",
-                           6: "department", 7: "department"})  # fmt: skip
-    key = np.where(level == "school", both["uai"], np.where(level == "circonscription",
-                   both["circ"], ALL))  # fmt: skip
-    profile = np.where(both["g"].isin([3, 5, 7]), ALL, both["profile"])
+    level = both["g"].map(GROUPING_LEVELS)
+    key = np.select(
+        [level == "school", level == "circonscription", level == "departement"],
+        [both["uai"], both["circ"], both["dep"]],
+        ALL,
+    )
+    profile = np.where(both["g"] % 2 == 1, ALL, both["profile"])
     profiles = pd.DataFrame({"level": level, "key": key, "profile": profile})
     profiles = pd.concat([profiles, both[[*ACTIVITY, *FUNNEL, "activated_teachers"]]], axis=1)
 
@@ -524,17 +566,8 @@ def _levels(activity, funnel, schools, last, period: Period, open_threshold: int
     out["stopped"] = out["last_activity"].notna() & (out["last_activity"] < quiet)
     out = out.sort_values(["circonscription", "name", "uai"], ignore_index=True)
 
-    circ = out.groupby("circonscription").agg(
-        schools_total=("uai", "size"),
-        schools_open=("open", "sum"),
-        schools_stopped=("stopped", "sum"),
-    )
-    circ_rows = everyone[everyone["level"] == "circonscription"].set_index("key")
-    for c in (*FUNNEL, *ACTIVITY):
-        circ[c] = circ.index.map(circ_rows[c]).fillna(0).astype(int)
-    circ = circ.reset_index()
-    circ["open_share"] = (circ["schools_open"] / circ["schools_total"]).round(4)
-    _rates(circ)
+    circ = _place_table(out, everyone, "circonscription", "circonscription")
+    dept_df = _place_table(out, everyone, "departement", "departement")
     dept_row = everyone[everyone["level"] == "department"]
     dept = {
         "schools_total": len(out),
@@ -542,7 +575,34 @@ def _levels(activity, funnel, schools, last, period: Period, open_threshold: int
         "schools_stopped": int(out["stopped"].sum()),
         **{c: int(dept_row[c].sum()) for c in (*FUNNEL, *ACTIVITY)},
     }
-    return out, circ, dept, profiles.reset_index(drop=True)
+    return out, circ, dept, profiles.reset_index(drop=True), dept_df
+
+
+GROUPING_LEVELS = {
+    **dict.fromkeys((6, 7), "school"),
+    **dict.fromkeys((10, 11), "circonscription"),
+    **dict.fromkeys((12, 13), "departement"),
+    **dict.fromkeys((14, 15), "department"),
+}
+"""grouping(sid, circ, dep, profile) -> level (bits: sid 8, circ 4, dep 2, profile 1; a set
+grouped by ``profile`` has an even code, its every-profile twin the next odd one)."""
+
+
+def _place_table(schools: pd.DataFrame, everyone: pd.DataFrame, column: str, level: str):
+    """One row per place (circonscription or département): school counts from the schools,
+    people and activity from the place's own distinct counts (never sums of schools)."""
+    t = schools.groupby(column).agg(
+        schools_total=("uai", "size"),
+        schools_open=("open", "sum"),
+        schools_stopped=("stopped", "sum"),
+    )
+    rows = everyone[everyone["level"] == level].set_index("key")
+    for c in (*FUNNEL, *ACTIVITY):
+        t[c] = t.index.map(rows[c]).fillna(0).astype(int)
+    t = t.reset_index()
+    t["open_share"] = (t["schools_open"] / t["schools_total"]).round(4)
+    _rates(t)
+    return t
 
 
 def _rates(df: pd.DataFrame) -> None:
@@ -558,22 +618,23 @@ def _activated_from_daily(funnel, daily, schools, period: Period) -> pd.DataFram
     period's end (the provider attributes each account to one school, so sums are exact)."""
     d = daily[daily["date"] <= pd.Timestamp(period.end)].sort_values("date")
     last = d.drop_duplicates(["uai", "profile"], keep="last")
-    last = last.merge(schools[["uai", "circonscription"]], on="uai")
+    last = last.merge(schools[["uai", "circonscription", "departement"]], on="uai")
     teach = last["profile"].isin([str(Profile.TEACHER), str(Profile.DIRECTOR)])
     rows = []
     for keys, g in (
-        (["uai", "profile"], 2), (["uai"], 3), (["circonscription", "profile"], 4),
-        (["circonscription"], 5), (["profile"], 6), ([], 7),
+        (["uai", "profile"], 6), (["uai"], 7), (["circonscription", "profile"], 10),
+        (["circonscription"], 11), (["departement", "profile"], 12), (["departement"], 13),
+        (["profile"], 14), ([], 15),
     ):  # fmt: skip
         grouped = last.groupby(keys) if keys else last.assign(_=0).groupby("_")
         part = grouped["activated"].sum().rename("activated").reset_index()
         tgrouped = last[teach].groupby(keys) if keys else last[teach].assign(_=0).groupby("_")
         t = tgrouped["activated"].sum().rename("activated_teachers").reset_index()
         part = part.merge(t, how="left", on=keys or ["_"]).drop(columns=["_"], errors="ignore")
-        part = part.rename(columns={"circonscription": "circ"}).assign(g=g)
-        rows.append(part)
+        part = part.rename(columns={"circonscription": "circ", "departement": "dep"})
+        rows.append(part.assign(g=g))
     act = pd.concat(rows, ignore_index=True)
-    keys = ["uai", "circ", "profile", "g"]
+    keys = ["uai", "circ", "dep", "profile", "g"]
     for k in keys:
         if k not in act:
             act[k] = None
@@ -683,6 +744,7 @@ LABELS = {
     "uai": "UAI",
     "name": "école",
     "circonscription": "circonscription",
+    "departement": "département",
     "schools_total": "écoles",
     "schools_open": "écoles ouvertes",
     "schools_stopped": "écoles à l'arrêt",

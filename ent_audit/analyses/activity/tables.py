@@ -141,6 +141,20 @@ def circonscriptions(r: ActivityResult) -> pd.DataFrame:
     return c[cols].rename(columns=LABELS)
 
 
+def departements(r: ActivityResult) -> pd.DataFrame:
+    """One row per département of the store (UAI's first three characters): people counted
+    once per département, so the rows do not add up to the store's total when someone is in
+    two départements."""
+    d = r.departements.copy()
+    for c in ("open_share", "activation_rate", "active_rate"):
+        d[c] = d[c].map(_rate)
+    d = masked(d, r.small_cell)
+    cols = ["departement", "schools_total", "schools_open", "open_share", "schools_stopped",
+            "loaded", "activated", "activation_rate", "active_30d", "active_rate", "visits",
+            "unique_visitors", "connections"]  # fmt: skip
+    return d[cols].rename(columns=LABELS)
+
+
 def not_open(r: ActivityResult) -> pd.DataFrame:
     """For the training team: schools whose ENT is not open yet."""
     s = r.schools[~r.schools["open"]]
