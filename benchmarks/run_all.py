@@ -510,10 +510,10 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(PHASES[args.phase](target)))
         return 0
 
+    args.cache = args.cache.resolve()  # sshd's configuration needs absolute paths
     data = generated(args.cache, args.schools, args.pupils, args.events, args.seed)
     info = machine()
-    args.cache.mkdir(parents=True, exist_ok=True)
-    work = args.work or Path(tempfile.mkdtemp(prefix="chain-", dir=args.cache))
+    work = (args.work or Path(tempfile.mkdtemp(prefix="chain-", dir=args.cache))).resolve()
     print(f"chaîne sur {data} (travail : {work})", flush=True)
     try:
         stages, sizes = chain(data, work)
