@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ent_audit.aaf import schema
+from ent_audit.aaf import frames, schema
 from ent_audit.checks import Check
 from ent_audit.exceptions import InputFileError, RetentionError
 from ent_audit.store import access, pseudonym
@@ -460,6 +460,13 @@ def _dates(path: Path, values: pd.Series, column: str) -> pd.Series:
     return out.astype("datetime64[ns]")
 
 
+def _per_value(column: pd.Series, fn: Callable[[str], str | None]) -> pd.Series:
+    """``column.map(fn)`` with ``fn`` called once per distinct value: an export has hundreds
+    of thousands of rows and a handful of profile labels and flags."""
+    uniques = column.unique()
+    return column.map(dict(zip(uniques, map(fn, uniques), strict=True)))
+
+
 def read_accounts(path: Path | str, columns: Mapping[str, str] | None = None) -> pd.DataFrame:
     """The provider's account export: one row per account, canonical columns
     ``jointure, kind, profile, uai, activated, activation_date, last_login``.
@@ -470,7 +477,7 @@ def read_accounts(path: Path | str, columns: Mapping[str, str] | None = None) ->
     """
     mapping = {**ACCOUNT_COLUMNS, **(columns or {})}
     path, df = _read_csv(path, mapping, ("jointure", "profile"))
-    kind = df["profile"].map(lambda p: _PROFILE_KIND.get(re.sub(r"[\s-]+", "_", _plain(p))))
+    kind = _per_value(df["profile"], lambda p: _PROFILE_KIND.get(re.sub(r"[\s-]+", "_", _plain(p))))
     if kind.isna().any():
         i = int(np.flatnonzero(kind.isna().to_numpy())[0])
         raise InputFileError(
@@ -479,7 +486,7 @@ def read_accounts(path: Path | str, columns: Mapping[str, str] | None = None) ->
             line=i + 2,
             column=mapping["profile"],
         )
-    flag = df["activated"].map(_plain)
+    flag = _per_value(df["activated"], _plain)
     unknown = ~flag.isin(_TRUE | _FALSE)
     if unknown.any():
         i = int(np.flatnonzero(unknown.to_numpy())[0])
@@ -809,6 +816,8 @@ def evaluate(
     presence = presence if presence is not None else _empty_presence()
     people = persons(presence)
     rows: list[pd.DataFrame] = []
+    # Pseudonymised once: the account rule and the requests' check both match on it.
+    acc = _pseudonymised(accounts, key) if accounts is not None else None
 
     # People who left, still in the workbench's presence history.
     left = people[~people["present"]]
@@ -817,8 +826,7 @@ def evaluate(
         rows.append(_items(rule, Place.WORKBENCH, sel, sel["departed"], settings))
 
     # Accounts the provider still holds.
-    if accounts is not None:
-        acc = _pseudonymised(accounts, key)
+    if acc is not None:
         seen = acc.merge(people, on=["pseudonym", "kind"], how="left", suffixes=("_account", ""))
         gone = seen[seen["present"].astype("boolean").fillna(False).eq(False)]
         known = gone["departed"].notna()
@@ -849,10 +857,9 @@ def evaluate(
             done_date=made["done_date"].where(made["done_date"] <= pd.Timestamp(as_of)),
         )
         req = req.merge(people[["pseudonym", "kind", "uai"]], on=["pseudonym", "kind"], how="left")
-        exported = (
-            req["pseudonym"].isin(_pseudonymised(accounts, key)["pseudonym"])
-            if accounts is not None
-            else pd.Series(False, index=req.index)
+        exported = pd.Series(
+            frames.isin(req["pseudonym"], acc["pseudonym"]) if acc is not None else False,
+            index=req.index,
         )
         done = req["done_date"].notna()
         detail = np.where(
@@ -871,9 +878,9 @@ def evaluate(
         items.loc[(done & ~exported).to_numpy(), "status"] = str(Status.DONE)
         rows.append(items)
         # In the workbench: the pupil's presence rows, and their record if still in the state.
-        held = req["pseudonym"].isin(presence["pseudonym"])
+        held = frames.isin(req["pseudonym"], presence["pseudonym"])
         if state_jointures is not None:
-            held |= req["jointure"].isin(state_jointures)
+            held |= frames.isin(req["jointure"], state_jointures)
         wb = req[held]
         rows.append(
             _items(
@@ -1057,9 +1064,7 @@ def workbench(
     files = inventory(store, archives, outputs)
     history = store.history()
     has_state = store.current() is not None
-    state_jointures = (
-        store.latest().students["jointure"] if has_state and requests is not None else None
-    )
+    state_jointures = store.jointures()["students"] if has_state and requests is not None else None
     result = evaluate(
         as_of,
         presence=store.presence(),

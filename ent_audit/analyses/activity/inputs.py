@@ -17,11 +17,12 @@ import io
 import json
 import re
 import unicodedata
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -40,6 +41,13 @@ def _fold(text: str) -> str:
     """Lower case, no accents, single spaces: how labels are compared."""
     text = unicodedata.normalize("NFKD", str(text)).encode("ascii", "ignore").decode()
     return re.sub(r"[\s_\-]+", " ", text).strip().lower()
+
+
+def _per_value(column: pd.Series, fn: Callable[[Any], Any]) -> pd.Series:
+    """``column.map(fn)`` with ``fn`` called once per distinct value: an export has hundreds
+    of thousands of rows and a handful of profile labels and flags."""
+    uniques = column.unique()
+    return column.map(dict(zip(uniques, map(fn, uniques), strict=True)))
 
 
 PROFILE_LABELS: dict[str, Profile] = {
@@ -609,8 +617,8 @@ def read_accounts(
     raw, lines, bad_fields = _read_table(path, cols, ACCOUNT_OPTIONAL, "accounts")
     get = {f: raw[c] if c in raw.columns else pd.Series("", index=raw.index) for f, c in
            cols.items() if f != "timestamp_format"}  # fmt: skip
-    profile = get["profile"].map(lambda v: PROFILE_LABELS.get(_fold(v)))
-    flag = get["activated"].map(_fold)
+    profile = _per_value(get["profile"], lambda v: PROFILE_LABELS.get(_fold(v)))
+    flag = _per_value(get["activated"], _fold)
     activated = flag.isin(TRUE_LABELS)
     checks = [
         (Reason.USER, get["user"].str.strip().eq("")),
@@ -620,8 +628,8 @@ def read_accounts(
     df = pd.DataFrame(
         {
             "user": get["user"].str.strip(),
-            "kind": profile.map(lambda p: KIND_OF.get(p) if p else None),
-            "profile": profile.map(lambda p: str(p) if p else None),
+            "kind": _per_value(profile, lambda p: KIND_OF.get(p) if p else None),
+            "profile": _per_value(profile, lambda p: str(p) if p else None),
             "uai": get["uai"].str.strip().str.upper(),
             "activated": activated,
             "activation_date": _dates(get["activation_date"].str.strip(), DATE_FORMATS),
@@ -638,7 +646,7 @@ def read_daily(
     path = Path(path)
     cols = mapping(DAILY_COLUMNS, columns, "daily")
     raw, lines, bad_fields = _read_table(path, cols, DAILY_OPTIONAL, "daily")
-    profile = raw[cols["profile"]].map(lambda v: PROFILE_LABELS.get(_fold(v)))
+    profile = _per_value(raw[cols["profile"]], lambda v: PROFILE_LABELS.get(_fold(v)))
     date = _dates(raw[cols["date"]].str.strip(), DATE_FORMATS)
     numbers = {
         f: pd.to_numeric(raw[cols[f]].str.strip(), errors="coerce")
