@@ -513,6 +513,8 @@ def main(argv: list[str] | None = None) -> int:
     args.cache = args.cache.resolve()  # sshd's configuration needs absolute paths
     data = generated(args.cache, args.schools, args.pupils, args.events, args.seed)
     info = machine()
+    if args.work and args.work.exists() and any(args.work.iterdir()):
+        ap.error(f"--work {args.work}: dossier non vide (la chaîne part d'un store neuf)")
     work = (args.work or Path(tempfile.mkdtemp(prefix="chain-", dir=args.cache))).resolve()
     print(f"chaîne sur {data} (travail : {work})", flush=True)
     try:
