@@ -1,7 +1,10 @@
-"""What the benchmarks share: a generated département, built once and cached.
+"""What the benchmarks share: a generated département, built once and cached, and how peak
+memory is measured.
 
 Generation runs in another process (``ent-audit synth``): the generator's memory must not count
-in the benchmark's own peaks, and a cached copy under ``outputs/bench/`` is reused.
+in the benchmark's own peaks, and a cached copy under ``outputs/bench/`` is reused. Peak memory
+is the resident memory of a process and all its descendants, summed (:class:`MemorySampler`);
+:func:`measure` runs one command that way.
 """
 
 from __future__ import annotations
