@@ -8,7 +8,7 @@ SCHOOLS ?= 1000
 DEFECTS ?= 0.001
 DEMO   := outputs/demo
 
-.PHONY: venv demo test check lint lab explorer bench clean system-packages
+.PHONY: venv demo test check lint lab explorer bench bench-all clean system-packages
 
 # A classic (compat) editable install: the finder-based default resolves `ent_audit` as an
 # empty namespace package when a script runs from a sub-folder (benchmarks/).
@@ -84,6 +84,17 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_delta.py
 	$(BIN)/python benchmarks/bench_activity.py
 	$(BIN)/python benchmarks/bench_national.py
+
+# `make bench-all`: the whole chain on an académie (2,400 schools, 260,000 pupils, a school year
+# of 10 million events), each stage timed as users run it; the table goes to
+# benchmarks/results.md (README, « Performance »). Generation is cached under outputs/bench/.
+ACADEMIE_SCHOOLS ?= 2400
+ACADEMIE_PUPILS ?= 260000
+EVENTS ?= 10000000
+
+bench-all: $(STAMP) system-packages
+	$(BIN)/python benchmarks/run_all.py --schools $(ACADEMIE_SCHOOLS) --pupils $(ACADEMIE_PUPILS) \
+		--events $(EVENTS)
 
 # `make screenshots`: each report's first screen (its latest run in outputs/, so after
 # `make demo`) to docs/NAME.png with Debian's headless Chromium; the README shows them.

@@ -21,14 +21,12 @@ worker processes, summed and sampled while each line runs.
 from __future__ import annotations
 
 import gc
-import os
 import sys
-import threading
 import time
 from pathlib import Path
 
 import pandas as pd
-from common import department, size_arguments
+from common import MemorySampler, department, size_arguments
 from lxml import etree
 
 import ent_audit
@@ -57,45 +55,6 @@ def dicts(paths: list[Path]) -> pd.DataFrame:
             while rec.getprevious() is not None:
                 del rec.getparent()[0]
     return pd.DataFrame(rows)
-
-
-class MemorySampler(threading.Thread):
-    """Samples the resident memory of this process and all its descendants (the forkserver's
-    workers are its grandchildren, out of reach of ``RUSAGE_CHILDREN``); keeps the peak sum."""
-
-    def __init__(self, every: float = 0.05) -> None:
-        super().__init__(daemon=True)
-        self.every, self.peak, self.stop = every, 0.0, threading.Event()
-
-    @staticmethod
-    def _tree_rss_mb() -> float:
-        parents: dict[int, int] = {}
-        rss: dict[int, int] = {}
-        for d in os.listdir("/proc"):
-            if not d.isdigit():
-                continue
-            try:
-                with open(f"/proc/{d}/status") as fh:
-                    fields = dict(line.split(":", 1) for line in fh if ":" in line)
-            except OSError:
-                continue
-            parents[int(d)] = int(fields["PPid"])
-            rss[int(d)] = int(fields.get("VmRSS", "0 kB").split()[0])
-        me, total = os.getpid(), 0
-        for pid in rss:
-            p = pid
-            while p and p != me:
-                p = parents.get(p, 0)
-            total += rss[pid] if p == me else 0
-        return total / 1024
-
-    def run(self) -> None:
-        while not self.stop.is_set():
-            self.peak = max(self.peak, self._tree_rss_mb())
-            time.sleep(self.every)
-
-    def reset(self) -> None:
-        self.peak = self._tree_rss_mb()
 
 
 SAMPLER = MemorySampler()

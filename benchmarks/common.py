@@ -1,14 +1,21 @@
-"""What the benchmarks share: a generated département, built once and cached.
+"""What the benchmarks share: a generated département, built once and cached, and how peak
+memory is measured.
 
 Generation runs in another process (``ent-audit synth``): the generator's memory must not count
-in the benchmark's own peaks, and a cached copy under ``outputs/bench/`` is reused.
+in the benchmark's own peaks, and a cached copy under ``outputs/bench/`` is reused. Peak memory
+is the resident memory of a process and all its descendants, summed (:class:`MemorySampler`);
+:func:`measure` runs one command that way.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
+import threading
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 BENCH = Path("outputs/bench")
@@ -45,3 +52,69 @@ def department(schools: int, pupils: int, seed: int, defect_rate: float | None =
             check=True,
         )
     return out
+
+
+class MemorySampler(threading.Thread):
+    """Samples the resident memory of a process and all its descendants (the forkserver's
+    workers and papermill's kernels are grandchildren, out of reach of ``RUSAGE_CHILDREN``);
+    keeps the peak of the sum. ``root``: this process when None."""
+
+    def __init__(self, every: float = 0.05, root: int | None = None) -> None:
+        super().__init__(daemon=True)
+        self.every, self.root, self.peak = every, root or os.getpid(), 0.0
+        self.stop = threading.Event()
+
+    def _tree_rss_mb(self) -> float:
+        parents: dict[int, int] = {}
+        rss: dict[int, int] = {}
+        for d in os.listdir("/proc"):
+            if not d.isdigit():
+                continue
+            try:
+                with open(f"/proc/{d}/status") as fh:
+                    fields = dict(line.split(":", 1) for line in fh if ":" in line)
+            except OSError:
+                continue
+            parents[int(d)] = int(fields["PPid"])
+            rss[int(d)] = int(fields.get("VmRSS", "0 kB").split()[0])
+        total = 0
+        for pid in rss:
+            p = pid
+            while p and p != self.root:
+                p = parents.get(p, 0)
+            total += rss[pid] if p == self.root else 0
+        return total / 1024
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            self.peak = max(self.peak, self._tree_rss_mb())
+            time.sleep(self.every)
+
+    def reset(self) -> None:
+        self.peak = self._tree_rss_mb()
+
+
+@dataclass(frozen=True)
+class Measured:
+    """One command run as a child process: wall time, peak memory of its process tree (MiB),
+    exit status."""
+
+    seconds: float
+    peak_mb: float
+    returncode: int
+
+
+def measure(argv: list[str], log: Path, env: dict[str, str] | None = None) -> Measured:
+    """Run ``argv`` with its output in ``log``; the peak is the larger of the sampled tree sum
+    and the child's own maximum resident set (``wait4``), so a short spike is not missed."""
+    with open(log, "w") as out:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env)
+        sampler = MemorySampler(root=proc.pid)
+        sampler.start()
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - t0
+        sampler.stop.set()
+        sampler.join()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return Measured(seconds, max(sampler.peak, usage.ru_maxrss / 1024), proc.returncode)

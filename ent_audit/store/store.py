@@ -166,6 +166,14 @@ class Store:
         with self._reading() as state:
             return journal.read(state)
 
+    def jointures(self) -> dict[str, pd.Series]:
+        """The live state's jointures per entity frame, that column alone (what a reader that
+        only matches ids needs, without loading the whole snapshot)."""
+        with self._reading() as state:
+            if state is None:
+                raise StoreError(f"{self.path}: aucune extraction ingérée")
+            return self.read_jointures(state)
+
     def presence(self) -> pd.DataFrame:
         """The pseudonymous presence history (see :mod:`ent_audit.store.presence`)."""
         with self._reading() as state:

@@ -16,8 +16,6 @@ import io
 import logging
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -26,6 +24,7 @@ from pathlib import Path
 
 import paramiko
 import pytest
+from sshd import SSHDError, SSHServer, fingerprint, free_port, keygen, require_openssh, run
 
 from ent_audit import cli
 from ent_audit.store.store import Store
@@ -48,29 +47,8 @@ from ent_audit.transfer.sftp import (
     UnreachableError,
 )
 
-SSHD = Path("/usr/sbin/sshd")
 PASSPHRASE = "correct horse battery staple"
 BIG = "ENT1D_BIG31_Complet_20261019.tar.gz"
-
-
-def _run(*argv: str) -> str:
-    return subprocess.run(argv, check=True, capture_output=True, text=True).stdout
-
-
-def _keygen(path: Path, *spec: str, passphrase: str = "") -> Path:
-    _run("ssh-keygen", "-q", *spec, "-N", passphrase, "-C", "ent-audit-test", "-f", str(path))
-    return path
-
-
-def _fingerprint(pub: Path) -> str:
-    """The fingerprint as OpenSSH's own ssh-keygen prints it."""
-    return _run("ssh-keygen", "-lf", str(pub)).split()[1]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass(frozen=True)
@@ -81,135 +59,30 @@ class Keys:
     ed25519: Path
     encrypted: Path
 
-
-@dataclass
-class SSHServer:
-    """A real sshd in the foreground (``-D -e``); its sessions are its child processes."""
-
-    root: Path
-    port: int
-    keys: Keys
-    proc: subprocess.Popen | None = None
-
     @property
-    def config(self) -> Path:
-        return self.root / "sshd_config"
-
-    @property
-    def log(self) -> Path:
-        return self.root / "sshd.log"
-
-    def write_config(self) -> None:
-        authorized = self.root / "authorized_keys"
-        authorized.write_text(
-            "".join(
-                Path(f"{k}.pub").read_text()
-                for k in (
-                    self.keys.rsa4096,
-                    self.keys.rsa2048,
-                    self.keys.ed25519,
-                    self.keys.encrypted,
-                )
-            )
-        )
-        self.config.write_text(f"""\
-ListenAddress 127.0.0.1
-Port {self.port}
-HostKey {self.keys.host}
-AuthorizedKeysFile {authorized}
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-PubkeyAuthentication yes
-PermitRootLogin prohibit-password
-StrictModes no
-UsePAM no
-PidFile {self.root / "sshd.pid"}
-Subsystem sftp internal-sftp
-LogLevel VERBOSE
-""")
-
-    def start(self) -> None:
-        privsep = Path("/run/sshd")  # sshd's privilege separation directory
-        if os.geteuid() == 0 and not privsep.exists():
-            privsep.mkdir(mode=0o755, parents=True)
-        with open(self.log, "a") as log:
-            self.proc = subprocess.Popen(
-                [str(SSHD), "-D", "-e", "-f", str(self.config)],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                pytest.fail(f"sshd s'est arrêté au démarrage:\n{self.log.read_text()}")
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return
-            time.sleep(0.05)
-        pytest.fail(f"sshd n'écoute pas sur le port {self.port}:\n{self.log.read_text()}")
-
-    def _descendants(self) -> list[int]:
-        parents: dict[int, list[int]] = {}
-        for stat_file in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                fields = stat_file.read_text().rsplit(")", 1)[1].split()
-            except (OSError, IndexError):
-                continue
-            parents.setdefault(int(fields[1]), []).append(int(stat_file.parent.name))
-        out, todo = [], [self.proc.pid] if self.proc else []
-        while todo:
-            children = parents.get(todo.pop(), [])
-            out += children
-            todo += children
-        return out
-
-    def kill_sessions(self) -> None:
-        """SIGKILL every session process: connections drop, the listener stays."""
-        for pid in self._descendants():
-            with _gone():
-                os.kill(pid, signal.SIGKILL)
-
-    def kill(self) -> None:
-        """SIGKILL the whole server, listener and sessions."""
-        self.kill_sessions()
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-
-class _gone:
-    """Ignore a process that already exited."""
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind, value, tb) -> bool:
-        return kind is ProcessLookupError
+    def authorized(self) -> tuple[Path, ...]:
+        return (self.rsa4096, self.rsa2048, self.ed25519, self.encrypted)
 
 
 @pytest.fixture(scope="module")
 def keys(tmp_path_factory: pytest.TempPathFactory) -> Keys:
-    if not SSHD.exists() or not shutil.which("ssh-keygen"):
-        pytest.fail(
-            f"{SSHD} ou ssh-keygen absent: les tests SFTP demandent un vrai OpenSSH; "
-            "`make test` l'installe (paquet Debian openssh-server)"
-        )
+    try:
+        require_openssh()
+    except SSHDError as e:
+        pytest.fail(str(e))
     d = tmp_path_factory.mktemp("keys")
     return Keys(
-        host=_keygen(d / "host_ed25519", "-t", "ed25519"),
-        rsa4096=_keygen(d / "rsa4096", "-t", "rsa", "-b", "4096"),
-        rsa2048=_keygen(d / "rsa2048", "-t", "rsa", "-b", "2048"),
-        ed25519=_keygen(d / "ed25519", "-t", "ed25519"),
-        encrypted=_keygen(d / "encrypted", "-t", "ed25519", passphrase=PASSPHRASE),
+        host=keygen(d / "host_ed25519", "-t", "ed25519"),
+        rsa4096=keygen(d / "rsa4096", "-t", "rsa", "-b", "4096"),
+        rsa2048=keygen(d / "rsa2048", "-t", "rsa", "-b", "2048"),
+        ed25519=keygen(d / "ed25519", "-t", "ed25519"),
+        encrypted=keygen(d / "encrypted", "-t", "ed25519", passphrase=PASSPHRASE),
     )
 
 
 @pytest.fixture(scope="module")
 def server(keys: Keys, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SSHServer]:
-    srv = SSHServer(tmp_path_factory.mktemp("sshd"), _free_port(), keys)
-    srv.write_config()
-    srv.start()
+    srv = SSHServer.started(tmp_path_factory.mktemp("sshd"), keys)
     try:
         yield srv
     finally:
@@ -219,9 +92,8 @@ def server(keys: Keys, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SSH
 @pytest.fixture(scope="module")
 def known_hosts(server: SSHServer) -> Path:
     """What the README tells an académie to do: ssh-keyscan, then compare the fingerprint."""
-    path = server.root / "known_hosts"
-    path.write_text(_run("ssh-keyscan", "-p", str(server.port), "-t", "ed25519", "127.0.0.1"))
-    assert _run("ssh-keygen", "-lf", str(path)).split()[1] == _fingerprint(
+    path = server.known_hosts()
+    assert run("ssh-keygen", "-lf", str(path)).split()[1] == fingerprint(
         Path(f"{server.keys.host}.pub")
     )
     return path
@@ -393,10 +265,10 @@ def test_missed_windows_are_reported_from_the_cadence(server, known_hosts, remot
 # -- host keys -----------------------------------------------------------------------------
 
 
-def test_an_unknown_host_key_is_refused_with_its_sha256_fingerprint(server, remote, tmp_path):
+def test_an_unknown_host_key_is_refused_with_its_sha256fingerprint(server, remote, tmp_path):
     empty = tmp_path / "known_hosts"
     empty.write_text("")
-    expected = _fingerprint(Path(f"{server.keys.host}.pub"))
+    expected = fingerprint(Path(f"{server.keys.host}.pub"))
     with pytest.raises(HostKeyError, match="clé d'hôte inconnue") as err:
         _fetch(server, empty, remote, tmp_path / "dest")
     assert err.value.fingerprint == expected and expected.startswith("SHA256:")
@@ -411,7 +283,7 @@ def test_an_unknown_host_key_is_refused_with_its_sha256_fingerprint(server, remo
 
 
 def test_a_changed_host_key_is_refused(server, known_hosts, remote, tmp_path):
-    other = _keygen(tmp_path / "other_host", "-t", "ed25519")
+    other = keygen(tmp_path / "other_host", "-t", "ed25519")
     stale = tmp_path / "known_hosts"
     stale.write_text(
         f"[127.0.0.1]:{server.port} "
@@ -421,8 +293,8 @@ def test_a_changed_host_key_is_refused(server, known_hosts, remote, tmp_path):
     with pytest.raises(HostKeyError, match="la clé d'hôte a CHANGÉ") as err:
         _fetch(server, stale, remote, tmp_path / "dest")
     assert err.value.reason == "changed"
-    assert err.value.fingerprint == _fingerprint(Path(f"{server.keys.host}.pub"))
-    assert err.value.expected == _fingerprint(Path(f"{other}.pub"))
+    assert err.value.fingerprint == fingerprint(Path(f"{server.keys.host}.pub"))
+    assert err.value.expected == fingerprint(Path(f"{other}.pub"))
     assert str(stale) in str(err.value)
 
 
@@ -505,16 +377,16 @@ def agent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 
 def test_agent_keys_work_under_the_same_policy(server, known_hosts, remote, tmp_path, agent):
-    _run("ssh-add", "-q", str(server.keys.rsa2048))
+    run("ssh-add", "-q", str(server.keys.rsa2048))
     with pytest.raises(ClientKeyError, match=r"ssh-agent: aucune clé conforme.*2048 bits"):
         _fetch(server, known_hosts, remote, tmp_path / "dest", key=None)
-    _run("ssh-add", "-q", str(server.keys.rsa4096))
+    run("ssh-add", "-q", str(server.keys.rsa4096))
     res = _fetch(server, known_hosts, remote, tmp_path / "dest", key=None)
     assert len(res.downloaded) == 3
 
 
 def test_a_key_the_server_does_not_know_is_refused(server, known_hosts, remote, tmp_path):
-    stranger = _keygen(tmp_path / "stranger", "-t", "ed25519")
+    stranger = keygen(tmp_path / "stranger", "-t", "ed25519")
     with pytest.raises(AuthenticationError, match="refusée\\(s\\) par le serveur"):
         _fetch(
             server, known_hosts, remote, tmp_path / "dest", key=stranger, allow_other_key_types=True
@@ -558,7 +430,7 @@ def test_a_dropped_server_leaves_a_part_that_the_next_run_resumes(
     assert _state(big_remote) == before
 
 
-def test_a_killed_session_is_retried_and_resumed_in_the_same_run(
+def test_a_killed_session_is_retried_and_resumed_in_the_samerun(
     server, known_hosts, big_remote, tmp_path
 ):
     before = _state(big_remote)
@@ -588,7 +460,7 @@ def test_an_unreachable_server_is_an_error(keys, known_hosts, tmp_path):
     with pytest.raises(UnreachableError, match="connexion impossible"):
         fetch(
             "127.0.0.1",
-            port=_free_port(),
+            port=free_port(),
             user="x",
             key=keys.rsa4096,
             known_hosts=known_hosts,

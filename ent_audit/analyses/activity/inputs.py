@@ -17,11 +17,12 @@ import io
 import json
 import re
 import unicodedata
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -40,6 +41,13 @@ def _fold(text: str) -> str:
     """Lower case, no accents, single spaces: how labels are compared."""
     text = unicodedata.normalize("NFKD", str(text)).encode("ascii", "ignore").decode()
     return re.sub(r"[\s_\-]+", " ", text).strip().lower()
+
+
+def _per_value(column: pd.Series, fn: Callable[[Any], Any]) -> pd.Series:
+    """``column.map(fn)`` with ``fn`` called once per distinct value: an export has hundreds
+    of thousands of rows and a handful of profile labels and flags."""
+    uniques = column.unique()
+    return column.map(dict(zip(uniques, map(fn, uniques), strict=True)))
 
 
 PROFILE_LABELS: dict[str, Profile] = {
@@ -697,8 +705,8 @@ def read_accounts(
         f: raw[h].str.strip() if h is not None else pd.Series("", index=raw.index, dtype=object)
         for f, h in found.items()
     }
-    profile = get["profile"].map(lambda v: PROFILE_LABELS.get(_fold(v)))
-    flag = get["activated"].map(_fold)
+    profile = _per_value(get["profile"], lambda v: PROFILE_LABELS.get(_fold(v)))
+    flag = _per_value(get["activated"], _fold)
     activated = flag.isin(TRUE_LABELS)
     activation = _dates(get["activation_date"], ACCOUNT_DATE_FORMATS)
     last = _dates(get["last_login"], ACCOUNT_DATE_FORMATS)
@@ -714,8 +722,8 @@ def read_accounts(
     df = pd.DataFrame(
         {
             "user": get["user"].astype(STRING),
-            "kind": profile.map(lambda p: KIND_OF.get(p) if p else None).astype(STRING),
-            "profile": profile.map(lambda p: str(p) if p else None).astype(STRING),
+            "kind": _per_value(profile, lambda p: KIND_OF.get(p) if p else None).astype(STRING),
+            "profile": _per_value(profile, lambda p: str(p) if p else None).astype(STRING),
             "uai": get["uai"].str.upper().replace("", None).astype(STRING),
             "activated": activated.astype(bool),
             "activation_date": activation.astype("datetime64[ns]"),
@@ -759,7 +767,7 @@ def read_daily(
         path, cols, tuple(f for f in cols if f not in DAILY_OPTIONAL), "columns.daily"
     )
     raw = raw.rename(columns={h: cols[f] for f, h in found.items() if h is not None})
-    profile = raw[cols["profile"]].map(lambda v: PROFILE_LABELS.get(_fold(v)))
+    profile = _per_value(raw[cols["profile"]], lambda v: PROFILE_LABELS.get(_fold(v)))
     date = _dates(raw[cols["date"]].str.strip(), DATE_FORMATS)
     numbers = {
         f: pd.to_numeric(raw[cols[f]].str.strip(), errors="coerce")

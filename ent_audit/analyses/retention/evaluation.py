@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ent_audit.aaf import frames
 from ent_audit.analyses.activity.indicators import pseudonymise_accounts
 from ent_audit.analyses.retention.rules import (
     PERSON_RULE,
@@ -311,6 +312,8 @@ def evaluate(
     presence = presence if presence is not None else _empty_presence()
     people = persons(presence)
     rows: list[pd.DataFrame] = []
+    # Pseudonymised once: the account rule and the requests' check both match on it.
+    acc = _pseudonymised(accounts, key) if accounts is not None else None
 
     # People who left, still in the workbench's presence history.
     left = people[~people["present"]]
@@ -319,8 +322,7 @@ def evaluate(
         rows.append(_items(rule, Place.WORKBENCH, sel, sel["departed"], settings))
 
     # Accounts the provider still holds.
-    if accounts is not None:
-        acc = _pseudonymised(accounts, key)
+    if acc is not None:
         seen = acc.merge(people, on=["pseudonym", "kind"], how="left", suffixes=("_account", ""))
         gone = seen[seen["present"].astype("boolean").fillna(False).eq(False)]
         known = gone["departed"].notna()
@@ -351,10 +353,9 @@ def evaluate(
             done_date=made["done_date"].where(made["done_date"] <= pd.Timestamp(as_of)),
         )
         req = req.merge(people[["pseudonym", "kind", "uai"]], on=["pseudonym", "kind"], how="left")
-        exported = (
-            req["pseudonym"].isin(_pseudonymised(accounts, key)["pseudonym"])
-            if accounts is not None
-            else pd.Series(False, index=req.index)
+        exported = pd.Series(
+            frames.isin(req["pseudonym"], acc["pseudonym"]) if acc is not None else False,
+            index=req.index,
         )
         done = req["done_date"].notna()
         detail = np.where(
@@ -373,9 +374,9 @@ def evaluate(
         items.loc[(done & ~exported).to_numpy(), "status"] = str(Status.DONE)
         rows.append(items)
         # In the workbench: the pupil's presence rows, and their record if still in the state.
-        held = req["pseudonym"].isin(presence["pseudonym"])
+        held = frames.isin(req["pseudonym"], presence["pseudonym"])
         if state_jointures is not None:
-            held |= req["jointure"].isin(state_jointures)
+            held |= frames.isin(req["jointure"], state_jointures)
         wb = req[held]
         rows.append(
             _items(

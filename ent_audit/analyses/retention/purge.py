@@ -86,9 +86,7 @@ def workbench(
     files = inventory(store, archives, outputs)
     history = store.history()
     has_state = store.current() is not None
-    state_jointures = (
-        store.latest().students["jointure"] if has_state and requests is not None else None
-    )
+    state_jointures = store.jointures()["students"] if has_state and requests is not None else None
     result = evaluate(
         as_of,
         presence=store.presence(),

@@ -1,0 +1,544 @@
+"""The whole chain on an académie, in one run: fetch, ingest, activity, reports, purge, explorer.
+
+    .venv/bin/python benchmarks/run_all.py [--schools 2400 --pupils 260000 --events 10000000]
+        [--results benchmarks/results.md] [--work DIR] [--cache outputs/bench]
+
+Generates once (cached under ``--cache``, in another process, not counted): a seeded
+``synth.series`` (Complet → Delta → Delta → Complet, unpacked too), the provider's account
+export and destruction requests, and a school year of activity events for the final Complet's
+population. Then times each stage as users run it, each in its own process (so each peak is its
+own): ``ent-audit fetch`` from a real OpenSSH sshd on 127.0.0.1 (``tests/sshd.py``, the one the
+SFTP tests start), ``ent-audit ingest`` of the Complet, of each Delta and of the next Complet
+(reconciliation), ``ent-audit activity-import``, ``ent-audit report NAME`` for every scheduled
+report, ``ent-audit purge`` (dry run) and the roster explorer's school switch. A bare
+``lxml.etree.iterparse`` loop over the Complet's XML runs in the same run, as the reference
+rate of the ingestion.
+
+Per stage: wall time, peak memory (resident set of the process and its descendants, summed,
+sampled every 50 ms, and at least the child's own ``ru_maxrss``), the size of the Parquet it
+reads and the ratio. The table, the machine, versions, commit, date and load average go to
+``--results`` (Markdown) and to the terminal; ``--json`` writes the same as data. Exit status:
+0 when every stage ran (a stage that exits 1 ran and found something, as the demo's injected
+defects make the quality report do), 2 when a stage failed; with ``--enforce-targets`` a missed
+target of issue 16 gives 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import getpass
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from common import BENCH, Measured, measure
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(1, str(ROOT))  # this checkout's ent_audit, whatever the venv's install points at
+sys.path.append(str(ROOT / "tests"))  # the shared sshd starter lives with the SFTP tests
+
+START, END = dt.date(2026, 9, 1), dt.date(2027, 7, 2)
+"""The school year of generated activity."""
+
+TARGETS = {
+    "chain_seconds": 600,
+    "peak_mb": 6e9 / 2**20,
+    "delta_seconds": 3,
+    "ingest_vs_bare": 1.0,
+    "parquet_ratio": 3,
+}
+"""Issue 16: chain under 10 min and 6 GB, a 1 % Delta under 3 s, ingestion at least the bare
+iterparse rate, no stage above 3 times its Parquet inputs."""
+
+
+# -- generation (cached, in its own process) ------------------------------------------------
+
+
+def generate(folder: Path, schools: int, pupils: int, events: int, seed: int) -> None:
+    """The series, the retention inputs, the activity; ``DONE`` written last."""
+    from ent_audit.synth import generate as draw
+    from ent_audit.synth import series, write_perimeter
+    from ent_audit.synth.activity import write_activity
+    from ent_audit.synth.retention import write_inputs
+
+    t0 = time.perf_counter()
+    base = draw(schools=schools, pupils=pupils, seed=seed)
+    res = write_perimeter(series.build(base, seed=seed), folder / "series", unpack=True)
+    # The generator's own truth says who left in its Delta: the account export is drawn from it.
+    write_inputs(base, folder / "retention", seed=seed)
+    del base
+    write_activity(
+        res.archives[-1], folder / "activite", seed=seed, start=START, end=END,
+        events=events, malformed=0, jsonl=False,
+    )  # fmt: skip
+    (folder / "DONE").write_text(f"{time.perf_counter() - t0:.1f}\n")
+
+
+def generated(cache: Path, schools: int, pupils: int, events: int, seed: int) -> Path:
+    folder = cache / f"chain-s{schools}-p{pupils}-e{events}-seed{seed}"
+    if not (folder / "DONE").exists():
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        print(f"génération (une fois, en cache) : {folder}", flush=True)
+        subprocess.run(
+            [sys.executable, __file__, "--phase", "generate", "--dir", str(folder),
+             f"--schools={schools}", f"--pupils={pupils}", f"--events={events}",
+             f"--seed={seed}"],
+            check=True,
+        )  # fmt: skip
+    return folder
+
+
+# -- phases run in a child process of this script ----------------------------------------
+
+
+def phase_bare(folder: Path) -> dict:
+    """The bare iterparse loop over every XML file of an unpacked extraction."""
+    from bench_reader import bare
+
+    files = sorted(folder.rglob("*.xml"))
+    t0 = time.perf_counter()
+    elements = bare(files)
+    return {"seconds": time.perf_counter() - t0, "elements": elements,
+            "xml_mb": sum(p.stat().st_size for p in files) / 1e6}  # fmt: skip
+
+
+def phase_roster(store_path: Path, target: int = 600, runs: int = 5) -> dict:
+    """Open the explorer, then switch to the school nearest ``target`` pupils ``runs`` times,
+    alternating with the largest one so nothing is cached (as ``bench_roster.py`` does)."""
+    from ent_audit.store.store import Store
+    from ent_audit.widgets import RosterExplorer
+
+    with tempfile.TemporaryDirectory() as exports:
+        t0 = time.perf_counter()
+        explorer = RosterExplorer(Store(store_path, create=False), export_dir=exports)
+        opening = time.perf_counter() - t0
+        counts = explorer.roster.members.query("profile == 'pupil'").groupby("uai").size()
+        uai = str((counts - target).abs().idxmin())
+        other = str(counts.drop(uai).idxmax()) if len(counts) > 1 else uai
+        times = []
+        for _ in range(runs):
+            explorer.select(other)
+            t0 = time.perf_counter()
+            explorer.select(uai)
+            times.append(time.perf_counter() - t0)
+    return {"opening": opening, "median": statistics.median(times), "max": max(times),
+            "pupils": int(counts[uai])}  # fmt: skip
+
+
+PHASES = {"bare": phase_bare, "roster": phase_roster}
+
+
+# -- the chain -------------------------------------------------------------------------------
+
+
+@dataclass
+class Stage:
+    """One timed stage: what ran, how long, how much memory, on what inputs."""
+
+    name: str
+    label: str
+    argv: list[str]
+    parquet: list[Path] = field(default_factory=list)
+    """Parquet the stage reads (sized just before it runs)."""
+    inputs: list[Path] = field(default_factory=list)
+    """Other inputs (XML archives, CSV logs), shown for scale."""
+    in_chain: bool = True
+    """False for the reference loop: not part of the chain total."""
+    seconds: float = 0.0
+    peak_mb: float = 0.0
+    returncode: int | None = None
+    parquet_mb: float | None = None
+    inputs_mb: float | None = None
+    result: dict = field(default_factory=dict)
+    log: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """Ran: exit 0, or 1 (it ran and found something: anomalies, findings, overdue)."""
+        return self.returncode in (0, 1)
+
+    @property
+    def ratio(self) -> float | None:
+        if not self.parquet_mb:
+            return None
+        return _mb(self.peak_mb) / self.parquet_mb
+
+
+def _size_mb(paths: list[Path]) -> float:
+    files = [f for p in paths for f in ([p] if p.is_file() else p.rglob("*")) if f.is_file()]
+    return sum(f.stat().st_size for f in files) / 1e6
+
+
+def _state_parquet(store: Path) -> list[Path]:
+    """The live state's Parquet files (none before the first ingestion)."""
+    current = store / "CURRENT"
+    if not current.exists():
+        return []
+    return sorted((store / "states" / current.read_text().strip()).rglob("*.parquet"))
+
+
+def _run(stage: Stage, logs: Path, env: dict[str, str]) -> Stage:
+    stage.parquet_mb = _size_mb(stage.parquet) if stage.parquet else None
+    stage.inputs_mb = _size_mb(stage.inputs) if stage.inputs else None
+    log = logs / f"{stage.name}.log"
+    m: Measured = measure(stage.argv, log, env)
+    stage.seconds, stage.peak_mb, stage.returncode = m.seconds, m.peak_mb, m.returncode
+    stage.log = str(log)
+    text = log.read_text(errors="replace").strip().splitlines()
+    if stage.argv[1] == __file__ and stage.ok and text:
+        stage.result = json.loads(text[-1])
+    own = [float(m) for m in re.findall(r"\((\d+\.\d+) s\)$", "\n".join(text), re.M)]
+    if stage.name.startswith("ingest") and own:  # the CLI prints the ingestion's own time
+        stage.result["own_seconds"] = sum(own)
+    mark = "ok" if stage.ok else f"ÉCHEC (code {stage.returncode}, voir {log})"
+    print(f"  {stage.label:<52} {stage.seconds:8.1f} s {_mb(stage.peak_mb):8.0f} Mo  {mark}",
+          flush=True)  # fmt: skip
+    return stage
+
+
+def _params(path: Path, store: Path, data: Path, work: Path) -> Path:
+    """One parameter file for every scheduled report (as ``params/demo.yaml``)."""
+    import yaml
+
+    demo = yaml.safe_load((ROOT / "params" / "demo.yaml").read_text(encoding="utf-8"))
+    demo.update(
+        store=str(store),
+        requests=str(data / "retention" / "demandes.csv"),
+        archives=str(work / "archives"),
+        outputs=str(work / "outputs"),
+        accounts=str(data / "activite" / "comptes.csv"),
+        daily=str(data / "activite" / "statistiques-quotidiennes.csv"),
+        period_start=START.isoformat(),
+        period_end=END.isoformat(),
+    )
+    path.write_text(yaml.safe_dump(demo, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def chain(data: Path, work: Path) -> tuple[list[Stage], dict]:
+    """Serve the archives from a real sshd, then run every stage in order."""
+    from sshd import Keys, SSHServer
+
+    from ent_audit.reports import registry
+
+    series = data / "series"
+    archives = sorted(series.glob("*.tar.gz"), key=lambda p: p.name.rsplit("_", 1)[1])
+    complet = archives[0]
+    remote, dest, store, logs = (work / d for d in ("remote", "archives", "store", "logs"))
+    for d in (remote, logs, work / "sshd"):
+        d.mkdir(parents=True, exist_ok=True)
+    for a in archives:  # what the académie deposits, with the files' own mtimes
+        os.link(a, remote / a.name)
+    env = os.environ | {"PYTHONPATH": os.pathsep.join(
+        [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}  # fmt: skip
+    cli = [sys.executable, "-m", "ent_audit.cli"]
+    me = [sys.executable, __file__, "--phase"]
+    params = _params(work / "params.yaml", store, data, work)
+    fetched = [dest / a.name for a in archives]
+
+    keys = Keys.rsa4096(work / "sshd")
+    server = SSHServer.started(work / "sshd", keys)
+    try:
+        known = server.known_hosts()
+        stages = [
+            Stage("fetch", "fetch (SFTP, sshd local)", [*cli, "fetch", "--host", "127.0.0.1",
+                  "--port", str(server.port), "--user", getpass.getuser(),
+                  "--key", str(keys.authorized[0]), "--known-hosts", str(known),
+                  "--remote-dir", str(remote), "--dest", str(dest)],
+                  inputs=archives),
+        ]  # fmt: skip
+        _run(stages[0], logs, env)
+    finally:
+        server.kill()
+    stages.append(_run(
+        Stage("baseline", "socle : Python + imports d'ent_audit (référence)",
+              [sys.executable, "-c", "import ent_audit.cli, ent_audit.widgets, pyarrow.parquet"],
+              in_chain=False),
+        logs, env,
+    ))  # fmt: skip
+    bare = _run(
+        Stage("bare_iterparse", "iterparse nu, XML du Complet (référence)",
+              [*me, "bare", "--dir", str(series / complet.name.removesuffix(".tar.gz"))],
+              in_chain=False),
+        logs, env,
+    )  # fmt: skip
+    stages.append(bare)
+    for name, label, archive in (
+        ("ingest_complet", "ingest du Complet", fetched[0]),
+        ("ingest_delta1", "ingest du Delta 1", fetched[1]),
+        ("ingest_delta2", "ingest du Delta 2", fetched[2]),
+        ("ingest_complet2", "ingest du Complet suivant (réconciliation)", fetched[3]),
+    ):
+        stages.append(_run(
+            Stage(name, label, [*cli, "ingest", str(archive), "--store", str(store)],
+                  parquet=_state_parquet(store), inputs=[archive]),
+            logs, env,
+        ))  # fmt: skip
+    events = sorted((data / "activite").glob("evenements-*.csv"))
+    stages.append(_run(
+        Stage("activity_import", "activity-import (journaux CSV → Parquet)",
+              [*cli, "activity-import", *map(str, events), "--store", str(store)],
+              parquet=_state_parquet(store), inputs=events),
+        logs, env,
+    ))  # fmt: skip
+    activity = sorted((store / "activity").rglob("*.parquet"))
+    for r in registry.scheduled():
+        extra = activity if r.name == "activity" else []
+        stages.append(_run(
+            Stage(f"report_{r.name}", f"report {r.name}",
+                  [*cli, "report", r.name, "-p", str(params), "--outputs", str(work / "outputs")],
+                  parquet=_state_parquet(store) + extra),
+            logs, env,
+        ))  # fmt: skip
+    stages.append(_run(
+        Stage("purge_dry_run", "purge (simulation)",
+              [*cli, "purge", "--store", str(store), "--archives", str(dest),
+               "--outputs", str(work / "outputs"),
+               "--requests", str(data / "retention" / "demandes.csv"),
+               "--convention-signed", "2026-09-01"],
+              parquet=_state_parquet(store)),
+        logs, env,
+    ))  # fmt: skip
+    stages.append(_run(
+        Stage("roster_switch", "explorateur : ouverture + changement d'école",
+              [*me, "roster", "--store", str(store)], parquet=_state_parquet(store)),
+        logs, env,
+    ))  # fmt: skip
+    return stages, _sizes(store, data)
+
+
+def _sizes(store: Path, data: Path) -> dict:
+    """Rows of the final state, the Deltas' records and the events, for the table's header."""
+    import pyarrow.parquet as pq
+
+    sizes = {}
+    for path in _state_parquet(store):
+        if path.parent.name == "snapshot" and path.stem in (
+            "structures", "students", "guardians", "staff"
+        ):  # fmt: skip
+            sizes[path.stem] = pq.ParquetFile(path).metadata.num_rows
+    truth = json.loads((data / "series" / "truth.json").read_text(encoding="utf-8"))
+    for archive, kinds in truth["changes"].items():
+        sizes.setdefault("deltas", {})[archive] = sum(
+            len(c[op]) for c in kinds.values() for op in ("add", "modify", "delete")
+        )
+    activity = json.loads((data / "activite" / "activity-truth.json").read_text("utf-8"))
+    sizes["events"] = activity["generated"]["events"]
+    return sizes
+
+
+# -- the table -------------------------------------------------------------------------------
+
+
+def machine() -> dict:
+    """CPU model, cores, RAM, load, versions and commit: what a reader needs to compare runs."""
+    from importlib.metadata import version
+
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+         if line.startswith("model name")), platform.processor() or "?",
+    )  # fmt: skip
+    mem = next(
+        int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
+        if line.startswith("MemTotal")
+    )  # fmt: skip
+    git = ["git", "-C", str(ROOT)]
+    commit = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True).stdout.strip()  # fmt: skip
+    dirty = subprocess.run([*git, "status", "--porcelain", "--untracked-files=no"],
+                           capture_output=True, text=True).stdout.strip()  # fmt: skip
+    ssh = subprocess.run(["ssh", "-V"], capture_output=True, text=True).stderr.strip()
+    libs = ("pandas", "pyarrow", "lxml", "duckdb", "papermill", "nbconvert", "paramiko")
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "ram_gb": round(mem / 2**20, 1),
+        "python": platform.python_version(),
+        "libraries": {name: version(name) for name in libs} | {"openssh": ssh.split(",")[0]},
+        "commit": commit + (" (modifié)" if dirty else ""),
+        "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "load_before": os.getloadavg(),
+    }
+
+
+def verdicts(stages: list[Stage]) -> dict[str, dict]:
+    """Each target of issue 16: the value measured, the bound, met or not."""
+    by = {s.name: s for s in stages}
+    chain_stages = [s for s in stages if s.in_chain]
+    total = sum(s.seconds for s in chain_stages)
+    peak = max(s.peak_mb for s in chain_stages)
+    bare, ingest = by["bare_iterparse"], by["ingest_complet"]
+    speed = bare.result.get("seconds", 0) / ingest.seconds if ingest.seconds else 0
+    own = ingest.result.get("own_seconds")
+    base = bare.result.get("seconds", 0)
+    own_speed = f" ; {_fr(base / own, 2)} × sur sa durée propre" if own else ""
+    worst = max((s for s in stages if s.ratio is not None), key=lambda s: s.ratio, default=None)
+    return {
+        "chain_seconds": {"label": "chaîne complète < 10 min", "value": total,
+                          "ok": total < TARGETS["chain_seconds"], "shown": _fr(total, 0, "s")},
+        "peak_mb": {"label": "pic mémoire < 6 Go", "value": peak, "ok": peak < TARGETS["peak_mb"],
+                    "shown": _fr(_mb(peak) / 1000, 2, "Go")},
+        "delta_seconds": {"label": "Delta 1 ingéré < 3 s", "value": by["ingest_delta1"].seconds,
+                          "ok": by["ingest_delta1"].seconds < TARGETS["delta_seconds"],
+                          "shown": _fr(by["ingest_delta1"].seconds, 1, "s")},
+        "ingest_vs_bare": {"label": "ingest du Complet ≥ 1,0 × iterparse nu", "value": speed,
+                           "ok": speed >= TARGETS["ingest_vs_bare"],
+                           "shown": f"{_fr(speed, 2)} × sur la durée du processus{own_speed}"},
+        "parquet_ratio": {
+            "label": "aucune étape > 3 × ses entrées Parquet",
+            "value": worst.ratio if worst else None,
+            "ok": worst is None or worst.ratio <= TARGETS["parquet_ratio"],
+            "shown": f"{_fr(worst.ratio)} × ({worst.name})" if worst else "sans objet",
+        },
+    }  # fmt: skip
+
+
+def _fr(v: float | None, digits: int = 1, unit: str = "") -> str:
+    """French figures: « 1 234,5 Mo »; empty for None."""
+    if v is None:
+        return ""
+    text = f"{v:,.{digits}f}".translate(str.maketrans({",": " ", ".": ","}))
+    return f"{text} {unit}".strip()
+
+
+def _mb(mib: float) -> float:
+    return mib * 2**20 / 1e6
+
+
+def _detail(s: Stage) -> str:
+    if s.name == "bare_iterparse" and s.result:
+        mb = s.result["xml_mb"]
+        return f"{_fr(mb, 0)} Mo de XML, {_fr(mb / s.result['seconds'])} Mo/s"
+    if s.name == "roster_switch" and s.result:
+        r = s.result
+        return (
+            f"ouverture {_fr(r['opening'], 1, 's')} ; école de {_fr(r['pupils'], 0)} élèves : "
+            f"médiane {_fr(r['median'], 3, 's')}, max {_fr(r['max'], 3, 's')}"
+        )
+    if "own_seconds" in s.result:
+        return f"dont l'ingestion elle-même {_fr(s.result['own_seconds'], 1, 's')}"
+    return "" if s.ok else f"ÉCHEC (code {s.returncode})"
+
+
+def render(stages: list[Stage], info: dict, sizes: dict, args: argparse.Namespace) -> str:
+    v = verdicts(stages)
+    lib = ", ".join(f"{k} {x}" for k, x in info["libraries"].items())
+    deltas = " et ".join(_fr(n, 0) for n in sizes.get("deltas", {}).values())
+    people = sum(sizes.get(k, 0) for k in ("students", "guardians", "staff"))
+    d1 = list(sizes.get("deltas", {}).values())[:1]
+    lines = [
+        "# La chaîne complète (`make bench-all`)",
+        "",
+        f"`benchmarks/run_all.py --schools {args.schools} --pupils {args.pupils} "
+        f"--events {args.events} --seed {args.seed}`, {info['date']}.",
+        "",
+        f"- Machine : {info['cpu']}, {info['cores']} cœurs, {_fr(info['ram_gb'])} Gio de RAM ; "
+        f"charge moyenne (1, 5, 15 min) avant {_load(info['load_before'])}, "
+        f"après {_load(info['load_after'])}",
+        f"- Python {info['python']} ; {lib}",
+        f"- Commit {info['commit']}",
+        f"- État final : {_fr(sizes.get('structures', 0), 0)} structures, "
+        f"{_fr(sizes.get('students', 0), 0)} élèves, {_fr(sizes.get('guardians', 0), 0)} "
+        f"responsables, {_fr(sizes.get('staff', 0), 0)} personnels ; Deltas de {deltas} "
+        "enregistrements"
+        + (f" (Delta 1 : {_fr(100 * d1[0] / people)} % des personnes)" if d1 and people else "")
+        + f" ; {_fr(sizes.get('events', 0), 0)} événements d'activité",
+        "",
+        "| étape | durée | pic mémoire | entrées Parquet | pic / Parquet | autres entrées "
+        "| code | détail |",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for s in stages:
+        lines.append(
+            f"| {s.label} | {_fr(s.seconds, 1, 's')} | {_fr(_mb(s.peak_mb), 0, 'Mo')} "
+            f"| {_fr(s.parquet_mb, 1, 'Mo')} | {_fr(s.ratio, 1, '×')} "
+            f"| {_fr(s.inputs_mb, 1, 'Mo')} | {s.returncode} | {_detail(s)} |"
+        )
+    lines += ["", "| objectif (issue 16) | mesuré | verdict |", "|---|---:|---|"]
+    lines += [f"| {t['label']} | {t['shown']} | {'PASS' if t['ok'] else 'FAIL'} |"
+              for t in v.values()]  # fmt: skip
+    lines += [
+        "",
+        "Durée : temps réel du processus de l'étape, lancé comme un utilisateur le lance "
+        "(`ent-audit …`). Pic mémoire : mémoire résidente du processus et de ses descendants "
+        "(lecteurs parallèles, noyau papermill) additionnée, échantillonnée toutes les 50 ms, et "
+        "au moins son propre `ru_maxrss`. Entrées Parquet : l'état vivant du store lu par "
+        "l'étape (et les événements pour `activity`). La chaîne totale exclut la génération "
+        "(en cache) et la boucle `iterparse` nue (référence). Code 1 : l'étape a tourné et "
+        "signale quelque chose (anomalies, constats, échéances dépassées).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _load(loads: tuple[float, float, float]) -> str:
+    return " / ".join(f"{x:.2f}".replace(".", ",") for x in loads)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--schools", type=int, default=2400)
+    ap.add_argument("--pupils", type=int, default=260_000)
+    ap.add_argument("--events", type=int, default=10_000_000)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--cache", type=Path, default=BENCH, help="generated data, reused")
+    ap.add_argument("--work", type=Path, help="store, archives, outputs (default: a temporary "
+                    "folder under --cache, removed at the end)")  # fmt: skip
+    ap.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results.md")
+    ap.add_argument("--json", type=Path, help="the same results as JSON")
+    ap.add_argument("--enforce-targets", action="store_true", help="exit 1 on a missed target")
+    ap.add_argument("--phase", choices=[*PHASES, "generate"], help=argparse.SUPPRESS)
+    ap.add_argument("--dir", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--store", type=Path, help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.phase == "generate":
+        generate(args.dir, args.schools, args.pupils, args.events, args.seed)
+        return 0
+    if args.phase:
+        target = args.dir if args.phase == "bare" else args.store
+        print(json.dumps(PHASES[args.phase](target)))
+        return 0
+
+    args.cache = args.cache.resolve()  # sshd's configuration needs absolute paths
+    data = generated(args.cache, args.schools, args.pupils, args.events, args.seed)
+    info = machine()
+    if args.work and args.work.exists() and any(args.work.iterdir()):
+        ap.error(f"--work {args.work}: dossier non vide (la chaîne part d'un store neuf)")
+    work = (args.work or Path(tempfile.mkdtemp(prefix="chain-", dir=args.cache))).resolve()
+    print(f"chaîne sur {data} (travail : {work})", flush=True)
+    try:
+        stages, sizes = chain(data, work)
+    finally:
+        if args.work is None:
+            shutil.rmtree(work, ignore_errors=True)
+    info["load_after"] = os.getloadavg()
+    text = render(stages, info, sizes, args)
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    args.results.write_text(text, encoding="utf-8")
+    print("\n" + text)
+    v = verdicts(stages)
+    if args.json:
+        args.json.write_text(json.dumps({
+            "machine": info, "sizes": sizes, "targets": v,
+            "stages": [asdict(s) | {"ok": s.ok, "ratio": s.ratio} for s in stages],
+        }, indent=1, default=str), encoding="utf-8")  # fmt: skip
+    failed = [s.name for s in stages if not s.ok]
+    if failed:
+        print(f"étapes en échec : {', '.join(failed)}", file=sys.stderr)
+        return 2
+    return 1 if args.enforce_targets and not all(t["ok"] for t in v.values()) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

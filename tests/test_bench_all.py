@@ -1,0 +1,73 @@
+"""The chain benchmark (``benchmarks/run_all.py``, ``make bench-all``) on a tiny académie-shaped
+sample, so it cannot rot: every stage runs as users run it and succeeds, the table lists them
+all, and the repository's ``benchmarks/results.md`` is left alone."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+RUN_ALL = ROOT / "benchmarks" / "run_all.py"
+STAGES = [
+    "fetch",
+    "baseline",
+    "bare_iterparse",
+    "ingest_complet",
+    "ingest_delta1",
+    "ingest_delta2",
+    "ingest_complet2",
+    "activity_import",
+    "report_overview",
+    "report_quality",
+    "report_delta",
+    "report_retention",
+    "report_activity",
+    "purge_dry_run",
+    "roster_switch",
+]
+
+
+@pytest.mark.slow
+def test_the_whole_chain_runs_on_a_small_academie(tmp_path):
+    from ent_audit.reports import registry
+
+    assert [f"report_{r.name}" for r in registry.scheduled()] == [
+        s for s in STAGES if s.startswith("report_")
+    ], "a scheduled report is missing from the chain"
+    published = ROOT / "benchmarks" / "results.md"
+    before = published.read_bytes() if published.exists() else None
+    results, data = tmp_path / "results.md", tmp_path / "results.json"
+    env = os.environ | {"PYTHONPATH": str(ROOT)}
+    run = subprocess.run(
+        [sys.executable, str(RUN_ALL), "--schools=20", "--pupils=2000", "--events=3000",
+         f"--cache={tmp_path / 'cache'}", f"--work={tmp_path / 'work'}",
+         f"--results={results}", f"--json={data}"],
+        capture_output=True, text=True, env=env, timeout=600,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout + run.stderr
+    out = json.loads(data.read_text(encoding="utf-8"))
+    stages = {s["name"]: s for s in out["stages"]}
+    assert list(stages) == STAGES
+    for name, s in stages.items():
+        assert s["ok"] and s["returncode"] in (0, 1), (name, Path(s["log"]).read_text())
+        assert s["seconds"] > 0 and s["peak_mb"] > 0, name
+    assert stages["ingest_complet"]["returncode"] == 0
+    assert stages["ingest_delta1"]["result"]["own_seconds"] > 0
+    assert stages["roster_switch"]["result"]["median"] > 0
+    assert stages["bare_iterparse"]["result"]["elements"] > 0
+    # The state and the Deltas are the sample's size; the activity was imported.
+    assert out["sizes"]["students"] >= 2000 and len(out["sizes"]["deltas"]) == 2
+    assert (tmp_path / "work" / "store" / "activity").is_dir()
+    table = results.read_text(encoding="utf-8")
+    for s in stages.values():
+        assert f"| {s['label']} |" in table
+    for target in out["targets"].values():
+        assert f"| {target['label']} |" in table
+    assert table in run.stdout  # printed too
+    assert (published.read_bytes() if published.exists() else None) == before
