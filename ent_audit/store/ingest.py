@@ -427,7 +427,14 @@ def _ingest_one(store: Store, path: Path, guards: Guards, progress: bool | None)
     divergences = journal.divergences(changes)
     # --
     old_presence = store.read_presence(state_dir)
-    new_presence = presence.update(old_presence, presence.present(new_state, store.key), info.date)
+    if info.extraction == "delta" and store.presence_synced(state_dir):
+        # Only the people the Delta may move are placed and pseudonymised again.
+        people = presence.identified(presence.affected(state, incoming, new_state), store.key)
+        now = presence.present(new_state, store.key, people)
+        new_presence = presence.update(old_presence, now, info.date, people=people)
+    else:
+        now = presence.present(new_state, store.key)
+        new_presence = presence.update(old_presence, now, info.date)
     entry = dict(
         archive=path.name,
         sha256=digest,
@@ -440,11 +447,16 @@ def _ingest_one(store: Store, path: Path, guards: Guards, progress: bool | None)
         state_counts=new_state.counts(),
         divergences=divergences,
     )
+    reuse = ()
+    if info.extraction == "delta":  # frames the Delta left as they were: linked, not written
+        before_frames = state.frames()
+        reuse = [n for n, df in new_state.frames().items() if before_frames.get(n) is df]
     store.commit(
         new_state,
         new_presence,
         [*history, entry],
         journal.append(journal.read(state_dir), changes),
+        reuse=reuse,
     )
     message = "ingérée"
     if divergences:
