@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -374,6 +375,31 @@ def test_too_many_members_are_refused(base, tmp_path, monkeypatch):
     )
     [r] = base.ingest([arch])
     assert r.status == "refused" and "plus de 3 membres" in r.message
+
+
+def test_a_record_bomb_is_refused_while_streaming_naming_the_file(base, tmp_path, monkeypatch):
+    from ent_audit.aaf import reader
+
+    monkeypatch.setattr(reader, "MAX_RECORDS", 1000)
+    before = tree_hash(base.path)
+    tiny = [
+        f"<addRequest><identifier><id>{i}</id></identifier></addRequest>\n" for i in range(5000)
+    ]
+    bomb = document(tiny)
+    arch = tar(
+        tmp_path / f"{PERIM}_Complet_20240923.tar.gz",
+        {
+            f"x/{PERIM}_Complet_20240923_Eleve_0000.xml": bomb,
+            f"x/{PERIM}_Complet_20240923_EtabEducNat_0000.xml": document([]),
+        },
+    )
+    [r] = base.ingest([arch])
+    assert r.status == "refused" and r.guard == "archive"
+    assert "plus de 1000 enregistrements" in r.message
+    assert f"{PERIM}_Complet_20240923_Eleve_0000.xml" in r.message
+    line = int(re.search(r"_Eleve_0000\.xml:(\d+)", r.message).group(1))
+    assert line < bomb.count(b"\n") / 2  # stopped at the limit, not after the whole file
+    assert tree_hash(base.path) == before
 
 
 # -- crashes and concurrency -----------------------------------------------------------------
