@@ -47,10 +47,10 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from ent_audit.aaf import schema
-from ent_audit.aaf.archive import extract
+from ent_audit.aaf.archive import extract, iter_extract
 from ent_audit.aaf.frames import isin
 from ent_audit.aaf.naming import ArchiveName, parse_archive_name
-from ent_audit.aaf.snapshot import ExtractionInfo, Snapshot, load_files
+from ent_audit.aaf.snapshot import ExtractionInfo, Snapshot, load_files, load_stream
 from ent_audit.exceptions import (
     EntAuditError,
     IngestAborted,
@@ -64,6 +64,10 @@ from ent_audit.store.apply import MAX_GAP_DAYS, Anomaly, apply_delta, check_delt
 
 if TYPE_CHECKING:
     from ent_audit.store.store import Store
+
+STREAM_MIN_BYTES = 1 << 20
+"""An archive this big (compressed) is parsed by the reader pool while it is extracted;
+below, starting the pool costs more than it saves: extracted whole, then read."""
 
 MAX_DELETE_SHARE = 0.10
 MAX_DELETE_COUNT = 50
@@ -483,7 +487,11 @@ def _read(store: Store, path: Path, progress: bool | None) -> Snapshot:
     is removed in a ``finally`` whatever happens. Errors name the archive, not the folder."""
     tmp = Path(tempfile.mkdtemp(prefix="extract-", dir=store.path / "tmp"))  # 0700
     try:
-        return load_files(extract(path, tmp), progress=progress)
+        if path.stat().st_size < STREAM_MIN_BYTES:
+            return load_files(extract(path, tmp), progress=progress)
+        # Parts are parsed while the next ones are extracted (the CRC is still checked
+        # before the snapshot is returned, so before anything is committed).
+        return load_stream(iter_extract(path, tmp))
     except EntAuditError as err:
         text = str(err).replace(f"{tmp}{os.sep}", f"{path.name}:")
         raise IngestRefused(path.name, "archive", text) from None

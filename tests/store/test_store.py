@@ -402,6 +402,36 @@ def test_a_record_bomb_is_refused_while_streaming_naming_the_file(base, tmp_path
     assert tree_hash(base.path) == before
 
 
+@pytest.mark.slow
+def test_archives_parsed_while_extracted_give_the_same_store_and_a_bad_crc_is_refused(
+    tmp_path, synth, monkeypatch
+):
+    import gzip
+
+    from ent_audit.store import ingest
+
+    complet, delta, _ = synth.archives
+    serial = Store(tmp_path / "serial")
+    assert [r.status for r in serial.ingest([complet, delta])] == ["ingested"] * 2
+    monkeypatch.setattr(ingest, "STREAM_MIN_BYTES", 0)
+    streamed = Store(tmp_path / "streamed")
+    assert [r.status for r in streamed.ingest([complet, delta])] == ["ingested"] * 2
+    a, b = serial.latest(), streamed.latest()
+    for name, frame in a.frames().items():
+        pd.testing.assert_frame_equal(frame, b.frames()[name], obj=name)
+    before = tree_hash(streamed.path)
+    raw = synth.archives[2].read_bytes()
+    data = gzip.decompress(raw)
+    pos = data.index(b"<value>") + 8  # inside a value: still well-formed XML
+    changed = data[:pos] + bytes([data[pos] ^ 0x01]) + data[pos + 1 :]
+    flipped = tmp_path / synth.archives[2].name
+    flipped.write_bytes(gzip.compress(changed, mtime=0)[:-8] + raw[-8:])  # original CRC
+    [r] = streamed.ingest([flipped])
+    assert r.status == "refused" and r.guard == "archive" and "CRC" in r.message
+    assert tree_hash(streamed.path) == before
+    assert not list(streamed.path.joinpath("tmp").iterdir())
+
+
 # -- crashes and concurrency -----------------------------------------------------------------
 
 
