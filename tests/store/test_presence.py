@@ -96,3 +96,43 @@ def _load(archive):
     import ent_audit
 
     return ent_audit.load(archive, workers=1)
+
+
+@pytest.mark.slow
+def test_a_delta_state_and_journal_equal_the_pure_functions_and_unchanged_files_are_linked(
+    archives, tmp_path
+):
+    import io
+
+    from ent_audit.store import journal
+    from ent_audit.store.apply import apply_delta
+
+    store = Store(tmp_path / "store")
+    store.ingest([archives[0]])
+    for archive in archives[1:]:
+        if "_Delta_" not in archive.name:
+            continue
+        before_dir = store.current()
+        before = store.latest()
+        inodes = {p.name: p.stat().st_ino for p in (before_dir / "snapshot").glob("*.parquet")}
+        incoming = _load(archive)
+        [r] = store.ingest([archive])
+        assert r.status == "ingested", r.message
+        expected = apply_delta(before, incoming)
+        got = store.latest()
+        for name, frame in expected.frames().items():
+            buf = io.BytesIO()
+            frame.to_parquet(buf, index=False)  # the same Parquet round trip as the store's
+            want = pd.read_parquet(io.BytesIO(buf.getvalue()))
+            pd.testing.assert_frame_equal(got.frames()[name], want, obj=name)
+        rows = journal.changes(before, incoming, expected, store.key)
+        book = store.journal()
+        pd.testing.assert_frame_equal(book.tail(len(rows)).reset_index(drop=True), rows)
+        kept = [n for n, f in expected.frames().items() if f is before.frames()[n]]
+        assert kept  # e.g. the link tables this Delta does not feed
+        now = store.current() / "snapshot"
+        for name in kept:  # the same file, linked into the new state, not rewritten
+            assert (now / f"{name}.parquet").stat().st_ino == inodes[f"{name}.parquet"]
+        changed = set(expected.frames()) - set(kept)
+        assert all((now / f"{n}.parquet").stat().st_ino != inodes[f"{n}.parquet"] for n in changed)
+        assert store.verify().ok
