@@ -197,6 +197,9 @@ def update(
     day = pd.Timestamp(date)
     closed = history[history["departed"].notna()]
     open_ = history[history["departed"].isna()]
+    if not len(open_):  # a first Complet: everyone opens a spell
+        new = now.assign(first_seen=day, last_seen=day, departed=pd.NaT)
+        return _typed(_sorted(pd.concat([closed, new[list(COLUMNS)]], ignore_index=True)))
     left = open_.assign(_k=_key(open_)).merge(
         now.assign(_k=_key(now))[["_k", "level"]],
         on="_k",
