@@ -2,9 +2,10 @@
 
 An archive comes from outside: only regular files whose names follow the AAF nomenclature are
 extracted, into a private (0700) folder; absolute paths, ``..``, links, devices, too many members
-or too many uncompressed bytes (a gzip bomb) are refused with an error naming the member, before
-anything is written. The gzip stream is read to its end first, so its CRC and length are checked
-before a single byte is parsed.
+or too many uncompressed bytes (a gzip bomb) are refused with an error naming the member, each
+from its header before any of its bytes is written, and what was written is removed. The gzip
+stream is read to its end before :func:`extract` returns, so its CRC and length are checked
+before a single byte is parsed; the stream is decompressed once.
 """
 
 from __future__ import annotations
@@ -59,19 +60,8 @@ def check_members(
         for count, info in enumerate(tar, start=1):
             if count > max_members:
                 raise UnsafeArchiveError(archive, info.name, f"plus de {max_members} membres")
-            path = PurePosixPath(info.name)
-            if path.is_absolute() or ".." in path.parts:
-                raise UnsafeArchiveError(archive, info.name, "chemin absolu ou remontant (..)")
-            if info.isdir():
+            if not _acceptable(archive, info):
                 continue
-            if not info.isfile():
-                raise UnsafeArchiveError(
-                    archive, info.name, "lien, périphérique ou fichier spécial"
-                )
-            try:
-                parse_name(path.name)
-            except NamingError as err:
-                raise UnsafeArchiveError(archive, info.name, f"fichier inattendu ({err})") from None
             total += info.size
             if total > max_bytes:
                 raise UnsafeArchiveError(
@@ -87,25 +77,73 @@ def check_members(
 
 
 def extract(archive: Path | str, dest: Path | str, **limits: int | None) -> list[Path]:
-    """Extract the AAF files of ``archive`` flat into ``dest`` (created 0700); return them."""
-    wanted = {m.name for m in check_members(archive, **limits)}
+    """Extract the AAF files of ``archive`` flat into ``dest`` (created 0700); return them
+    (see :func:`iter_extract`)."""
+    return list(iter_extract(archive, dest, **limits))
+
+
+def iter_extract(archive: Path | str, dest: Path | str, **limits: int | None) -> Iterator[Path]:
+    """Extract the AAF files of ``archive`` flat into ``dest`` (created 0700), yielding each
+    file once written whole, so that a reader may start on it while the next is extracted.
+
+    One pass over the compressed stream: each member is checked (:func:`check_members`'s
+    rules) from its header before a byte of it is written, the stream is then read to its
+    end for the gzip CRC and length, and on any refusal the members already written are
+    removed before the error is raised: nothing of a refused archive is left behind. The
+    last file is yielded before the CRC is checked: a consumer must exhaust the generator
+    before it trusts (commits) anything it read.
+    """
+    max_members = MAX_MEMBERS if limits.get("max_members") is None else limits["max_members"]
+    max_bytes = MAX_BYTES if limits.get("max_bytes") is None else limits["max_bytes"]
     dest = Path(dest)
     dest.mkdir(mode=0o700, parents=True, exist_ok=True)
-    out = []
-    with _readable(archive), tarfile.open(archive, mode="r:gz") as tar:
-        for info in tar:
-            if info.name not in wanted:
-                continue
-            target = dest / PurePosixPath(info.name).name
-            if target.exists():
-                raise UnsafeArchiveError(archive, info.name, "nom de fichier en double")
-            src = tar.extractfile(info)
-            assert src is not None
-            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with src, os.fdopen(fd, "wb") as fh:
-                shutil.copyfileobj(src, fh, 1 << 20)
-            out.append(target)
-    return out
+    out: list[Path] = []
+    total = 0
+    try:
+        with _readable(archive), tarfile.open(archive, mode="r:gz") as tar:
+            for count, info in enumerate(tar, start=1):
+                if count > max_members:
+                    raise UnsafeArchiveError(archive, info.name, f"plus de {max_members} membres")
+                if not _acceptable(archive, info):
+                    continue
+                total += info.size
+                if total > max_bytes:
+                    raise UnsafeArchiveError(
+                        archive, info.name, f"plus de {max_bytes} octets décompressés"
+                    )
+                target = dest / PurePosixPath(info.name).name
+                if target.exists():
+                    raise UnsafeArchiveError(archive, info.name, "nom de fichier en double")
+                src = tar.extractfile(info)
+                assert src is not None
+                fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                out.append(target)
+                with src, os.fdopen(fd, "wb") as fh:
+                    shutil.copyfileobj(src, fh, 1 << 20)
+                yield target
+            # The gzip CRC and length are compared only at the stream's very end.
+            while tar.fileobj.read(1 << 20):
+                pass
+    except BaseException:
+        for p in out:
+            p.unlink(missing_ok=True)
+        raise
+
+
+def _acceptable(archive: Path | str, info: tarfile.TarInfo) -> bool:
+    """Whether to extract ``info`` (False: a folder, skipped); raise for a refused member."""
+    path = PurePosixPath(info.name)
+    if path.is_absolute() or ".." in path.parts:
+        raise UnsafeArchiveError(archive, info.name, "chemin absolu ou remontant (..)")
+    if info.isdir():
+        return False
+    if not info.isfile():
+        raise UnsafeArchiveError(archive, info.name, "lien, périphérique ou fichier spécial")
+    try:
+        parse_name(path.name)
+    except NamingError as err:
+        raise UnsafeArchiveError(archive, info.name, f"fichier inattendu ({err})") from None
+    return True
 
 
 @contextmanager

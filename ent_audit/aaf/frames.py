@@ -199,6 +199,31 @@ def isin(column: pd.Series, values) -> np.ndarray:
     return found.to_numpy(zero_copy_only=False).astype(bool)
 
 
+def _same_categories(frames: list[pd.DataFrame]) -> list[pd.DataFrame]:
+    """Give every categorical column one dtype across ``frames`` (the union of their
+    categories, in order of appearance): pandas then concatenates the codes instead of
+    turning the column into Python strings and back (seconds for a whole state)."""
+    first = frames[0]
+    union: dict[str, pd.CategoricalDtype] = {}
+    for col in first.columns:
+        dtypes = [f[col].dtype if col in f else None for f in frames]
+        if not all(isinstance(d, pd.CategoricalDtype) for d in dtypes):
+            continue
+        if all(d == dtypes[0] for d in dtypes):
+            continue
+        if col == "op":
+            union[col] = OP_DTYPE
+            continue
+        seen = dict.fromkeys(c for d in dtypes for c in d.categories)
+        union[col] = pd.CategoricalDtype(list(seen), ordered=dtypes[0].ordered)
+    if not union:
+        return frames
+    return [
+        f.assign(**{c: f[c].cat.set_categories(d.categories) for c, d in union.items()})
+        for f in frames
+    ]
+
+
 def concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
     """Concatenate frames of one kind keeping their dtypes.
 
@@ -207,6 +232,8 @@ def concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
     again, ``op`` with its fixed categories.
     """
     kept = [f for f in frames if len(f)] or frames[:1]
+    if len(kept) > 1:
+        kept = _same_categories(kept)
     out = pd.concat(kept, ignore_index=True) if len(kept) > 1 else kept[0].reset_index(drop=True)
     for col in out.columns:
         dtypes = [f[col].dtype for f in frames if col in f]

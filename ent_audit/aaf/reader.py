@@ -38,6 +38,11 @@ PARSER_OPTIONS = dict(
 )
 """Passed explicitly on every parse: lxml's defaults have moved across versions."""
 
+MAX_RECORDS = 2_000_000
+"""Records one XML part may hold. An AAF part of the largest académie holds a few hundred
+thousand; a "record bomb" (millions of tiny records packed in a small gzip) is refused while it
+is streamed, at the first record over the limit, before its records fill the memory."""
+
 PROLOGUE_LIMIT = 1 << 20
 """Bytes read from the start for the declaration and the header comments."""
 
@@ -293,6 +298,8 @@ def read_part(path: str | Path, *, recover: bool = False) -> RawPart:
         part = RawPart(spath, encoding, declared, metadata)
         try:
             _stream(fh, _Collector(part))
+        except UnsafeXMLError:
+            raise  # a record bomb is not salvaged record by record
         except (etree.XMLSyntaxError, AAFSyntaxError) as err:
             error = err if isinstance(err, AAFSyntaxError) else _syntax_error(spath, err)
             if not recover:
@@ -322,7 +329,10 @@ def _stream(fh: BinaryIO, out: _Collector) -> None:
     )
     record = out.record
     root_checked = False
-    for _, rec in context:
+    limit = MAX_RECORDS
+    for count, (_, rec) in enumerate(context, start=1):
+        if count > limit:
+            raise _record_bomb(out.part.path, rec.sourceline, limit)
         parent = rec.getparent()
         if not root_checked:
             if parent is None or parent.tag != ROOT_TAG or parent.getparent() is not None:
@@ -346,6 +356,16 @@ def _stream(fh: BinaryIO, out: _Collector) -> None:
         )
 
 
+def _record_bomb(path: str, line: int | None, limit: int) -> UnsafeXMLError:
+    return UnsafeXMLError(
+        path,
+        line,
+        None,
+        f"plus de {limit} enregistrements dans une seule partie (bombe d'enregistrements?): "
+        "fichier refusé pendant sa lecture",
+    )
+
+
 def _salvage(fh: BinaryIO, out: _Collector, encoding: str) -> None:
     """Parse each record on its own, from one record start to the next; list the failures.
 
@@ -355,7 +375,12 @@ def _salvage(fh: BinaryIO, out: _Collector, encoding: str) -> None:
     path = out.part.path
     parser = etree.XMLParser(encoding=encoding, remove_comments=True, **PARSER_OPTIONS)
     with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
-        starts = [m.start() for m in _RECORD_START.finditer(data)]
+        starts = []
+        for m in _RECORD_START.finditer(data):
+            if len(starts) == MAX_RECORDS:
+                line = data.count(b"\n", 0, m.start()) + 1
+                raise _record_bomb(path, line, MAX_RECORDS)
+            starts.append(m.start())
         end_root = data.rfind(b"</" + ROOT_TAG.encode())
         ends = [*starts[1:], end_root if end_root > (starts[-1] if starts else 0) else len(data)]
         line = 1

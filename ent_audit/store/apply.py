@@ -203,6 +203,14 @@ def _merge_links(
     return drop, come
 
 
+def _updated(current: pd.DataFrame, gone: np.ndarray, coming: list[pd.DataFrame]) -> pd.DataFrame:
+    """``current`` without the rows ``gone``, with ``coming`` after them; ``current`` itself
+    (the same object) when nothing changes, so the store can reuse its file."""
+    if len(current) and not gone.any() and not any(len(c) for c in coming):
+        return current
+    return concat([current[~gone], *coming])
+
+
 def apply_delta(state: Snapshot, delta: Snapshot) -> Snapshot:
     """The state after ``delta``.
 
@@ -210,7 +218,8 @@ def apply_delta(state: Snapshot, delta: Snapshot) -> Snapshot:
     with the links it stated; ``modifyRequest`` on a known record changes only the attributes
     it names, as DSML defines each operation (``replace``, ``add``, ``delete``), and on an
     unknown record adds what it carries. Call :func:`check_delta` first: this function
-    assumes no blocking anomaly.
+    assumes no blocking anomaly. A frame the Delta does not change is the state's own object
+    (``new.staff is state.staff``): the store links its file instead of writing it again.
     """
     entities: dict[str, pd.DataFrame] = {}
     links = dict(state.links)
@@ -226,20 +235,23 @@ def apply_delta(state: Snapshot, delta: Snapshot) -> Snapshot:
         whole_ids = whole["jointure"].dropna().unique()
         partial_ids = partial["jointure"].dropna().unique()
         mods = all_mods[(all_mods["kind"] == kind.name) & isin(all_mods["jointure"], partial_ids)]
-        keep = old[~isin(old["jointure"], [*whole_ids, *partial_ids])]
-        new = whole[whole["op"] != "delete"]
-        new = new.assign(op=pd.Categorical(["add"] * len(new), dtype=OP_DTYPE))
-        merged = _merge_entities(kind, old[isin(old["jointure"], partial_ids)], partial, mods)
-        entities[kind.frame] = concat([keep, merged, new])
-        for f, table, owner, origin in _feeds(kind):
-            current = links[table]
-            incoming = delta.links[table]
-            replaced = _restrict(current, table, origin) & isin(current[owner], whole_ids)
-            drop, come = _merge_links(kind, f, table, owner, origin, current, incoming, mods)
-            arriving = incoming[
-                _restrict(incoming, table, origin) & isin(incoming[owner], whole_ids)
-            ]
-            links[table] = concat([current[~(replaced | drop)], arriving, *come])
+        if len(rows):
+            new = whole[whole["op"] != "delete"]
+            new = new.assign(op=pd.Categorical(["add"] * len(new), dtype=OP_DTYPE))
+            merged = _merge_entities(kind, old[isin(old["jointure"], partial_ids)], partial, mods)
+            gone = isin(old["jointure"], [*whole_ids, *partial_ids])
+            entities[kind.frame] = _updated(old, gone, [merged, new])
+            for f, table, owner, origin in _feeds(kind):
+                current = links[table]
+                incoming = delta.links[table]
+                replaced = _restrict(current, table, origin) & isin(current[owner], whole_ids)
+                drop, come = _merge_links(kind, f, table, owner, origin, current, incoming, mods)
+                arriving = incoming[
+                    _restrict(incoming, table, origin) & isin(incoming[owner], whole_ids)
+                ]
+                links[table] = _updated(current, replaced | drop, [arriving, *come])
+        else:  # a kind the Delta does not touch keeps its frames as they are (reused on disk)
+            entities[kind.frame] = old
         mentioned = set(mods["attribute"])
         for name, frame in side.items():
             ours = (frame["kind"] == kind.name).to_numpy(dtype=bool, na_value=False)
@@ -253,7 +265,7 @@ def apply_delta(state: Snapshot, delta: Snapshot) -> Snapshot:
                 )
             )
             incoming = getattr(delta, name)
-            side[name] = concat([frame[~gone], incoming[incoming["kind"] == kind.name]])
+            side[name] = _updated(frame, gone, [incoming[incoming["kind"] == kind.name]])
     return replace(
         state,
         extraction=ExtractionInfo(state.extraction.perimeter, "complete", delta.extraction.date),

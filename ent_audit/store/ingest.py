@@ -47,10 +47,10 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from ent_audit.aaf import schema
-from ent_audit.aaf.archive import extract
+from ent_audit.aaf.archive import extract, iter_extract
 from ent_audit.aaf.frames import isin
 from ent_audit.aaf.naming import ArchiveName, parse_archive_name
-from ent_audit.aaf.snapshot import ExtractionInfo, Snapshot, load_files
+from ent_audit.aaf.snapshot import ExtractionInfo, Snapshot, load_files, load_stream
 from ent_audit.exceptions import (
     EntAuditError,
     IngestAborted,
@@ -64,6 +64,10 @@ from ent_audit.store.apply import MAX_GAP_DAYS, Anomaly, apply_delta, check_delt
 
 if TYPE_CHECKING:
     from ent_audit.store.store import Store
+
+STREAM_MIN_BYTES = 1 << 20
+"""An archive this big (compressed) is parsed by the reader pool while it is extracted;
+below, starting the pool costs more than it saves: extracted whole, then read."""
 
 MAX_DELETE_SHARE = 0.10
 MAX_DELETE_COUNT = 50
@@ -427,7 +431,14 @@ def _ingest_one(store: Store, path: Path, guards: Guards, progress: bool | None)
     divergences = journal.divergences(changes)
     # --
     old_presence = store.read_presence(state_dir)
-    new_presence = presence.update(old_presence, presence.present(new_state, store.key), info.date)
+    if info.extraction == "delta" and store.presence_synced(state_dir):
+        # Only the people the Delta may move are placed and pseudonymised again.
+        people = presence.identified(presence.affected(state, incoming, new_state), store.key)
+        now = presence.present(new_state, store.key, people)
+        new_presence = presence.update(old_presence, now, info.date, people=people)
+    else:
+        now = presence.present(new_state, store.key)
+        new_presence = presence.update(old_presence, now, info.date)
     entry = dict(
         archive=path.name,
         sha256=digest,
@@ -440,11 +451,16 @@ def _ingest_one(store: Store, path: Path, guards: Guards, progress: bool | None)
         state_counts=new_state.counts(),
         divergences=divergences,
     )
+    reuse = ()
+    if info.extraction == "delta":  # frames the Delta left as they were: linked, not written
+        before_frames = state.frames()
+        reuse = [n for n, df in new_state.frames().items() if before_frames.get(n) is df]
     store.commit(
         new_state,
         new_presence,
         [*history, entry],
         journal.append(journal.read(state_dir), changes),
+        reuse=reuse,
     )
     message = "ingérée"
     if divergences:
@@ -471,7 +487,11 @@ def _read(store: Store, path: Path, progress: bool | None) -> Snapshot:
     is removed in a ``finally`` whatever happens. Errors name the archive, not the folder."""
     tmp = Path(tempfile.mkdtemp(prefix="extract-", dir=store.path / "tmp"))  # 0700
     try:
-        return load_files(extract(path, tmp), progress=progress)
+        if path.stat().st_size < STREAM_MIN_BYTES:
+            return load_files(extract(path, tmp), progress=progress)
+        # Parts are parsed while the next ones are extracted (the CRC is still checked
+        # before the snapshot is returned, so before anything is committed).
+        return load_stream(iter_extract(path, tmp))
     except EntAuditError as err:
         text = str(err).replace(f"{tmp}{os.sep}", f"{path.name}:")
         raise IngestRefused(path.name, "archive", text) from None

@@ -80,14 +80,30 @@ def pseudonymise(key: bytes, kind: str, jointures: Iterable[str | None] | pd.Ser
     """
     s = pd.Series(jointures) if not isinstance(jointures, pd.Series) else jointures
     codes, uniques = pd.factorize(s, use_na_sentinel=True)
-    mac = hmac.new(key, digestmod=hashlib.sha256)
+    inner, outer = _pads(key)
     prefix = f"{kind}:".encode()
+    new_inner, new_outer = inner.copy, outer.copy
     out = []
-    for u in uniques:
-        h = mac.copy()
+    for u in uniques.tolist():
+        h = new_inner()
         h.update(prefix + str(u).encode())
-        out.append(h.hexdigest()[:LENGTH])
+        o = new_outer()
+        o.update(h.digest())
+        out.append(o.hexdigest()[:LENGTH])
     values = np.array([*out, None], dtype=object)
     return pd.Series(
         values[np.where(codes < 0, len(out), codes)], index=s.index, dtype=pd.StringDtype("pyarrow")
     )
+
+
+def _pads(key: bytes) -> tuple[hashlib._Hash, hashlib._Hash]:
+    """HMAC-SHA256 (RFC 2104) as two SHA-256 states, the key's inner and outer pads already
+    absorbed: each value then costs two copies and two short updates, half the time of
+    ``hmac`` objects (the same digests: see the tests)."""
+    block = hashlib.sha256().block_size
+    if len(key) > block:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(block, b"\0")
+    inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+    outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+    return inner, outer

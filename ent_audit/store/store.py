@@ -232,6 +232,13 @@ class Store:
         }
 
     @staticmethod
+    def presence_synced(state: Path | None) -> bool:
+        """Whether the state's presence history has the state's people as its open spells
+        (every ingestion leaves it so; a purge's rewrite does not say): a Delta may then
+        update the presence of the people it touches only."""
+        return state is not None and _read_meta(state).get("presence_synced") is True
+
+    @staticmethod
     def read_presence(state: Path | None) -> pd.DataFrame:
         if state is None:
             return presence.empty()
@@ -297,7 +304,9 @@ class Store:
             raise StoreError(f"{self.path}: aucune extraction ingérée")
         state = self.read_snapshot(current) if state is None else state
         changes = journal.read(current) if journal_rows is None else journal_rows
-        self.commit(state, presence_rows, self.read_history(current), changes)
+        self.commit(
+            state, presence_rows, self.read_history(current), changes, presence_synced=False
+        )
 
     def _sweep(self) -> None:
         """Remove what an interrupted run left (extracted XML, staged Parquet: personal
@@ -360,17 +369,30 @@ class Store:
         history_presence: pd.DataFrame,
         history: list[dict],
         changes: pd.DataFrame,
+        *,
+        presence_synced: bool = True,
+        reuse: Iterable[str] = (),
     ) -> None:
         """Write the new state (and its change journal) beside the live one, then switch
-        ``CURRENT`` atomically."""
+        ``CURRENT`` atomically. ``presence_synced``: the presence's open spells are the
+        state's people (see :meth:`presence_synced`). ``reuse``: frames that are the live
+        state's unchanged, hard-linked from its folder instead of written and hashed again
+        (their SHA-256 is the live state's own record of them)."""
         stage = Path(tempfile.mkdtemp(prefix="stage-", dir=self.path / "tmp"))  # 0700
+        current = self.current() if reuse else None
+        known: dict[str, str] = {}
         try:
-            _write_snapshot(state, stage)
+            if current is not None:
+                listed = _read_json(current / FILES_LIST)
+                names = [f"{FRAMES_DIR}/{name}.parquet" for name in reuse]
+                known = {n: listed[n] for n in names if isinstance(listed, dict) and n in listed}
+            linked = {n: current / n for n in known} if current is not None else {}
+            _write_snapshot(state, stage, presence_synced=presence_synced, linked=linked)
             journal.write(stage, changes)
             with open_private(stage / "presence.parquet") as fh:
                 history_presence.to_parquet(fh, index=False)
             write_json(stage / "extractions.json", history)
-            write_json(stage / FILES_LIST, _file_hashes(stage))
+            write_json(stage / FILES_LIST, _file_hashes(stage, known))
             fsync_dir(stage)
             name = f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}-{stage.name[6:]}"
             target = self.path / "states" / name
@@ -455,12 +477,16 @@ def _read_parquet(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
         raise StoreCorruptError(path, f"{type(err).__name__}: {err}") from None
 
 
-def _file_hashes(folder: Path) -> dict[str, str]:
-    return {
-        str(p.relative_to(folder)): sha256(p)
-        for p in sorted(folder.rglob("*"))
-        if p.is_file() and p.name != FILES_LIST
-    }
+def _file_hashes(folder: Path, known: dict[str, str] | None = None) -> dict[str, str]:
+    """SHA-256 of every file of a state folder; ``known``: relative path -> hash already
+    recorded for a file linked unchanged from the previous state."""
+    known = known or {}
+    out = {}
+    for p in sorted(folder.rglob("*")):
+        if p.is_file() and p.name != FILES_LIST:
+            name = str(p.relative_to(folder))
+            out[name] = known[name] if name in known else sha256(p)
+    return out
 
 
 def _verify_files(state: Path) -> list[str]:
@@ -512,12 +538,26 @@ def _verify_frames(snap: Snapshot) -> list[str]:
     return out
 
 
-def _write_snapshot(snap: Snapshot, folder: Path) -> None:
-    """One Parquet file per frame, and ``meta.json`` written last (it marks a whole state)."""
+def _write_snapshot(
+    snap: Snapshot,
+    folder: Path,
+    *,
+    presence_synced: bool = False,
+    linked: dict[str, Path] | None = None,
+) -> None:
+    """One Parquet file per frame, and ``meta.json`` written last (it marks a whole state).
+    ``linked``: relative path -> a file of the live state holding that frame unchanged,
+    hard-linked (same inode, 0600, already on disk) instead of written."""
     frames = folder / FRAMES_DIR
     private_dir(frames)
+    linked = linked or {}
     for name, df in snap.frames().items():
-        with open_private(frames / f"{name}.parquet") as fh:  # fsynced on close
+        target = frames / f"{name}.parquet"
+        source = linked.get(f"{FRAMES_DIR}/{name}.parquet")
+        if source is not None:
+            os.link(source, target)
+            continue
+        with open_private(target) as fh:  # fsynced on close
             df.to_parquet(fh, index=False)
     fsync_dir(frames)
     e = snap.extraction
@@ -530,5 +570,6 @@ def _write_snapshot(snap: Snapshot, folder: Path) -> None:
             "notes": snap.notes,
             "frames": sorted(snap.frames()),
             "links": sorted(snap.links),
+            "presence_synced": presence_synced,
         },
     )

@@ -12,7 +12,7 @@ from conftest import SCHOOL, document, pupil, record
 import ent_audit
 from ent_audit import SnapshotError
 from ent_audit.aaf import snapshot
-from ent_audit.aaf.archive import UnsafeArchiveError
+from ent_audit.aaf.archive import UnsafeArchiveError, iter_extract
 from ent_audit.analyses import overview
 
 PREFIX = "ENT1D_TEST_Complet_20240916"
@@ -207,6 +207,28 @@ def test_parallel_load_equals_serial_load(folder, monkeypatch):
     parallel = ent_audit.load(folder, workers=2)
     for name, frame in serial.frames().items():
         pd.testing.assert_frame_equal(frame, parallel.frames()[name], obj=name)
+
+
+def test_parts_read_while_the_archive_is_extracted_equal_the_serial_load(folder, archive, tmp_path):
+    serial = ent_audit.load(folder, workers=1)
+    streamed = snapshot.load_stream(iter_extract(archive, tmp_path / "x"), workers=2)
+    for name, frame in serial.frames().items():
+        pd.testing.assert_frame_equal(frame, streamed.frames()[name], obj=name)
+    assert streamed.notes == serial.notes
+
+
+def test_a_streamed_load_says_the_archive_error_before_a_parse_error(folder, tmp_path):
+    (folder / f"{PREFIX}_Eleve_0000.xml").write_bytes(b"<ficAlimMENESR><addRequest>")
+    path = tmp_path / "bad.tar.gz"
+    with tarfile.open(path, "w:gz") as tar:
+        for f in sorted(folder.glob("*.xml")):
+            tar.add(f, arcname=f.name)
+        tar.addfile(tarfile.TarInfo("lien"), None)  # after the malformed part: still first
+    with pytest.raises(UnsafeArchiveError, match="lien"):
+        snapshot.load_stream(iter_extract(path, tmp_path / "x"), workers=2)
+    assert not list((tmp_path / "x").iterdir())  # what was written is removed
+    with pytest.raises(ent_audit.AAFSyntaxError, match="Eleve_0000"):
+        snapshot.load_stream(sorted(folder.glob("*.xml")), workers=2)
 
 
 def test_parts_are_concatenated_in_part_order_and_rows_know_their_source(folder):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -374,6 +375,61 @@ def test_too_many_members_are_refused(base, tmp_path, monkeypatch):
     )
     [r] = base.ingest([arch])
     assert r.status == "refused" and "plus de 3 membres" in r.message
+
+
+def test_a_record_bomb_is_refused_while_streaming_naming_the_file(base, tmp_path, monkeypatch):
+    from ent_audit.aaf import reader
+
+    monkeypatch.setattr(reader, "MAX_RECORDS", 1000)
+    before = tree_hash(base.path)
+    tiny = [
+        f"<addRequest><identifier><id>{i}</id></identifier></addRequest>\n" for i in range(5000)
+    ]
+    bomb = document(tiny)
+    arch = tar(
+        tmp_path / f"{PERIM}_Complet_20240923.tar.gz",
+        {
+            f"x/{PERIM}_Complet_20240923_Eleve_0000.xml": bomb,
+            f"x/{PERIM}_Complet_20240923_EtabEducNat_0000.xml": document([]),
+        },
+    )
+    [r] = base.ingest([arch])
+    assert r.status == "refused" and r.guard == "archive"
+    assert "plus de 1000 enregistrements" in r.message
+    assert f"{PERIM}_Complet_20240923_Eleve_0000.xml" in r.message
+    line = int(re.search(r"_Eleve_0000\.xml:(\d+)", r.message).group(1))
+    assert line < bomb.count(b"\n") / 2  # stopped at the limit, not after the whole file
+    assert tree_hash(base.path) == before
+
+
+@pytest.mark.slow
+def test_archives_parsed_while_extracted_give_the_same_store_and_a_bad_crc_is_refused(
+    tmp_path, synth, monkeypatch
+):
+    import gzip
+
+    from ent_audit.store import ingest
+
+    complet, delta, _ = synth.archives
+    serial = Store(tmp_path / "serial")
+    assert [r.status for r in serial.ingest([complet, delta])] == ["ingested"] * 2
+    monkeypatch.setattr(ingest, "STREAM_MIN_BYTES", 0)
+    streamed = Store(tmp_path / "streamed")
+    assert [r.status for r in streamed.ingest([complet, delta])] == ["ingested"] * 2
+    a, b = serial.latest(), streamed.latest()
+    for name, frame in a.frames().items():
+        pd.testing.assert_frame_equal(frame, b.frames()[name], obj=name)
+    before = tree_hash(streamed.path)
+    raw = synth.archives[2].read_bytes()
+    data = gzip.decompress(raw)
+    pos = data.index(b"<value>") + 8  # inside a value: still well-formed XML
+    changed = data[:pos] + bytes([data[pos] ^ 0x01]) + data[pos + 1 :]
+    flipped = tmp_path / synth.archives[2].name
+    flipped.write_bytes(gzip.compress(changed, mtime=0)[:-8] + raw[-8:])  # original CRC
+    [r] = streamed.ingest([flipped])
+    assert r.status == "refused" and r.guard == "archive" and "CRC" in r.message
+    assert tree_hash(streamed.path) == before
+    assert not list(streamed.path.joinpath("tmp").iterdir())
 
 
 # -- crashes and concurrency -----------------------------------------------------------------

@@ -1,0 +1,138 @@
+"""The presence history of a Delta is updated from the people it touches only, and equals the
+history a full recomputation over the whole state gives."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+
+from ent_audit.aaf import schema
+from ent_audit.store import presence, pseudonym
+from ent_audit.store.store import Store
+from ent_audit.synth import series
+
+
+@pytest.fixture(scope="module")
+def archives(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("presence")
+    return series.write(tmp / "synth", seed=5, schools=8, pupils=400).archives
+
+
+def _date(archive) -> dt.date:
+    return dt.datetime.strptime(archive.name.split("_")[-1][:8], "%Y%m%d").date()
+
+
+@pytest.mark.slow
+def test_each_ingestion_gives_the_history_a_full_recomputation_gives(archives, tmp_path):
+    store = Store(tmp_path / "store")
+    expected = None
+    for archive in archives:
+        [r] = store.ingest([archive])
+        assert r.status == "ingested", r.message
+        now = presence.present(store.latest(), store.key)
+        expected = presence.update(expected, now, _date(archive))
+        pd.testing.assert_frame_equal(store.presence(), expected)
+        assert store.verify().ok
+    # the open spells are the state's presence, as the Delta path assumes
+    opened = store.presence()
+    opened = opened[opened["departed"].isna()][["pseudonym", "kind", "uai", "level"]]
+    pd.testing.assert_frame_equal(
+        opened.sort_values(presence.KEYS).reset_index(drop=True),
+        presence.present(store.latest(), store.key)
+        .sort_values(presence.KEYS)
+        .reset_index(drop=True),
+    )
+
+
+def test_a_delta_pseudonymises_only_the_people_it_touches(archives, tmp_path, monkeypatch):
+    store = Store(tmp_path / "store")
+    [first, delta, *_] = archives
+    assert "Delta" in delta.name
+    [r] = store.ingest([first])
+    state = store.latest()
+    people = sum(len(getattr(state, k.frame)) for k in schema.KINDS.values())
+    seen: list[tuple[str, str]] = []
+    real = pseudonym.pseudonymise
+
+    def counting(key, kind, jointures):
+        out = real(key, kind, jointures)
+        seen.extend((kind, str(j)) for j in pd.Series(jointures).dropna().unique())
+        return out
+
+    monkeypatch.setattr(pseudonym, "pseudonymise", counting)
+    [r] = store.ingest([delta])
+    assert r.status == "ingested", r.message
+    new = store.latest()
+    incoming = sum(r.counts.values())
+    touched = presence.affected(state, _load(delta), new)
+    allowed = set(zip(touched["kind"], touched["jointure"], strict=True))
+    delta_snap = _load(delta)
+    for k in schema.KINDS.values():
+        allowed |= {(k.name, j) for j in getattr(delta_snap, k.frame)["jointure"].dropna()}
+    # only the Delta's records, the members of the structures it touches and the guardians
+    # of its pupils: a small part of the state
+    assert set(seen) <= allowed
+    assert incoming <= len(set(seen)) < people / 4
+
+
+def test_a_purged_presence_is_recomputed_whole_at_the_next_delta(archives, tmp_path):
+    store = Store(tmp_path / "store")
+    [first, delta, *_] = archives
+    store.ingest([first])
+    rows = store.presence()
+    with store.locked():
+        store.rewrite(rows.iloc[5:].reset_index(drop=True))
+    assert not store.presence_synced(store.current())
+    store.ingest([delta])
+    now = presence.present(store.latest(), store.key)
+    expected = presence.update(rows.iloc[5:].reset_index(drop=True), now, _date(delta))
+    pd.testing.assert_frame_equal(store.presence(), expected)
+    assert store.presence_synced(store.current())
+
+
+def _load(archive):
+    import ent_audit
+
+    return ent_audit.load(archive, workers=1)
+
+
+@pytest.mark.slow
+def test_a_delta_state_and_journal_equal_the_pure_functions_and_unchanged_files_are_linked(
+    archives, tmp_path
+):
+    import io
+
+    from ent_audit.store import journal
+    from ent_audit.store.apply import apply_delta
+
+    store = Store(tmp_path / "store")
+    store.ingest([archives[0]])
+    for archive in archives[1:]:
+        if "_Delta_" not in archive.name:
+            continue
+        before_dir = store.current()
+        before = store.latest()
+        inodes = {p.name: p.stat().st_ino for p in (before_dir / "snapshot").glob("*.parquet")}
+        incoming = _load(archive)
+        [r] = store.ingest([archive])
+        assert r.status == "ingested", r.message
+        expected = apply_delta(before, incoming)
+        got = store.latest()
+        for name, frame in expected.frames().items():
+            buf = io.BytesIO()
+            frame.to_parquet(buf, index=False)  # the same Parquet round trip as the store's
+            want = pd.read_parquet(io.BytesIO(buf.getvalue()))
+            pd.testing.assert_frame_equal(got.frames()[name], want, obj=name)
+        rows = journal.changes(before, incoming, expected, store.key)
+        book = store.journal()
+        pd.testing.assert_frame_equal(book.tail(len(rows)).reset_index(drop=True), rows)
+        kept = [n for n, f in expected.frames().items() if f is before.frames()[n]]
+        assert kept  # e.g. the link tables this Delta does not feed
+        now = store.current() / "snapshot"
+        for name in kept:  # the same file, linked into the new state, not rewritten
+            assert (now / f"{name}.parquet").stat().st_ino == inodes[f"{name}.parquet"]
+        changed = set(expected.frames()) - set(kept)
+        assert all((now / f"{n}.parquet").stat().st_ino != inodes[f"{n}.parquet"] for n in changed)
+        assert store.verify().ok
