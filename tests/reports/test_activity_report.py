@@ -71,9 +71,13 @@ def test_the_page_draws_every_figure_offline_in_french_with_the_verdict_first(ru
     dom, plots = check_rendered(runs["good"].html, tmp_path)
     assert len(plots) == 6
     text = dom.text_content()
-    first = dom.xpath("//h2")[0].text_content()
+    first = dom.xpath("//h2")[0]
     t = runs["truth"]
-    assert first.startswith(f"{t['schools_open']} écoles sur {t['schools_total']} ont leur ENT")
+    assert first.text_content().strip("¶ ") == "Ouverture de l'ENT"  # the banner alone is a verdict
+    said = first.xpath("following::p[1]")[0].text_content()
+    n = lambda x: f"{x:,}".replace(",", "\u202f")  # noqa: E731
+    opened, total = n(t["schools_open"]), n(t["schools_total"])
+    assert said.startswith(f"{opened} écoles sur {total} ont leur ENT"), said
     for words in ("Pour l'équipe de formation", "Écoles dont l'activité s'est arrêtée",
                   "Visites par jour de la semaine et par heure", "Définitions",
                   "nombre de champs incorrect"):  # fmt: skip
