@@ -9,8 +9,22 @@ import pandas as pd
 from ent_audit.aaf import population, schema
 from ent_audit.aaf.snapshot import Snapshot
 from ent_audit.checks import Check
+from ent_audit.store.store import columns
 
 schools = population.schools
+
+COLUMNS = columns(
+    population.NEEDS,
+    {
+        "structures": ("jointure", "op", "struct_type", "circonscription", "commune"),
+        "students": ("op", "level", "cycle"),
+        "guardians": ("op",),
+        "staff": ("op",),
+        "issues": ("code",),
+    },
+)
+"""The Parquet columns this page reads (``Store.latest(columns=overview.COLUMNS)``): the
+memberships' and the counts', a fraction of the state (no names, no addresses)."""
 
 
 def _at_schools(snapshot: Snapshot) -> pd.DataFrame:
@@ -163,7 +177,7 @@ def checks(snapshot: Snapshot, *, today: dt.date, max_age_days: int) -> list[Che
         Check.of(
             "reader_issues",
             "Signalements du lecteur XML",
-            snapshot.issues.empty,
+            len(snapshot.issues) == 0,  # not .empty: a frame read with no column is "empty"
             detail=f"{len(snapshot.issues)} signalement(s)",
         ),
     ]

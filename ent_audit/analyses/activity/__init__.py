@@ -126,7 +126,7 @@ def from_store(
         day, rep = inputs.read_daily(daily, columns.get("daily"))
         reports += (rep,)
     return compute(
-        st.latest(),
+        st.latest(columns=indicators.COLUMNS),
         st.key,
         events=events_glob(folder),
         accounts=acc,

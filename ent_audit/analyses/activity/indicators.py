@@ -46,6 +46,7 @@ from ent_audit.aaf.snapshot import Snapshot
 from ent_audit.analyses.activity.inputs import FileReport
 from ent_audit.checks import Check
 from ent_audit.store import pseudonym
+from ent_audit.store.store import columns
 
 VISIT_GAP_MINUTES = 30
 QUIET_DAYS = 28
@@ -203,6 +204,10 @@ def _masker(threshold: int):
 
 
 # -- the population, pseudonymised -------------------------------------------------------------
+
+COLUMNS = columns(population.NEEDS, {"structures": ("name",)})
+"""The state's Parquet columns this report reads (``Store.latest(columns=COLUMNS)``): the
+memberships' and the schools' names, nothing personal beyond the ids."""
 
 
 def population_frames(snapshot: Snapshot, key: bytes) -> dict[str, pd.DataFrame]:
