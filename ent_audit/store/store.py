@@ -245,6 +245,7 @@ class Store:
             cols = None if columns is None else columns.get(name, ())
             wanted = None if cols is None else list(cols)
             frames[name] = _read_parquet(state / FRAMES_DIR / f"{name}.parquet", wanted)
+        release_unused()
         try:
             links = {name: frames.pop(name) for name in meta["links"]}
             return Snapshot(
@@ -498,6 +499,15 @@ def _read_meta(folder: Path) -> dict:
     if not isinstance(meta, dict):
         raise StoreCorruptError(folder / "meta.json", "objet JSON attendu")
     return meta
+
+
+def release_unused() -> None:
+    """Give back to the system what Arrow's memory pool keeps after a read: the Parquet
+    buffers are freed once converted to pandas, but the pool holds their pages (hundreds of
+    MB on an académie) where DuckDB or pandas cannot reuse them."""
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
 
 
 def _read_parquet(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
