@@ -27,8 +27,11 @@ COLUMNS = columns(
 memberships' and the counts', a fraction of the state (no names, no addresses)."""
 
 
-def _at_schools(snapshot: Snapshot) -> pd.DataFrame:
-    return population.at_schools(population.memberships(snapshot))
+def _at_schools(snapshot: Snapshot, members: pd.DataFrame | None, keys: list[str]) -> pd.DataFrame:
+    """The ``keys`` columns of the memberships at schools (only those: an académie's
+    memberships are a million rows of strings, a full copy costs hundreds of MB)."""
+    m = population.memberships(snapshot) if members is None else members
+    return m.loc[m["is_school"].to_numpy(), keys]
 
 
 def by_circonscription(snapshot: Snapshot, members: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -38,9 +41,9 @@ def by_circonscription(snapshot: Snapshot, members: pd.DataFrame | None = None) 
     (:mod:`ent_audit.aaf.population`).
     """
     sch = schools(snapshot)
-    m = population.at_schools(members) if members is not None else _at_schools(snapshot)
     people = (
-        m.drop_duplicates(["kind", "jointure", "circonscription"])
+        _at_schools(snapshot, members, ["kind", "jointure", "circonscription"])
+        .drop_duplicates()
         .groupby(["circonscription", "kind"])
         .size()
         .unstack(fill_value=0)
@@ -57,10 +60,10 @@ def by_circonscription(snapshot: Snapshot, members: pd.DataFrame | None = None) 
 def by_commune(snapshot: Snapshot, members: pd.DataFrame | None = None) -> pd.DataFrame:
     """Schools, pupils and circonscriptions per commune (a city spans several), biggest first."""
     sch = schools(snapshot)[["jointure", "commune", "circonscription"]]
-    m = population.at_schools(members) if members is not None else _at_schools(snapshot)
+    m = _at_schools(snapshot, members, ["kind", "jointure", "commune"])
     pupils = (
-        m[(m["kind"] == schema.STUDENT.name).to_numpy()]
-        .drop_duplicates(["jointure", "commune"])
+        m.loc[(m["kind"] == schema.STUDENT.name).to_numpy(), ["jointure", "commune"]]
+        .drop_duplicates()
         .groupby("commune")
         .size()
         .rename("pupils")
