@@ -203,10 +203,11 @@ class Store:
                 raise StoreError(f"{self.path}: aucune extraction ingérée")
             return self.read_jointures(state)
 
-    def presence(self) -> pd.DataFrame:
-        """The pseudonymous presence history (see :mod:`ent_audit.store.presence`)."""
+    def presence(self, columns: Sequence[str] | None = None) -> pd.DataFrame:
+        """The pseudonymous presence history (see :mod:`ent_audit.store.presence`);
+        ``columns``: only these (a reader's own needs), else every column."""
         with self._reading() as state:
-            return self.read_presence(state)
+            return self.read_presence(state, columns)
 
     # -- reading one state folder (the ingest pipeline's view) ----------------------------
 
@@ -272,10 +273,11 @@ class Store:
         return state is not None and _read_meta(state).get("presence_synced") is True
 
     @staticmethod
-    def read_presence(state: Path | None) -> pd.DataFrame:
+    def read_presence(state: Path | None, columns: Sequence[str] | None = None) -> pd.DataFrame:
         if state is None:
-            return presence.empty()
-        return _read_parquet(state / "presence.parquet")
+            out = presence.empty()
+            return out if columns is None else out[list(columns)]
+        return _read_parquet(state / "presence.parquet", None if columns is None else list(columns))
 
     # -- verification ---------------------------------------------------------------------
 
