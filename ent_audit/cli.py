@@ -165,7 +165,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     if history.empty:
         print(f"{args.store}: aucune extraction ingérée")
         return EXIT_OK
-    latest = store.latest()
+    latest = store.latest(columns={})  # row counts only: no column read
     e = latest.extraction
     print(f"Store {args.store}: état du {e.date} ({e.perimeter})")
     counts = pd.Series({_KIND_LABELS[k]: v for k, v in latest.counts().items()})

@@ -63,6 +63,21 @@ COLUMNS = (
 )  # fmt: skip
 
 
+NEEDS: dict[str, tuple[str, ...]] = {
+    "structures": ("jointure", "op", "struct_type", "uai", "circonscription", "commune"),
+    "students": ("jointure", "op"),
+    "guardians": ("jointure", "op"),
+    "staff": ("jointure", "op", "is_teacher"),
+    "person_structure": ("person", "kind", "structure"),
+    "student_class": ("student", "structure"),
+    "staff_director": ("staff", "structure"),
+    "staff_function": ("staff", "structure"),
+    "student_guardian": ("student", "guardian"),
+}
+"""The columns :func:`memberships` reads, per frame: a reader that loads only these (and its
+own) gets the same memberships from a fraction of the state (``Store.latest(columns=...)``)."""
+
+
 def live(df: pd.DataFrame) -> pd.DataFrame:
     """Records of a state (a Delta's deletions left out)."""
     return df[(df["op"] != "delete").to_numpy()] if "op" in df else df

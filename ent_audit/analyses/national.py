@@ -298,7 +298,7 @@ def publish_store(
     from ent_audit.store.store import Store
 
     st = Store(store, create=False)
-    extraction = st.latest().extraction
+    extraction = st.latest(columns={}).extraction  # its name and date: no column read
     academie = academie or extraction.perimeter
     if not ACADEMIE.match(academie):
         raise NationalInputError(

@@ -9,12 +9,29 @@ import pandas as pd
 from ent_audit.aaf import population, schema
 from ent_audit.aaf.snapshot import Snapshot
 from ent_audit.checks import Check
+from ent_audit.store.store import columns
 
 schools = population.schools
 
+COLUMNS = columns(
+    population.NEEDS,
+    {
+        "structures": ("jointure", "op", "struct_type", "circonscription", "commune"),
+        "students": ("op", "level", "cycle"),
+        "guardians": ("op",),
+        "staff": ("op",),
+        "issues": ("code",),
+    },
+)
+"""The Parquet columns this page reads (``Store.latest(columns=overview.COLUMNS)``): the
+memberships' and the counts', a fraction of the state (no names, no addresses)."""
 
-def _at_schools(snapshot: Snapshot) -> pd.DataFrame:
-    return population.at_schools(population.memberships(snapshot))
+
+def _at_schools(snapshot: Snapshot, members: pd.DataFrame | None, keys: list[str]) -> pd.DataFrame:
+    """The ``keys`` columns of the memberships at schools (only those: an académie's
+    memberships are a million rows of strings, a full copy costs hundreds of MB)."""
+    m = population.memberships(snapshot) if members is None else members
+    return m.loc[m["is_school"].to_numpy(), keys]
 
 
 def by_circonscription(snapshot: Snapshot, members: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -24,9 +41,9 @@ def by_circonscription(snapshot: Snapshot, members: pd.DataFrame | None = None) 
     (:mod:`ent_audit.aaf.population`).
     """
     sch = schools(snapshot)
-    m = population.at_schools(members) if members is not None else _at_schools(snapshot)
     people = (
-        m.drop_duplicates(["kind", "jointure", "circonscription"])
+        _at_schools(snapshot, members, ["kind", "jointure", "circonscription"])
+        .drop_duplicates()
         .groupby(["circonscription", "kind"])
         .size()
         .unstack(fill_value=0)
@@ -43,10 +60,10 @@ def by_circonscription(snapshot: Snapshot, members: pd.DataFrame | None = None) 
 def by_commune(snapshot: Snapshot, members: pd.DataFrame | None = None) -> pd.DataFrame:
     """Schools, pupils and circonscriptions per commune (a city spans several), biggest first."""
     sch = schools(snapshot)[["jointure", "commune", "circonscription"]]
-    m = population.at_schools(members) if members is not None else _at_schools(snapshot)
+    m = _at_schools(snapshot, members, ["kind", "jointure", "commune"])
     pupils = (
-        m[(m["kind"] == schema.STUDENT.name).to_numpy()]
-        .drop_duplicates(["jointure", "commune"])
+        m.loc[(m["kind"] == schema.STUDENT.name).to_numpy(), ["jointure", "commune"]]
+        .drop_duplicates()
         .groupby("commune")
         .size()
         .rename("pupils")
@@ -163,7 +180,7 @@ def checks(snapshot: Snapshot, *, today: dt.date, max_age_days: int) -> list[Che
         Check.of(
             "reader_issues",
             "Signalements du lecteur XML",
-            snapshot.issues.empty,
+            len(snapshot.issues) == 0,  # not .empty: a frame read with no column is "empty"
             detail=f"{len(snapshot.issues)} signalement(s)",
         ),
     ]

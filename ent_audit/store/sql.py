@@ -93,9 +93,9 @@ def connect(store, *, population: bool = True) -> duckdb.DuckDBPyConnection:
     con.execute("CREATE TABLE activity_imports AS SELECT * FROM _imports")
     con.unregister("_imports")
     if population:
-        from ent_audit.aaf.population import memberships
+        from ent_audit.aaf.population import NEEDS, memberships
 
-        snap = store.latest()
+        snap = store.latest(columns=NEEDS)
         m = memberships(snap)
         user = pd.Series(pd.NA, index=m.index, dtype="string")
         for kind, idx in m.groupby("kind", observed=True).groups.items():

@@ -32,7 +32,7 @@ import shutil
 import stat
 import tempfile
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,7 +49,31 @@ FRAMES_DIR = "snapshot"
 FILES_LIST = "files.json"
 """The state's own list of its files and their SHA-256, written last (see :meth:`verify`)."""
 
-__all__ = ["IngestResult", "Store", "StoreError", "StoreLockedError", "Verification"]
+__all__ = [
+    "Columns",
+    "IngestResult",
+    "Store",
+    "StoreError",
+    "StoreLockedError",
+    "Verification",
+    "columns",
+]
+
+Columns = Mapping[str, Sequence[str] | None]
+"""Which Parquet columns a reader needs, per frame name (``None``: every column)."""
+
+
+def columns(*needs: Columns) -> dict[str, tuple[str, ...] | None]:
+    """The union of several readers' needs (``None`` for a frame wins: every column), e.g.
+    ``columns(population.NEEDS, {"students": ("level", "cycle")})``."""
+    out: dict[str, tuple[str, ...] | None] = {}
+    for need in needs:
+        for frame, cols in need.items():
+            if cols is None or (frame in out and out[frame] is None):
+                out[frame] = None
+            else:
+                out[frame] = tuple(dict.fromkeys([*(out.get(frame) or ()), *cols]))
+    return out
 
 
 @dataclass(frozen=True)
@@ -131,12 +155,17 @@ class Store:
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
-    def latest(self) -> Snapshot:
-        """The current state of the perimeter (the last Complet with the Deltas since)."""
+    def latest(self, columns: Columns | None = None) -> Snapshot:
+        """The current state of the perimeter (the last Complet with the Deltas since).
+
+        ``columns``: only these Parquet columns per frame (see :func:`columns`); a frame not
+        named is read with no column at all (its row count only), so a stage holds what it
+        uses, not the whole state, and a column it forgot to ask for fails loudly
+        (``KeyError``) instead of reading as empty. ``None``: the whole state."""
         with self._reading() as state:
             if state is None:
                 raise StoreError(f"{self.path}: aucune extraction ingérée")
-            return self.read_snapshot(state)
+            return self.read_snapshot(state, columns)
 
     def history(self) -> pd.DataFrame:
         """The ingested extractions, oldest first: name, SHA-256, type, date, counts, when."""
@@ -174,10 +203,11 @@ class Store:
                 raise StoreError(f"{self.path}: aucune extraction ingérée")
             return self.read_jointures(state)
 
-    def presence(self) -> pd.DataFrame:
-        """The pseudonymous presence history (see :mod:`ent_audit.store.presence`)."""
+    def presence(self, columns: Sequence[str] | None = None) -> pd.DataFrame:
+        """The pseudonymous presence history (see :mod:`ent_audit.store.presence`);
+        ``columns``: only these (a reader's own needs), else every column."""
         with self._reading() as state:
-            return self.read_presence(state)
+            return self.read_presence(state, columns)
 
     # -- reading one state folder (the ingest pipeline's view) ----------------------------
 
@@ -208,11 +238,15 @@ class Store:
             raise StoreCorruptError(state / "meta.json", repr(err)) from None
 
     @staticmethod
-    def read_snapshot(state: Path) -> Snapshot:
+    def read_snapshot(state: Path, columns: Columns | None = None) -> Snapshot:
+        """The snapshot of a state folder; ``columns`` as in :meth:`latest`."""
         meta = _read_meta(state)
         frames = {}
         for name in meta.get("frames", []):
-            frames[name] = _read_parquet(state / FRAMES_DIR / f"{name}.parquet")
+            cols = None if columns is None else columns.get(name, ())
+            wanted = None if cols is None else list(cols)
+            frames[name] = _read_parquet(state / FRAMES_DIR / f"{name}.parquet", wanted)
+        release_unused()
         try:
             links = {name: frames.pop(name) for name in meta["links"]}
             return Snapshot(
@@ -239,10 +273,11 @@ class Store:
         return state is not None and _read_meta(state).get("presence_synced") is True
 
     @staticmethod
-    def read_presence(state: Path | None) -> pd.DataFrame:
+    def read_presence(state: Path | None, columns: Sequence[str] | None = None) -> pd.DataFrame:
         if state is None:
-            return presence.empty()
-        return _read_parquet(state / "presence.parquet")
+            out = presence.empty()
+            return out if columns is None else out[list(columns)]
+        return _read_parquet(state / "presence.parquet", None if columns is None else list(columns))
 
     # -- verification ---------------------------------------------------------------------
 
@@ -466,6 +501,15 @@ def _read_meta(folder: Path) -> dict:
     if not isinstance(meta, dict):
         raise StoreCorruptError(folder / "meta.json", "objet JSON attendu")
     return meta
+
+
+def release_unused() -> None:
+    """Give back to the system what Arrow's memory pool keeps after a read: the Parquet
+    buffers are freed once converted to pandas, but the pool holds their pages (hundreds of
+    MB on an académie) where DuckDB or pandas cannot reuse them."""
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
 
 
 def _read_parquet(path: Path, columns: list[str] | None = None) -> pd.DataFrame:

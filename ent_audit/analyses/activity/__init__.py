@@ -126,7 +126,7 @@ def from_store(
         day, rep = inputs.read_daily(daily, columns.get("daily"))
         reports += (rep,)
     return compute(
-        st.latest(),
+        lambda: st.latest(columns=indicators.COLUMNS),  # read, reduced, released: once
         st.key,
         events=events_glob(folder),
         accounts=acc,

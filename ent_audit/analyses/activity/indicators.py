@@ -33,6 +33,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,6 +47,7 @@ from ent_audit.aaf.snapshot import Snapshot
 from ent_audit.analyses.activity.inputs import FileReport
 from ent_audit.checks import Check
 from ent_audit.store import pseudonym
+from ent_audit.store.store import columns, release_unused
 
 VISIT_GAP_MINUTES = 30
 QUIET_DAYS = 28
@@ -204,6 +206,10 @@ def _masker(threshold: int):
 
 # -- the population, pseudonymised -------------------------------------------------------------
 
+COLUMNS = columns(population.NEEDS, {"structures": ("name",)})
+"""The state's Parquet columns this report reads (``Store.latest(columns=COLUMNS)``): the
+memberships' and the schools' names, nothing personal beyond the ids."""
+
 
 def population_frames(snapshot: Snapshot, key: bytes) -> dict[str, pd.DataFrame]:
     """``people`` (every person of the state: user pseudonym), ``members`` (memberships at
@@ -258,7 +264,7 @@ temporary folder (an académie's year of events stays well under 2 GB)."""
 
 
 def compute(
-    snapshot: Snapshot,
+    snapshot: Snapshot | Callable[[], Snapshot],
     key: bytes,
     *,
     events: str | Path | None = None,
@@ -277,8 +283,14 @@ def compute(
     ``events``: a glob of converted Parquet files (:func:`convert.events_glob`); ``accounts``
     and ``daily`` as :mod:`inputs` reads them (user ids clear: pseudonymised here). People
     and schools become small integers before the events are sorted into visits.
+    ``snapshot`` may be a loader (``lambda: store.latest(columns=COLUMNS)``): the state is
+    then read, reduced to the population and released before DuckDB's work begins (a
+    snapshot passed as a value lives as long as its caller holds it).
     """
     timer = _Timer()
+    pop = population_frames(snapshot() if callable(snapshot) else snapshot, key)
+    del snapshot
+    release_unused()
     spill = tempfile.mkdtemp(prefix="ent-audit-duckdb-")
     os.chmod(spill, 0o700)
     con = duckdb.connect(config={"memory_limit": memory_limit, "temp_directory": spill,
@@ -286,7 +298,7 @@ def compute(
     con.execute("SET enable_progress_bar = false")
     try:
         return _compute(
-            con, timer, snapshot, key, events, accounts, daily, period_start, period_end,
+            con, timer, pop, key, events, accounts, daily, period_start, period_end,
             open_threshold, target, inputs, small_cell,
         )  # fmt: skip
     finally:
@@ -309,11 +321,10 @@ class _Timer:
 
 
 def _compute(
-    con, timer, snapshot, key, events, accounts, daily, period_start, period_end,
+    con, timer, pop, key, events, accounts, daily, period_start, period_end,
     open_threshold, target, inputs, small_cell,
 ) -> ActivityResult:  # fmt: skip
-    pop = population_frames(snapshot, key)
-    people = pop["people"].reset_index(drop=True)
+    people = pop.pop("people").reset_index(drop=True)
     people["uid"] = np.arange(len(people), dtype=np.int32)
     schools = pop["schools"].reset_index(drop=True)
     schools["sid"] = np.arange(len(schools), dtype=np.int32)
@@ -327,6 +338,10 @@ def _compute(
         "s.departement AS dep, m.profile, m.teacher, m.user "
         "FROM _members m JOIN _people p USING (user) JOIN _schools s USING (uai)"
     )
+    # DuckDB holds its own copies now: the pseudonymised frames go before the events come.
+    for name in ("_people", "_schools", "_members"):
+        con.unregister(name)
+    del people, pop["members"]
     timer("population")
     has_events = bool(events) and bool(glob.glob(str(events)))
     if has_events:

@@ -48,6 +48,10 @@ ITEM_COLUMNS = (
 positive overdue, zero or negative the days left (negated)."""
 
 
+PRESENCE_COLUMNS = ("pseudonym", "kind", "uai", "departed")
+"""The presence history's columns the rules read (``Store.presence(columns=...)``)."""
+
+
 def persons(presence: pd.DataFrame) -> pd.DataFrame:
     """One row per person of the presence history: ``pseudonym, kind, present`` (an open
     spell somewhere), ``departed`` (their last departure), ``uai`` (the school they left last,
@@ -63,7 +67,8 @@ def persons(presence: pd.DataFrame) -> pd.DataFrame:
             }
         )
     keys = ["pseudonym", "kind"]
-    p = presence.assign(_open=presence["departed"].isna())
+    p = presence[list(PRESENCE_COLUMNS)]
+    p = p.assign(_open=p["departed"].isna())
     # Open spells sort last: the row kept per person is an open spell when there is one.
     p = p.assign(_order=p["departed"].fillna(pd.Timestamp.max))
     last = p.sort_values([*keys, "_order"], kind="stable").drop_duplicates(keys, keep="last")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ent_audit.analyses.retention.evaluation import RetentionResult, evaluate
+from ent_audit.analyses.retention.evaluation import PRESENCE_COLUMNS, RetentionResult, evaluate
 from ent_audit.analyses.retention.rules import (
     PERSON_RULES,
     RULES,
@@ -89,7 +89,7 @@ def workbench(
     state_jointures = store.jointures()["students"] if has_state and requests is not None else None
     result = evaluate(
         as_of,
-        presence=store.presence(),
+        presence=store.presence(columns=PRESENCE_COLUMNS),
         key=store.key,
         accounts=accounts,
         requests=requests,

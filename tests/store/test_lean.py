@@ -1,0 +1,68 @@
+"""Lean reads: a stage that reads only the Parquet columns it needs gets the same answers."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from ent_audit.aaf import population
+from ent_audit.analyses import overview
+from ent_audit.analyses.activity import indicators
+from ent_audit.store.store import Store, StoreError, columns
+from ent_audit.synth import write
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> Store:
+    """A Complet then a Delta of a small generated perimeter (deletions, moves, new pupils)."""
+    tmp = tmp_path_factory.mktemp("lean")
+    synth = write(tmp / "synth", seed=5, schools=4, pupils=120, part_size=50_000)
+    st = Store(tmp / "store")
+    st.ingest(synth.archives[:2])
+    return st
+
+
+def test_a_lean_snapshot_gives_the_same_memberships_as_the_whole_state(store):
+    full = store.latest()
+    lean = store.latest(columns=population.NEEDS)
+    assert set(lean.students.columns) == {"jointure", "op"}
+    assert lean.counts() == full.counts()
+    pd.testing.assert_frame_equal(population.memberships(lean), population.memberships(full))
+
+
+def test_each_stage_s_columns_give_its_answers(store):
+    full = store.latest()
+    lean = store.latest(columns=overview.COLUMNS)
+    assert overview.people(lean) == overview.people(full)
+    pd.testing.assert_frame_equal(
+        overview.by_circonscription(lean), overview.by_circonscription(full)
+    )
+    pd.testing.assert_frame_equal(overview.by_commune(lean), overview.by_commune(full))
+    pd.testing.assert_frame_equal(overview.by_level(lean), overview.by_level(full))
+    pd.testing.assert_frame_equal(overview.by_cycle(lean), overview.by_cycle(full))
+    assert overview.figures(lean, store.history()) == overview.figures(full, store.history())
+    checks = dict(today=full.extraction.date, max_age_days=30)
+    assert overview.checks(lean, **checks) == overview.checks(full, **checks)
+    key = store.key
+    lean = store.latest(columns=indicators.COLUMNS)
+    a, b = indicators.population_frames(lean, key), indicators.population_frames(full, key)
+    for name in a:
+        pd.testing.assert_frame_equal(a[name], b[name])
+
+
+def test_frames_not_named_keep_their_rows_and_a_forgotten_column_fails_loudly(store):
+    counts = store.latest(columns={})
+    assert counts.counts() == store.latest().counts()
+    assert counts.students.columns.empty
+    with pytest.raises(KeyError):
+        counts.students["level"]
+    with pytest.raises(StoreError, match=r"students\.parquet"):
+        store.latest(columns={"students": ("no_such_column",)})
+
+
+def test_columns_unions_needs_and_every_column_wins():
+    assert columns({"students": ("a",)}, {"students": ("b", "a"), "staff": None}) == {
+        "students": ("a", "b"),
+        "staff": None,
+    }
+    assert columns({"staff": None}, {"staff": ("a",)}) == {"staff": None}
