@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +53,9 @@ class PartFrames:
     skipped: pd.DataFrame
     info: dict
     modifications: pd.DataFrame | None = None
+    derived: pd.Series | None = None
+    """``derive(kind, entity["jointure"])`` when :func:`read_frames` was given ``derive``
+    (computed in the reader's worker, beside the parse)."""
 
 
 def _strings(values) -> pd.Series:
@@ -624,7 +627,19 @@ def _skipped(raw: RawPart, source: str) -> pd.DataFrame:
 
 
 def read_frames(
-    path: str | Path, kind: str, *, recover: bool = False, source: str | None = None
+    path: str | Path,
+    kind: str,
+    *,
+    recover: bool = False,
+    source: str | None = None,
+    derive: Callable[[str, pd.Series], pd.Series] | None = None,
 ) -> PartFrames:
-    """Read one part and type it: the unit of work of a parallel load."""
-    return build(read_part(path, recover=recover), schema.KINDS[kind], source)
+    """Read one part and type it: the unit of work of a parallel load.
+
+    ``derive`` (picklable): a column computed from the part's jointures in the worker that
+    parsed it, so that the main process does not compute it for the whole population after
+    the parse (the store's pseudonyms: :func:`ent_audit.aaf.snapshot.load_stream`)."""
+    part = build(read_part(path, recover=recover), schema.KINDS[kind], source)
+    if derive is not None:
+        part = replace(part, derived=derive(kind, part.entity["jointure"]))
+    return part

@@ -50,7 +50,7 @@ from ent_audit.aaf import schema
 from ent_audit.aaf.archive import extract, iter_extract
 from ent_audit.aaf.frames import isin
 from ent_audit.aaf.naming import ArchiveName, parse_archive_name
-from ent_audit.aaf.snapshot import ExtractionInfo, Snapshot, load_files, load_stream
+from ent_audit.aaf.snapshot import ExtractionInfo, Snapshot, load_files, load_stream_derived
 from ent_audit.exceptions import (
     EntAuditError,
     IngestAborted,
@@ -385,7 +385,9 @@ def _ingest_one(store: Store, path: Path, guards: Guards, progress: bool | None)
         seen.update(extraction=name.extraction, date=name.date)
         guard_perimeter(path.name, name.perimeter, state_info.perimeter if state_info else None)
         guard_newer(path.name, name, state_info)
-        incoming = _read(store, path, progress)
+        # A Complet's pseudonyms are computed by the reader's workers during the parse.
+        derive = presence.pseudonymiser(store.key) if name.extraction == "complete" else None
+        incoming, pseudonyms = _read(store, path, progress, derive)
         info = incoming.extraction
         if (info.perimeter, info.extraction, info.date) != (
             name.perimeter,
@@ -437,7 +439,8 @@ def _ingest_one(store: Store, path: Path, guards: Guards, progress: bool | None)
         now = presence.present(new_state, store.key, people)
         new_presence = presence.update(old_presence, now, info.date, people=people)
     else:
-        now = presence.present(new_state, store.key)
+        given = pseudonyms if new_state is incoming else None
+        now = presence.present(new_state, store.key, pseudonyms=given)
         new_presence = presence.update(old_presence, now, info.date)
     entry = dict(
         archive=path.name,
@@ -482,16 +485,20 @@ def _ingest_one(store: Store, path: Path, guards: Guards, progress: bool | None)
     )
 
 
-def _read(store: Store, path: Path, progress: bool | None) -> Snapshot:
+def _read(
+    store: Store, path: Path, progress: bool | None, derive=None
+) -> tuple[Snapshot, dict[str, pd.DataFrame]]:
     """Extract into the store's private ``tmp/`` and parse; the extracted XML (personal data)
-    is removed in a ``finally`` whatever happens. Errors name the archive, not the folder."""
+    is removed in a ``finally`` whatever happens. Errors name the archive, not the folder.
+    ``derive``: computed per part by the reader's workers (a big archive only), returned per
+    kind (:func:`ent_audit.aaf.snapshot.load_stream_derived`); else an empty mapping."""
     tmp = Path(tempfile.mkdtemp(prefix="extract-", dir=store.path / "tmp"))  # 0700
     try:
         if path.stat().st_size < STREAM_MIN_BYTES:
-            return load_files(extract(path, tmp), progress=progress)
+            return load_files(extract(path, tmp), progress=progress), {}
         # Parts are parsed while the next ones are extracted (the CRC is still checked
         # before the snapshot is returned, so before anything is committed).
-        return load_stream(iter_extract(path, tmp))
+        return load_stream_derived(iter_extract(path, tmp), derive)
     except EntAuditError as err:
         text = str(err).replace(f"{tmp}{os.sep}", f"{path.name}:")
         raise IngestRefused(path.name, "archive", text) from None
