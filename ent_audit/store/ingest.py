@@ -63,7 +63,7 @@ from ent_audit.store import journal, presence, pseudonym
 from ent_audit.store.apply import MAX_GAP_DAYS, Anomaly, apply_delta, check_delta
 
 if TYPE_CHECKING:
-    from ent_audit.store.store import Store
+    from ent_audit.store.store import Staging, Store
 
 STREAM_MIN_BYTES = 1 << 20
 """An archive this big (compressed) is parsed by the reader pool while it is extracted;
@@ -423,6 +423,35 @@ def _ingest_one(store: Store, path: Path, guards: Guards, progress: bool | None)
         raise  # the store's fault, not the archive's
     except EntAuditError as err:
         return _refused(path, digest, err, t0, **seen)
+    # A Complet's frames are final: written (threads) while the journal and presence run.
+    staged = store.stage(new_state) if info.extraction == "complete" else None
+    try:
+        return _ingest_rest(
+            store, path, digest, t0, info, incoming, new_state, pseudonyms, anomalies, history,
+            state_dir, staged, state if info.extraction == "delta" else None,
+        )  # fmt: skip
+    except BaseException:
+        if staged is not None:
+            staged.discard()
+        raise
+
+
+def _ingest_rest(
+    store: Store,
+    path: Path,
+    digest: str,
+    t0: float,
+    info: ExtractionInfo,
+    incoming: Snapshot,
+    new_state: Snapshot,
+    pseudonyms: dict[str, pd.DataFrame],
+    anomalies: tuple[Anomaly, ...],
+    history: list[dict],
+    state_dir: Path | None,
+    staged: Staging | None,
+    state: Snapshot | None,
+) -> IngestResult:
+    """The journal, the presence history and the commit of an archive the guards passed."""
     # -- change journal and reconciliation (ent_audit.store.journal) --
     if info.extraction == "delta":
         previous = state
@@ -464,6 +493,7 @@ def _ingest_one(store: Store, path: Path, guards: Guards, progress: bool | None)
         [*history, entry],
         journal.append(journal.read(state_dir), changes),
         reuse=reuse,
+        staged=staged,
     )
     message = "ingérée"
     if divergences:
