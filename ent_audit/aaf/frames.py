@@ -202,6 +202,22 @@ def isin(column: pd.Series, values) -> np.ndarray:
     return found.to_numpy(zero_copy_only=False).astype(bool)
 
 
+def first_rows(df: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """``~df.duplicated(columns)`` (missing values equal to each other), computed on Arrow
+    dictionary codes: pandas factorises Arrow strings through Python objects. The codes of
+    the columns are combined into one int64: up to three columns of a million values."""
+    key = np.zeros(len(df), dtype=np.int64)
+    for c in columns:
+        encoded = pc.dictionary_encode(pa.array(df[c].astype(STRING).array, type=pa.string()))
+        if isinstance(encoded, pa.ChunkedArray):
+            encoded = encoded.combine_chunks()
+        codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+        key = key * (len(encoded.dictionary) + 1) + (codes + 1)
+    first = np.zeros(len(df), dtype=bool)
+    first[np.unique(key, return_index=True)[1]] = True
+    return first
+
+
 def _same_categories(frames: list[pd.DataFrame]) -> list[pd.DataFrame]:
     """Give every categorical column one dtype across ``frames`` (the union of their
     categories, in order of appearance): pandas then concatenates the codes instead of

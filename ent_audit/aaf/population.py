@@ -32,7 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ent_audit.aaf import schema
-from ent_audit.aaf.frames import STRING, isin
+from ent_audit.aaf.frames import STRING, first_rows, isin
 
 if TYPE_CHECKING:  # snapshot.roster uses this module
     from ent_audit.aaf.snapshot import Snapshot
@@ -129,7 +129,7 @@ def memberships(snapshot: Snapshot) -> pd.DataFrame:
 
     sg = links["student_guardian"].dropna(subset=["student", "guardian"])
     sg = sg[["student", "guardian"]]
-    sg = sg[_first_rows(sg, ["student", "guardian"])]
+    sg = sg[first_rows(sg, ["student", "guardian"])]
     placed = pupil_rows.dropna(subset=["structure"])
     guardian_rows = sg.merge(
         placed[["jointure", "structure", "primary"]], left_on="student", right_on="jointure"
@@ -145,7 +145,7 @@ def memberships(snapshot: Snapshot) -> pd.DataFrame:
         .assign(via="pupil")
         .sort_values("primary", ascending=False, kind="stable")
     )
-    guardian_rows = guardian_rows[_first_rows(guardian_rows, ["jointure", "structure"])]
+    guardian_rows = guardian_rows[first_rows(guardian_rows, ["jointure", "structure"])]
     guardian_rows = _with_unplaced(guardian_rows, guardians, schema.GUARDIAN.name)
     guardian_rows["profile"] = str(Profile.GUARDIAN)
 
@@ -163,25 +163,9 @@ def _of(rows: pd.DataFrame, people: pd.DataFrame, kind: str) -> pd.DataFrame:
         rank = pd.Categorical(via, categories=VIA).codes
         if (np.diff(rank) < 0).any():
             rows = rows.iloc[np.argsort(rank, kind="stable")]
-    rows = rows[_first_rows(rows, ["jointure", "structure"])]
+    rows = rows[first_rows(rows, ["jointure", "structure"])]
     rows["primary"] = ~rows.duplicated("jointure", keep="first").to_numpy()
     return _with_unplaced(rows, people, kind)
-
-
-def _first_rows(df: pd.DataFrame, columns: list[str]) -> np.ndarray:
-    """``~df.duplicated(columns)`` (missing values equal to each other), computed on Arrow
-    dictionary codes: pandas factorises Arrow strings through Python objects. The codes of
-    the columns are combined into one int64: up to three columns of a million values."""
-    key = np.zeros(len(df), dtype=np.int64)
-    for c in columns:
-        encoded = pc.dictionary_encode(pa.array(df[c].astype(STRING).array, type=pa.string()))
-        if isinstance(encoded, pa.ChunkedArray):
-            encoded = encoded.combine_chunks()
-        codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
-        key = key * (len(encoded.dictionary) + 1) + (codes + 1)
-    first = np.zeros(len(df), dtype=bool)
-    first[np.unique(key, return_index=True)[1]] = True
-    return first
 
 
 def _is_first_of(values: pd.Series, groups: pd.Series) -> np.ndarray:
@@ -194,7 +178,7 @@ def _is_first_of(values: pd.Series, groups: pd.Series) -> np.ndarray:
 
 def _with_unplaced(rows: pd.DataFrame, people: pd.DataFrame, kind: str) -> pd.DataFrame:
     ids = people["jointure"]
-    ids = ids[_first_rows(people, ["jointure"])]
+    ids = ids[first_rows(people, ["jointure"])]
     alone = ids[~isin(ids, rows["jointure"])].astype(STRING)
     none = pd.array([pd.NA] * len(alone), dtype=STRING)
     rows = pd.concat(

@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ent_audit.aaf import population, schema
-from ent_audit.aaf.frames import isin
+from ent_audit.aaf.frames import first_rows, isin
 from ent_audit.aaf.snapshot import Snapshot
 from ent_audit.store import pseudonym
 
@@ -71,9 +71,10 @@ def present(
     if people is not None:
         snapshot = _cut(snapshot, people)
     m = population.memberships(snapshot)[["kind", "jointure", "uai"]]
-    students = population.live(snapshot.students).drop_duplicates("jointure")
-    level = students.set_index("jointure")["level"]
-    out = m.assign(level=m["jointure"].map(level).where(m["kind"] == schema.STUDENT.name))
+    students = population.live(snapshot.students)
+    students = students[first_rows(students, ["jointure"])]
+    out = m.assign(level=_looked_up(m["jointure"], students["jointure"], students["level"]))
+    out.loc[(m["kind"] != schema.STUDENT.name).to_numpy(), "level"] = pd.NA
     parts = []
     for kind in (schema.STUDENT.name, schema.GUARDIAN.name, schema.STAFF.name):
         mine = out[(out["kind"] == kind).to_numpy()]
@@ -86,7 +87,7 @@ def present(
         mine = mine[isin(mine["jointure"], known.index)]
         parts.append(mine.assign(pseudonym=mine["jointure"].map(known)))
     out = pd.concat(parts, ignore_index=True)[["pseudonym", "kind", "uai", "level"]]
-    out = out.drop_duplicates(KEYS)
+    out = out[first_rows(out, KEYS)]
     for c in out.columns:
         out[c] = out[c].astype(STRING)
     return out.reset_index(drop=True)
@@ -97,6 +98,16 @@ def pseudonymiser(key: bytes) -> Callable[[str, pd.Series], pd.Series]:
     the reader's workers (:func:`ent_audit.aaf.snapshot.load_stream_derived`). The key goes
     to the worker processes of this process tree through their task pipe, nowhere else."""
     return functools.partial(pseudonym.pseudonymise, key)
+
+
+def _looked_up(keys: pd.Series, index: pd.Series, values: pd.Series) -> pd.Series:
+    """``keys.map(values indexed by index)`` for unique string ``index``, by Arrow."""
+    at = pc.index_in(
+        pa.array(keys.astype(STRING).array, type=pa.string()),
+        value_set=pa.array(index.astype(STRING).array, type=pa.string()),
+    )
+    found = pa.array(values.astype(STRING).array, type=pa.string()).take(at)
+    return found.to_pandas(types_mapper={pa.string(): STRING}.get).set_axis(keys.index)
 
 
 def _pseudonyms(key: bytes, kind: str, jointures: pd.Series, given: pd.DataFrame | None):

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 import ent_audit
 from ent_audit.aaf import population
+from ent_audit.aaf.frames import first_rows
 from ent_audit.aaf.population import Profile
 
 PREFIX = "ENT1D_TEST_Complet_20260914"
@@ -160,4 +161,4 @@ def test_first_rows_are_pandas_non_duplicated_rows(rows):
     df = pd.DataFrame(rows, columns=["p", "s"], dtype=pd.StringDtype("pyarrow"))
     for cols in (["p"], ["p", "s"]):
         want = ~df.duplicated(cols).to_numpy() if len(df) else np.zeros(0, dtype=bool)
-        assert (population._first_rows(df, cols) == want).all()
+        assert (first_rows(df, cols) == want).all()
