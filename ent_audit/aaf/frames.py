@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +53,9 @@ class PartFrames:
     skipped: pd.DataFrame
     info: dict
     modifications: pd.DataFrame | None = None
+    derived: pd.Series | None = None
+    """``derive(kind, entity["jointure"])`` when :func:`read_frames` was given ``derive``
+    (computed in the reader's worker, beside the parse)."""
 
 
 def _strings(values) -> pd.Series:
@@ -197,6 +200,22 @@ def isin(column: pd.Series, values) -> np.ndarray:
     )
     found = pc.is_in(pa.array(column, type=pa.string()), value_set=values)
     return found.to_numpy(zero_copy_only=False).astype(bool)
+
+
+def first_rows(df: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """``~df.duplicated(columns)`` (missing values equal to each other), computed on Arrow
+    dictionary codes: pandas factorises Arrow strings through Python objects. The codes of
+    the columns are combined into one int64: up to three columns of a million values."""
+    key = np.zeros(len(df), dtype=np.int64)
+    for c in columns:
+        encoded = pc.dictionary_encode(pa.array(df[c].astype(STRING).array, type=pa.string()))
+        if isinstance(encoded, pa.ChunkedArray):
+            encoded = encoded.combine_chunks()
+        codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+        key = key * (len(encoded.dictionary) + 1) + (codes + 1)
+    first = np.zeros(len(df), dtype=bool)
+    first[np.unique(key, return_index=True)[1]] = True
+    return first
 
 
 def _same_categories(frames: list[pd.DataFrame]) -> list[pd.DataFrame]:
@@ -624,7 +643,19 @@ def _skipped(raw: RawPart, source: str) -> pd.DataFrame:
 
 
 def read_frames(
-    path: str | Path, kind: str, *, recover: bool = False, source: str | None = None
+    path: str | Path,
+    kind: str,
+    *,
+    recover: bool = False,
+    source: str | None = None,
+    derive: Callable[[str, pd.Series], pd.Series] | None = None,
 ) -> PartFrames:
-    """Read one part and type it: the unit of work of a parallel load."""
-    return build(read_part(path, recover=recover), schema.KINDS[kind], source)
+    """Read one part and type it: the unit of work of a parallel load.
+
+    ``derive`` (picklable): a column computed from the part's jointures in the worker that
+    parsed it, so that the main process does not compute it for the whole population after
+    the parse (the store's pseudonyms: :func:`ent_audit.aaf.snapshot.load_stream`)."""
+    part = build(read_part(path, recover=recover), schema.KINDS[kind], source)
+    if derive is not None:
+        part = replace(part, derived=derive(kind, part.entity["jointure"]))
+    return part

@@ -28,9 +28,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from ent_audit.aaf import schema
-from ent_audit.aaf.frames import STRING, isin
+from ent_audit.aaf.frames import STRING, first_rows, isin
 
 if TYPE_CHECKING:  # snapshot.roster uses this module
     from ent_audit.aaf.snapshot import Snapshot
@@ -141,16 +143,15 @@ def memberships(snapshot: Snapshot) -> pd.DataFrame:
     staff_rows["teacher"] = teacher
 
     sg = links["student_guardian"].dropna(subset=["student", "guardian"])
-    sg = sg[["student", "guardian"]].drop_duplicates()
+    sg = sg[["student", "guardian"]]
+    sg = sg[first_rows(sg, ["student", "guardian"])]
     placed = pupil_rows.dropna(subset=["structure"])
     guardian_rows = sg.merge(
         placed[["jointure", "structure", "primary"]], left_on="student", right_on="jointure"
     )
     # The first pupil who is in a school: a guardian whose first pupil is in none still has one.
-    firsts = guardian_rows[~guardian_rows.duplicated("guardian", keep="first").to_numpy()]
-    first = set(firsts["student"] + "|" + firsts["guardian"])
-    guardian_rows["primary"] = guardian_rows["primary"].to_numpy() & isin(
-        guardian_rows["student"] + "|" + guardian_rows["guardian"], first
+    guardian_rows["primary"] = guardian_rows["primary"].to_numpy() & _is_first_of(
+        guardian_rows["student"], guardian_rows["guardian"]
     )
     guardian_rows = guardian_rows[isin(guardian_rows["guardian"], guardians["jointure"])]
     guardian_rows = (
@@ -158,8 +159,8 @@ def memberships(snapshot: Snapshot) -> pd.DataFrame:
         .rename(columns={"guardian": "jointure"})
         .assign(via="pupil")
         .sort_values("primary", ascending=False, kind="stable")
-        .drop_duplicates(["jointure", "structure"])
     )
+    guardian_rows = guardian_rows[first_rows(guardian_rows, ["jointure", "structure"])]
     guardian_rows = _with_unplaced(guardian_rows, guardians, schema.GUARDIAN.name)
     guardian_rows["profile"] = str(Profile.GUARDIAN)
 
@@ -172,35 +173,63 @@ def _of(rows: pd.DataFrame, people: pd.DataFrame, kind: str) -> pd.DataFrame:
     """Rows of live people only, one per (person, structure), each person's first (by
     :data:`VIA` then file order) flagged ``primary``; people in no structure added."""
     rows = rows[isin(rows["jointure"], people["jointure"])]
-    rank = rows["via"].map({v: i for i, v in enumerate(VIA)})
-    rows = rows.assign(_rank=rank).sort_values("_rank", kind="stable")
-    rows = rows.drop_duplicates(["jointure", "structure"]).drop(columns="_rank")
+    via = rows["via"].to_numpy()
+    if len(via) and not (via[1:] == via[:-1]).all():  # concatenated in VIA order: no sort
+        rank = pd.Categorical(via, categories=VIA).codes
+        if (np.diff(rank) < 0).any():
+            rows = rows.iloc[np.argsort(rank, kind="stable")]
+    rows = rows[first_rows(rows, ["jointure", "structure"])]
     rows["primary"] = ~rows.duplicated("jointure", keep="first").to_numpy()
     return _with_unplaced(rows, people, kind)
 
 
+def _is_first_of(values: pd.Series, groups: pd.Series) -> np.ndarray:
+    """Rows whose value is the first value of their group (by row order)."""
+    groups_codes = pd.factorize(groups)[0]
+    value_codes = pd.factorize(values)[0]
+    first = np.unique(groups_codes, return_index=True)[1]  # codes are 0..k-1
+    return value_codes == value_codes[first[groups_codes]]
+
+
 def _with_unplaced(rows: pd.DataFrame, people: pd.DataFrame, kind: str) -> pd.DataFrame:
-    ids = people["jointure"].drop_duplicates()
-    alone = ids[~isin(ids, rows["jointure"])]
+    ids = people["jointure"]
+    ids = ids[first_rows(people, ["jointure"])]
+    alone = ids[~isin(ids, rows["jointure"])].astype(STRING)
+    none = pd.array([pd.NA] * len(alone), dtype=STRING)
     rows = pd.concat(
-        [rows, pd.DataFrame({"jointure": alone, "structure": None, "via": None, "primary": True})],
+        [
+            rows.astype({"jointure": STRING, "structure": STRING, "via": STRING}),
+            pd.DataFrame(
+                {"jointure": alone.array, "structure": none, "via": none, "primary": True}
+            ),
+        ],
         ignore_index=True,
     )
     return rows.assign(kind=kind)
 
 
 def _placed(rows: pd.DataFrame, structures: pd.DataFrame) -> pd.DataFrame:
-    where = structures.drop_duplicates("jointure").set_index("jointure")
+    where = structures.drop_duplicates("jointure")
     struct = rows["structure"]
+    at = pc.index_in(
+        pa.array(struct.astype(STRING).array, type=pa.string()),
+        value_set=pa.array(where["jointure"].astype(STRING).array, type=pa.string()),
+    )
+
+    def looked_up(column: str) -> np.ndarray:
+        values = pa.array(where[column].astype(STRING).array, type=pa.string()).take(at)
+        return values.to_pandas(types_mapper={pa.string(): STRING}.get).array
+
+    school = is_school(where).to_numpy(dtype=bool)
     out = pd.DataFrame(
         {
             "kind": rows["kind"],
             "jointure": rows["jointure"],
             "structure": struct,
-            "uai": struct.map(where["uai"]),
-            "is_school": isin(struct, where.index[is_school(where).to_numpy(dtype=bool)]),
-            "circonscription": struct.map(where["circonscription"]),
-            "commune": struct.map(where["commune"]),
+            "uai": looked_up("uai"),
+            "is_school": isin(struct, where["jointure"][school]),
+            "circonscription": looked_up("circonscription"),
+            "commune": looked_up("commune"),
             "profile": rows["profile"],
             "teacher": rows["teacher"],
             "via": rows["via"],

@@ -17,7 +17,7 @@ import signal
 import threading
 import time
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -246,6 +246,21 @@ def load_stream(
     iterating) first, then one of the set of files (missing parts, mixed extractions), then
     a parse error.
     """
+    return load_stream_derived(paths, None, recover=recover, workers=workers)[0]
+
+
+def load_stream_derived(
+    paths: Iterable[Path],
+    derive: Callable[[str, pd.Series], pd.Series] | None,
+    *,
+    recover: bool = False,
+    workers: int | None = None,
+) -> tuple[Snapshot, dict[str, pd.DataFrame]]:
+    """:func:`load_stream`, and per kind (``Eleve``…) a frame (``jointure``, ``derived``)
+    with ``derive(kind, jointures)`` computed by the worker that parsed each part (a
+    picklable function: the store passes its pseudonyms, so that they are computed on both
+    cores during the parse instead of on one after it). Rows in the order of the kind's
+    frame in the snapshot."""
     workers = workers or os.cpu_count() or 1
     seen: list[Path] = []
     futures: dict[Path, Future] = {}
@@ -253,7 +268,7 @@ def load_stream(
 
         def submit(path: Path, kind: str) -> None:
             with contextlib.suppress(BrokenProcessPool):  # then read in this process
-                futures[path] = pool.submit(read_frames, path, kind, recover=recover)
+                futures[path] = pool.submit(read_frames, path, kind, recover=recover, derive=derive)
 
         try:
             for p in paths:
@@ -272,11 +287,24 @@ def load_stream(
                 try:
                     results.append(futures[path].result())
                 except (BrokenProcessPool, KeyError):  # workers could not start
-                    results.append(read_frames(path, kind, recover=recover))
+                    results.append(read_frames(path, kind, recover=recover, derive=derive))
         except BaseException:
             pool.shutdown(wait=True, cancel_futures=True)
             raise
-    return _assemble(info, tasks, results, notes)
+    snap = _assemble(info, tasks, results, notes)
+    derived: dict[str, pd.DataFrame] = {}
+    if derive is not None:
+        for kind in schema.KINDS:
+            parts = [r for (k, _, _), r in zip(tasks, results, strict=True) if k == kind]
+            derived[kind] = pd.DataFrame(
+                {
+                    "jointure": getattr(snap, schema.KINDS[kind].frame)["jointure"].to_numpy(),
+                    "derived": pd.concat([r.derived for r in parts], ignore_index=True)
+                    if parts
+                    else pd.Series([], dtype=STRING),
+                }
+            )
+    return snap, derived
 
 
 def _tasks(

@@ -48,9 +48,9 @@ import pandas as pd
 
 from ent_audit.aaf import schema
 from ent_audit.aaf.archive import extract, iter_extract
-from ent_audit.aaf.frames import isin
+from ent_audit.aaf.frames import first_rows, isin
 from ent_audit.aaf.naming import ArchiveName, parse_archive_name
-from ent_audit.aaf.snapshot import ExtractionInfo, Snapshot, load_files, load_stream
+from ent_audit.aaf.snapshot import ExtractionInfo, Snapshot, load_files, load_stream_derived
 from ent_audit.exceptions import (
     EntAuditError,
     IngestAborted,
@@ -63,7 +63,7 @@ from ent_audit.store import journal, presence, pseudonym
 from ent_audit.store.apply import MAX_GAP_DAYS, Anomaly, apply_delta, check_delta
 
 if TYPE_CHECKING:
-    from ent_audit.store.store import Store
+    from ent_audit.store.store import Staging, Store
 
 STREAM_MIN_BYTES = 1 << 20
 """An archive this big (compressed) is parsed by the reader pool while it is extracted;
@@ -189,6 +189,8 @@ def guard_unique(archive: str, snap: Snapshot) -> None:
     stops a "record bomb" of one record repeated)."""
     for kind in schema.KINDS.values():
         frame = getattr(snap, kind.frame)
+        if first_rows(frame, ["jointure"]).all():  # Arrow codes: the usual case, quickly
+            continue
         dup = frame["jointure"].duplicated(keep=False) & frame["jointure"].notna()
         if dup.any():
             rows = frame.loc[dup, ["jointure", "source_file", "line"]]
@@ -385,7 +387,9 @@ def _ingest_one(store: Store, path: Path, guards: Guards, progress: bool | None)
         seen.update(extraction=name.extraction, date=name.date)
         guard_perimeter(path.name, name.perimeter, state_info.perimeter if state_info else None)
         guard_newer(path.name, name, state_info)
-        incoming = _read(store, path, progress)
+        # A Complet's pseudonyms are computed by the reader's workers during the parse.
+        derive = presence.pseudonymiser(store.key) if name.extraction == "complete" else None
+        incoming, pseudonyms = _read(store, path, progress, derive)
         info = incoming.extraction
         if (info.perimeter, info.extraction, info.date) != (
             name.perimeter,
@@ -421,6 +425,35 @@ def _ingest_one(store: Store, path: Path, guards: Guards, progress: bool | None)
         raise  # the store's fault, not the archive's
     except EntAuditError as err:
         return _refused(path, digest, err, t0, **seen)
+    # A Complet's frames are final: written (threads) while the journal and presence run.
+    staged = store.stage(new_state) if info.extraction == "complete" else None
+    try:
+        return _ingest_rest(
+            store, path, digest, t0, info, incoming, new_state, pseudonyms, anomalies, history,
+            state_dir, staged, state if info.extraction == "delta" else None,
+        )  # fmt: skip
+    except BaseException:
+        if staged is not None:
+            staged.discard()
+        raise
+
+
+def _ingest_rest(
+    store: Store,
+    path: Path,
+    digest: str,
+    t0: float,
+    info: ExtractionInfo,
+    incoming: Snapshot,
+    new_state: Snapshot,
+    pseudonyms: dict[str, pd.DataFrame],
+    anomalies: tuple[Anomaly, ...],
+    history: list[dict],
+    state_dir: Path | None,
+    staged: Staging | None,
+    state: Snapshot | None,
+) -> IngestResult:
+    """The journal, the presence history and the commit of an archive the guards passed."""
     # -- change journal and reconciliation (ent_audit.store.journal) --
     if info.extraction == "delta":
         previous = state
@@ -437,7 +470,8 @@ def _ingest_one(store: Store, path: Path, guards: Guards, progress: bool | None)
         now = presence.present(new_state, store.key, people)
         new_presence = presence.update(old_presence, now, info.date, people=people)
     else:
-        now = presence.present(new_state, store.key)
+        given = pseudonyms if new_state is incoming else None
+        now = presence.present(new_state, store.key, pseudonyms=given)
         new_presence = presence.update(old_presence, now, info.date)
     entry = dict(
         archive=path.name,
@@ -461,6 +495,7 @@ def _ingest_one(store: Store, path: Path, guards: Guards, progress: bool | None)
         [*history, entry],
         journal.append(journal.read(state_dir), changes),
         reuse=reuse,
+        staged=staged,
     )
     message = "ingérée"
     if divergences:
@@ -482,16 +517,20 @@ def _ingest_one(store: Store, path: Path, guards: Guards, progress: bool | None)
     )
 
 
-def _read(store: Store, path: Path, progress: bool | None) -> Snapshot:
+def _read(
+    store: Store, path: Path, progress: bool | None, derive=None
+) -> tuple[Snapshot, dict[str, pd.DataFrame]]:
     """Extract into the store's private ``tmp/`` and parse; the extracted XML (personal data)
-    is removed in a ``finally`` whatever happens. Errors name the archive, not the folder."""
+    is removed in a ``finally`` whatever happens. Errors name the archive, not the folder.
+    ``derive``: computed per part by the reader's workers (a big archive only), returned per
+    kind (:func:`ent_audit.aaf.snapshot.load_stream_derived`); else an empty mapping."""
     tmp = Path(tempfile.mkdtemp(prefix="extract-", dir=store.path / "tmp"))  # 0700
     try:
         if path.stat().st_size < STREAM_MIN_BYTES:
-            return load_files(extract(path, tmp), progress=progress)
+            return load_files(extract(path, tmp), progress=progress), {}
         # Parts are parsed while the next ones are extracted (the CRC is still checked
         # before the snapshot is returned, so before anything is committed).
-        return load_stream(iter_extract(path, tmp))
+        return load_stream_derived(iter_extract(path, tmp), derive)
     except EntAuditError as err:
         text = str(err).replace(f"{tmp}{os.sep}", f"{path.name}:")
         raise IngestRefused(path.name, "archive", text) from None

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -27,7 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ent_audit.aaf import population, schema
-from ent_audit.aaf.frames import isin
+from ent_audit.aaf.frames import first_rows, isin
 from ent_audit.aaf.snapshot import Snapshot
 from ent_audit.store import pseudonym
 
@@ -48,7 +50,13 @@ def _typed(df: pd.DataFrame) -> pd.DataFrame:
     return df.reset_index(drop=True)
 
 
-def present(snapshot: Snapshot, key: bytes, people: pd.DataFrame | None = None) -> pd.DataFrame:
+def present(
+    snapshot: Snapshot,
+    key: bytes,
+    people: pd.DataFrame | None = None,
+    *,
+    pseudonyms: Mapping[str, pd.DataFrame] | None = None,
+) -> pd.DataFrame:
     """Who is in ``snapshot``, where: (pseudonym, kind, uai, level), one row per school.
 
     Where a person is comes from :func:`ent_audit.aaf.population.memberships`, the one
@@ -56,28 +64,66 @@ def present(snapshot: Snapshot, key: bytes, people: pd.DataFrame | None = None) 
     ``people`` (kind, jointure, pseudonym: :func:`identified`): only those, on the snapshot
     cut down to them (and a guardian's pupils, who place them): the same rows as the whole
     snapshot's for them, with the pseudonyms given (no HMAC here).
+    ``pseudonyms``: per kind, (jointure, derived) frames of pseudonyms already computed under
+    ``key`` (by the reader's workers during the parse: :func:`pseudonymiser`); a jointure
+    they lack is pseudonymised here. The same rows as without.
     """
     if people is not None:
         snapshot = _cut(snapshot, people)
     m = population.memberships(snapshot)[["kind", "jointure", "uai"]]
-    students = population.live(snapshot.students).drop_duplicates("jointure")
-    level = students.set_index("jointure")["level"]
-    out = m.assign(level=m["jointure"].map(level).where(m["kind"] == schema.STUDENT.name))
+    students = population.live(snapshot.students)
+    students = students[first_rows(students, ["jointure"])]
+    out = m.assign(level=_looked_up(m["jointure"], students["jointure"], students["level"]))
+    out.loc[(m["kind"] != schema.STUDENT.name).to_numpy(), "level"] = pd.NA
     parts = []
     for kind in (schema.STUDENT.name, schema.GUARDIAN.name, schema.STAFF.name):
         mine = out[(out["kind"] == kind).to_numpy()]
         if people is None:
-            parts.append(mine.assign(pseudonym=pseudonym.pseudonymise(key, kind, mine["jointure"])))
+            given = pseudonyms.get(kind) if pseudonyms is not None else None
+            parts.append(mine.assign(pseudonym=_pseudonyms(key, kind, mine["jointure"], given)))
             continue
         known = people[(people["kind"] == kind).to_numpy()]
         known = known.drop_duplicates("jointure").set_index("jointure")["pseudonym"]
         mine = mine[isin(mine["jointure"], known.index)]
         parts.append(mine.assign(pseudonym=mine["jointure"].map(known)))
     out = pd.concat(parts, ignore_index=True)[["pseudonym", "kind", "uai", "level"]]
-    out = out.drop_duplicates(KEYS)
+    out = out[first_rows(out, KEYS)]
     for c in out.columns:
         out[c] = out[c].astype(STRING)
     return out.reset_index(drop=True)
+
+
+def pseudonymiser(key: bytes) -> Callable[[str, pd.Series], pd.Series]:
+    """The store's pseudonyms as a picklable function (kind, jointures) -> pseudonyms, for
+    the reader's workers (:func:`ent_audit.aaf.snapshot.load_stream_derived`). The key goes
+    to the worker processes of this process tree through their task pipe, nowhere else."""
+    return functools.partial(pseudonym.pseudonymise, key)
+
+
+def _looked_up(keys: pd.Series, index: pd.Series, values: pd.Series) -> pd.Series:
+    """``keys.map(values indexed by index)`` for unique string ``index``, by Arrow."""
+    at = pc.index_in(
+        pa.array(keys.astype(STRING).array, type=pa.string()),
+        value_set=pa.array(index.astype(STRING).array, type=pa.string()),
+    )
+    found = pa.array(values.astype(STRING).array, type=pa.string()).take(at)
+    return found.to_pandas(types_mapper={pa.string(): STRING}.get).set_axis(keys.index)
+
+
+def _pseudonyms(key: bytes, kind: str, jointures: pd.Series, given: pd.DataFrame | None):
+    """Pseudonyms of ``jointures``: taken from ``given`` (jointure, derived) where it has
+    them, computed for the others (none, when ``given`` is the snapshot's own)."""
+    if given is None or not len(given):
+        return pseudonym.pseudonymise(key, kind, jointures)
+    wanted = pa.array(jointures.array, type=pa.string())
+    known = pa.array(given["jointure"].array, type=pa.string())
+    at = pc.index_in(wanted, value_set=known)
+    values = pa.array(given["derived"].array, type=pa.string()).take(at)
+    out = values.to_pandas(types_mapper={pa.string(): STRING}.get).set_axis(jointures.index)
+    lacking = (at.is_null().to_numpy(zero_copy_only=False)) & jointures.notna().to_numpy()
+    if lacking.any():
+        out[lacking] = pseudonym.pseudonymise(key, kind, jointures[lacking]).to_numpy()
+    return out
 
 
 _PEOPLE_LINKS = {

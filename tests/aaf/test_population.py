@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from conftest import SCHOOL, document, pupil, record
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import ent_audit
 from ent_audit.aaf import population
+from ent_audit.aaf.frames import first_rows
 from ent_audit.aaf.population import Profile
 
 PREFIX = "ENT1D_TEST_Complet_20260914"
@@ -144,3 +148,17 @@ def test_the_roster_and_the_overview_use_the_same_membership(tmp_path):
     assert set(snap.roster("0310037X")["jointure"]) == {"2", "3"}
     circ = overview.by_circonscription(snap)
     assert circ.loc["Fronton", "pupils"] == 3 and circ.loc["Fronton", "staff"] == 3
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["a", "b", "c", None]), st.sampled_from(["x", "y", None])),
+        max_size=30,
+    )
+)
+def test_first_rows_are_pandas_non_duplicated_rows(rows):
+    df = pd.DataFrame(rows, columns=["p", "s"], dtype=pd.StringDtype("pyarrow"))
+    for cols in (["p"], ["p", "s"]):
+        want = ~df.duplicated(cols).to_numpy() if len(df) else np.zeros(0, dtype=bool)
+        assert (first_rows(df, cols) == want).all()

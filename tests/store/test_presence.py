@@ -136,3 +136,27 @@ def test_a_delta_state_and_journal_equal_the_pure_functions_and_unchanged_files_
         changed = set(expected.frames()) - set(kept)
         assert all((now / f"{n}.parquet").stat().st_ino != inodes[f"{n}.parquet"] for n in changed)
         assert store.verify().ok
+
+
+def test_pseudonyms_computed_by_the_reader_workers_give_the_serial_presence(archives, tmp_path):
+    from ent_audit.aaf.archive import iter_extract
+    from ent_audit.aaf.snapshot import load_stream_derived
+
+    key = bytes(range(32))
+    complet = archives[0]
+    snap, derived = load_stream_derived(
+        iter_extract(complet, tmp_path / "x"), presence.pseudonymiser(key), workers=2
+    )
+    assert set(derived) == set(schema.KINDS)
+    for kind in schema.KINDS.values():
+        got = derived[kind.name]
+        pd.testing.assert_series_equal(
+            got["derived"],
+            pseudonym.pseudonymise(key, kind.name, getattr(snap, kind.frame)["jointure"]),
+            check_names=False,
+        )
+    serial = presence.present(snap, key)
+    pd.testing.assert_frame_equal(presence.present(snap, key, pseudonyms=derived), serial)
+    # a jointure the given pseudonyms lack is pseudonymised in place
+    partial = {k: v.iloc[::2] for k, v in derived.items()}
+    pd.testing.assert_frame_equal(presence.present(snap, key, pseudonyms=partial), serial)
