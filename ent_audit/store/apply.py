@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from ent_audit.aaf import schema
 from ent_audit.aaf.frames import CONVERTERS, OP_DTYPE, STRING, concat, isin, link_rows
@@ -135,6 +137,7 @@ def _merge_entities(
     values: only if it holds one of them); attributes not mentioned keep their value."""
     base = old.set_index("jointure").loc[new["jointure"]]
     incoming = new.set_index("jointure")
+    ids = pd.Series(base.index)  # Arrow's isin: pandas' builds a Python object per value
     for f in kind.single:
         if f.column == "jointure":
             continue
@@ -142,24 +145,24 @@ def _merge_entities(
         if m.empty:
             continue
         col = base[f.column]
-        replaced = base.index.isin(m.loc[m["op"] == "replace", "jointure"])
+        replaced = isin(ids, m.loc[m["op"] == "replace", "jointure"])
         col = col.mask(replaced, incoming[f.column])
         adds = m[(m["op"] == "add") & m["value"].notna()].drop_duplicates("jointure", keep="last")
         if len(adds):
             typed, _ = CONVERTERS[f.dtype](adds["value"].astype(STRING).reset_index(drop=True))
             typed.index = pd.Index(adds["jointure"].astype(object))
-            col = col.mask(base.index.isin(adds["jointure"]), typed)
+            col = col.mask(isin(ids, adds["jointure"]), typed)
         dels = m[m["op"] == "delete"]
         if len(dels):
             valued = dels[dels["value"].notna()]
             whole = set(dels["jointure"]) - set(valued["jointure"])
-            gone = base.index.isin(list(whole))
+            gone = isin(ids, list(whole))
             if len(valued):
                 raw = valued["value"].astype(STRING).reset_index(drop=True)
                 typed, _ = CONVERTERS[f.dtype](raw)
                 owners = pd.Index(valued["jointure"].astype(object))
                 held = col.loc[owners].astype(str).to_numpy()
-                gone |= base.index.isin(owners[held == typed.astype(str).to_numpy()])
+                gone |= isin(ids, owners[held == typed.astype(str).to_numpy()])
             col = col.mask(gone)
         base[f.column] = col
     for c in ("source_file", "record", "line"):  # where the record was last touched
@@ -254,13 +257,28 @@ class _Edit:
         return _updated(self.frame, self.gone, self.coming)
 
 
+def kept(frame: pd.DataFrame, keep: np.ndarray) -> pd.DataFrame:
+    """``frame[keep]`` (a new RangeIndex), each Arrow-backed column filtered by Arrow itself:
+    pandas' own row selection over Arrow strings costs several times more, and a Delta's
+    state is mostly Arrow strings."""
+    mask = pa.array(keep, type=pa.bool_())
+    columns = {}
+    for name, values in frame.items():
+        arr = values.array
+        if isinstance(arr, pd.arrays.ArrowStringArray):
+            columns[name] = pd.arrays.ArrowStringArray(pc.filter(arr.__arrow_array__(), mask))
+        else:
+            columns[name] = arr[keep]
+    return pd.DataFrame(columns, columns=frame.columns, copy=False)
+
+
 def _updated(current: pd.DataFrame, gone: np.ndarray, coming: list[pd.DataFrame]) -> pd.DataFrame:
     """``current`` without the rows ``gone``, with ``coming`` after them; ``current`` itself
     (the same object) when nothing changes, so the store can reuse its file. The kept rows
-    are one ``take`` of ``current``, whatever the number of steps that removed rows."""
+    are one selection of ``current``, whatever the number of steps that removed rows."""
     if len(current) and not gone.any() and not any(len(c) for c in coming):
         return current
-    return concat([current.take(np.flatnonzero(~gone)), *coming])
+    return concat([kept(current, ~gone), *coming])
 
 
 def apply_delta(state: Snapshot, delta: Snapshot) -> Snapshot:
@@ -290,7 +308,8 @@ def apply_delta(state: Snapshot, delta: Snapshot) -> Snapshot:
         if len(rows):
             new = whole[whole["op"] != "delete"]
             new = new.assign(op=pd.Categorical(["add"] * len(new), dtype=OP_DTYPE))
-            touched = np.flatnonzero(isin(old["jointure"], [*whole_ids, *partial_ids]))
+            named = pd.concat([pd.Series(whole_ids), pd.Series(partial_ids)])
+            touched = np.flatnonzero(isin(old["jointure"], named))
             kept = old.take(touched)
             merged = _merge_entities(kind, kept[isin(kept["jointure"], partial_ids)], partial, mods)
             gone = np.zeros(len(old), dtype=bool)
