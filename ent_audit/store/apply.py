@@ -93,7 +93,7 @@ def check_delta(
             for r in dup.itertuples()
         ]
         rows = rows.drop_duplicates("jointure", keep=False)
-        present = isin(rows["jointure"], known)
+        present = known_in(rows["jointure"], known)
         for op, mask, code, msg in (
             ("add", present, "add_existing", "ajout d'un identifiant déjà présent: remplacé"),
             ("modify", ~present, "modify_unknown", "modification d'un identifiant inconnu: ajouté"),
@@ -102,6 +102,12 @@ def check_delta(
             hit = rows[(rows["op"] == op) & mask]
             out += [_row_anomaly(code, kind.name, r, msg) for r in hit.itertuples()]
     return sorted(out, key=lambda a: not a.blocking)
+
+
+def known_in(few: pd.Series, many: pd.Series) -> np.ndarray:
+    """``isin(few, many)`` for a Delta's few ids against a state's many: Arrow hashes the
+    value set, so the state's ids are first cut to those among the few (hashing the few)."""
+    return isin(few, many[isin(many, few.dropna())])
 
 
 def _row_anomaly(code: str, kind: str, row, message: str) -> Anomaly:
@@ -298,7 +304,7 @@ def apply_delta(state: Snapshot, delta: Snapshot) -> Snapshot:
     for kind in schema.KINDS.values():
         rows = getattr(delta, kind.frame)
         old = getattr(state, kind.frame)
-        partial_mask = (rows["op"] == "modify").to_numpy(dtype=bool) & isin(
+        partial_mask = (rows["op"] == "modify").to_numpy(dtype=bool) & known_in(
             rows["jointure"], old["jointure"].dropna()
         )
         partial, whole = rows[partial_mask], rows[~partial_mask]
