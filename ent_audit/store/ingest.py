@@ -45,8 +45,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from ent_audit.aaf import schema
 from ent_audit.aaf.archive import extract, iter_extract
@@ -250,20 +248,20 @@ def removed_per_kind(
 ) -> dict[str, tuple[int, int]]:
     """Per kind: (records before, records of ``before`` no longer in ``after``). ``named``:
     per frame, the only records that can have gone (a Delta's): the others are counted, not
-    compared, so the work follows the Delta, not the state."""
+    compared, so the comparison follows the Delta, not the state."""
     out = {}
     for kind in schema.KINDS.values():
         old = before.get(kind.frame)
         if old is None:
             continue
-        total = pc.count_distinct(pa.array(old, type=pa.string()), mode="only_valid").as_py()
+        total = len(old.dropna().drop_duplicates())
         new = getattr(after, kind.frame)["jointure"].dropna()
         if named is not None:
             ids = named[kind.frame].dropna()
             old, new = old[isin(old, ids)], new[isin(new, ids)]
         old = old.dropna().drop_duplicates()
         gone = ~isin(old, new)
-        out[kind.name] = (int(total), int(gone.sum()))
+        out[kind.name] = (total, int(gone.sum()))
     return out
 
 
