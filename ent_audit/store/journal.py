@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from ent_audit.aaf import population, schema
 from ent_audit.aaf.diff import attribute_values, compare_kind
@@ -37,6 +38,7 @@ from ent_audit.aaf.frames import STRING, isin
 from ent_audit.aaf.snapshot import Snapshot
 from ent_audit.io import open_private
 from ent_audit.store import pseudonym
+from ent_audit.store.apply import kept
 
 FILE = "journal.parquet"
 
@@ -353,18 +355,20 @@ def _around(snapshot: Snapshot, ids: dict[str, pd.Series]) -> Snapshot:
         .dropna()
         .unique()
     )
-    everyone = np.concatenate([np.asarray(v, dtype=object) for v in wanted.values()])
+    everyone = pa.array(
+        np.concatenate([np.asarray(v, dtype=object) for v in wanted.values()]), type=pa.string()
+    )  # converted once, not per table
     links = dict(snapshot.links)
     for name, columns in _PEOPLE_COLUMNS.items():
         table = links[name]
         keep = np.zeros(len(table), dtype=bool)
         for c in columns:
             keep |= isin(table[c], everyone)
-        links[name] = table[keep]
+        links[name] = kept(table, keep)
     entities = {}
     for kind in (schema.STUDENT, schema.GUARDIAN, schema.STAFF):
         frame = getattr(snapshot, kind.frame)
-        entities[kind.frame] = frame[isin(frame["jointure"], wanted.get(kind.name, []))]
+        entities[kind.frame] = kept(frame, isin(frame["jointure"], wanted.get(kind.name, [])))
     return dataclasses.replace(snapshot, links=links, **entities)
 
 
