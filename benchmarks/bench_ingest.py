@@ -37,7 +37,7 @@ from pathlib import Path
 
 import pandas as pd
 from bench_reader import MemorySampler, bare
-from common import department, size_arguments
+from common import BENCH, department, size_arguments
 from lxml import etree
 
 import ent_audit
@@ -111,7 +111,7 @@ if __name__ == "__main__":
 
 def series_of(schools: int, pupils: int, seed: int) -> Path:
     """The folder of a generated ``synth.series`` (Complet, Delta, Delta, Complet), cached."""
-    out = Path("outputs/bench") / f"series-s{schools}-p{pupils}-seed{seed}"
+    out = BENCH / f"series-s{schools}-p{pupils}-seed{seed}"
     if not (out / "DONE").exists():
         shutil.rmtree(out, ignore_errors=True)
         out.mkdir(parents=True)
