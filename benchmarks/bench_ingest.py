@@ -1,6 +1,7 @@
 """Ingestion of a whole département or académie against bare iterparse, and a Delta's cost.
 
     .venv/bin/python benchmarks/bench_ingest.py [--academie | --pupils 130000 --schools 1000]
+        [--steps] [--series]
 
 Generates (once, cached in ``outputs/bench/``, in another process) a synthetic perimeter, then,
 in one process and on the same files:
@@ -17,7 +18,10 @@ Peak memory is the resident memory of the process and its reader workers, summed
 every 50 ms while each line runs; the two ingestions each run in a process of their own (their
 peak is theirs alone), and their peak is compared with the size of the stage's Parquet inputs
 (the state a Delta reads) or outputs (the state a Complet writes). ``--academie`` is issue 16's
-size: 2,400 schools, 260,000 pupils.
+size: 2,400 schools, 260,000 pupils. ``--series``: the Complet and the first Delta of
+``synth.series`` over the same perimeter (the chain benchmark's: a Delta of 1.0 % of the
+records, the generator's Delta split in two, with the changes the generator does not make),
+generated once and cached beside it; without it, the generator's own Delta (2.1 %).
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from pathlib import Path
 
 import pandas as pd
 from bench_reader import MemorySampler, bare
-from common import department, size_arguments
+from common import BENCH, department, size_arguments
 from lxml import etree
 
 import ent_audit
@@ -92,6 +96,34 @@ def in_child(label: str, store: Store, archive: Path, mb: float | None = None, b
     return out, dt, peak
 
 
+SERIES = """
+import sys
+from pathlib import Path
+from ent_audit.synth import generate, series, write_perimeter
+
+if __name__ == "__main__":
+    schools, pupils, seed, out = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+    base = generate(schools=schools, pupils=pupils, seed=seed)
+    write_perimeter(series.build(base, seed=seed), Path(out), unpack=True)
+    (Path(out) / "DONE").write_text("")
+"""
+
+
+def series_of(schools: int, pupils: int, seed: int) -> Path:
+    """The folder of a generated ``synth.series`` (Complet, Delta, Delta, Complet), cached."""
+    out = BENCH / f"series-s{schools}-p{pupils}-seed{seed}"
+    if not (out / "DONE").exists():
+        shutil.rmtree(out, ignore_errors=True)
+        out.mkdir(parents=True)
+        script = out / "generate.py"
+        script.write_text(SERIES)
+        subprocess.run(
+            [sys.executable, str(script), str(schools), str(pupils), str(seed), str(out)],
+            check=True,
+        )
+    return out
+
+
 def parquet_mb(state: Path) -> float:
     return sum(p.stat().st_size for p in state.rglob("*.parquet")) / 1e6
 
@@ -100,11 +132,18 @@ def main(argv: list[str] | None = None) -> int:
     ap = size_arguments(__doc__.splitlines()[0])
     ap.add_argument("--academie", action="store_true", help="2,400 schools, 260,000 pupils")
     ap.add_argument("--steps", action="store_true", help="also time the Delta's steps alone")
+    ap.add_argument(
+        "--series", action="store_true", help="the first Delta of synth.series (1.0 %%)"
+    )
     args = ap.parse_args(argv)
     if args.academie:
         args.schools, args.pupils = 2400, 260_000
-    out = department(args.schools, args.pupils, args.seed)
-    complet, delta = sorted(out.glob("*_Complet_*.tar.gz"))[0], next(out.glob("*_Delta_*.tar.gz"))
+    if args.series:
+        out = series_of(args.schools, args.pupils, args.seed)
+    else:
+        out = department(args.schools, args.pupils, args.seed)
+    complet = sorted(out.glob("*_Complet_*.tar.gz"))[0]
+    delta = sorted(out.glob("*_Delta_*.tar.gz"))[0]
     folder = out / complet.name.removesuffix(".tar.gz")
     files = sorted(folder.glob("*.xml"))
     mb = sum(p.stat().st_size for p in files) / 1e6

@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from ent_audit.aaf import schema
 from ent_audit.aaf.frames import CONVERTERS, OP_DTYPE, STRING, concat, isin, link_rows
@@ -91,7 +93,7 @@ def check_delta(
             for r in dup.itertuples()
         ]
         rows = rows.drop_duplicates("jointure", keep=False)
-        present = isin(rows["jointure"], known)
+        present = known_in(rows["jointure"], known)
         for op, mask, code, msg in (
             ("add", present, "add_existing", "ajout d'un identifiant déjà présent: remplacé"),
             ("modify", ~present, "modify_unknown", "modification d'un identifiant inconnu: ajouté"),
@@ -100,6 +102,12 @@ def check_delta(
             hit = rows[(rows["op"] == op) & mask]
             out += [_row_anomaly(code, kind.name, r, msg) for r in hit.itertuples()]
     return sorted(out, key=lambda a: not a.blocking)
+
+
+def known_in(few: pd.Series, many: pd.Series) -> np.ndarray:
+    """``isin(few, many)`` for a Delta's few ids against a state's many: Arrow hashes the
+    value set, so the state's ids are first cut to those among the few (hashing the few)."""
+    return isin(few, many[isin(many, few.dropna())])
 
 
 def _row_anomaly(code: str, kind: str, row, message: str) -> Anomaly:
@@ -135,6 +143,7 @@ def _merge_entities(
     values: only if it holds one of them); attributes not mentioned keep their value."""
     base = old.set_index("jointure").loc[new["jointure"]]
     incoming = new.set_index("jointure")
+    ids = pd.Series(base.index)  # Arrow's isin: pandas' builds a Python object per value
     for f in kind.single:
         if f.column == "jointure":
             continue
@@ -142,24 +151,24 @@ def _merge_entities(
         if m.empty:
             continue
         col = base[f.column]
-        replaced = base.index.isin(m.loc[m["op"] == "replace", "jointure"])
+        replaced = isin(ids, m.loc[m["op"] == "replace", "jointure"])
         col = col.mask(replaced, incoming[f.column])
         adds = m[(m["op"] == "add") & m["value"].notna()].drop_duplicates("jointure", keep="last")
         if len(adds):
             typed, _ = CONVERTERS[f.dtype](adds["value"].astype(STRING).reset_index(drop=True))
             typed.index = pd.Index(adds["jointure"].astype(object))
-            col = col.mask(base.index.isin(adds["jointure"]), typed)
+            col = col.mask(isin(ids, adds["jointure"]), typed)
         dels = m[m["op"] == "delete"]
         if len(dels):
             valued = dels[dels["value"].notna()]
             whole = set(dels["jointure"]) - set(valued["jointure"])
-            gone = base.index.isin(list(whole))
+            gone = isin(ids, list(whole))
             if len(valued):
                 raw = valued["value"].astype(STRING).reset_index(drop=True)
                 typed, _ = CONVERTERS[f.dtype](raw)
                 owners = pd.Index(valued["jointure"].astype(object))
                 held = col.loc[owners].astype(str).to_numpy()
-                gone |= base.index.isin(owners[held == typed.astype(str).to_numpy()])
+                gone |= isin(ids, owners[held == typed.astype(str).to_numpy()])
             col = col.mask(gone)
         base[f.column] = col
     for c in ("source_file", "record", "line"):  # where the record was last touched
@@ -168,47 +177,114 @@ def _merge_entities(
     return base.reset_index()[list(old.columns)]
 
 
-def _merge_links(
+def _link_changes(
     kind: schema.Kind,
     f: schema.Field,
     table: str,
     owner: str,
     origin: str | None,
-    current: pd.DataFrame,
     incoming: pd.DataFrame,
     mods: pd.DataFrame,
-) -> tuple[np.ndarray, list[pd.DataFrame]]:
-    """For known records modified attribute by attribute: which current rows go, and the
-    rows that come (``replace``: the Delta's rows; ``add``: its values; ``delete``: values
-    removed, or every row of the attribute without values)."""
+    whole_ids: np.ndarray,
+) -> tuple[list, pd.DataFrame | None, list[pd.DataFrame]]:
+    r"""What one field of this kind does to its link table: the owners whose rows all go
+    (records replaced whole, attributes ``replace``\ d or ``delete``\ d without values), the
+    rows removed by value (``delete`` with values: owner and parts), and the rows that come
+    (the Delta's rows of records replaced whole, of ``replace``\ d attributes, ``add``\ ed
+    values), in that order."""
+    mine_in = _restrict(incoming, table, origin)
+    come = [incoming[mine_in & isin(incoming[owner], whole_ids)]]
     m = mods[mods["attribute"].isin(_names(f))]
-    mine = _restrict(current, table, origin)
-    drop = np.zeros(len(current), dtype=bool)
     if m.empty:
-        return drop, []
+        return list(whole_ids), None, come
     replaced = m.loc[m["op"] == "replace", "jointure"].unique()
     dels = m[m["op"] == "delete"]
     valued = dels[dels["value"].notna()]
     cleared = list(set(dels["jointure"]) - set(valued["jointure"]))
-    drop |= mine & isin(current[owner], [*replaced, *cleared])
-    come = [incoming[_restrict(incoming, table, origin) & isin(incoming[owner], replaced)]]
-    cols = [owner, *f.parts]
+    come.append(incoming[mine_in & isin(incoming[owner], replaced)])
+    gone = None
     if len(valued):
         gone = link_rows(kind, f, valued["jointure"], valued["value"].tolist(), valued["line"])
-        keys = pd.MultiIndex.from_frame(gone[cols].astype(object))
-        drop |= mine & pd.MultiIndex.from_frame(current[cols].astype(object)).isin(keys)
     adds = m[(m["op"] == "add") & m["value"].notna()]
     if len(adds):
         come.append(link_rows(kind, f, adds["jointure"], adds["value"].tolist(), adds["line"]))
-    return drop, come
+    return [*whole_ids, *replaced, *cleared], gone, come
+
+
+def _dropped(
+    current: pd.DataFrame,
+    f: schema.Field,
+    table: str,
+    owner: str,
+    origin: str | None,
+    owners: list,
+    gone: pd.DataFrame | None,
+) -> np.ndarray:
+    """Rows of ``current`` this field's changes remove: every row of ``owners``, and the
+    rows equal (owner and parts) to one of ``gone``'s, compared on those owners' rows only."""
+    mine = _restrict(current, table, origin)
+    drop = mine & isin(current[owner], owners)
+    if gone is not None and len(gone):
+        cols = [owner, *f.parts]
+        near = np.flatnonzero(mine & isin(current[owner], gone[owner].dropna().unique()))
+        if len(near):
+            keys = pd.MultiIndex.from_frame(gone[cols].astype(object))
+            here = pd.MultiIndex.from_frame(current[cols].iloc[near].astype(object))
+            drop[near[here.isin(keys)]] = True
+    return drop
+
+
+# Each table without an origin column is fed by one kind only, and each (table, origin) by
+# one field: the rows one kind adds are never removed by another kind's changes, so a table's
+# removals can be gathered over the kinds and applied once, to the state's table.
+for _table in {f.link for k in schema.KINDS.values() for f in k.multi}:
+    _fed = [(k.entity, f.attr) for k in schema.KINDS.values() for f in k.multi if f.link == _table]
+    assert schema.LINK_TABLES[_table].origin or len(_fed) == 1, _table
+    assert len({e for e, _ in _fed}) == len(_fed), _table
+
+
+@dataclass
+class _Edit:
+    """A frame's pending change: its rows that go, the rows that come after them; a frame no
+    kind of the Delta touched (``touched`` false) stays the state's own object."""
+
+    frame: pd.DataFrame
+    gone: np.ndarray
+    coming: list[pd.DataFrame]
+    touched: bool = False
+
+    @classmethod
+    def of(cls, frame: pd.DataFrame, touched: bool = False) -> _Edit:
+        return cls(frame, np.zeros(len(frame), dtype=bool), [], touched)
+
+    def result(self) -> pd.DataFrame:
+        if not self.touched:
+            return self.frame
+        return _updated(self.frame, self.gone, self.coming)
+
+
+def kept(frame: pd.DataFrame, keep: np.ndarray) -> pd.DataFrame:
+    """``frame[keep]`` (a new RangeIndex), each Arrow-backed column filtered by Arrow itself:
+    pandas' own row selection over Arrow strings costs several times more, and a Delta's
+    state is mostly Arrow strings."""
+    mask = pa.array(keep, type=pa.bool_())
+    columns = {}
+    for name, values in frame.items():
+        arr = values.array
+        if isinstance(arr, pd.arrays.ArrowStringArray):
+            columns[name] = pd.arrays.ArrowStringArray(pc.filter(arr.__arrow_array__(), mask))
+        else:
+            columns[name] = arr[keep]
+    return pd.DataFrame(columns, columns=frame.columns, copy=False)
 
 
 def _updated(current: pd.DataFrame, gone: np.ndarray, coming: list[pd.DataFrame]) -> pd.DataFrame:
     """``current`` without the rows ``gone``, with ``coming`` after them; ``current`` itself
-    (the same object) when nothing changes, so the store can reuse its file."""
+    (the same object) when nothing changes, so the store can reuse its file. The kept rows
+    are one selection of ``current``, whatever the number of steps that removed rows."""
     if len(current) and not gone.any() and not any(len(c) for c in coming):
         return current
-    return concat([current[~gone], *coming])
+    return concat([kept(current, ~gone), *coming])
 
 
 def apply_delta(state: Snapshot, delta: Snapshot) -> Snapshot:
@@ -222,13 +298,13 @@ def apply_delta(state: Snapshot, delta: Snapshot) -> Snapshot:
     (``new.staff is state.staff``): the store links its file instead of writing it again.
     """
     entities: dict[str, pd.DataFrame] = {}
-    links = dict(state.links)
-    side = {"extras": state.extras, "issues": state.issues}  # rows keyed by (kind, jointure)
+    links = {name: _Edit.of(frame) for name, frame in state.links.items()}
+    side = {name: _Edit.of(getattr(state, name), True) for name in ("extras", "issues")}
     all_mods = delta.modifications
     for kind in schema.KINDS.values():
         rows = getattr(delta, kind.frame)
         old = getattr(state, kind.frame)
-        partial_mask = (rows["op"] == "modify").to_numpy(dtype=bool) & isin(
+        partial_mask = (rows["op"] == "modify").to_numpy(dtype=bool) & known_in(
             rows["jointure"], old["jointure"].dropna()
         )
         partial, whole = rows[partial_mask], rows[~partial_mask]
@@ -238,34 +314,41 @@ def apply_delta(state: Snapshot, delta: Snapshot) -> Snapshot:
         if len(rows):
             new = whole[whole["op"] != "delete"]
             new = new.assign(op=pd.Categorical(["add"] * len(new), dtype=OP_DTYPE))
-            merged = _merge_entities(kind, old[isin(old["jointure"], partial_ids)], partial, mods)
-            gone = isin(old["jointure"], [*whole_ids, *partial_ids])
+            named = pd.concat([pd.Series(whole_ids), pd.Series(partial_ids)])
+            touched = np.flatnonzero(isin(old["jointure"], named))
+            kept = old.take(touched)
+            merged = _merge_entities(kind, kept[isin(kept["jointure"], partial_ids)], partial, mods)
+            gone = np.zeros(len(old), dtype=bool)
+            gone[touched] = True
             entities[kind.frame] = _updated(old, gone, [merged, new])
             for f, table, owner, origin in _feeds(kind):
-                current = links[table]
-                incoming = delta.links[table]
-                replaced = _restrict(current, table, origin) & isin(current[owner], whole_ids)
-                drop, come = _merge_links(kind, f, table, owner, origin, current, incoming, mods)
-                arriving = incoming[
-                    _restrict(incoming, table, origin) & isin(incoming[owner], whole_ids)
-                ]
-                links[table] = _updated(current, replaced | drop, [arriving, *come])
+                owners, removed, come = _link_changes(
+                    kind, f, table, owner, origin, delta.links[table], mods, whole_ids
+                )
+                edit = links[table]
+                edit.touched = True
+                edit.gone |= _dropped(edit.frame, f, table, owner, origin, owners, removed)
+                edit.coming += come
         else:  # a kind the Delta does not touch keeps its frames as they are (reused on disk)
             entities[kind.frame] = old
         mentioned = set(mods["attribute"])
-        for name, frame in side.items():
-            ours = (frame["kind"] == kind.name).to_numpy(dtype=bool, na_value=False)
-            gone = ours & isin(frame["jointure"], whole_ids)
-            attr = frame["attribute"]
-            gone |= (
-                ours
-                & isin(frame["jointure"], partial_ids)
-                & (attr.isin(mentioned) | ~attr.isin(schema.KNOWN_ATTRIBUTES)).to_numpy(
-                    dtype=bool, na_value=True
+        for name, edit in side.items():
+            frame = edit.frame
+            if len(frame):
+                ours = (frame["kind"] == kind.name).to_numpy(dtype=bool, na_value=False)
+                attr = frame["attribute"]
+                edit.gone |= ours & isin(frame["jointure"], whole_ids)
+                edit.gone |= (
+                    ours
+                    & isin(frame["jointure"], partial_ids)
+                    & (attr.isin(mentioned) | ~attr.isin(schema.KNOWN_ATTRIBUTES)).to_numpy(
+                        dtype=bool, na_value=True
+                    )
                 )
-            )
             incoming = getattr(delta, name)
-            side[name] = _updated(frame, gone, [incoming[incoming["kind"] == kind.name]])
+            edit.coming.append(incoming[incoming["kind"] == kind.name])
+    links = {name: edit.result() for name, edit in links.items()}
+    side = {name: edit.result() for name, edit in side.items()}
     return replace(
         state,
         extraction=ExtractionInfo(state.extraction.perimeter, "complete", delta.extraction.date),

@@ -244,28 +244,41 @@ def guard_delta(archive: str, state: Snapshot | None, delta: Snapshot, guards: G
 
 
 def removed_per_kind(
-    before: Mapping[str, pd.Series], after: Snapshot
+    before: Mapping[str, pd.Series],
+    after: Snapshot,
+    named: Mapping[str, pd.Series] | None = None,
 ) -> dict[str, tuple[int, int]]:
-    """Per kind: (records before, records of ``before`` no longer in ``after``)."""
+    """Per kind: (records before, records of ``before`` no longer in ``after``). ``named``:
+    per frame, the only records that can have gone (a Delta's): the others are counted, not
+    compared, so the comparison follows the Delta, not the state."""
     out = {}
     for kind in schema.KINDS.values():
         old = before.get(kind.frame)
         if old is None:
             continue
+        total = len(old.dropna().drop_duplicates())
+        new = getattr(after, kind.frame)["jointure"].dropna()
+        if named is not None:
+            ids = named[kind.frame].dropna()
+            old, new = old[isin(old, ids)], new[isin(new, ids)]
         old = old.dropna().drop_duplicates()
-        gone = ~isin(old, getattr(after, kind.frame)["jointure"].dropna())
-        out[kind.name] = (len(old), int(gone.sum()))
+        gone = ~isin(old, new)
+        out[kind.name] = (total, int(gone.sum()))
     return out
 
 
 def guard_mass_change(
-    archive: str, before: Mapping[str, pd.Series] | None, after: Snapshot, guards: Guards
+    archive: str,
+    before: Mapping[str, pd.Series] | None,
+    after: Snapshot,
+    guards: Guards,
+    named: Mapping[str, pd.Series] | None = None,
 ) -> None:
     """Refuse removing more than both ``max_delete_share`` and ``max_delete_count`` records
     of a kind, unless ``accept_mass_change`` (as directory synchronisation tools do)."""
     if before is None or guards.accept_mass_change:
         return
-    counts = removed_per_kind(before, after)
+    counts = removed_per_kind(before, after, named)
     over = {
         k: (n, gone)
         for k, (n, gone) in counts.items()
@@ -411,6 +424,7 @@ def _ingest_one(store: Store, path: Path, guards: Guards, progress: bool | None)
             before = store.read_jointures(state_dir) if state_dir else None
             anomalies: tuple[Anomaly, ...] = ()
             new_state = incoming
+            named = None
         else:
             guard_delta_records(path.name, incoming)
             state = store.read_snapshot(state_dir) if state_dir else None
@@ -418,7 +432,8 @@ def _ingest_one(store: Store, path: Path, guards: Guards, progress: bool | None)
             assert state is not None  # no_base_state is blocking
             before = {k.frame: getattr(state, k.frame)["jointure"] for k in schema.KINDS.values()}
             new_state = apply_delta(state, incoming)
-        guard_mass_change(path.name, before, new_state, guards)
+            named = {k.frame: getattr(incoming, k.frame)["jointure"] for k in schema.KINDS.values()}
+        guard_mass_change(path.name, before, new_state, guards, named)
     except (IngestRefused, NamingError) as err:
         return _refused(path, digest, err, t0, **seen)
     except StoreError:

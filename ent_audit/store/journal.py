@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from ent_audit.aaf import population, schema
 from ent_audit.aaf.diff import attribute_values, compare_kind
@@ -37,6 +38,7 @@ from ent_audit.aaf.frames import STRING, isin
 from ent_audit.aaf.snapshot import Snapshot
 from ent_audit.io import open_private
 from ent_audit.store import pseudonym
+from ent_audit.store.apply import kept
 
 FILE = "journal.parquet"
 
@@ -132,6 +134,12 @@ def changes(
     gave ``new``. ``reconcile``: ``previous`` was built by Deltas, so a Complet's differences
     are divergences. The first Complet of a store changes nothing: no rows."""
     info = incoming.extraction
+    if info.extraction == "delta":
+        # Every row is about a record the Delta names: both states are cut down to those
+        # records (and what places them) once, so no step below reads the whole state.
+        named = {k.name: getattr(incoming, k.frame)["jointure"] for k in schema.KINDS.values()}
+        previous = _around(previous, named) if previous is not None else None
+        new = _around(new, named)
     found: dict[str, pd.DataFrame] = {}
     for kind in schema.KINDS.values():
         if info.extraction == "delta":
@@ -316,6 +324,52 @@ def _main_schools(snapshot: Snapshot, ids: dict[str, np.ndarray]) -> dict[str, s
         if k in wanted:
             out[k] = uai
     return out
+
+
+def _link_people() -> dict[str, tuple[str, ...]]:
+    """Every link table and its person columns: those :func:`population.memberships` reads
+    and the owner column of each multi-valued field."""
+    out = {name: set(columns) for name, columns in _LINK_PEOPLE.items()}
+    for kind in schema.KINDS.values():
+        for f in kind.multi:
+            out.setdefault(f.link, set()).add(f.owner)
+    return {name: tuple(sorted(columns)) for name, columns in out.items()}
+
+
+_PEOPLE_COLUMNS = _link_people()
+
+
+def _around(snapshot: Snapshot, ids: dict[str, pd.Series]) -> Snapshot:
+    """``snapshot`` cut down to the records ``ids`` lists by kind name, the pupils of those
+    that are guardians (they place them, :func:`_main_schools`) and the link rows of all of
+    them; structures are kept whole (they place people). Every value, level and main school
+    of these records is the same as in the whole snapshot, for a Delta's few thousand records
+    instead of the whole perimeter."""
+    wanted = {k: pd.Series(v, dtype=STRING).dropna().unique() for k, v in ids.items()}
+    sg = snapshot.links["student_guardian"]
+    pupils = sg.loc[isin(sg["guardian"], wanted.get(schema.GUARDIAN.name, [])), "student"]
+    wanted[schema.STUDENT.name] = (
+        pd.concat(
+            [pd.Series(wanted.get(schema.STUDENT.name, []), dtype=STRING), pupils.astype(STRING)]
+        )
+        .dropna()
+        .unique()
+    )
+    everyone = pa.array(
+        np.concatenate([np.asarray(v, dtype=object) for v in wanted.values()]), type=pa.string()
+    )  # converted once, not per table
+    links = dict(snapshot.links)
+    for name, columns in _PEOPLE_COLUMNS.items():
+        table = links[name]
+        keep = np.zeros(len(table), dtype=bool)
+        for c in columns:
+            keep |= isin(table[c], everyone)
+        links[name] = kept(table, keep)
+    entities = {}
+    for kind in (schema.STUDENT, schema.GUARDIAN, schema.STAFF):
+        frame = getattr(snapshot, kind.frame)
+        entities[kind.frame] = kept(frame, isin(frame["jointure"], wanted.get(kind.name, [])))
+    return dataclasses.replace(snapshot, links=links, **entities)
 
 
 def divergences(rows: pd.DataFrame) -> int:
