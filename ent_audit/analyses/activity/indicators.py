@@ -306,6 +306,50 @@ def compute(
         shutil.rmtree(spill, ignore_errors=True)
 
 
+LEVELS = (
+    ("sid", "profile"),
+    ("sid",),
+    ("circ", "profile"),
+    ("circ",),
+    ("dep", "profile"),
+    ("dep",),
+    ("profile",),
+    (),
+)
+"""The grouping sets of every people count (school, circonscription, département, store; each
+per profile and for all profiles)."""
+
+
+def _distinct_people_per_level() -> str:
+    """The funnel's people counts at every level of :data:`LEVELS`, over the CTE ``m``.
+
+    A person counts once per place: each level first folds ``m`` to one row per (place,
+    person), then counts rows. Same figures as ``count(DISTINCT uid) FILTER (...)`` over
+    ``GROUPING SETS``, whose per-group hash sets outgrew DuckDB's memory limit on an académie
+    (five distinct aggregates times eight levels); a fold spills to disk, they could not.
+    ``g`` is what ``grouping(sid, circ, dep, profile)`` gives (bits 8, 4, 2, 1 for an
+    aggregated column)."""
+    cols, bits = ("sid", "circ", "dep", "profile"), (8, 4, 2, 1)
+    parts = []
+    for level in LEVELS:
+        keys = ", ".join(level)
+        g = sum(b for c, b in zip(cols, bits, strict=True) if c not in level)
+        shown = ", ".join(c if c in level else f"NULL AS {c}" for c in cols)
+        by = f"GROUP BY {keys}, uid" if level else "GROUP BY uid"
+        parts.append(
+            f"""SELECT {shown}, {g} AS g, count(*) AS loaded,
+                   count(*) FILTER (WHERE activated) AS activated,
+                   count(*) FILTER (WHERE a7) AS active_7d,
+                   count(*) FILTER (WHERE a30) AS active_30d,
+                   count(*) FILTER (WHERE activated_teacher) AS activated_teachers
+            FROM (SELECT {keys + ", " if level else ""}uid, bool_or(activated) AS activated,
+                         bool_or(a7) AS a7, bool_or(a30) AS a30,
+                         bool_or(activated AND teacher) AS activated_teacher
+                  FROM m {by}) {"GROUP BY " + keys if level else ""}"""
+        )
+    return "\nUNION ALL\n".join(parts)
+
+
 class _Timer:
     """Seconds per step, kept in ``ActivityResult.extra["seconds"]`` (the benchmark prints
     them)."""
@@ -448,13 +492,7 @@ def _compute(
                           coalesce(l.last >= {since7}, false) AS a7,
                           coalesce(l.last >= {since30}, false) AS a30
                    FROM members m LEFT JOIN acc a USING (user) LEFT JOIN last l USING (uid))
-        SELECT sid, circ, dep, profile, grouping(sid, circ, dep, profile) AS g,
-               count(DISTINCT uid) AS loaded,
-               count(DISTINCT uid) FILTER (WHERE activated) AS activated,
-               count(DISTINCT uid) FILTER (WHERE a7) AS active_7d,
-               count(DISTINCT uid) FILTER (WHERE a30) AS active_30d,
-               count(DISTINCT uid) FILTER (WHERE activated AND teacher) AS activated_teachers
-        FROM m GROUP BY {sets}"""
+        {_distinct_people_per_level()}"""
     ).df()
     uai_of = schools.set_index("sid")["uai"]
     activity = activity.assign(uai=activity["sid"].map(uai_of)).drop(columns="sid")
