@@ -52,21 +52,9 @@ def check_members(
     """List the XML members to extract, or raise on the first member that is not acceptable.
 
     Limits default to :data:`MAX_MEMBERS` and :data:`MAX_BYTES` as they are when called."""
-    max_members = MAX_MEMBERS if max_members is None else max_members
-    max_bytes = MAX_BYTES if max_bytes is None else max_bytes
     members: list[Member] = []
-    total = 0
     with _readable(archive), tarfile.open(archive, mode="r:gz") as tar:
-        for count, info in enumerate(tar, start=1):
-            if count > max_members:
-                raise UnsafeArchiveError(archive, info.name, f"plus de {max_members} membres")
-            if not _acceptable(archive, info):
-                continue
-            total += info.size
-            if total > max_bytes:
-                raise UnsafeArchiveError(
-                    archive, info.name, f"plus de {max_bytes} octets décompressés"
-                )
+        for info in _accepted(archive, tar, max_members, max_bytes):
             members.append(Member(info.name, info.size))
         # Read the compressed stream to its very end: only there does gzip compare its CRC
         # and length with what was decompressed. A flipped byte is refused here, before
@@ -93,24 +81,12 @@ def iter_extract(archive: Path | str, dest: Path | str, **limits: int | None) ->
     last file is yielded before the CRC is checked: a consumer must exhaust the generator
     before it trusts (commits) anything it read.
     """
-    max_members = MAX_MEMBERS if limits.get("max_members") is None else limits["max_members"]
-    max_bytes = MAX_BYTES if limits.get("max_bytes") is None else limits["max_bytes"]
     dest = Path(dest)
     dest.mkdir(mode=0o700, parents=True, exist_ok=True)
     out: list[Path] = []
-    total = 0
     try:
         with _readable(archive), tarfile.open(archive, mode="r:gz") as tar:
-            for count, info in enumerate(tar, start=1):
-                if count > max_members:
-                    raise UnsafeArchiveError(archive, info.name, f"plus de {max_members} membres")
-                if not _acceptable(archive, info):
-                    continue
-                total += info.size
-                if total > max_bytes:
-                    raise UnsafeArchiveError(
-                        archive, info.name, f"plus de {max_bytes} octets décompressés"
-                    )
+            for info in _accepted(archive, tar, limits.get("max_members"), limits.get("max_bytes")):
                 target = dest / PurePosixPath(info.name).name
                 if target.exists():
                     raise UnsafeArchiveError(archive, info.name, "nom de fichier en double")
@@ -128,6 +104,26 @@ def iter_extract(archive: Path | str, dest: Path | str, **limits: int | None) ->
         for p in out:
             p.unlink(missing_ok=True)
         raise
+
+
+def _accepted(
+    archive: Path | str, tar: tarfile.TarFile, max_members: int | None, max_bytes: int | None
+) -> Iterator[tarfile.TarInfo]:
+    """The members of ``tar`` to extract, in order, from their headers only; raise on the
+    first refused one (too many members, too many bytes in all, or :func:`_acceptable`).
+    Limits default to :data:`MAX_MEMBERS` and :data:`MAX_BYTES` as they are when called."""
+    max_members = MAX_MEMBERS if max_members is None else max_members
+    max_bytes = MAX_BYTES if max_bytes is None else max_bytes
+    total = 0
+    for count, info in enumerate(tar, start=1):
+        if count > max_members:
+            raise UnsafeArchiveError(archive, info.name, f"plus de {max_members} membres")
+        if not _acceptable(archive, info):
+            continue
+        total += info.size
+        if total > max_bytes:
+            raise UnsafeArchiveError(archive, info.name, f"plus de {max_bytes} octets décompressés")
+        yield info
 
 
 def _acceptable(archive: Path | str, info: tarfile.TarInfo) -> bool:

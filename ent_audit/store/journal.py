@@ -285,8 +285,8 @@ def _main_schools(snapshot: Snapshot, ids: dict[str, np.ndarray]) -> dict[str, s
     the records ``ids`` lists by kind name.
 
     :func:`population.memberships` is run once, on the snapshot cut down to these people (and
-    a guardian's pupils, who place them): the same answer as on the whole snapshot, for a
-    Delta's few thousand records instead of the whole perimeter.
+    a guardian's pupils, who place them: :func:`_around`): the same answer as on the whole
+    snapshot, for a Delta's few thousand records instead of the whole perimeter.
     """
     out: dict[str, str] = {}
     structures = population.live(snapshot.structures)
@@ -297,26 +297,7 @@ def _main_schools(snapshot: Snapshot, ids: dict[str, np.ndarray]) -> dict[str, s
               for k in (schema.STUDENT.name, schema.GUARDIAN.name, schema.STAFF.name)}  # fmt: skip
     if not any(len(v) for v in people.values()):
         return out
-    sg = snapshot.links["student_guardian"]
-    guardians = people[schema.GUARDIAN.name]
-    pupils = pd.concat(
-        [people[schema.STUDENT.name], sg.loc[isin(sg["guardian"], guardians), "student"]]
-    )
-    everyone = pd.concat([pupils, guardians, people[schema.STAFF.name]]).dropna().unique()
-    links = dict(snapshot.links)
-    for name, columns in _LINK_PEOPLE.items():
-        table = links[name]
-        keep = np.zeros(len(table), dtype=bool)
-        for c in columns:
-            keep |= isin(table[c], everyone)
-        links[name] = table[keep]
-    cut = dataclasses.replace(
-        snapshot,
-        links=links,
-        students=snapshot.students[isin(snapshot.students["jointure"], pupils.dropna())],
-        guardians=snapshot.guardians[isin(snapshot.guardians["jointure"], guardians)],
-        staff=snapshot.staff[isin(snapshot.staff["jointure"], people[schema.STAFF.name])],
-    )
+    cut = _around(snapshot, people)
     main = population.main_school(population.memberships(cut))
     wanted = {f"{k}:{j}" for k, v in people.items() for j in v}
     keys = (main["kind"].astype(str) + ":" + main["jointure"].astype(str)).to_numpy()
