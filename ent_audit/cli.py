@@ -238,6 +238,15 @@ def cmd_national(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _run_label(r) -> str:
+    """The page's own verdict (CONFORME, À SURVEILLER, ÉCHEC), so the terminal, the banner
+    and the index say the same; « n'a pas pu s'exécuter » when there is no page verdict."""
+    from ent_audit.checks import VERDICT_LABELS, Verdict
+
+    kind = r.summary.get("verdict") if r.status != "error" else None
+    return VERDICT_LABELS[Verdict(kind)] if kind else report.STATUS_LABELS[r.status]
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     params, files = report.read_params(args.params)
     names = (
@@ -249,7 +258,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     for name in names:
         r = report.run(name, params, param_files=files, outputs=args.outputs, keep=args.keep)
         where = f" — {r.html}" if r.html else ""
-        print(f"{name}: {report.STATUS_LABELS[r.status]}{where}")
+        print(f"{name}: {_run_label(r)}{where}")
         if r.message:
             for line in r.message.splitlines():
                 print(f"  {line}", file=sys.stderr if r.status == "error" else sys.stdout)

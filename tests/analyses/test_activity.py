@@ -252,7 +252,7 @@ def test_small_cells_are_masked_and_not_recoverable():
         {"circonscription": ["A", "A", "A", "B"], "loaded": [3, 40, 50, 2], "visits": [1, 2, 3, 4]}
     )
     out = masked(df, 5, group="circonscription")
-    assert out["loaded"].tolist() == ["<5", "<5", "50", "<5"]  # 40 hidden with the lone 3
+    assert out["loaded"].tolist() == ["<5", "<5", 50, "<5"]  # 40 hidden with the lone 3
     assert out["visits"].tolist() == [1, 2, 3, 4]  # not people
     small = activity.ActivityResult(**{**gen_fields(), "department": {
         "schools_total": 1, "schools_open": 1, "schools_stopped": 0, "loaded": 3,

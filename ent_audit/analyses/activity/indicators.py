@@ -829,7 +829,8 @@ PEOPLE = ("loaded", "activated", "active_7d", "active_30d", "unique_visitors",
 
 
 def masked(df: pd.DataFrame, threshold: int, group: str | None = None) -> pd.DataFrame:
-    """People counts as text, ``<N`` under the threshold, with secondary suppression: within
+    """People counts as integers, ``<N`` (text) under the threshold — so a table still
+    formats and right-aligns them as numbers — with secondary suppression: within
     a row, a funnel whose one step is masked also masks the next smallest step; within
     ``group``, a lone masked school is joined by the next smallest one, so no masked count can
     be recovered from a total and its visible neighbours."""
@@ -848,6 +849,6 @@ def masked(df: pd.DataFrame, threshold: int, group: str | None = None) -> pd.Dat
                         hide[rest[np.argmin(col[rest])], j] = True
     out = df.copy()
     for j, c in enumerate(cols):
-        text = df[c].astype("Int64").astype(str)
-        out[c] = text.where(~hide[:, j], f"<{threshold}")
+        counts = df[c].astype("Int64").astype(object)  # Python ints, NA kept
+        out[c] = counts.where(~hide[:, j], f"<{threshold}")
     return out
