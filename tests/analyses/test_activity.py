@@ -300,6 +300,10 @@ def test_the_headline_says_an_unknown_previous_period_and_writes_numbers_in_fren
     first = tables.headline(replace(r, previous={k: 0 for k in r.previous}))
     visits = first.set_index("indicateur").loc["visites"]
     assert visits["période précédente"] == "inconnue" and visits["évolution"] == ""
+    circ = tables.circonscriptions(replace(r, previous={k: 0 for k in r.previous}))
+    assert "visites (période précédente)" not in circ.columns  # unknown: not a column of 0
+    seen = replace(r, previous={**r.previous, "visits": 10, "unique_visitors": 4})
+    assert "visites (période précédente)" in tables.circonscriptions(seen).columns
     opened = first.set_index("indicateur").loc["écoles dont l'ENT est ouvert", "valeur"]
     big = replace(r, department={**r.department, "schools_total": 2400, "schools_open": 1234})
     assert "1\u202f234 / 2\u202f400" == tables.headline(big).iloc[0]["valeur"]

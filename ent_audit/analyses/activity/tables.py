@@ -62,6 +62,12 @@ def _source(r: ActivityResult) -> str:
     }[r.accounts_source]
 
 
+def previous_known(r: ActivityResult) -> bool:
+    """Whether any event falls in the previous period: with none (the events start with the
+    period), it is unknown, not zero, and is not compared."""
+    return any(int(r.previous[k]) > 0 for k in ("visits", "unique_visitors", "connections"))
+
+
 def headline(r: ActivityResult) -> pd.DataFrame:
     """The département's figures, with the previous period where it means something."""
     d, p, m = r.department, r.previous, r.small_cell
@@ -76,8 +82,7 @@ def headline(r: ActivityResult) -> pd.DataFrame:
         ("connexions", d["connections"], p["connections"]),
     ]
     people = {1, 2, 3, 4, 6}
-    # No event at all before the period: the previous period is unknown, not zero.
-    known = any(int(p[k]) > 0 for k in ("visits", "unique_visitors", "connections"))
+    known = previous_known(r)
     if not known:
         rows = [
             (label, value, None if before is not None else before) for label, value, before in rows
@@ -138,6 +143,8 @@ def circonscriptions(r: ActivityResult) -> pd.DataFrame:
     cols = ["circonscription", "schools_total", "schools_open", "open_share", "schools_stopped",
             "loaded", "activated", "activation_rate", "active_30d", "visits", "unique_visitors",
             "previous_visits", "visits_change"]  # fmt: skip
+    if not previous_known(r):
+        cols = cols[:-2]
     return c[cols].rename(columns=LABELS)
 
 
