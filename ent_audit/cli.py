@@ -241,10 +241,10 @@ def cmd_national(args: argparse.Namespace) -> int:
 def _run_label(r) -> str:
     """The page's own verdict (CONFORME, À SURVEILLER, ÉCHEC), so the terminal, the banner
     and the index say the same; « n'a pas pu s'exécuter » when there is no page verdict."""
-    from ent_audit.checks import VERDICT_LABELS, Verdict
+    from ent_audit.reports.page import verdict_label
 
     kind = r.summary.get("verdict") if r.status != "error" else None
-    return VERDICT_LABELS[Verdict(kind)] if kind else report.STATUS_LABELS[r.status]
+    return verdict_label(kind) if kind else report.STATUS_LABELS[r.status]
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -447,8 +447,7 @@ def _compute(
     con.execute(f"CREATE TEMP TABLE visits AS {visits_sql(period.start, period.end)}")
     timer("visits")
     # Every level in one pass; grouping() bits: sid 8, circ 4, dep 2, profile 1 (see _levels).
-    sets = ("GROUPING SETS ((sid, profile), (sid), (circ, profile), (circ), (dep, profile), "
-            "(dep), (profile), ())")  # fmt: skip
+    sets = "GROUPING SETS (" + ", ".join(f"({', '.join(lv)})" for lv in LEVELS) + ")"
     activity = con.execute(
         f"""WITH v AS (SELECT sid, circ, dep, profile, count(*) AS visits,
                               count(DISTINCT uid) AS unique_visitors,
