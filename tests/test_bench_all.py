@@ -23,6 +23,7 @@ STAGES = [
     "ingest_delta2",
     "ingest_complet2",
     "activity_import",
+    "baseline_report",
     "report_overview",
     "report_quality",
     "report_delta",
@@ -61,6 +62,30 @@ def test_the_whole_chain_runs_on_a_small_academie(tmp_path):
     assert stages["ingest_delta1"]["result"]["own_seconds"] > 0
     assert stages["roster_switch"]["result"]["median"] > 0
     assert stages["bare_iterparse"]["result"]["elements"] > 0
+    # Each stage with Parquet inputs is also measured above the floor of its kind of process,
+    # the floors being reference stages of the same run; the 3 x bound is judged on that.
+    floors = {"baseline": stages["baseline"]["peak_mb"],
+              "baseline_report": stages["baseline_report"]["peak_mb"]}  # fmt: skip
+    assert floors["baseline_report"] > floors["baseline"]
+    for name, s in stages.items():
+        expected = (
+            "baseline_report" if name.startswith("report_")
+            else None if name in floors or name == "bare_iterparse"
+            else "baseline"
+        )  # fmt: skip
+        assert s["floor"] == expected, name
+        if expected:
+            assert s["floor_mb"] == floors[expected], name
+            assert s["above_mb"] == max(s["peak_mb"] - s["floor_mb"], 0), name
+        if expected and s["parquet_mb"]:
+            assert s["above_ratio"] == pytest.approx(
+                s["above_mb"] * 2**20 / 1e6 / s["parquet_mb"]
+            ), name
+    assert "| pic − socle |" in results.read_text(encoding="utf-8")
+    assert "| (pic − socle) / Parquet |" in results.read_text(encoding="utf-8")
+    assert out["targets"]["parquet_ratio"]["value"] == max(
+        s["above_ratio"] for s in stages.values() if s["above_ratio"] is not None
+    )
     # The state and the Deltas are the sample's size; the activity was imported.
     assert out["sizes"]["students"] >= 2000 and len(out["sizes"]["deltas"]) == 2
     assert (tmp_path / "work" / "store" / "activity").is_dir()
