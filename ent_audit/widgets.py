@@ -25,6 +25,7 @@ from ent_audit.analyses import roster
 from ent_audit.analyses.roster import PERSONAL_SHOWN, TAB_TITLES, SchoolView, Tab
 from ent_audit.io import private_dir, write_csv
 from ent_audit.privacy import Pseudonymiser
+from ent_audit.reports import memory
 from ent_audit.store import Store, access
 
 PAGE_SIZE = 50
@@ -165,6 +166,7 @@ class RosterExplorer:
         export_dir: Path | str | None = None,
         page_size: int = PAGE_SIZE,
     ) -> None:
+        memory.lean_allocators()  # the explorer's process holds the whole state
         self.store = store if isinstance(store, Store) else Store(store, create=False)
         self.show_personal_data = bool(show_personal_data)
         self._export_dir = Path(export_dir) if export_dir else self.store.path / EXPORTS

@@ -31,6 +31,7 @@ from ent_audit import privacy
 from ent_audit.checks import Check
 from ent_audit.exceptions import ChartError
 from ent_audit.reports import labels as fr
+from ent_audit.reports import memory
 
 SUMMARY_MIME = "application/vnd.ent-audit.summary+json"
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
@@ -110,6 +111,8 @@ def setup() -> None:
     adds a MathJax ``<script>`` from a CDN to every figure. Here each figure is a bare
     ``<div>`` plus plotly's own JSON (which JupyterLab draws); the runner puts plotly.js once
     in the page's ``<head>``, from the installed package, so the page works offline.
+    Allocators that give freed memory back (:func:`memory.lean_allocators`): a report's kernel
+    holds one académie's frames after another.
     """
     import plotly.graph_objects as go
     import plotly.io as pio
@@ -148,6 +151,7 @@ def setup() -> None:
     pio.renderers[RENDERER] = OfflineRenderer()
     pio.renderers.default = RENDERER
     pd.set_option("display.max_rows", 60)
+    memory.lean_allocators()
 
 
 # -- tables ---------------------------------------------------------------------------------

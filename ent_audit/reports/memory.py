@@ -1,0 +1,38 @@
+"""Allocators that give freed memory back to the system, for the processes that hold a report's
+or the explorer's data (a papermill kernel, the explorer's).
+
+Measured on an académie (``benchmarks/run_all.py``): after a frame is built from a Parquet or
+CSV read, its intermediate buffers are freed but stay resident. Arrow's default pool
+(mimalloc) keeps its pages; glibc's ``malloc`` raises its mmap threshold each time a large
+block is freed (up to 32 MB), so later large buffers come from a heap it rarely trims. Each
+step then starts from the previous one's high-water mark, and the peaks add up: 250 to 350 MB
+of an activity report's kernel held nothing live. With Arrow on the system allocator and a
+fixed mmap threshold, a freed buffer of 256 KiB or more is unmapped at once.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+
+MMAP_THRESHOLD = 256 << 10
+"""Blocks from this size are mapped apart and returned to the system when freed."""
+_M_MMAP_THRESHOLD = -3
+"""glibc's ``mallopt`` parameter (``<malloc.h>``); setting it also stops its dynamic raising."""
+
+
+def lean_allocators() -> None:
+    """Arrow on the system allocator, glibc's mmap threshold fixed (elsewhere than glibc,
+    Arrow's pool only). Idempotent; buffers already allocated stay valid."""
+    import pyarrow as pa
+
+    if pa.default_memory_pool().backend_name != "system":
+        pa.set_memory_pool(pa.system_memory_pool())
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+        mallopt = getattr(libc, "mallopt", None)
+    except OSError:
+        mallopt = None
+    if mallopt is not None and hasattr(libc, "gnu_get_libc_version"):
+        mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
