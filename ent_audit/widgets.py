@@ -166,7 +166,7 @@ class RosterExplorer:
         export_dir: Path | str | None = None,
         page_size: int = PAGE_SIZE,
     ) -> None:
-        memory.lean_allocators()  # the explorer's process holds the whole state
+        memory.lean_allocators(unmap_large=False)  # its process holds the whole state
         self.store = store if isinstance(store, Store) else Store(store, create=False)
         self.show_personal_data = bool(show_personal_data)
         self._export_dir = Path(export_dir) if export_dir else self.store.path / EXPORTS
