@@ -310,3 +310,29 @@ def test_the_headline_says_an_unknown_previous_period_and_writes_numbers_in_fren
     assert "/" in opened
     assert "**1\u202f234 écoles sur 2\u202f400" in tables.verdict(big)
     assert not tables.verdict(big).splitlines()[0].startswith("## 1")
+
+
+def test_an_export_read_in_blocks_gives_the_rows_and_lines_of_one_read(tmp_path, monkeypatch):
+    # Rows become Arrow columns block by block: with blocks of two rows, a wrong field count
+    # and a bad flag across block boundaries keep their line numbers, the rest their values.
+    path = tmp_path / "comptes.csv"
+    path.write_text(
+        "\ufeffIdentifiant;Profil;UAI;Activé;Date d'activation;Dernière connexion\n"
+        "u1;Élève;0310001A;Oui;01/09/2026;\n"
+        "u2;Parent;0310001A;Non;;\n"
+        "u3;Enseignant;0310002B\n"
+        "u4;Enseignant;0310002B;peut-être;;\n"
+        "u5; directeur ;0310002b;oui;2026-09-02;02/09/2026 08:00\n",
+        encoding="utf-8",
+    )
+    whole, whole_report = inputs.read_accounts(path)
+    monkeypatch.setattr(inputs, "TABLE_CHUNK_ROWS", 2)
+    blocks, report = inputs.read_accounts(path)
+    pd.testing.assert_frame_equal(blocks, whole)
+    assert report == whole_report
+    assert list(blocks["user"]) == ["u1", "u2", "u5"]
+    assert list(blocks["uai"]) == ["0310001A", "0310001A", "0310002B"]
+    assert [(m.line, m.reason) for m in report.malformed] == [
+        (4, inputs.Reason.FIELDS),
+        (5, inputs.Reason.VALUE),
+    ]
