@@ -290,6 +290,7 @@ def _synth(args: argparse.Namespace, out: Path):
         seed=args.seed,
         schools=args.schools,
         pupils=args.pupils,
+        staff=args.staff,
         perimeter=args.perimeter,
         start=args.start,
         part_size=args.part_size,
@@ -470,6 +471,12 @@ def _synth_options(p: argparse.ArgumentParser, schools: int, pupils: int) -> Non
     p.add_argument("--seed", type=int, default=0, help="graine (même graine, mêmes fichiers)")
     p.add_argument("--schools", type=int, default=schools, help="nombre d'écoles")
     p.add_argument("--pupils", type=int, default=pupils, help="nombre d'élèves (260000: académie)")
+    p.add_argument(
+        "--staff",
+        type=int,
+        help="nombre total de personnels (20000: académie; défaut: un enseignant par classe "
+        "et un AESH pour 400 élèves)",
+    )
     p.add_argument("--perimeter", default="ENT1D_DEMO31", help="périmètre du nom des fichiers")
     p.add_argument(
         "--start",
