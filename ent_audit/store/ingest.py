@@ -59,7 +59,7 @@ from ent_audit.exceptions import (
     StoreError,
 )
 from ent_audit.io import sha256
-from ent_audit.store import journal, presence, pseudonym
+from ent_audit.store import journal, partial, presence, pseudonym
 from ent_audit.store.apply import MAX_GAP_DAYS, Anomaly, apply_delta, check_delta
 
 if TYPE_CHECKING:
@@ -425,12 +425,22 @@ def _ingest_one(store: Store, path: Path, guards: Guards, progress: bool | None)
             anomalies: tuple[Anomaly, ...] = ()
             new_state = incoming
             named = None
+            partly = False
         else:
             guard_delta_records(path.name, incoming)
-            state = store.read_snapshot(state_dir) if state_dir else None
+            # With the presence in step with the state (every ingestion leaves it so), the
+            # Delta is applied to its slice of the state only (:mod:`.partial`).
+            partly = store.presence_synced(state_dir)
+            if state_dir is None:
+                state = None
+            elif partly:
+                files = partial.State.read(state_dir, store.read_meta(state_dir))
+                state = partial.delta_slice(files, incoming)
+            else:
+                state = store.read_snapshot(state_dir)
             anomalies = guard_delta(path.name, state, incoming, guards)
-            assert state is not None  # no_base_state is blocking
-            before = {k.frame: getattr(state, k.frame)["jointure"] for k in schema.KINDS.values()}
+            assert state is not None and state_dir is not None  # no_base_state is blocking
+            before = store.read_jointures(state_dir)
             new_state = apply_delta(state, incoming)
             named = {k.frame: getattr(incoming, k.frame)["jointure"] for k in schema.KINDS.values()}
         guard_mass_change(path.name, before, new_state, guards, named)
@@ -446,6 +456,7 @@ def _ingest_one(store: Store, path: Path, guards: Guards, progress: bool | None)
         return _ingest_rest(
             store, path, digest, t0, info, incoming, new_state, pseudonyms, anomalies, history,
             state_dir, staged, state if info.extraction == "delta" else None,
+            files if partly else None,
         )  # fmt: skip
     except BaseException:
         if staged is not None:
@@ -467,8 +478,12 @@ def _ingest_rest(
     state_dir: Path | None,
     staged: Staging | None,
     state: Snapshot | None,
+    files: partial.State | None = None,
 ) -> IngestResult:
-    """The journal, the presence history and the commit of an archive the guards passed."""
+    """The journal, the presence history and the commit of an archive the guards passed.
+    ``files``: ``state`` and ``new_state`` are a Delta's slice of the state, before and after
+    of these state files (:mod:`ent_audit.store.partial`): the new files are these with its
+    rows replaced."""
     # -- change journal and reconciliation (ent_audit.store.journal) --
     if info.extraction == "delta":
         previous = state
@@ -478,13 +493,25 @@ def _ingest_rest(
     changes = journal.changes(previous, incoming, new_state, store.key, reconcile=reconcile)
     divergences = journal.divergences(changes)
     # --
-    old_presence = store.read_presence(state_dir)
-    if info.extraction == "delta" and store.presence_synced(state_dir):
+    tables = None
+    if files is not None:
+        # Only the people the Delta may move are placed and pseudonymised again, and only
+        # their history is updated; everyone else's is carried over in Arrow.
+        people = presence.identified(presence.affected(state, incoming, new_state), store.key)
+        now = presence.present(new_state, store.key, people)
+        theirs = files.presence_of(people["pseudonym"])
+        theirs = presence.typed(theirs[presence.listed(theirs, people)])
+        updated = presence.update(theirs, now, info.date)
+        new_presence = partial.merged_presence(files, updated, people, info.date)
+        tables = partial.merged(files, state, new_state, incoming)
+    elif info.extraction == "delta" and store.presence_synced(state_dir):
         # Only the people the Delta may move are placed and pseudonymised again.
+        old_presence = store.read_presence(state_dir)
         people = presence.identified(presence.affected(state, incoming, new_state), store.key)
         now = presence.present(new_state, store.key, people)
         new_presence = presence.update(old_presence, now, info.date, people=people)
     else:
+        old_presence = store.read_presence(state_dir)
         given = pseudonyms if new_state is incoming else None
         now = presence.present(new_state, store.key, pseudonyms=given)
         new_presence = presence.update(old_presence, now, info.date)
@@ -497,13 +524,15 @@ def _ingest_rest(
         ingested_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         anomalies=len(anomalies),
         counts=incoming.counts(),
-        state_counts=new_state.counts(),
+        state_counts=new_state.counts() if tables is None else _counts(state_dir, tables),
         divergences=divergences,
     )
     reuse = ()
     if info.extraction == "delta":  # frames the Delta left as they were: linked, not written
         before_frames = state.frames()
         reuse = [n for n, df in new_state.frames().items() if before_frames.get(n) is df]
+    if tables is not None:
+        staged = store.stage(new_state, reuse=reuse, tables=tables)
     store.commit(
         new_state,
         new_presence,
@@ -530,6 +559,19 @@ def _ingest_rest(
         time.perf_counter() - t0,
         divergences=divergences,
     )
+
+
+def _counts(state: Path, tables: Mapping) -> dict[str, int]:
+    """Rows per entity frame of a Delta's merged state: its new tables, or the footers of the
+    state's files it left as they were."""
+    import pyarrow.parquet as pq
+
+    out = {}
+    for k in schema.KINDS.values():
+        table = tables.get(k.frame)
+        path = state / partial.FRAMES_DIR / f"{k.frame}.parquet"
+        out[k.frame] = table.num_rows if table is not None else pq.read_metadata(path).num_rows
+    return out
 
 
 def _read(

@@ -40,6 +40,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from ent_audit.aaf import schema
 from ent_audit.aaf.snapshot import ExtractionInfo, Snapshot
@@ -47,8 +49,9 @@ from ent_audit.exceptions import StoreCorruptError, StoreError, StoreLockedError
 from ent_audit.io import fsync_dir, open_private, private_dir, sha256, write_json
 from ent_audit.store import ingest, journal, presence, pseudonym
 from ent_audit.store.ingest import Guards, IngestResult
+from ent_audit.store.partial import FRAMES_DIR
+from ent_audit.store.partial import read as _read_parquet
 
-FRAMES_DIR = "snapshot"
 FILES_LIST = "files.json"
 """The state's own list of its files and their SHA-256, written last (see :meth:`verify`)."""
 
@@ -276,6 +279,11 @@ class Store:
         return state is not None and _read_meta(state).get("presence_synced") is True
 
     @staticmethod
+    def read_meta(state: Path) -> dict:
+        """A state folder's ``meta.json``."""
+        return _read_meta(state)
+
+    @staticmethod
     def read_presence(state: Path | None, columns: Sequence[str] | None = None) -> pd.DataFrame:
         if state is None:
             out = presence.empty()
@@ -402,12 +410,19 @@ class Store:
         return ingest.ingest(self, archives, guards=guards, wait=wait, progress=progress)
 
     def stage(
-        self, state: Snapshot, *, presence_synced: bool = True, reuse: Iterable[str] = ()
+        self,
+        state: Snapshot,
+        *,
+        presence_synced: bool = True,
+        reuse: Iterable[str] = (),
+        tables: Mapping[str, pa.Table] | None = None,
     ) -> Staging:
         """Start writing ``state``'s frames into a private staging folder, in threads (Parquet
         encoding, SHA-256 and writes release the GIL), while the caller computes the rest
         (presence, journal); :meth:`commit` with ``staged`` finishes the state. A caller that
-        does not commit calls :meth:`Staging.discard` (staged personal data never waits)."""
+        does not commit calls :meth:`Staging.discard` (staged personal data never waits).
+        ``tables``: frames given as Arrow tables instead of ``state``'s own (a Delta's merge,
+        :mod:`ent_audit.store.partial`)."""
         stage = Path(tempfile.mkdtemp(prefix="stage-", dir=self.path / "tmp"))  # 0700
         try:
             current = self.current() if reuse else None
@@ -418,7 +433,12 @@ class Store:
                 known = {n: listed[n] for n in names if isinstance(listed, dict) and n in listed}
             linked = {n: current / n for n in known} if current is not None else {}
             return Staging.start(
-                state, stage, presence_synced=presence_synced, linked=linked, known=known
+                state,
+                stage,
+                presence_synced=presence_synced,
+                linked=linked,
+                known=known,
+                tables=tables,
             )
         except BaseException:
             shutil.rmtree(stage, ignore_errors=True)
@@ -427,7 +447,7 @@ class Store:
     def commit(
         self,
         state: Snapshot,
-        history_presence: pd.DataFrame,
+        history_presence: pd.DataFrame | pa.Table,
         history: list[dict],
         changes: pd.DataFrame,
         *,
@@ -448,8 +468,7 @@ class Store:
         try:
             known = staged.finish()
             journal.write(stage, changes)
-            with open_private(stage / "presence.parquet") as fh:
-                history_presence.to_parquet(fh, index=False)
+            known["presence.parquet"] = _write_frame(history_presence, stage / "presence.parquet")
             write_json(stage / "extractions.json", history)
             write_json(stage / FILES_LIST, _file_hashes(stage, known))
             fsync_dir(stage)
@@ -536,15 +555,6 @@ def release_unused() -> None:
     pa.default_memory_pool().release_unused()
 
 
-def _read_parquet(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
-    try:
-        return pd.read_parquet(path, columns=columns)
-    except FileNotFoundError:
-        raise StoreCorruptError(path, "fichier absent") from None
-    except Exception as err:  # pyarrow raises several unrelated types for a damaged file
-        raise StoreCorruptError(path, f"{type(err).__name__}: {err}") from None
-
-
 def _file_hashes(folder: Path, known: dict[str, str] | None = None) -> dict[str, str]:
     """SHA-256 of every file of a state folder; ``known``: relative path -> hash already
     recorded for a file linked unchanged from the previous state."""
@@ -610,12 +620,15 @@ WRITERS = 2
 """Threads writing a state's frames (the machine's two cores; pyarrow releases the GIL)."""
 
 
-def _write_frame(df: pd.DataFrame, target: Path) -> str:
-    """Write one frame as Parquet (pandas' default settings: snappy, which encodes as fast
-    as no compression here and half the size; zstd is 25 % smaller but slower on the
-    largest frames) and return its SHA-256, hashed from the bytes written, not re-read."""
+def _write_frame(df: pd.DataFrame | pa.Table, target: Path) -> str:
+    """Write one frame (pandas or Arrow) as Parquet (the default settings: snappy, which
+    encodes as fast as no compression here and half the size; zstd is 25 % smaller but slower
+    on the largest frames) and return its SHA-256, hashed from the bytes written, not re-read."""
     buf = io.BytesIO()
-    df.to_parquet(buf, index=False)
+    if isinstance(df, pa.Table):
+        pq.write_table(df, buf)
+    else:
+        df.to_parquet(buf, index=False)
     data = buf.getbuffer()
     with open_private(target) as fh:  # fsynced on close
         fh.write(data)
@@ -642,10 +655,12 @@ class Staging:
         presence_synced: bool = False,
         linked: dict[str, Path] | None = None,
         known: dict[str, str] | None = None,
+        tables: Mapping[str, pa.Table] | None = None,
     ) -> Staging:
         """``linked``: relative path -> a file of the live state holding that frame
         unchanged, hard-linked (same inode, 0600, already on disk) instead of written;
-        ``known``: their SHA-256, from the live state's own list (:meth:`Store.stage`)."""
+        ``known``: their SHA-256, from the live state's own list (:meth:`Store.stage`);
+        ``tables``: frames to write from these Arrow tables instead."""
         frames = folder / FRAMES_DIR
         private_dir(frames)
         linked = linked or {}
@@ -657,6 +672,8 @@ class Staging:
             if source is not None:
                 os.link(source, frames / f"{name}.parquet")
                 continue
+            if tables is not None and tables.get(name) is not None:
+                df = tables[name]
             todo.append((rel, df, len(df)))
         pool = ThreadPoolExecutor(max_workers=WRITERS, thread_name_prefix="ent-audit-parquet")
         todo.sort(key=lambda t: -t[2])  # biggest first: the two threads end together
