@@ -89,6 +89,9 @@ class Guards:
     """``--max-delete-count``: …and number; refused only beyond both."""
     accept_mass_change: bool = False
     """``--accept-mass-change``: a human says the mass removal is expected."""
+    overlay_days: int = partial.MAX_DAYS
+    """``--overlay-days``: a Delta written as an overlay over a base whose first overlay is
+    older than this many days writes the whole state instead (:mod:`.partial`)."""
 
 
 @dataclass(frozen=True)
@@ -456,7 +459,7 @@ def _ingest_one(store: Store, path: Path, guards: Guards, progress: bool | None)
         return _ingest_rest(
             store, path, digest, t0, info, incoming, new_state, pseudonyms, anomalies, history,
             state_dir, staged, state if info.extraction == "delta" else None,
-            files if partly else None,
+            files if partly else None, guards.overlay_days,
         )  # fmt: skip
     except BaseException:
         if staged is not None:
@@ -479,6 +482,7 @@ def _ingest_rest(
     staged: Staging | None,
     state: Snapshot | None,
     files: partial.State | None = None,
+    overlay_days: int = partial.MAX_DAYS,
 ) -> IngestResult:
     """The journal, the presence history and the commit of an archive the guards passed.
     ``files``: ``state`` and ``new_state`` are a Delta's slice of the state, before and after
@@ -493,23 +497,19 @@ def _ingest_rest(
     changes = journal.changes(previous, incoming, new_state, store.key, reconcile=reconcile)
     divergences = journal.divergences(changes)
     # --
-    tables = None
+    written = None
     if files is not None:
         # Only the people the Delta may move are placed and pseudonymised again, and only
-        # their history is updated; everyone else's is carried over in Arrow.
+        # their history is updated (:mod:`.partial` carries everyone else's over).
         people = presence.identified(presence.affected(state, incoming, new_state), store.key)
         now = presence.present(new_state, store.key, people)
         theirs = files.presence_of(people["pseudonym"])
         theirs = presence.typed(theirs[presence.listed(theirs, people)])
         updated = presence.update(theirs, now, info.date)
-        new_presence = partial.merged_presence(files, updated, people, info.date)
-        tables = partial.merged(files, state, new_state, incoming)
-    elif info.extraction == "delta" and store.presence_synced(state_dir):
-        # Only the people the Delta may move are placed and pseudonymised again.
-        old_presence = store.read_presence(state_dir)
-        people = presence.identified(presence.affected(state, incoming, new_state), store.key)
-        now = presence.present(new_state, store.key, people)
-        new_presence = presence.update(old_presence, now, info.date, people=people)
+        written = partial.write_plan(
+            files, state, new_state, incoming, updated, people, max_days=overlay_days
+        )
+        new_presence = written.presence
     else:
         old_presence = store.read_presence(state_dir)
         given = pseudonyms if new_state is incoming else None
@@ -524,23 +524,24 @@ def _ingest_rest(
         ingested_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         anomalies=len(anomalies),
         counts=incoming.counts(),
-        state_counts=new_state.counts() if tables is None else _counts(state_dir, tables),
+        state_counts=new_state.counts() if written is None else written.counts,
         divergences=divergences,
     )
-    reuse = ()
-    if info.extraction == "delta":  # frames the Delta left as they were: linked, not written
-        before_frames = state.frames()
-        reuse = [n for n, df in new_state.frames().items() if before_frames.get(n) is df]
-    if tables is not None:
-        staged = store.stage(new_state, reuse=reuse, tables=tables)
-    store.commit(
-        new_state,
-        new_presence,
-        [*history, entry],
-        journal.append(journal.read(state_dir), changes),
-        reuse=reuse,
-        staged=staged,
-    )
+    changes = journal.append(journal.read(state_dir), changes)
+    if written is not None and not written.compacted:
+        store.commit_delta(new_state, written, [*history, entry], changes)
+    else:
+        reuse = ()
+        if info.extraction == "delta":  # frames the Delta left as they were: linked
+            before_frames = state.frames()
+            reuse = [n for n, df in new_state.frames().items() if before_frames.get(n) is df]
+        if written is not None:  # a compaction: the merged frames, whole
+            reuse = [n for n, w in written.frames.items() if w is None]
+            tables = {n: w for n, w in written.frames.items() if w is not None}
+            staged = store.stage(new_state, reuse=reuse, tables=tables)
+        store.commit(
+            new_state, new_presence, [*history, entry], changes, reuse=reuse, staged=staged
+        )
     message = "ingérée"
     if divergences:
         message += (
@@ -559,19 +560,6 @@ def _ingest_rest(
         time.perf_counter() - t0,
         divergences=divergences,
     )
-
-
-def _counts(state: Path, tables: Mapping) -> dict[str, int]:
-    """Rows per entity frame of a Delta's merged state: its new tables, or the footers of the
-    state's files it left as they were."""
-    import pyarrow.parquet as pq
-
-    out = {}
-    for k in schema.KINDS.values():
-        table = tables.get(k.frame)
-        path = state / partial.FRAMES_DIR / f"{k.frame}.parquet"
-        out[k.frame] = table.num_rows if table is not None else pq.read_metadata(path).num_rows
-    return out
 
 
 def _read(

@@ -1,30 +1,42 @@
-"""A Delta applied to the part of the state it touches, then merged into the state's files.
+"""A Delta written as what it names: its slice of the state, its overlay over the base files.
 
 A Delta names a few thousand records of a state of hundreds of thousands. Its application,
-its journal and its presence are computed on :func:`delta_slice`, the part of the state they
-read: the Delta's records, the members of the structures it names, the guardians of those
-pupils and the pupils of those guardians, every row these people own, every structure. On
-that slice :func:`ent_audit.store.apply.apply_delta`, :func:`ent_audit.store.journal.changes`
-and :mod:`ent_audit.store.presence` give, for the records the Delta names, the same rows as on
-the whole state.
+journal and presence are computed on :func:`delta_slice`, the part of the state they read: the
+Delta's records, the members of the structures it names, the guardians of those pupils and the
+pupils of those guardians, every row these people own, every structure. On that slice
+:func:`~ent_audit.store.apply.apply_delta`, :func:`~ent_audit.store.journal.changes` and
+:mod:`~ent_audit.store.presence` give, for the records the Delta names, the same rows as on the
+whole state.
 
-The new state's files are then the old ones with the rows the Delta's records own replaced
-(:func:`merged`, :func:`merged_presence`): a filter and a concatenation in Arrow, never the
-whole state in pandas. Every frame is still written whole, so a state holds the latest values
-only: no older copy of a record is kept anywhere (Annexe 1 of the convention).
+On disk a state is a *base* (``snapshot/<frame>.parquet``, ``presence.parquet``: written whole
+by a Complet, a purge or a compaction) and, after Deltas, an *overlay*: per frame they touched,
+``overlay/<frame>.parquet`` holds the rows the records they named own, as they are now, and
+``overlay/<frame>.keys.parquet`` those records (kind, jointure); the presence history likewise
+by (kind, pseudonym). A Delta hard-links the base and writes its overlay (the previous one with
+its own records' rows replaced): its cost grows with the Delta, not with the state. Every
+reader sees the merged frame (:func:`read_frame`): the base rows no overlay record owns, then
+the overlay rows. An open presence spell's ``last_seen`` is the state's date (a Delta sees
+again everyone it leaves where they were): ``presence_seen``, applied on reading.
+
+The base keeps the replaced rows of the records a Delta changed or removed: older copies of
+personal data (Annexe 1 of the convention keeps the latest only). They are bounded: a Delta
+more than :data:`MAX_DAYS` after the base's first overlay, or whose overlay would pass
+:data:`MAX_SHARE` of a frame, writes the whole state instead (a compaction, :func:`merged`);
+the retention report lists a base waiting for its compaction with that deadline, and
+``ent-audit purge`` compacts it.
 
 Which rows a record owns comes from the schema (:func:`owners`): its entity row, the link rows
 its multi-valued attributes state (with their origin, where a table has one), its extras and
-issues. ``skipped`` and ``files`` (a few rows per XML part) are the slice's own, whole.
+issues. ``structures``, ``skipped`` and ``files`` (small) are written whole.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -39,12 +51,21 @@ from ent_audit.aaf.snapshot import ExtractionInfo, Snapshot
 from ent_audit.exceptions import StoreCorruptError
 
 FRAMES_DIR = "snapshot"
+OVERLAY_DIR = "overlay"
 PRESENCE = "presence.parquet"
+PRESENCE_OVERLAY = "presence.overlay.parquet"
+PRESENCE_KEYS = "presence.overlay.keys.parquet"
 WHOLE = ("structures", "skipped", "files")
-"""Frames the slice holds whole: the Delta's result is the frame."""
+"""Frames a Delta writes whole (a few thousand rows at most)."""
+MAX_SHARE = 0.25
+"""A Delta whose overlay would hold more than this share of a frame's base rows compacts."""
+MAX_DAYS = 7
+"""A Delta dated more than this many days after the base's first overlay compacts: the
+replaced rows the base still holds are older copies, kept a week at most (the retention rule
+``old_copies`` gives the same deadline to a base no Delta compacted)."""
 
 Where = Sequence[tuple[str, Iterable]]
-"""A read's row filter: (column, ids) pairs; a row is kept when any of them holds."""
+"""A row filter: (column, ids) pairs; a row is kept when any of them holds."""
 
 
 @functools.cache
@@ -64,29 +85,54 @@ def owners(frame: str) -> tuple[tuple[str, str, str | None, str | None], ...]:
     return tuple(dict.fromkeys(out))
 
 
-def _column(values) -> pa.Array:
+def key_columns(frame: str) -> list[str]:
+    """The columns :func:`owned` reads in ``frame``."""
+    return list(dict.fromkeys(c for _, i, o, _ in owners(frame) for c in (i, o) if c))
+
+
+def _strings(values) -> pa.Array:
+    """A column (Arrow or pandas) as plain Arrow strings."""
+    if isinstance(values, pd.Series):
+        values = pa.array(values.astype(STRING).array, type=pa.string())
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks()
-    if isinstance(values, pa.Array):
-        if pa.types.is_dictionary(values.type):
-            values = values.dictionary_decode()
-        return values.cast(pa.string())
-    return pa.array(values, type=pa.string())
+    if pa.types.is_dictionary(values.type):
+        values = values.dictionary_decode()
+    return values.cast(pa.string())
 
 
-def owned(rows: pa.Table | pd.DataFrame, frame: str, ids: dict[str, Sequence[str]]) -> np.ndarray:
+def _is_in(values, ids) -> np.ndarray:
+    hit = pc.is_in(_strings(values), value_set=pa.array(list(ids), type=pa.string()))
+    return hit.fill_null(False).to_numpy(zero_copy_only=False)
+
+
+def owned(
+    rows: pa.Table | pd.DataFrame, frame: str, ids: Mapping[str, Sequence[str]]
+) -> np.ndarray:
     """Rows of ``rows`` (rows of ``frame``) owned by the records ``ids`` lists by kind name."""
     out = np.zeros(len(rows), dtype=bool)
     for kind, id_col, origin_col, origin in owners(frame):
         mine = ids.get(kind)
         if mine is None or not len(mine) or not len(rows):
             continue
-        values = rows[id_col] if isinstance(rows, pa.Table) else rows[id_col].array
-        hit = pc.is_in(_column(values), value_set=pa.array(mine, type=pa.string()))
+        hit = _is_in(rows[id_col], mine)
         if origin_col is not None:
-            o = rows[origin_col] if isinstance(rows, pa.Table) else rows[origin_col].array
-            hit = pc.and_(hit, pc.equal(_column(o), origin))
-        out |= hit.fill_null(False).to_numpy(zero_copy_only=False)
+            hit &= (
+                pc.equal(_strings(rows[origin_col]), origin)
+                .fill_null(False)
+                .to_numpy(zero_copy_only=False)
+            )
+        out |= hit
+    return out
+
+
+def _any(table: pa.Table, where: Where) -> np.ndarray:
+    """Rows of ``table`` where one of the (column, ids) pairs holds."""
+    out = np.zeros(table.num_rows, dtype=bool)
+    for column, ids in where:
+        ids = list(ids)
+        if ids and table.num_rows:
+            out |= _is_in(table[column], ids)
     return out
 
 
@@ -101,39 +147,113 @@ def named(delta: Snapshot) -> dict[str, list[str]]:
     return {k.name: _unique(getattr(delta, k.frame)["jointure"]) for k in schema.KINDS.values()}
 
 
-# -- reading the slice --------------------------------------------------------------------
+def _keys(table: pa.Table | pd.DataFrame, column: str = "jointure") -> dict[str, list[str]]:
+    """An overlay's keys as ids by kind name."""
+    df = table.to_pandas() if isinstance(table, pa.Table) else table
+    return {str(k): list(g[column].astype(str)) for k, g in df.groupby("kind", observed=True)}
 
 
-def read(path: Path, columns: list[str] | None = None, where: Where | None = None):
-    """One Parquet frame of a state as pandas (only the rows ``where`` names: any pair),
-    a missing or damaged file named."""
-    table = read_table(path, columns)
-    if where is not None:
-        table = table.filter(pa.array(_any(table, where)))
-    return table.to_pandas()
+# -- Arrow tables of one schema ------------------------------------------------------------
 
 
-def read_table(path: Path, columns: list[str] | None = None) -> pa.Table:
-    """One Parquet file as Arrow (pandas' own dtypes come back from its metadata)."""
+def conform(tables: Sequence[pa.Table | pd.DataFrame]) -> list[pa.Table]:
+    """Tables (or frames) with the first one's schema, dictionary columns as int32-indexed
+    strings (their dictionaries are unified when concatenated): ready for ``concat_tables``."""
+    arrow = [
+        t if isinstance(t, pa.Table) else pa.Table.from_pandas(t, preserve_index=False)
+        for t in tables
+    ]
+    first = arrow[0].schema
+    fields = [
+        f.with_type(pa.dictionary(pa.int32(), pa.string())) if pa.types.is_dictionary(f.type) else f
+        for f in first
+    ]
+    target = pa.schema(fields, metadata=first.metadata)
+    return [
+        pa.Table.from_arrays([t[f.name].cast(f.type) for f in fields], schema=target) for t in arrow
+    ]
+
+
+def concat(tables: Sequence[pa.Table | pd.DataFrame]) -> pa.Table:
+    return pa.concat_tables(conform(tables)).unify_dictionaries()
+
+
+# -- reading --------------------------------------------------------------------------------
+
+
+def read_table(path: Path, columns: Sequence[str] | None = None) -> pa.Table:
+    """One Parquet file as Arrow (pandas' own dtypes come back from its metadata on
+    ``to_pandas``), a missing or damaged file named."""
     try:
-        return pq.read_table(path, columns=columns)
+        return pq.read_table(path, columns=None if columns is None else list(columns))
     except FileNotFoundError:
         raise StoreCorruptError(path, "fichier absent") from None
     except Exception as err:  # pyarrow raises several unrelated types for a damaged file
         raise StoreCorruptError(path, f"{type(err).__name__}: {err}") from None
 
 
-def _any(table: pa.Table, where: Where) -> np.ndarray:
-    """Rows of ``table`` where one of the (column, ids) pairs holds (a filter over the whole
-    table in Arrow: faster than Parquet's own row filter, which decodes as much)."""
+def layered(meta: Mapping) -> dict[str, int]:
+    """The frames of a state with an overlay, and its row count."""
+    return dict(meta.get("overlay") or {})
+
+
+def read_frame(
+    folder: Path, meta: Mapping, name: str, columns: Sequence[str] | None = None
+) -> pa.Table:
+    """Frame ``name`` of a state folder: the base rows no overlay record owns, then the
+    overlay rows; ``columns``: only these (``()``: none, the row count only)."""
+    base_path = folder / FRAMES_DIR / f"{name}.parquet"
+    if name not in layered(meta):
+        return read_table(base_path, columns)
+    need = None if columns is None else list(dict.fromkeys([*columns, *key_columns(name)]))
+    base = read_table(base_path, need)
+    top = read_table(folder / OVERLAY_DIR / f"{name}.parquet", need)
+    keys = _keys(read_table(folder / OVERLAY_DIR / f"{name}.keys.parquet"))
+    out = concat([base.filter(pa.array(~owned(base, name, keys))), top])
+    return out if columns is None else out.select(list(columns))
+
+
+def read_presence(folder: Path, meta: Mapping, columns: Sequence[str] | None = None) -> pa.Table:
+    """The presence history of a state folder (base, overlay, open spells last seen at the
+    state's date: ``presence_seen``), in its order when an overlay was merged."""
+    if not meta.get("presence_overlay"):
+        return read_table(folder / PRESENCE, columns)
+    base = read_table(folder / PRESENCE)
+    top = read_table(folder / PRESENCE_OVERLAY)
+    keys = _keys(read_table(folder / PRESENCE_KEYS), "pseudonym")
+    table = _presence(base, keys, top, dt.date.fromisoformat(meta["presence_seen"]))
+    return table if columns is None else table.select(list(columns))
+
+
+def _presence_owned(table: pa.Table, keys: Mapping[str, Sequence[str]]) -> np.ndarray:
     out = np.zeros(table.num_rows, dtype=bool)
-    for column, ids in where:
-        ids = list(ids)
-        if ids and table.num_rows:
-            hit = pc.is_in(_column(table[column]), value_set=pa.array(ids, type=pa.string()))
-            out |= hit.fill_null(False).to_numpy(zero_copy_only=False)
+    for kind, ids in keys.items():
+        hit = _is_in(table["pseudonym"], ids)
+        out |= hit & pc.equal(_strings(table["kind"]), kind).fill_null(False).to_numpy(
+            zero_copy_only=False
+        )
     return out
 
+
+def _presence(
+    base: pa.Table, keys: Mapping[str, Sequence[str]], top: pa.Table | pd.DataFrame, seen: dt.date
+) -> pa.Table:
+    """``base`` without the rows of ``keys`` (kind -> pseudonyms), everyone else's open
+    spells seen again at ``seen``, then ``top``; in the history's order."""
+    from ent_audit.store.presence import KEYS
+
+    table = concat([base.filter(pa.array(~_presence_owned(base, keys))), top])
+    i = table.schema.get_field_index("last_seen")
+    day = pa.scalar(dt.datetime.combine(seen, dt.time()), type=table.schema.field(i).type)
+    last = pc.if_else(pc.is_null(table["departed"]), day, table["last_seen"])
+    table = table.set_column(i, table.schema.field(i), last)
+    order = pc.sort_indices(
+        table, sort_keys=[(c, "ascending", "at_end") for c in [*KEYS, "first_seen"]]
+    )
+    return table.take(order)
+
+
+# -- a Delta's slice ------------------------------------------------------------------------
 
 _MEMBERS = {
     "person_structure": ("person", "kind"),
@@ -147,21 +267,38 @@ places several kinds, the column saying which."""
 
 @dataclass
 class State:
-    """A state folder's frames and presence history as Arrow tables, read once: a Delta's
-    slice is cut from them and its result merged into them."""
+    """A state folder read once as Arrow (every frame merged, the presence history merged):
+    a Delta's slice is cut from it, its overlay built over it, or the whole state merged."""
 
     folder: Path
     meta: dict
     tables: dict[str, pa.Table]
     presence: pa.Table
+    overlays: dict[str, tuple[pa.Table, dict[str, list[str]]]] = field(default_factory=dict)
+    """Per layered frame, its overlay rows and keys (kind -> jointures)."""
+    presence_overlay: tuple[pa.Table, dict[str, list[str]]] | None = None
 
     @classmethod
     def read(cls, folder: Path, meta: dict) -> State:
         names = list(meta.get("frames", []))
-        paths = [folder / FRAMES_DIR / f"{n}.parquet" for n in names] + [folder / PRESENCE]
         with ThreadPoolExecutor(2, thread_name_prefix="ent-audit-read") as pool:
-            tables = list(pool.map(read_table, paths))
-        return cls(folder, meta, dict(zip(names, tables[:-1], strict=True)), tables[-1])
+            read = pool.map(lambda n: read_frame(folder, meta, n), names)
+            tables = dict(zip(names, read, strict=True))
+            history = read_presence(folder, meta)
+        overlays = {
+            name: (
+                read_table(folder / OVERLAY_DIR / f"{name}.parquet"),
+                _keys(read_table(folder / OVERLAY_DIR / f"{name}.keys.parquet")),
+            )
+            for name in layered(meta)
+        }
+        top = None
+        if meta.get("presence_overlay"):
+            top = (
+                read_table(folder / PRESENCE_OVERLAY),
+                _keys(read_table(folder / PRESENCE_KEYS), "pseudonym"),
+            )
+        return cls(folder, meta, tables, history, overlays, top)
 
     def rows(self, name: str, where: Where | None) -> pd.DataFrame:
         table = self.tables[name]
@@ -174,6 +311,9 @@ class State:
         table = self.presence
         return table.filter(pa.array(_any(table, [("pseudonym", pseudonyms)]))).to_pandas()
 
+    def base_rows(self, name: str) -> int:
+        return pq.read_metadata(self.folder / FRAMES_DIR / f"{name}.parquet").num_rows
+
 
 def delta_slice(state: State, delta: Snapshot) -> Snapshot:
     """The part of ``state`` a Delta's application, journal and presence read (see the
@@ -183,8 +323,11 @@ def delta_slice(state: State, delta: Snapshot) -> Snapshot:
     t = state.tables
     ids = named(delta)
     structures = ids[schema.STRUCTURE.name]
-    students = list(ids[schema.STUDENT.name])
-    staff = list(ids[schema.STAFF.name])
+    # People the Delta's links and modified values point at (a pupil a new guardian is
+    # linked to…): they place people it names. Any kind: ids of another kind select nothing.
+    mentioned = _mentioned(delta, _PEOPLE_COLUMNS)
+    students = [*ids[schema.STUDENT.name], *mentioned]
+    staff = [*ids[schema.STAFF.name], *mentioned]
     for name, (column, kind_col) in _MEMBERS.items() if structures else ():
         hit = t[name].filter(pa.array(_any(t[name], [("structure", structures)])))
         hit = hit.select([column, *([kind_col] if kind_col else [])]).to_pandas()
@@ -195,7 +338,7 @@ def delta_slice(state: State, delta: Snapshot) -> Snapshot:
             is_tag = (hit[kind_col] == tag).to_numpy(dtype=bool, na_value=False)
             into.extend(hit.loc[is_tag, column].dropna())
     students = _unique(students)
-    guardians = list(ids[schema.GUARDIAN.name])
+    guardians = [*ids[schema.GUARDIAN.name], *mentioned]
     sg = t["student_guardian"].select(["student", "guardian"])
     near = sg.filter(pa.array(_any(sg, [("student", students)]))).to_pandas()
     guardians = _unique([*guardians, *near["guardian"].dropna()])
@@ -228,74 +371,130 @@ def delta_slice(state: State, delta: Snapshot) -> Snapshot:
         raise StoreCorruptError(state.folder / "meta.json", repr(err)) from None
 
 
-# -- merging the result into the state's files ----------------------------------------------
+def _mentioned(delta: Snapshot, people_columns: Mapping[str, Sequence[str]]) -> list[str]:
+    """Every id in the Delta's link rows' person columns and in its modified values' parts."""
+    found = [
+        delta.links[name][c].dropna()
+        for name, columns in people_columns.items()
+        if name in delta.links
+        for c in columns
+    ]
+    values = delta.modifications["value"].dropna().astype(str)
+    found.append(values.str.split("$").explode())
+    return _unique(pd.concat(found, ignore_index=True)) if found else []
 
 
-def _like(rows: pd.DataFrame, base: pa.Table) -> tuple[pa.Table, pa.Table]:
-    """``base`` and ``rows`` (as Arrow) with one schema, ``base``'s: dictionary columns as
-    int32-indexed strings (the union of both dictionaries is made when concatenated)."""
-    table = pa.Table.from_pandas(rows, preserve_index=False)
-    fields, left, right = [], [], []
-    for field in base.schema:
-        b, r = base[field.name], table[field.name]
-        if pa.types.is_dictionary(field.type):
-            field = field.with_type(pa.dictionary(pa.int32(), pa.string()))
-        b, r = b.cast(field.type), r.cast(field.type)
-        fields.append(field)
-        left.append(b)
-        right.append(r)
-    schema_ = pa.schema(fields, metadata=base.schema.metadata)
-    return pa.Table.from_arrays(left, schema=schema_), pa.Table.from_arrays(right, schema=schema_)
+# -- what a Delta writes ---------------------------------------------------------------------
 
 
-def merged(
-    state: State, slice_: Snapshot, after: Snapshot, delta: Snapshot
-) -> dict[str, pa.Table | None]:
-    """Per frame, the new state's frame as Arrow: the state's rows the Delta's records do not
-    own, then the rows they own in ``after`` (the Delta applied to ``slice_``); ``None`` for a
-    frame the Delta left as it was (its file is linked)."""
-    before = slice_.frames()
+@dataclass
+class Written:
+    """What a Delta writes: per frame an overlay (rows, keys) or a whole table, or nothing
+    (``None``: the frame is as it was, its files are linked); the same for presence."""
+
+    frames: dict[str, tuple[pa.Table, pa.Table] | pa.Table | None]
+    presence: tuple[pa.Table, pa.Table] | pa.Table
+    compacted: bool
+    overlay_since: str | None
+    """When the base's first overlay was written (ISO date of that Delta)."""
+
+    counts: dict[str, int]
+    """Rows per entity frame of the new state."""
+
+
+def write_plan(
+    state: State,
+    slice_: Snapshot,
+    after: Snapshot,
+    delta: Snapshot,
+    updated: pd.DataFrame,
+    people: pd.DataFrame,
+    *,
+    max_days: int = MAX_DAYS,
+) -> Written:
+    """What the Delta (``after`` is it applied to ``slice_``; ``updated`` the history of the
+    ``people`` it touched, after it) writes: overlays, or the whole state when they would
+    pass :data:`MAX_SHARE` or the base's first overlay is more than ``max_days`` old."""
+    date = delta.extraction.date
+    since = state.meta.get("overlay_since")
+    stale = (
+        since is not None
+        and date is not None
+        and (date - dt.date.fromisoformat(since)).days > MAX_DAYS
+    )
     ids = named(delta)
-    out: dict[str, pa.Table | None] = {}
+    before = slice_.frames()
+    frames: dict[str, tuple[pa.Table, pa.Table] | pa.Table | None] = {}
+    counts = {k.frame: state.tables[k.frame].num_rows for k in schema.KINDS.values()}
+    big = stale
     for name, frame in after.frames().items():
         if frame is before.get(name):
-            out[name] = None
+            frames[name] = None
             continue
+        if name in counts:  # the merged rows the Delta's records own give way to theirs
+            gone = owned(state.tables[name], name, ids).sum()
+            counts[name] += int(owned(frame, name, ids).sum() - gone)
         if name in WHOLE:
-            out[name] = pa.Table.from_pandas(frame, preserve_index=False)
+            frames[name] = concat([frame])
             continue
         take = owned(frame, name, ids)
         if name in ("extras", "issues"):  # the Delta's own rows about no record
             take |= frame["jointure"].isna().to_numpy()
-        base = state.tables[name]
-        base = base.filter(pa.array(~owned(base, name, ids)))
-        left, right = _like(frame[take], base)
-        out[name] = pa.concat_tables([left, right]).unify_dictionaries()
-    return out
+        mine = {k: v for k, v in ids.items() if v and k in {o[0] for o in owners(name)}}
+        old_rows, old_keys = state.overlays.get(name, (None, {}))
+        rows = [frame[take]]
+        if old_rows is not None:
+            rows.insert(0, old_rows.filter(pa.array(~owned(old_rows, name, mine))))
+        keys = {
+            k: list(dict.fromkeys([*old_keys.get(k, []), *mine.get(k, [])]))
+            for k in {*old_keys, *mine}
+        }
+        table = concat(rows if old_rows is not None else [state.tables[name].slice(0, 0), *rows])
+        frames[name] = (table, _key_table(keys))
+        big = big or table.num_rows > MAX_SHARE * max(state.base_rows(name), 1)
+    history_keys = _keys(people[["kind", "pseudonym"]], "pseudonym")
+    if big:  # a compaction: every frame whole
+        whole: dict[str, tuple[pa.Table, pa.Table] | pa.Table | None] = {}
+        for name, w in frames.items():
+            if w is None:  # as it was: linked, or written merged if it had an overlay
+                whole[name] = state.tables[name] if name in state.overlays else None
+            elif isinstance(w, pa.Table):
+                whole[name] = w
+            else:
+                whole[name] = merged(state, name, after, ids)
+        table = _presence(state.presence, history_keys, updated, date)
+        return Written(whole, table, True, None, counts)
+    old_top, old_hkeys = state.presence_overlay or (None, {})
+    top = [updated]
+    if old_top is not None:
+        top.insert(0, old_top.filter(pa.array(~_presence_owned(old_top, history_keys))))
+    else:
+        top.insert(0, state.presence.slice(0, 0))
+    hkeys = {
+        k: list(dict.fromkeys([*old_hkeys.get(k, []), *history_keys.get(k, [])]))
+        for k in {*old_hkeys, *history_keys}
+    }
+    return Written(
+        frames,
+        (concat(top), _key_table(hkeys, "pseudonym")),
+        False,
+        since or (date.isoformat() if date else None),
+        counts,
+    )
 
 
-def merged_presence(
-    state: State, updated: pd.DataFrame, people: pd.DataFrame, date: dt.date
-) -> pa.Table:
-    """The new presence history: the old one without the rows of ``people`` (kind,
-    pseudonym), everyone else's open spells seen again at ``date``, then ``updated`` (their
-    history after the Delta), in the history's order."""
-    from ent_audit.store.presence import KEYS
+def _key_table(keys: Mapping[str, Sequence[str]], column: str = "jointure") -> pa.Table:
+    kinds = [k for k, v in keys.items() for _ in v]
+    ids = [i for v in keys.values() for i in v]
+    return pa.table({"kind": pa.array(kinds, pa.string()), column: pa.array(ids, pa.string())})
 
-    base = state.presence
-    drop = np.zeros(base.num_rows, dtype=bool)
-    for kind in pd.unique(people["kind"].astype(str)):
-        mine = people.loc[(people["kind"] == kind).to_numpy(), "pseudonym"]
-        hit = pc.is_in(_column(base["pseudonym"]), value_set=pa.array(mine, type=pa.string()))
-        hit = pc.and_(hit, pc.equal(_column(base["kind"]), kind))
-        drop |= hit.fill_null(False).to_numpy(zero_copy_only=False)
-    base = base.filter(pa.array(~drop))
-    i = base.schema.get_field_index("last_seen")
-    day = pa.scalar(dt.datetime.combine(date, dt.time()), type=base.schema.field(i).type)
-    seen = pc.if_else(pc.is_null(base["departed"]), day, base["last_seen"])
-    base = base.set_column(i, base.schema.field(i), seen)
-    left, right = _like(updated, base)
-    table = pa.concat_tables([left, right])
-    keys = [*KEYS, "first_seen"]
-    order = pc.sort_indices(table, sort_keys=[(c, "ascending", "at_end") for c in keys])
-    return table.take(order)
+
+def merged(state: State, name: str, after: Snapshot, ids: Mapping[str, Sequence[str]]) -> pa.Table:
+    """Frame ``name`` of the state after the Delta, whole: the merged rows the Delta's records
+    do not own, then the rows they own in ``after``."""
+    frame = after.frames()[name]
+    take = owned(frame, name, ids)
+    if name in ("extras", "issues"):
+        take |= frame["jointure"].isna().to_numpy()
+    base = state.tables[name]
+    return concat([base.filter(pa.array(~owned(base, name, ids))), frame[take]])
