@@ -58,7 +58,7 @@ PRESENCE_KEYS = "presence.overlay.keys.parquet"
 WHOLE = ("structures", "skipped", "files")
 """Frames a Delta writes whole (a few thousand rows at most)."""
 MAX_SHARE = 0.25
-"""A Delta whose overlay would hold more than this share of a frame's base rows compacts."""
+"""A Delta whose overlays would hold more than this share of the base's rows compacts."""
 MAX_DAYS = 7
 """A Delta dated more than this many days after the base's first overlay compacts: the
 replaced rows the base still holds are older copies, kept a week at most (the retention rule
@@ -420,16 +420,17 @@ def write_plan(
     stale = (
         since is not None
         and date is not None
-        and (date - dt.date.fromisoformat(since)).days > MAX_DAYS
+        and (date - dt.date.fromisoformat(since)).days > max_days
     )
     ids = named(delta)
     before = slice_.frames()
     frames: dict[str, tuple[pa.Table, pa.Table] | pa.Table | None] = {}
     counts = {k.frame: state.tables[k.frame].num_rows for k in schema.KINDS.values()}
-    big = stale
+    overlaid = 0
     for name, frame in after.frames().items():
         if frame is before.get(name):
             frames[name] = None
+            overlaid += state.overlays[name][0].num_rows if name in state.overlays else 0
             continue
         if name in counts:  # the merged rows the Delta's records own give way to theirs
             gone = owned(state.tables[name], name, ids).sum()
@@ -451,7 +452,9 @@ def write_plan(
         }
         table = concat(rows if old_rows is not None else [state.tables[name].slice(0, 0), *rows])
         frames[name] = (table, _key_table(keys))
-        big = big or table.num_rows > MAX_SHARE * max(state.base_rows(name), 1)
+        overlaid += table.num_rows
+    base_rows = sum(state.base_rows(n) for n in state.tables if n not in WHOLE)
+    big = stale or overlaid > MAX_SHARE * max(base_rows, 1)
     history_keys = _keys(people[["kind", "pseudonym"]], "pseudonym")
     if big:  # a compaction: every frame whole
         whole: dict[str, tuple[pa.Table, pa.Table] | pa.Table | None] = {}
