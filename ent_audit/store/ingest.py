@@ -65,6 +65,8 @@ from ent_audit.store.apply import MAX_GAP_DAYS, Anomaly, apply_delta, check_delt
 if TYPE_CHECKING:
     from ent_audit.store.store import Staging, Store
 
+KINDS = tuple(schema.KINDS.values())
+
 STREAM_MIN_BYTES = 1 << 20
 """An archive this big (compressed) is parsed by the reader pool while it is extracted;
 below, starting the pool costs more than it saves: extracted whole, then read."""
@@ -250,16 +252,21 @@ def removed_per_kind(
     before: Mapping[str, pd.Series],
     after: Snapshot,
     named: Mapping[str, pd.Series] | None = None,
+    totals: Mapping[str, int] | None = None,
 ) -> dict[str, tuple[int, int]]:
     """Per kind: (records before, records of ``before`` no longer in ``after``). ``named``:
     per frame, the only records that can have gone (a Delta's): the others are counted, not
-    compared, so the comparison follows the Delta, not the state."""
+    compared, so the comparison follows the Delta, not the state. ``totals``: records per
+    frame before, when ``before`` holds only those ``named`` may remove (a Delta's slice)."""
     out = {}
     for kind in schema.KINDS.values():
         old = before.get(kind.frame)
         if old is None:
             continue
-        total = len(old.dropna().drop_duplicates())
+        if totals is not None:
+            total = totals[kind.frame]
+        else:
+            total = len(old.dropna().drop_duplicates())
         new = getattr(after, kind.frame)["jointure"].dropna()
         if named is not None:
             ids = named[kind.frame].dropna()
@@ -276,12 +283,13 @@ def guard_mass_change(
     after: Snapshot,
     guards: Guards,
     named: Mapping[str, pd.Series] | None = None,
+    totals: Mapping[str, int] | None = None,
 ) -> None:
     """Refuse removing more than both ``max_delete_share`` and ``max_delete_count`` records
     of a kind, unless ``accept_mass_change`` (as directory synchronisation tools do)."""
     if before is None or guards.accept_mass_change:
         return
-    counts = removed_per_kind(before, after, named)
+    counts = removed_per_kind(before, after, named, totals)
     over = {
         k: (n, gone)
         for k, (n, gone) in counts.items()
@@ -429,11 +437,13 @@ def _ingest_one(store: Store, path: Path, guards: Guards, progress: bool | None)
             new_state = incoming
             named = None
             partly = False
+            totals = None
         else:
             guard_delta_records(path.name, incoming)
             # With the presence in step with the state (every ingestion leaves it so), the
             # Delta is applied to its slice of the state only (:mod:`.partial`).
             partly = store.presence_synced(state_dir)
+            totals = None
             if state_dir is None:
                 state = None
             elif partly:
@@ -443,10 +453,14 @@ def _ingest_one(store: Store, path: Path, guards: Guards, progress: bool | None)
                 state = store.read_snapshot(state_dir)
             anomalies = guard_delta(path.name, state, incoming, guards)
             assert state is not None and state_dir is not None  # no_base_state is blocking
-            before = store.read_jointures(state_dir)
+            if partly:  # the slice holds every record of the state the Delta names
+                before = {k.frame: getattr(state, k.frame)["jointure"] for k in KINDS}
+                totals = files.records()
+            else:
+                before = store.read_jointures(state_dir)
             new_state = apply_delta(state, incoming)
-            named = {k.frame: getattr(incoming, k.frame)["jointure"] for k in schema.KINDS.values()}
-        guard_mass_change(path.name, before, new_state, guards, named)
+            named = {k.frame: getattr(incoming, k.frame)["jointure"] for k in KINDS}
+        guard_mass_change(path.name, before, new_state, guards, named, totals)
     except (IngestRefused, NamingError) as err:
         return _refused(path, digest, err, t0, **seen)
     except StoreError:

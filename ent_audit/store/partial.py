@@ -102,7 +102,8 @@ def _strings(values) -> pa.Array:
 
 
 def _is_in(values, ids) -> np.ndarray:
-    hit = pc.is_in(_strings(values), value_set=pa.array(list(ids), type=pa.string()))
+    value_set = ids if isinstance(ids, pa.Array) else pa.array(list(ids), type=pa.string())
+    hit = pc.is_in(_strings(values), value_set=value_set)
     return hit.fill_null(False).to_numpy(zero_copy_only=False)
 
 
@@ -130,16 +131,24 @@ def _any(table: pa.Table, where: Where) -> np.ndarray:
     """Rows of ``table`` where one of the (column, ids) pairs holds."""
     out = np.zeros(table.num_rows, dtype=bool)
     for column, ids in where:
-        ids = list(ids)
-        if ids and table.num_rows:
+        if len(ids) and table.num_rows:
             out |= _is_in(table[column], ids)
     return out
 
 
+def _ids(*parts) -> pa.Array:
+    """The distinct non-missing ids of several columns (Arrow, pandas or lists), as Arrow
+    strings: no Python object per id."""
+    arrays = [_strings(p) if not isinstance(p, list) else pa.array(p, pa.string()) for p in parts]
+    arrays = [a for a in arrays if len(a)]
+    if not arrays:
+        return pa.array([], type=pa.string())
+    return pc.unique(pc.drop_null(pa.concat_arrays(arrays)))
+
+
 def _unique(values) -> list[str]:
     """Distinct non-missing ids, in their first order."""
-    series = values if isinstance(values, pd.Series) else pd.Series(list(values), dtype=object)
-    return [str(v) for v in pd.unique(series.astype(STRING).dropna())]
+    return _ids(values).to_pylist()
 
 
 def named(delta: Snapshot) -> dict[str, list[str]]:
@@ -311,6 +320,13 @@ class State:
         table = self.presence
         return table.filter(pa.array(_any(table, [("pseudonym", pseudonyms)]))).to_pandas()
 
+    def records(self) -> dict[str, int]:
+        """Distinct jointures per entity frame (the records of each kind)."""
+        return {
+            k.frame: pc.count_distinct(_strings(self.tables[k.frame]["jointure"])).as_py()
+            for k in schema.KINDS.values()
+        }
+
     def base_rows(self, name: str) -> int:
         return pq.read_metadata(self.folder / FRAMES_DIR / f"{name}.parquet").num_rows
 
@@ -322,30 +338,28 @@ def delta_slice(state: State, delta: Snapshot) -> Snapshot:
 
     t = state.tables
     ids = named(delta)
-    structures = ids[schema.STRUCTURE.name]
+    structures = _ids(ids[schema.STRUCTURE.name])
     # People the Delta's links and modified values point at (a pupil a new guardian is
     # linked to…): they place people it names. Any kind: ids of another kind select nothing.
     mentioned = _mentioned(delta, _PEOPLE_COLUMNS)
-    students = [*ids[schema.STUDENT.name], *mentioned]
-    staff = [*ids[schema.STAFF.name], *mentioned]
-    for name, (column, kind_col) in _MEMBERS.items() if structures else ():
+    students = [_ids(ids[schema.STUDENT.name]), mentioned]
+    staff = [_ids(ids[schema.STAFF.name]), mentioned]
+    for name, (column, kind_col) in _MEMBERS.items() if len(structures) else ():
         hit = t[name].filter(pa.array(_any(t[name], [("structure", structures)])))
-        hit = hit.select([column, *([kind_col] if kind_col else [])]).to_pandas()
         if kind_col is None:
-            (students if column == "student" else staff).extend(hit[column].dropna())
+            (students if column == "student" else staff).append(_strings(hit[column]))
             continue
         for tag, into in (("student", students), ("staff", staff)):
-            is_tag = (hit[kind_col] == tag).to_numpy(dtype=bool, na_value=False)
-            into.extend(hit.loc[is_tag, column].dropna())
-    students = _unique(students)
-    guardians = [*ids[schema.GUARDIAN.name], *mentioned]
+            is_tag = pc.equal(_strings(hit[kind_col]), tag).fill_null(False)
+            into.append(_strings(hit[column]).filter(is_tag))
+    students = _ids(*students)
     sg = t["student_guardian"].select(["student", "guardian"])
-    near = sg.filter(pa.array(_any(sg, [("student", students)]))).to_pandas()
-    guardians = _unique([*guardians, *near["guardian"].dropna()])
-    theirs = sg.filter(pa.array(_any(sg, [("guardian", guardians)]))).to_pandas()
-    students = _unique([*students, *theirs["student"].dropna()])
-    staff = _unique(staff)
-    everyone = _unique([*students, *guardians, *staff])
+    near = sg.filter(pa.array(_any(sg, [("student", students)])))
+    guardians = _ids(_ids(ids[schema.GUARDIAN.name]), mentioned, near["guardian"])
+    theirs = sg.filter(pa.array(_any(sg, [("guardian", guardians)])))
+    students = _ids(students, theirs["student"])
+    staff = _ids(*staff)
+    everyone = _ids(students, guardians, staff)
     people = {
         schema.STUDENT.frame: students,
         schema.GUARDIAN.frame: guardians,
@@ -358,7 +372,7 @@ def delta_slice(state: State, delta: Snapshot) -> Snapshot:
         elif name in _PEOPLE_COLUMNS:
             where = [(c, everyone) for c in _PEOPLE_COLUMNS[name]]
         elif name in ("extras", "issues"):
-            where = [("jointure", [*everyone, *structures])]
+            where = [("jointure", _ids(everyone, structures))]
         else:
             where = None  # structures, skipped, files: whole
         frames[name] = state.rows(name, where)
@@ -371,17 +385,17 @@ def delta_slice(state: State, delta: Snapshot) -> Snapshot:
         raise StoreCorruptError(state.folder / "meta.json", repr(err)) from None
 
 
-def _mentioned(delta: Snapshot, people_columns: Mapping[str, Sequence[str]]) -> list[str]:
+def _mentioned(delta: Snapshot, people_columns: Mapping[str, Sequence[str]]) -> pa.Array:
     """Every id in the Delta's link rows' person columns and in its modified values' parts."""
     found = [
-        delta.links[name][c].dropna()
+        delta.links[name][c]
         for name, columns in people_columns.items()
         if name in delta.links
         for c in columns
     ]
     values = delta.modifications["value"].dropna().astype(str)
-    found.append(values.str.split("$").explode())
-    return _unique(pd.concat(found, ignore_index=True)) if found else []
+    found.append(values.str.split("$").explode().astype(STRING))
+    return _ids(*found)
 
 
 # -- what a Delta writes ---------------------------------------------------------------------
