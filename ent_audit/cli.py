@@ -80,6 +80,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         max_delete_share=args.max_delete_share,
         max_delete_count=args.max_delete_count,
         accept_mass_change=args.accept_mass_change,
+        overlay_days=args.overlay_days,
         progress=None,
     )
     for r in results:
@@ -568,6 +569,13 @@ def parser() -> argparse.ArgumentParser:
         "--accept-mass-change",
         action="store_true",
         help="accepter une suppression massive attendue (au-delà des deux seuils)",
+    )
+    s.add_argument(
+        "--overlay-days",
+        type=_count,
+        metavar="N",
+        help="jours pendant lesquels les Delta s'écrivent par-dessus la base de l'état ; au-delà, "
+        "le Delta réécrit l'état entier et les copies remplacées disparaissent (défaut: 7)",
     )
     s.set_defaults(func=cmd_ingest)
 
