@@ -38,8 +38,10 @@ import errno
 import os
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Iterable, Mapping
+from concurrent.futures import Future
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -413,6 +415,13 @@ def _ingest_one(store: Store, path: Path, guards: Guards, progress: bool | None)
         guard_newer(path.name, name, state_info)
         # A Complet's pseudonyms are computed by the reader's workers during the parse.
         derive = presence.pseudonymiser(store.key) if name.extraction == "complete" else None
+        # A Delta over a state in step with its presence is applied to its slice of the
+        # state (:mod:`.partial`): the state's files are read (Arrow, threads: no GIL) while
+        # the archive is parsed.
+        partly = name.extraction == "delta" and store.presence_synced(state_dir)
+        reading = _background(partial.State.read, state_dir, store.read_meta(state_dir)) if (
+            partly
+        ) else None  # fmt: skip
         incoming, pseudonyms = _read(store, path, progress, derive)
         info = incoming.extraction
         if (info.perimeter, info.extraction, info.date) != (
@@ -442,12 +451,12 @@ def _ingest_one(store: Store, path: Path, guards: Guards, progress: bool | None)
             guard_delta_records(path.name, incoming)
             # With the presence in step with the state (every ingestion leaves it so), the
             # Delta is applied to its slice of the state only (:mod:`.partial`).
-            partly = store.presence_synced(state_dir)
             totals = None
             if state_dir is None:
                 state = None
             elif partly:
-                files = partial.State.read(state_dir, store.read_meta(state_dir))
+                assert reading is not None
+                files = reading.result()
                 state = partial.delta_slice(files, incoming)
             else:
                 state = store.read_snapshot(state_dir)
@@ -574,6 +583,20 @@ def _ingest_rest(
         time.perf_counter() - t0,
         divergences=divergences,
     )
+
+
+def _background(fn, *args) -> Future:
+    """``fn(*args)`` in a thread of its own, started now (its result is waited for later)."""
+    future: Future = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(fn(*args))
+        except BaseException as err:  # handed to whoever waits for it
+            future.set_exception(err)
+
+    threading.Thread(target=run, name="ent-audit-state", daemon=True).start()
+    return future
 
 
 def _read(
