@@ -9,6 +9,7 @@ import io
 
 import pandas as pd
 import pytest
+from test_presence import _date, _load
 from test_store import tree_hash
 
 from ent_audit.aaf import schema
@@ -26,16 +27,6 @@ pytestmark = pytest.mark.slow
 def archives(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("partial")
     return series.write(tmp / "synth", seed=7, schools=8, pupils=600).archives
-
-
-def _date(archive) -> dt.date:
-    return dt.datetime.strptime(archive.name.split("_")[-1][:8], "%Y%m%d").date()
-
-
-def _load(archive):
-    import ent_audit
-
-    return ent_audit.load(archive, workers=1)
 
 
 def _canon(df: pd.DataFrame) -> pd.DataFrame:
