@@ -12,6 +12,7 @@ import pytest
 from test_presence import _date, _load
 from test_store import tree_hash
 
+from ent_audit import cli
 from ent_audit.aaf import schema
 from ent_audit.analyses import retention
 from ent_audit.exceptions import IngestAborted, StoreCorruptError
@@ -124,13 +125,18 @@ def test_a_delta_after_the_overlay_days_writes_the_whole_state(archives, tmp_pat
     assert store.verify().ok
 
 
-def test_retention_lists_a_base_awaiting_compaction_and_the_purge_compacts_it(archives, tmp_path):
+def test_retention_lists_a_base_awaiting_compaction_and_the_purge_compacts_it(
+    archives, tmp_path, capsys
+):
     store = Store(tmp_path / "store")
     first, d1, *_ = archives
     store.ingest([first])
     store.ingest([d1])
     since = store.overlay_since()
     assert since == _date(d1)
+    assert cli.main(["status", "--store", str(store.path)]) == 0
+    deadline = since + dt.timedelta(days=partial.MAX_DAYS)
+    assert f"après le {deadline:%d/%m/%Y}" in capsys.readouterr().out
     items = purge.inventory(store)
     row = items[items["category"] == str(purge.Category.SUPERSEDED)]
     assert len(row) == 1 and row["date"].iloc[0] == pd.Timestamp(since)
