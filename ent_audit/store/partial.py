@@ -184,6 +184,7 @@ def conform(tables: Sequence[pa.Table | pd.DataFrame]) -> list[pa.Table]:
 
 
 def concat(tables: Sequence[pa.Table | pd.DataFrame]) -> pa.Table:
+    """Tables (or frames) one after the other, in the first one's schema."""
     return pa.concat_tables(conform(tables)).unify_dictionaries()
 
 
