@@ -85,16 +85,17 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_activity.py
 	$(BIN)/python benchmarks/bench_national.py
 
-# `make bench-all`: the whole chain on an académie (2,400 schools, 260,000 pupils, a school year
-# of 10 million events), each stage timed as users run it; the table goes to
+# `make bench-all`: the whole chain on an académie (2,400 schools, 260,000 pupils, 20,000 staff,
+# a school year of 10 million events), each stage timed as users run it; the table goes to
 # benchmarks/results.md (README, « Performance »). Generation is cached under outputs/bench/.
 ACADEMIE_SCHOOLS ?= 2400
 ACADEMIE_PUPILS ?= 260000
+ACADEMIE_STAFF ?= 20000
 EVENTS ?= 10000000
 
 bench-all: $(STAMP) system-packages
 	$(BIN)/python benchmarks/run_all.py --schools $(ACADEMIE_SCHOOLS) --pupils $(ACADEMIE_PUPILS) \
-		--events $(EVENTS)
+		--staff $(ACADEMIE_STAFF) --events $(EVENTS)
 
 # `make screenshots`: each report's first screen (its latest run in outputs/, so after
 # `make demo`) to docs/NAME.png with Debian's headless Chromium; the README shows them.

@@ -68,7 +68,7 @@ iterparse rate, no stage above 3 times its Parquet inputs."""
 # -- generation (cached, in its own process) ------------------------------------------------
 
 
-def generate(folder: Path, schools: int, pupils: int, events: int, seed: int) -> None:
+def generate(folder: Path, schools: int, pupils: int, staff: int, events: int, seed: int) -> None:
     """The series, the retention inputs, the activity; ``DONE`` written last."""
     from ent_audit.synth import generate as draw
     from ent_audit.synth import series, write_perimeter
@@ -76,7 +76,7 @@ def generate(folder: Path, schools: int, pupils: int, events: int, seed: int) ->
     from ent_audit.synth.retention import write_inputs
 
     t0 = time.perf_counter()
-    base = draw(schools=schools, pupils=pupils, seed=seed)
+    base = draw(schools=schools, pupils=pupils, staff=staff, seed=seed)
     res = write_perimeter(series.build(base, seed=seed), folder / "series", unpack=True)
     # The generator's own truth says who left in its Delta: the account export is drawn from it.
     write_inputs(base, folder / "retention", seed=seed)
@@ -88,15 +88,15 @@ def generate(folder: Path, schools: int, pupils: int, events: int, seed: int) ->
     (folder / "DONE").write_text(f"{time.perf_counter() - t0:.1f}\n")
 
 
-def generated(cache: Path, schools: int, pupils: int, events: int, seed: int) -> Path:
-    folder = cache / f"chain-s{schools}-p{pupils}-e{events}-seed{seed}"
+def generated(cache: Path, schools: int, pupils: int, staff: int, events: int, seed: int) -> Path:
+    folder = cache / f"chain-s{schools}-p{pupils}-t{staff}-e{events}-seed{seed}"
     if not (folder / "DONE").exists():
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
         print(f"génération (une fois, en cache) : {folder}", flush=True)
         subprocess.run(
             [sys.executable, __file__, "--phase", "generate", "--dir", str(folder),
-             f"--schools={schools}", f"--pupils={pupils}", f"--events={events}",
+             f"--schools={schools}", f"--pupils={pupils}", f"--staff={staff}", f"--events={events}",
              f"--seed={seed}"],
             check=True,
         )  # fmt: skip
@@ -602,6 +602,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--schools", type=int, default=2400)
     ap.add_argument("--pupils", type=int, default=260_000)
+    ap.add_argument("--staff", type=int, default=20_000, help="staff records (synth staff=)")
     ap.add_argument("--events", type=int, default=10_000_000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--cache", type=Path, default=BENCH, help="generated data, reused")
@@ -615,7 +616,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--store", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.phase == "generate":
-        generate(args.dir, args.schools, args.pupils, args.events, args.seed)
+        generate(args.dir, args.schools, args.pupils, args.staff, args.events, args.seed)
         return 0
     if args.phase:
         target = args.dir if args.phase == "bare" else args.store
@@ -623,7 +624,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     args.cache = args.cache.resolve()  # sshd's configuration needs absolute paths
-    data = generated(args.cache, args.schools, args.pupils, args.events, args.seed)
+    data = generated(args.cache, args.schools, args.pupils, args.staff, args.events, args.seed)
     info = machine()
     if args.work and args.work.exists() and any(args.work.iterdir()):
         ap.error(f"--work {args.work}: dossier non vide (la chaîne part d'un store neuf)")

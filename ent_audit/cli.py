@@ -80,6 +80,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         max_delete_share=args.max_delete_share,
         max_delete_count=args.max_delete_count,
         accept_mass_change=args.accept_mass_change,
+        overlay_days=args.overlay_days,
         progress=None,
     )
     for r in results:
@@ -168,6 +169,16 @@ def cmd_status(args: argparse.Namespace) -> int:
     latest = store.latest(columns={})  # row counts only: no column read
     e = latest.extraction
     print(f"Store {args.store}: état du {e.date} ({e.perimeter})")
+    since = store.overlay_since()
+    if since is not None:
+        from ent_audit.store.partial import MAX_DAYS
+
+        print(
+            f"Delta écrits par-dessus la base depuis le {since:%d/%m/%Y} : elle garde les "
+            f"valeurs qu'ils ont remplacées jusqu'à sa réécriture complète (prochain Complet, "
+            f"Delta après le {since + dt.timedelta(days=MAX_DAYS):%d/%m/%Y}, ou ent-audit "
+            "purge --apply)"
+        )
     counts = pd.Series({_KIND_LABELS[k]: v for k, v in latest.counts().items()})
     print("\nÉtat courant:\n" + counts.to_string())
     shown = history.assign(
@@ -290,6 +301,7 @@ def _synth(args: argparse.Namespace, out: Path):
         seed=args.seed,
         schools=args.schools,
         pupils=args.pupils,
+        staff=args.staff,
         perimeter=args.perimeter,
         start=args.start,
         part_size=args.part_size,
@@ -470,6 +482,12 @@ def _synth_options(p: argparse.ArgumentParser, schools: int, pupils: int) -> Non
     p.add_argument("--seed", type=int, default=0, help="graine (même graine, mêmes fichiers)")
     p.add_argument("--schools", type=int, default=schools, help="nombre d'écoles")
     p.add_argument("--pupils", type=int, default=pupils, help="nombre d'élèves (260000: académie)")
+    p.add_argument(
+        "--staff",
+        type=int,
+        help="nombre total de personnels (20000: académie; défaut: un enseignant par classe "
+        "et un AESH pour 400 élèves)",
+    )
     p.add_argument("--perimeter", default="ENT1D_DEMO31", help="périmètre du nom des fichiers")
     p.add_argument(
         "--start",
@@ -561,6 +579,13 @@ def parser() -> argparse.ArgumentParser:
         "--accept-mass-change",
         action="store_true",
         help="accepter une suppression massive attendue (au-delà des deux seuils)",
+    )
+    s.add_argument(
+        "--overlay-days",
+        type=_count,
+        metavar="N",
+        help="jours pendant lesquels les Delta s'écrivent par-dessus la base de l'état ; au-delà, "
+        "le Delta réécrit l'état entier et les copies remplacées disparaissent (défaut: 7)",
     )
     s.set_defaults(func=cmd_ingest)
 

@@ -156,6 +156,14 @@ class QualityError(ParameterError):
         super().__init__("audit qualité", parameter, message)
 
 
+class SynthParameterError(ParameterError, ValueError):
+    """A parameter of the synthetic generator that cannot be used (a ValueError too, as the
+    generator's other argument errors are)."""
+
+    def __init__(self, parameter: str, message: str) -> None:
+        super().__init__("générateur synthétique", parameter, message)
+
+
 class CompareError(EntAuditError):
     """Records that cannot be paired: a jointure missing or present twice on one side."""
 

@@ -46,7 +46,8 @@ def test_the_whole_chain_runs_on_a_small_academie(tmp_path):
     results, data = tmp_path / "results.md", tmp_path / "results.json"
     env = os.environ | {"PYTHONPATH": str(ROOT)}
     run = subprocess.run(
-        [sys.executable, str(RUN_ALL), "--schools=20", "--pupils=2000", "--events=3000",
+        [sys.executable, str(RUN_ALL), "--schools=20", "--pupils=2000", "--staff=160",
+         "--events=3000",
          f"--cache={tmp_path / 'cache'}", f"--work={tmp_path / 'work'}",
          f"--results={results}", f"--json={data}"],
         capture_output=True, text=True, env=env, timeout=600,
@@ -88,6 +89,9 @@ def test_the_whole_chain_runs_on_a_small_academie(tmp_path):
     )
     # The state and the Deltas are the sample's size; the activity was imported.
     assert out["sizes"]["students"] >= 2000 and len(out["sizes"]["deltas"]) == 2
+    # The staff asked for (the series' Deltas move one or two); the cache is keyed on it.
+    assert abs(out["sizes"]["staff"] - 160) <= 2
+    assert (tmp_path / "cache" / "chain-s20-p2000-t160-e3000-seed0" / "DONE").exists()
     assert (tmp_path / "work" / "store" / "activity").is_dir()
     table = results.read_text(encoding="utf-8")
     for s in stages.values():

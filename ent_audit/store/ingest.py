@@ -38,8 +38,10 @@ import errno
 import os
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Iterable, Mapping
+from concurrent.futures import Future
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -59,11 +61,13 @@ from ent_audit.exceptions import (
     StoreError,
 )
 from ent_audit.io import sha256
-from ent_audit.store import journal, presence, pseudonym
+from ent_audit.store import journal, partial, presence, pseudonym
 from ent_audit.store.apply import MAX_GAP_DAYS, Anomaly, apply_delta, check_delta
 
 if TYPE_CHECKING:
     from ent_audit.store.store import Staging, Store
+
+KINDS = tuple(schema.KINDS.values())
 
 STREAM_MIN_BYTES = 1 << 20
 """An archive this big (compressed) is parsed by the reader pool while it is extracted;
@@ -89,6 +93,9 @@ class Guards:
     """``--max-delete-count``: …and number; refused only beyond both."""
     accept_mass_change: bool = False
     """``--accept-mass-change``: a human says the mass removal is expected."""
+    overlay_days: int = partial.MAX_DAYS
+    """``--overlay-days``: a Delta written as an overlay over a base whose first overlay is
+    older than this many days writes the whole state instead (:mod:`.partial`)."""
 
 
 @dataclass(frozen=True)
@@ -247,16 +254,21 @@ def removed_per_kind(
     before: Mapping[str, pd.Series],
     after: Snapshot,
     named: Mapping[str, pd.Series] | None = None,
+    totals: Mapping[str, int] | None = None,
 ) -> dict[str, tuple[int, int]]:
     """Per kind: (records before, records of ``before`` no longer in ``after``). ``named``:
     per frame, the only records that can have gone (a Delta's): the others are counted, not
-    compared, so the comparison follows the Delta, not the state."""
+    compared, so the comparison follows the Delta, not the state. ``totals``: records per
+    frame before, when ``before`` holds only those ``named`` may remove (a Delta's slice)."""
     out = {}
     for kind in schema.KINDS.values():
         old = before.get(kind.frame)
         if old is None:
             continue
-        total = len(old.dropna().drop_duplicates())
+        if totals is not None:
+            total = totals[kind.frame]
+        else:
+            total = len(old.dropna().drop_duplicates())
         new = getattr(after, kind.frame)["jointure"].dropna()
         if named is not None:
             ids = named[kind.frame].dropna()
@@ -273,12 +285,13 @@ def guard_mass_change(
     after: Snapshot,
     guards: Guards,
     named: Mapping[str, pd.Series] | None = None,
+    totals: Mapping[str, int] | None = None,
 ) -> None:
     """Refuse removing more than both ``max_delete_share`` and ``max_delete_count`` records
     of a kind, unless ``accept_mass_change`` (as directory synchronisation tools do)."""
     if before is None or guards.accept_mass_change:
         return
-    counts = removed_per_kind(before, after, named)
+    counts = removed_per_kind(before, after, named, totals)
     over = {
         k: (n, gone)
         for k, (n, gone) in counts.items()
@@ -402,6 +415,13 @@ def _ingest_one(store: Store, path: Path, guards: Guards, progress: bool | None)
         guard_newer(path.name, name, state_info)
         # A Complet's pseudonyms are computed by the reader's workers during the parse.
         derive = presence.pseudonymiser(store.key) if name.extraction == "complete" else None
+        # A Delta over a state in step with its presence is applied to its slice of the
+        # state (:mod:`.partial`): the state's files are read (Arrow, threads: no GIL) while
+        # the archive is parsed.
+        partly = name.extraction == "delta" and store.presence_synced(state_dir)
+        reading = _background(partial.State.read, state_dir, store.read_meta(state_dir)) if (
+            partly
+        ) else None  # fmt: skip
         incoming, pseudonyms = _read(store, path, progress, derive)
         info = incoming.extraction
         if (info.perimeter, info.extraction, info.date) != (
@@ -425,15 +445,31 @@ def _ingest_one(store: Store, path: Path, guards: Guards, progress: bool | None)
             anomalies: tuple[Anomaly, ...] = ()
             new_state = incoming
             named = None
+            partly = False
+            totals = None
         else:
             guard_delta_records(path.name, incoming)
-            state = store.read_snapshot(state_dir) if state_dir else None
+            # With the presence in step with the state (every ingestion leaves it so), the
+            # Delta is applied to its slice of the state only (:mod:`.partial`).
+            totals = None
+            if state_dir is None:
+                state = None
+            elif partly:
+                assert reading is not None
+                files = reading.result()
+                state = partial.delta_slice(files, incoming)
+            else:
+                state = store.read_snapshot(state_dir)
             anomalies = guard_delta(path.name, state, incoming, guards)
-            assert state is not None  # no_base_state is blocking
-            before = {k.frame: getattr(state, k.frame)["jointure"] for k in schema.KINDS.values()}
+            assert state is not None and state_dir is not None  # no_base_state is blocking
+            if partly:  # the slice holds every record of the state the Delta names
+                before = {k.frame: getattr(state, k.frame)["jointure"] for k in KINDS}
+                totals = files.records()
+            else:
+                before = store.read_jointures(state_dir)
             new_state = apply_delta(state, incoming)
-            named = {k.frame: getattr(incoming, k.frame)["jointure"] for k in schema.KINDS.values()}
-        guard_mass_change(path.name, before, new_state, guards, named)
+            named = {k.frame: getattr(incoming, k.frame)["jointure"] for k in KINDS}
+        guard_mass_change(path.name, before, new_state, guards, named, totals)
     except (IngestRefused, NamingError) as err:
         return _refused(path, digest, err, t0, **seen)
     except StoreError:
@@ -446,6 +482,7 @@ def _ingest_one(store: Store, path: Path, guards: Guards, progress: bool | None)
         return _ingest_rest(
             store, path, digest, t0, info, incoming, new_state, pseudonyms, anomalies, history,
             state_dir, staged, state if info.extraction == "delta" else None,
+            files if partly else None, guards.overlay_days,
         )  # fmt: skip
     except BaseException:
         if staged is not None:
@@ -467,8 +504,13 @@ def _ingest_rest(
     state_dir: Path | None,
     staged: Staging | None,
     state: Snapshot | None,
+    files: partial.State | None = None,
+    overlay_days: int = partial.MAX_DAYS,
 ) -> IngestResult:
-    """The journal, the presence history and the commit of an archive the guards passed."""
+    """The journal, the presence history and the commit of an archive the guards passed.
+    ``files``: ``state`` and ``new_state`` are a Delta's slice of the state, before and after
+    of these state files (:mod:`ent_audit.store.partial`): the new files are these with its
+    rows replaced."""
     # -- change journal and reconciliation (ent_audit.store.journal) --
     if info.extraction == "delta":
         previous = state
@@ -478,13 +520,21 @@ def _ingest_rest(
     changes = journal.changes(previous, incoming, new_state, store.key, reconcile=reconcile)
     divergences = journal.divergences(changes)
     # --
-    old_presence = store.read_presence(state_dir)
-    if info.extraction == "delta" and store.presence_synced(state_dir):
-        # Only the people the Delta may move are placed and pseudonymised again.
+    written = None
+    if files is not None:
+        # Only the people the Delta may move are placed and pseudonymised again, and only
+        # their history is updated (:mod:`.partial` carries everyone else's over).
         people = presence.identified(presence.affected(state, incoming, new_state), store.key)
         now = presence.present(new_state, store.key, people)
-        new_presence = presence.update(old_presence, now, info.date, people=people)
+        theirs = files.presence_of(people["pseudonym"])
+        theirs = presence.typed(theirs[presence.listed(theirs, people)])
+        updated = presence.update(theirs, now, info.date)
+        written = partial.write_plan(
+            files, state, new_state, incoming, updated, people, max_days=overlay_days
+        )
+        new_presence = written.presence
     else:
+        old_presence = store.read_presence(state_dir)
         given = pseudonyms if new_state is incoming else None
         now = presence.present(new_state, store.key, pseudonyms=given)
         new_presence = presence.update(old_presence, now, info.date)
@@ -497,21 +547,24 @@ def _ingest_rest(
         ingested_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         anomalies=len(anomalies),
         counts=incoming.counts(),
-        state_counts=new_state.counts(),
+        state_counts=new_state.counts() if written is None else written.counts,
         divergences=divergences,
     )
-    reuse = ()
-    if info.extraction == "delta":  # frames the Delta left as they were: linked, not written
-        before_frames = state.frames()
-        reuse = [n for n, df in new_state.frames().items() if before_frames.get(n) is df]
-    store.commit(
-        new_state,
-        new_presence,
-        [*history, entry],
-        journal.append(journal.read(state_dir), changes),
-        reuse=reuse,
-        staged=staged,
-    )
+    changes = journal.append(journal.read(state_dir), changes)
+    if written is not None and not written.compacted:
+        store.commit_delta(new_state, written, [*history, entry], changes)
+    else:
+        reuse = ()
+        if info.extraction == "delta":  # frames the Delta left as they were: linked
+            before_frames = state.frames()
+            reuse = [n for n, df in new_state.frames().items() if before_frames.get(n) is df]
+        if written is not None:  # a compaction: the merged frames, whole
+            reuse = [n for n, w in written.frames.items() if w is None]
+            tables = {n: w for n, w in written.frames.items() if w is not None}
+            staged = store.stage(new_state, reuse=reuse, tables=tables)
+        store.commit(
+            new_state, new_presence, [*history, entry], changes, reuse=reuse, staged=staged
+        )
     message = "ingérée"
     if divergences:
         message += (
@@ -530,6 +583,20 @@ def _ingest_rest(
         time.perf_counter() - t0,
         divergences=divergences,
     )
+
+
+def _background(fn, *args) -> Future:
+    """``fn(*args)`` in a thread of its own, started now (its result is waited for later)."""
+    future: Future = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(fn(*args))
+        except BaseException as err:  # handed to whoever waits for it
+            future.set_exception(err)
+
+    threading.Thread(target=run, name="ent-audit-state", daemon=True).start()
+    return future
 
 
 def _read(

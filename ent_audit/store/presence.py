@@ -39,10 +39,11 @@ STRING = pd.StringDtype("pyarrow")
 
 
 def empty() -> pd.DataFrame:
-    return _typed(pd.DataFrame({c: [] for c in COLUMNS}))
+    return typed(pd.DataFrame({c: [] for c in COLUMNS}))
 
 
-def _typed(df: pd.DataFrame) -> pd.DataFrame:
+def typed(df: pd.DataFrame) -> pd.DataFrame:
+    """The history's dtypes, a fresh index."""
     for c in ("pseudonym", "kind", "uai", "level"):
         df[c] = df[c].astype(STRING)
     for c in ("first_seen", "last_seen", "departed"):
@@ -232,20 +233,20 @@ def update(
     """
     history = empty() if history is None else history
     if people is not None:
-        mine = _listed(history, people)
+        mine = listed(history, people)
         rest = history[~mine]
         last = rest["last_seen"].to_numpy().copy()
         last[rest["departed"].isna().to_numpy()] = np.datetime64(pd.Timestamp(date), "ns")
         rest = rest.assign(last_seen=last)
         updated = update(history[mine], now, date)
         out = pd.concat([rest, updated], ignore_index=True)
-        return _typed(_sorted(out))
+        return typed(_sorted(out))
     day = pd.Timestamp(date)
     closed = history[history["departed"].notna()]
     open_ = history[history["departed"].isna()]
     if not len(open_):  # a first Complet: everyone opens a spell
         new = now.assign(first_seen=day, last_seen=day, departed=pd.NaT)
-        return _typed(_sorted(pd.concat([closed, new[list(COLUMNS)]], ignore_index=True)))
+        return typed(_sorted(pd.concat([closed, new[list(COLUMNS)]], ignore_index=True)))
     left = open_.assign(_k=_key(open_)).merge(
         now.assign(_k=_key(now))[["_k", "level"]],
         on="_k",
@@ -260,7 +261,7 @@ def update(
     still = left.loc[seen, "_k"]
     new = now[~isin(_key(now), still)].assign(first_seen=day, last_seen=day, departed=pd.NaT)
     out = pd.concat([closed, left[list(COLUMNS)], new[list(COLUMNS)]], ignore_index=True)
-    return _typed(_sorted(out))
+    return typed(_sorted(out))
 
 
 def _sorted(df: pd.DataFrame) -> pd.DataFrame:
@@ -272,7 +273,7 @@ def _sorted(df: pd.DataFrame) -> pd.DataFrame:
     return df.take(order.to_numpy())
 
 
-def _listed(history: pd.DataFrame, people: pd.DataFrame) -> np.ndarray:
+def listed(history: pd.DataFrame, people: pd.DataFrame) -> np.ndarray:
     """Rows of ``history`` whose (pseudonym, kind) is in ``people``."""
     hit = isin(history["pseudonym"], people["pseudonym"].dropna())
     if hit.any():  # pseudonyms are per kind: the kind is checked on the few hits only

@@ -37,6 +37,7 @@ from ent_audit.aaf.snapshot import Snapshot
 from ent_audit.exceptions import EntAuditError
 from ent_audit.io import private_dir, write_atomic, write_json
 from ent_audit.store import access, pseudonym
+from ent_audit.store.partial import FRAMES_DIR
 from ent_audit.store.store import Store
 
 RECORDS_DIR = "purges"
@@ -61,6 +62,9 @@ class Category(StrEnum):
     """A pseudonymised ``findings.csv`` of a run."""
     CLEAR_CSV = "clear_csv"
     """A folder of findings CSVs in clear (``a-corriger``)."""
+    SUPERSEDED = "superseded"
+    """The live state's base still holding rows Deltas replaced (older copies until its
+    compaction, :mod:`ent_audit.store.partial`): purged by compacting the state."""
 
 
 CATEGORY_LABELS = {
@@ -70,6 +74,7 @@ CATEGORY_LABELS = {
     Category.OUTPUT_RUN: "exécution de rapport",
     Category.FINDINGS: "constats pseudonymisés",
     Category.CLEAR_CSV: "constats en clair",
+    Category.SUPERSEDED: "copies remplacées par des Delta (base de l'état à réécrire)",
 }
 
 
@@ -95,6 +100,9 @@ def inventory(
                 rows.append((str(p), Category.OLD_STATE, _mtime(p), None))
         for p in sorted((st.path / "tmp").iterdir()):
             rows.append((str(p), Category.TEMPORARY, _mtime(p), None))
+        since = st.overlay_since()
+        if live is not None and since is not None:
+            rows.append((str(live / FRAMES_DIR), Category.SUPERSEDED, pd.Timestamp(since), None))
         history = st.history()
         for name, when in zip(history["archive"], history["ingested_at"], strict=True):
             ingested[name] = pd.Timestamp(when).tz_convert(None)
@@ -358,7 +366,9 @@ def apply(
                 rows[~gone].reset_index(drop=True), state, book[~dropped].reset_index(drop=True)
             )
     for path, category in zip(plan.paths, plan.categories, strict=True):
-        if category == Category.ARCHIVE:
+        if category == Category.SUPERSEDED:
+            files += store.compact()  # nothing to do if the rewrite above already did it
+        elif category == Category.ARCHIVE:
             archives_removed += _remove(Path(path))
         elif category in (Category.TEMPORARY, Category.OLD_STATE) and not Path(path).exists():
             files += 1  # removed by the clean-up that taking the lock does

@@ -21,7 +21,7 @@ import duckdb
 import pandas as pd
 
 from ent_audit.exceptions import StoreError
-from ent_audit.store import events, pseudonym
+from ent_audit.store import events, partial, pseudonym
 
 VISIT_GAP_MINUTES = 30
 
@@ -34,10 +34,51 @@ def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def _frame(state: Path, meta: dict, name: str) -> str:
+    """A frame of the state as SQL: its base rows no overlay record owns, then its overlay
+    rows (:mod:`ent_audit.store.partial`), the same rows :meth:`Store.latest` reads."""
+    base = f"SELECT * FROM read_parquet({_quote(state / partial.FRAMES_DIR / f'{name}.parquet')})"
+    if name not in partial.layered(meta):
+        return base
+    folder = state / partial.OVERLAY_DIR
+    keys = _quote(folder / f"{name}.keys.parquet")
+    owned = []
+    for kind, id_col, origin_col, origin in partial.owners(name):
+        test = (
+            f"{_ident(id_col)} IN (SELECT jointure FROM read_parquet({keys}) "
+            f"WHERE kind = {_quote(kind)})"
+        )
+        if origin_col is not None:
+            test += f" AND {_ident(origin_col)} = {_quote(origin)}"
+        owned.append(f"coalesce({test}, false)")
+    top = _quote(folder / f"{name}.parquet")
+    return (
+        f"{base} WHERE NOT ({' OR '.join(owned)}) "
+        f"UNION ALL BY NAME SELECT * FROM read_parquet({top})"
+    )
+
+
+def _presence(state: Path, meta: dict) -> str:
+    """The presence history as SQL, as :meth:`Store.presence` reads it."""
+    base = f"SELECT * FROM read_parquet({_quote(state / partial.PRESENCE)})"
+    if not meta.get("presence_overlay"):
+        return base
+    keys = _quote(state / partial.PRESENCE_KEYS)
+    top = _quote(state / partial.PRESENCE_OVERLAY)
+    seen = _quote(meta["presence_seen"])
+    kept = (
+        f"SELECT b.* FROM read_parquet({_quote(state / partial.PRESENCE)}) b "
+        f"ANTI JOIN read_parquet({keys}) k USING (kind, pseudonym)"
+    )
+    return (
+        "SELECT * REPLACE (CASE WHEN departed IS NULL "
+        f"THEN CAST({seen} AS TIMESTAMP_NS) ELSE last_seen END AS last_seen) FROM ("
+        f"{kept} UNION ALL BY NAME SELECT * FROM read_parquet({top}))"
+    )
+
+
 def connect(store, *, population: bool = True) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection with the store's views (see the module)."""
-    from ent_audit.store.store import FRAMES_DIR
-
     con = duckdb.connect()
     con.execute("SET enable_progress_bar = false")
     with store._reading() as state:
@@ -45,12 +86,8 @@ def connect(store, *, population: bool = True) -> duckdb.DuckDBPyConnection:
             raise StoreError(f"{store.path}: aucune extraction ingérée")
         meta = json.loads((state / "meta.json").read_text(encoding="utf-8"))
         for name in meta["frames"]:
-            path = state / FRAMES_DIR / f"{name}.parquet"
-            con.execute(f"CREATE VIEW {_ident(name)} AS SELECT * FROM read_parquet({_quote(path)})")
-        con.execute(
-            "CREATE VIEW presence AS SELECT * FROM read_parquet("
-            f"{_quote(state / 'presence.parquet')})"
-        )
+            con.execute(f"CREATE VIEW {_ident(name)} AS {_frame(state, meta, name)}")
+        con.execute(f"CREATE VIEW presence AS {_presence(state, meta)}")
         extractions = pd.DataFrame(
             json.loads((state / "extractions.json").read_text(encoding="utf-8"))
         ).drop(columns=["counts", "state_counts"], errors="ignore")

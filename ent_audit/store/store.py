@@ -40,15 +40,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from ent_audit.aaf import schema
 from ent_audit.aaf.snapshot import ExtractionInfo, Snapshot
 from ent_audit.exceptions import StoreCorruptError, StoreError, StoreLockedError
 from ent_audit.io import fsync_dir, open_private, private_dir, sha256, write_json
-from ent_audit.store import ingest, journal, presence, pseudonym
+from ent_audit.store import ingest, journal, partial, presence, pseudonym
 from ent_audit.store.ingest import Guards, IngestResult
+from ent_audit.store.partial import FRAMES_DIR, OVERLAY_DIR
 
-FRAMES_DIR = "snapshot"
 FILES_LIST = "files.json"
 """The state's own list of its files and their SHA-256, written last (see :meth:`verify`)."""
 
@@ -247,8 +249,7 @@ class Store:
         frames = {}
         for name in meta.get("frames", []):
             cols = None if columns is None else columns.get(name, ())
-            wanted = None if cols is None else list(cols)
-            frames[name] = _read_parquet(state / FRAMES_DIR / f"{name}.parquet", wanted)
+            frames[name] = partial.read_frame(state, meta, name, cols).to_pandas()
         release_unused()
         try:
             links = {name: frames.pop(name) for name in meta["links"]}
@@ -261,10 +262,9 @@ class Store:
     @staticmethod
     def read_jointures(state: Path) -> dict[str, pd.Series]:
         """The jointures of each entity frame, reading that one column only."""
+        meta = _read_meta(state)
         return {
-            k.frame: _read_parquet(state / FRAMES_DIR / f"{k.frame}.parquet", ["jointure"])[
-                "jointure"
-            ]
+            k.frame: partial.read_frame(state, meta, k.frame, ["jointure"]).to_pandas()["jointure"]
             for k in schema.KINDS.values()
         }
 
@@ -276,11 +276,16 @@ class Store:
         return state is not None and _read_meta(state).get("presence_synced") is True
 
     @staticmethod
+    def read_meta(state: Path) -> dict:
+        """A state folder's ``meta.json``."""
+        return _read_meta(state)
+
+    @staticmethod
     def read_presence(state: Path | None, columns: Sequence[str] | None = None) -> pd.DataFrame:
         if state is None:
             out = presence.empty()
             return out if columns is None else out[list(columns)]
-        return _read_parquet(state / "presence.parquet", None if columns is None else list(columns))
+        return partial.read_presence(state, _read_meta(state), columns).to_pandas()
 
     # -- verification ---------------------------------------------------------------------
 
@@ -346,6 +351,29 @@ class Store:
             state, presence_rows, self.read_history(current), changes, presence_synced=False
         )
 
+    def overlay_since(self) -> dt.date | None:
+        """When the live state's base got its first overlay (:mod:`.partial`): since then it
+        holds rows Deltas replaced; None when it holds none."""
+        with self._reading() as state:
+            since = None if state is None else _read_meta(state).get("overlay_since")
+        return dt.date.fromisoformat(since) if since else None
+
+    def compact(self) -> bool:
+        """Write the live state whole, its overlays merged into a new base: the rows Deltas
+        replaced are gone from the disk. Call it under :meth:`locked`; False when there was
+        no overlay."""
+        current = self.current()
+        if current is None or not _read_meta(current).get("overlay_since"):
+            return False
+        self.commit(
+            self.read_snapshot(current),
+            self.read_presence(current),
+            self.read_history(current),
+            journal.read(current),
+            presence_synced=self.presence_synced(current),
+        )
+        return True
+
     def _sweep(self) -> None:
         """Remove what an interrupted run left (extracted XML, staged Parquet: personal
         data) as soon as any command opens the store, if no ingestion is running."""
@@ -383,6 +411,7 @@ class Store:
         max_delete_share: float | None = None,
         max_delete_count: int | None = None,
         accept_mass_change: bool = False,
+        overlay_days: int | None = None,
         progress: bool | None = None,
     ) -> list[IngestResult]:
         """Ingest archives in date order (a Complet before a Delta of the same day).
@@ -397,28 +426,42 @@ class Store:
             max_delete_share=max_delete_share,
             max_delete_count=max_delete_count,
             accept_mass_change=accept_mass_change,
+            overlay_days=overlay_days,
         )
         guards = Guards(**{k: v for k, v in given.items() if v is not None})
         return ingest.ingest(self, archives, guards=guards, wait=wait, progress=progress)
 
     def stage(
-        self, state: Snapshot, *, presence_synced: bool = True, reuse: Iterable[str] = ()
+        self,
+        state: Snapshot,
+        *,
+        presence_synced: bool = True,
+        reuse: Iterable[str] = (),
+        tables: Mapping[str, pa.Table] | None = None,
     ) -> Staging:
         """Start writing ``state``'s frames into a private staging folder, in threads (Parquet
         encoding, SHA-256 and writes release the GIL), while the caller computes the rest
         (presence, journal); :meth:`commit` with ``staged`` finishes the state. A caller that
-        does not commit calls :meth:`Staging.discard` (staged personal data never waits)."""
+        does not commit calls :meth:`Staging.discard` (staged personal data never waits).
+        ``tables``: frames given as Arrow tables instead of ``state``'s own (a Delta's merge,
+        :mod:`ent_audit.store.partial`)."""
         stage = Path(tempfile.mkdtemp(prefix="stage-", dir=self.path / "tmp"))  # 0700
         try:
             current = self.current() if reuse else None
             known: dict[str, str] = {}
             if current is not None:
                 listed = _read_json(current / FILES_LIST)
-                names = [f"{FRAMES_DIR}/{name}.parquet" for name in reuse]
+                overlaid = partial.layered(_read_meta(current))  # the base alone is not the frame
+                names = [f"{FRAMES_DIR}/{name}.parquet" for name in reuse if name not in overlaid]
                 known = {n: listed[n] for n in names if isinstance(listed, dict) and n in listed}
             linked = {n: current / n for n in known} if current is not None else {}
             return Staging.start(
-                state, stage, presence_synced=presence_synced, linked=linked, known=known
+                state,
+                stage,
+                presence_synced=presence_synced,
+                linked=linked,
+                known=known,
+                tables=tables,
             )
         except BaseException:
             shutil.rmtree(stage, ignore_errors=True)
@@ -427,7 +470,7 @@ class Store:
     def commit(
         self,
         state: Snapshot,
-        history_presence: pd.DataFrame,
+        history_presence: pd.DataFrame | pa.Table,
         history: list[dict],
         changes: pd.DataFrame,
         *,
@@ -448,16 +491,93 @@ class Store:
         try:
             known = staged.finish()
             journal.write(stage, changes)
-            with open_private(stage / "presence.parquet") as fh:
-                history_presence.to_parquet(fh, index=False)
+            known["presence.parquet"] = _write_frame(history_presence, stage / "presence.parquet")
             write_json(stage / "extractions.json", history)
             write_json(stage / FILES_LIST, _file_hashes(stage, known))
+        except BaseException:
+            staged.discard()  # staged personal data never waits
+            raise
+        self._publish(stage)
+
+    def commit_delta(
+        self,
+        state: Snapshot,
+        written: partial.Written,
+        history: list[dict],
+        changes: pd.DataFrame,
+    ) -> None:
+        """Commit a Delta as an overlay over the live state's base (:mod:`.partial`): the base
+        hard-linked, the overlays it changed written, the others linked. ``state``: the Delta's
+        slice after it (its extraction, notes and frame names)."""
+        current = self.current()
+        if current is None:
+            raise StoreError(f"{self.path}: aucune extraction ingérée")
+        old = partial.layered(_read_meta(current))
+        listed = _read_json(current / FILES_LIST)
+        if not isinstance(listed, dict):
+            raise StoreCorruptError(current / FILES_LIST, "objet JSON attendu")
+        stage = Path(tempfile.mkdtemp(prefix="stage-", dir=self.path / "tmp"))  # 0700
+        known: dict[str, str] = {}
+        try:
+            private_dir(stage / FRAMES_DIR)
+            private_dir(stage / OVERLAY_DIR)
+
+            def link(rel: str) -> None:
+                os.link(current / rel, stage / rel)
+                known[rel] = listed[rel]
+
+            todo: list[tuple[str, pa.Table]] = []
+            rows: dict[str, int] = {}
+            for name, w in written.frames.items():
+                base = f"{FRAMES_DIR}/{name}.parquet"
+                top = f"{OVERLAY_DIR}/{name}.parquet"
+                keys = f"{OVERLAY_DIR}/{name}.keys.parquet"
+                if isinstance(w, pa.Table):
+                    todo.append((base, w))
+                    continue
+                link(base)
+                if w is not None:
+                    todo += [(top, w[0]), (keys, w[1])]
+                    rows[name] = w[0].num_rows
+                elif name in old:
+                    link(top)
+                    link(keys)
+                    rows[name] = old[name]
+            link(partial.PRESENCE)
+            todo += [(partial.PRESENCE_OVERLAY, written.presence[0])]
+            todo += [(partial.PRESENCE_KEYS, written.presence[1])]
+            with ThreadPoolExecutor(WRITERS, thread_name_prefix="ent-audit-parquet") as pool:
+                futures = {rel: pool.submit(_write_frame, t, stage / rel) for rel, t in todo}
+                known.update({rel: f.result() for rel, f in futures.items()})
+            fsync_dir(stage / FRAMES_DIR)
+            fsync_dir(stage / OVERLAY_DIR)
+            write_json(
+                stage / "meta.json",
+                {
+                    **_meta(state, presence_synced=True),
+                    "overlay": dict(sorted(rows.items())),
+                    "overlay_since": written.overlay_since,
+                    "presence_overlay": True,
+                    "presence_seen": state.extraction.date.isoformat(),
+                },
+            )
+            journal.write(stage, changes)
+            write_json(stage / "extractions.json", history)
+            write_json(stage / FILES_LIST, _file_hashes(stage, known))
+        except BaseException:
+            shutil.rmtree(stage, ignore_errors=True)  # staged personal data never waits
+            raise
+        self._publish(stage)
+
+    def _publish(self, stage: Path) -> None:
+        """Move a whole staged state under ``states/``, then switch ``CURRENT`` to it."""
+        try:
             fsync_dir(stage)
             name = f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}-{stage.name[6:]}"
             target = self.path / "states" / name
             os.rename(stage, target)
         except BaseException:
-            staged.discard()  # staged personal data never waits
+            shutil.rmtree(stage, ignore_errors=True)  # staged personal data never waits
             raise
         fsync_dir(target.parent)
         pointer = self.path / "tmp" / "CURRENT.new"
@@ -536,15 +656,6 @@ def release_unused() -> None:
     pa.default_memory_pool().release_unused()
 
 
-def _read_parquet(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
-    try:
-        return pd.read_parquet(path, columns=columns)
-    except FileNotFoundError:
-        raise StoreCorruptError(path, "fichier absent") from None
-    except Exception as err:  # pyarrow raises several unrelated types for a damaged file
-        raise StoreCorruptError(path, f"{type(err).__name__}: {err}") from None
-
-
 def _file_hashes(folder: Path, known: dict[str, str] | None = None) -> dict[str, str]:
     """SHA-256 of every file of a state folder; ``known``: relative path -> hash already
     recorded for a file linked unchanged from the previous state."""
@@ -606,16 +717,33 @@ def _verify_frames(snap: Snapshot) -> list[str]:
     return out
 
 
+def _meta(snap: Snapshot, presence_synced: bool) -> dict:
+    """A state's ``meta.json``: which extraction, its notes and frames."""
+    e = snap.extraction
+    return {
+        "perimeter": e.perimeter,
+        "extraction": e.extraction,
+        "date": e.date.isoformat() if e.date else None,
+        "notes": snap.notes,
+        "frames": sorted(snap.frames()),
+        "links": sorted(snap.links),
+        "presence_synced": presence_synced,
+    }
+
+
 WRITERS = 2
 """Threads writing a state's frames (the machine's two cores; pyarrow releases the GIL)."""
 
 
-def _write_frame(df: pd.DataFrame, target: Path) -> str:
-    """Write one frame as Parquet (pandas' default settings: snappy, which encodes as fast
-    as no compression here and half the size; zstd is 25 % smaller but slower on the
-    largest frames) and return its SHA-256, hashed from the bytes written, not re-read."""
+def _write_frame(df: pd.DataFrame | pa.Table, target: Path) -> str:
+    """Write one frame (pandas or Arrow) as Parquet (the default settings: snappy, which
+    encodes as fast as no compression here and half the size; zstd is 25 % smaller but slower
+    on the largest frames) and return its SHA-256, hashed from the bytes written, not re-read."""
     buf = io.BytesIO()
-    df.to_parquet(buf, index=False)
+    if isinstance(df, pa.Table):
+        pq.write_table(df, buf)
+    else:
+        df.to_parquet(buf, index=False)
     data = buf.getbuffer()
     with open_private(target) as fh:  # fsynced on close
         fh.write(data)
@@ -642,10 +770,12 @@ class Staging:
         presence_synced: bool = False,
         linked: dict[str, Path] | None = None,
         known: dict[str, str] | None = None,
+        tables: Mapping[str, pa.Table] | None = None,
     ) -> Staging:
         """``linked``: relative path -> a file of the live state holding that frame
         unchanged, hard-linked (same inode, 0600, already on disk) instead of written;
-        ``known``: their SHA-256, from the live state's own list (:meth:`Store.stage`)."""
+        ``known``: their SHA-256, from the live state's own list (:meth:`Store.stage`);
+        ``tables``: frames to write from these Arrow tables instead."""
         frames = folder / FRAMES_DIR
         private_dir(frames)
         linked = linked or {}
@@ -657,6 +787,8 @@ class Staging:
             if source is not None:
                 os.link(source, frames / f"{name}.parquet")
                 continue
+            if tables is not None and tables.get(name) is not None:
+                df = tables[name]
             todo.append((rel, df, len(df)))
         pool = ThreadPoolExecutor(max_workers=WRITERS, thread_name_prefix="ent-audit-parquet")
         todo.sort(key=lambda t: -t[2])  # biggest first: the two threads end together
@@ -671,19 +803,7 @@ class Staging:
         finally:
             self.pool.shutdown(wait=True, cancel_futures=True)
         fsync_dir(self.path / FRAMES_DIR)
-        snap, e = self.snapshot, self.snapshot.extraction
-        write_json(
-            self.path / "meta.json",
-            {
-                "perimeter": e.perimeter,
-                "extraction": e.extraction,
-                "date": e.date.isoformat() if e.date else None,
-                "notes": snap.notes,
-                "frames": sorted(snap.frames()),
-                "links": sorted(snap.links),
-                "presence_synced": self.presence_synced,
-            },
-        )
+        write_json(self.path / "meta.json", _meta(self.snapshot, self.presence_synced))
         return {**self.known, **hashes}
 
     def discard(self) -> None:

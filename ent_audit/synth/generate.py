@@ -24,7 +24,7 @@ from ent_audit.synth.defects import DEFECTS, inject
 from ent_audit.synth.delta import DELTA_AFTER, SECOND_COMPLETE_AFTER, build_delta
 from ent_audit.synth.draws import IdPool
 from ent_audit.synth.inject import InjectContext
-from ent_audit.synth.model import Builder
+from ent_audit.synth.model import Builder, check_staff
 from ent_audit.synth.names import STRUCT_CIRC, STRUCT_DSDEN, STRUCT_SCHOOL
 from ent_audit.synth.records import KINDS, ST, Extraction, Perimeter, Record
 from ent_audit.synth.xml import write_archive
@@ -80,6 +80,7 @@ def generate(
     seed: int = 0,
     schools: int = 1000,
     pupils: int = 130_000,
+    staff: int | None = None,
     perimeter: str = "ENT1D_DEMO31",
     start: dt.date = dt.date(2026, 9, 14),
     defects: Mapping[str, float] | None = None,
@@ -88,7 +89,9 @@ def generate(
 
     ``defects`` maps names of :data:`DEFECTS` to rates in [0, 1]: a rate injects
     ``max(1, round(rate * eligible))`` victims. Without defects the perimeter is clean.
-    The same arguments always give the same perimeter.
+    ``staff`` asks for exactly that many staff records in the first Complet (see
+    :class:`~ent_audit.synth.model.StaffPlan`); without it, one teacher per class and one AESH
+    per 400 pupils, as always. The same arguments always give the same perimeter.
     """
     if seed < 0:
         raise ValueError(f"seed={seed}: la graine doit être un entier positif ou nul")
@@ -98,6 +101,8 @@ def generate(
         )
     if schools > 9_000:
         raise ValueError(f"schools={schools}: au plus 9000 écoles (UAI 031NNNN)")
+    if staff is not None:
+        check_staff(staff, schools)
     rates = dict(defects or {})
     unknown = sorted(set(rates) - set(DEFECTS))
     if unknown:
@@ -106,15 +111,21 @@ def generate(
     if bad:
         raise ValueError(f"taux hors de [0, 1]: {bad}")
     with _no_gc():
-        return _generate(seed, schools, pupils, perimeter, start, rates)
+        return _generate(seed, schools, pupils, staff, perimeter, start, rates)
 
 
 def _generate(
-    seed: int, schools: int, pupils: int, perimeter: str, start: dt.date, rates: dict[str, float]
+    seed: int,
+    schools: int,
+    pupils: int,
+    staff: int | None,
+    perimeter: str,
+    start: dt.date,
+    rates: dict[str, float],
 ) -> Perimeter:
     ids = IdPool(np.random.default_rng([seed, 9]), 1_000_000, 40)
     ines = IdPool(np.random.default_rng([seed, 7]), 1_000_000_000, 5000)
-    builder = Builder(seed, schools, pupils, start, ids, ines)
+    builder = Builder(seed, schools, pupils, start, ids, ines, staff)
     model = builder.build()
     dates = (start, start + DELTA_AFTER, start + SECOND_COMPLETE_AFTER)
     names = (
@@ -140,6 +151,8 @@ def _generate(
             "seed": seed,
             "schools": schools,
             "pupils": pupils,
+            # Only when asked: without it the truth stays as it always was, byte for byte.
+            **({"staff": staff} if staff is not None else {}),
             "perimeter": perimeter,
             "start": start.isoformat(),
             "school_year": builder.year_label,

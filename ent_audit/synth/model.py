@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ent_audit.aaf import schema
+from ent_audit.exceptions import SynthParameterError
 from ent_audit.synth.draws import IdPool, Random, split_total
 from ent_audit.synth.names import (
     ACADEMY,
@@ -53,6 +54,95 @@ SCHOOL_LABELS = {
 }
 LEVEL_WEIGHT = np.array([0.15, 1, 1, 1, 1, 1, 1, 1, 1])
 """Few TPS: a toute petite section is rare."""
+
+PUPILS_PER_AESH = 400
+"""AESH drawn by default: one per 400 pupils (at least one)."""
+CIRC_STAFF = 3
+"""Fixed staff of each circonscription: the IEN and two conseillers pédagogiques."""
+DSDEN_STAFF = 3
+"""Fixed staff of the DSDEN: the director and two services."""
+EXTRA_SHARES = {"aesh": 0.45, "school_teachers": 0.35, "circonscription": 0.20}
+"""How staff asked beyond the default are spread (``staff=``). The default (one teacher per
+class, one AESH per 400 pupils) gives an académie of 260,000 pupils about 11,500 staff where
+the real one has about 20,000: the missing ones are mostly AESH (then about one per 60
+pupils), teachers without a class of their own (décharges, compléments, maîtres
+supplémentaires: about one pupil-to-teacher ratio of 19 instead of 24) and circonscription
+staff (titulaires remplaçants, psychologues of the RASED)."""
+PSYCHOLOGIST_EVERY = 4
+"""Among a circonscription's extra staff, one in four is a psychologue, the others remplaçants."""
+
+
+def n_circonscriptions(n_schools: int) -> int:
+    """About 32 schools per circonscription, at least two (one with a single school)."""
+    return max(min(2, n_schools), round(n_schools / 32))
+
+
+def fixed_staff(n_schools: int) -> int:
+    """Staff every perimeter has whatever ``staff=`` asks: circonscriptions and DSDEN."""
+    return CIRC_STAFF * n_circonscriptions(n_schools) + DSDEN_STAFF
+
+
+def check_staff(total: int, n_schools: int) -> None:
+    """Refuse fewer staff than the fixed ones plus one director per school."""
+    fixed = fixed_staff(n_schools)
+    if total < n_schools + fixed:
+        raise SynthParameterError(
+            "staff",
+            f"{total} personnels, il en faut au moins {n_schools + fixed} pour {n_schools} "
+            f"écoles (un directeur par école, {fixed} en circonscription et à la DSDEN)",
+        )
+
+
+@dataclass(frozen=True)
+class StaffPlan:
+    """How many staff records of each sort the first Complet holds."""
+
+    teachers: list[int]
+    """Teachers of each school (its director among them), by school index."""
+    aesh: int
+    """AESH, drawn over schools in proportion to pupils."""
+    circ_extra: list[int]
+    """Extra staff of each circonscription (remplaçants and psychologues), by circonscription."""
+
+    @property
+    def total(self) -> int:
+        return (
+            sum(self.teachers) + self.aesh + sum(self.circ_extra)
+            + CIRC_STAFF * len(self.circ_extra) + DSDEN_STAFF
+        )  # fmt: skip
+
+    @classmethod
+    def default(cls, classes: list[int], n_pupils: int, n_circ: int) -> StaffPlan:
+        """The generator's own: one teacher per class, one AESH per 400 pupils."""
+        return cls(list(classes), max(1, round(n_pupils / PUPILS_PER_AESH)), [0] * n_circ)
+
+    @classmethod
+    def for_total(
+        cls, total: int, classes: list[int], pupils: np.ndarray, n_circ: int
+    ) -> StaffPlan:
+        """Exactly ``total`` staff. Above the default, the extra ones follow
+        :data:`EXTRA_SHARES` (school teachers and AESH in proportion to pupils, circonscription
+        staff evenly); below it, teachers and AESH shrink together, teachers in proportion to
+        classes with at least one (the director) per school."""
+        check_staff(total, len(classes))
+        base = cls.default(classes, int(pupils.sum()), n_circ)
+        fixed = CIRC_STAFF * n_circ + DSDEN_STAFF
+        extra = total - base.total
+        if extra >= 0:
+            aesh = round(EXTRA_SHARES["aesh"] * extra)
+            teachers = round(EXTRA_SHARES["school_teachers"] * extra)
+            circ = extra - aesh - teachers
+            more = split_total(teachers, pupils.astype(float), 0)
+            return cls(
+                [c + int(m) for c, m in zip(classes, more.tolist(), strict=True)],
+                base.aesh + aesh,
+                split_total(circ, np.ones(n_circ), 0).tolist(),
+            )
+        budget = total - fixed
+        in_schools = sum(classes) + base.aesh
+        aesh = min(base.aesh, round(budget * base.aesh / in_schools), budget - len(classes))
+        teachers = split_total(budget - aesh, np.array(classes, dtype=float), 1)
+        return cls(teachers.tolist(), aesh, [0] * n_circ)
 
 
 @dataclass
@@ -116,11 +206,20 @@ class Builder:
     the person records from the same stream."""
 
     def __init__(
-        self, seed: int, n_schools: int, n_pupils: int, start: dt.date, ids: IdPool, ines: IdPool
+        self,
+        seed: int,
+        n_schools: int,
+        n_pupils: int,
+        start: dt.date,
+        ids: IdPool,
+        ines: IdPool,
+        n_staff: int | None = None,
     ) -> None:
         self.rng = Random(np.random.default_rng([seed, 0]))
         self.n_schools = n_schools
         self.n_pupils = n_pupils
+        self.n_staff = n_staff
+        """Total staff asked for, or None for the default (:meth:`StaffPlan.default`)."""
         self.start = start
         self.year = start.year if start.month >= 8 else start.year - 1
         self.year_label = f"{self.year}-{self.year + 1}"
@@ -200,7 +299,7 @@ class Builder:
 
         # Circonscriptions: contiguous runs of schools ordered by commune, named after the
         # commune most of their schools sit in.
-        n_circ = max(min(2, self.n_schools), round(self.n_schools / 32))
+        n_circ = n_circonscriptions(self.n_schools)
         bounds = np.linspace(0, self.n_schools, n_circ + 1).round().astype(int)
         circ_of = np.zeros(self.n_schools, dtype=int)
         labels: list[str] = []
@@ -438,15 +537,23 @@ class Builder:
 
     # -- staff -------------------------------------------------------------------------------
 
+    def staff_plan(self, schools: list[School], n_circ: int, sizes: np.ndarray) -> StaffPlan:
+        classes = [len(s.classes) for s in schools]
+        if self.n_staff is None:
+            return StaffPlan.default(classes, self.n_pupils, n_circ)
+        return StaffPlan.for_total(self.n_staff, classes, sizes, n_circ)
+
     def staff(
         self, schools: list[School], circs: list[tuple[str, str]], sizes: np.ndarray
     ) -> list[Record]:
-        """One teacher per class, one of them director; AESH; IEN offices; DSDEN."""
+        """Teachers of each school, one of them director; AESH; IEN offices; DSDEN. How many
+        of each: :meth:`staff_plan` (by default one teacher per class)."""
         rng = self.rng
+        plan = self.staff_plan(schools, len(circs), sizes)
         mails: dict[str, int] = {}
         records = []
         for s in schools:
-            ids = self.ids.take(len(s.classes))
+            ids = self.ids.take(plan.teachers[s.index])
             s.teachers = ids
             s.director = rng.pick(ids)
             for j in ids:
@@ -465,9 +572,8 @@ class Builder:
                         mails,
                     )
                 )
-        n_aesh = max(1, round(self.n_pupils / 400))
         weights = sizes / sizes.sum()
-        for k in rng.np.choice(len(schools), n_aesh, p=weights).tolist():
+        for k in rng.np.choice(len(schools), plan.aesh, p=weights).tolist():
             s = schools[k]
             records.append(
                 self.people.staff_record(
@@ -478,7 +584,7 @@ class Builder:
                     mails=mails,
                 )
             )
-        for circ, _uai in circs:
+        for (circ, _uai), extra in zip(circs, plan.circ_extra, strict=True):
             records.append(
                 self.people.staff_record(
                     self.ids.one(),
@@ -488,7 +594,7 @@ class Builder:
                     mails=mails,
                 )
             )
-            for _ in range(2):
+            for _ in range(CIRC_STAFF - 1):
                 records.append(
                     self.people.staff_record(
                         self.ids.one(),
@@ -496,6 +602,21 @@ class Builder:
                         [f"{circ}$ENS$CONSEILLER PEDAGOGIQUE$-$-"],
                         True,
                         specialities=["CONSEILLER PEDAGOGIQUE"],
+                        mails=mails,
+                    )
+                )
+            for i in range(extra):
+                psychologist = i % PSYCHOLOGIST_EVERY == PSYCHOLOGIST_EVERY - 1
+                records.append(
+                    self.people.staff_record(
+                        self.ids.one(),
+                        circ,
+                        [
+                            f"{circ}$-$PSYCHOLOGUE EDUCATION NATIONALE$-$-"
+                            if psychologist
+                            else f"{circ}$ENS$TITULAIRE REMPLACANT$-$-"
+                        ],
+                        not psychologist,
                         mails=mails,
                     )
                 )

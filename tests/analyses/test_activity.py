@@ -12,7 +12,7 @@ import pytest
 from activity_helpers import END, START, build
 
 from ent_audit import cli
-from ent_audit.analyses import activity
+from ent_audit.analyses import activity, csvtable
 from ent_audit.analyses.activity import convert, inputs
 from ent_audit.analyses.activity.indicators import masked
 from ent_audit.store.store import Store
@@ -326,7 +326,7 @@ def test_an_export_read_in_blocks_gives_the_rows_and_lines_of_one_read(tmp_path,
         encoding="utf-8",
     )
     whole, whole_report = inputs.read_accounts(path)
-    monkeypatch.setattr(inputs, "TABLE_CHUNK_ROWS", 2)
+    monkeypatch.setattr(csvtable, "CHUNK_ROWS", 2)
     blocks, report = inputs.read_accounts(path)
     pd.testing.assert_frame_equal(blocks, whole)
     assert report == whole_report

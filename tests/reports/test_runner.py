@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
 
+import lxml.html
 import nbformat
 import pytest
 from helpers import CHROMIUM, check_rendered, leaks, page_text, personal_values
 
 from ent_audit.reports import runner as report
+from ent_audit.reports.page import verdict_label
 from ent_audit.store.store import Store
 from ent_audit.synth import write
 
@@ -178,3 +181,28 @@ def test_no_rendered_page_shows_a_name_birth_date_mail_or_phone(runs):
     for page in pages:
         found = leaks(page_text(page), values)
         assert not found, (page.name, sorted(found)[:5])
+
+
+# -- the CLI's verdict line -------------------------------------------------------------------
+
+
+def test_the_cli_prints_each_page_verdict_as_its_summary_and_banner_say(runs, tmp_path):
+    """``ent-audit report NAME`` run as a scheduler runs it: the word it prints is the page's
+    verdict (summary.json and the banner), for a run that passes and one that fails."""
+    env = os.environ | {"PYTHONPATH": str(ROOT)}
+    for extra, code, word in (([], 0, "CONFORME"), (["-p", "max_age_days=1"], 1, "ÉCHEC")):
+        out = tmp_path / f"out{code}"
+        proc = subprocess.run(
+            [sys.executable, "-m", "ent_audit.cli", "report", "overview", "-p",
+             str(runs["params"]), *extra, "--outputs", str(out)],
+            capture_output=True, text=True, env=env, timeout=600,
+        )  # fmt: skip
+        assert proc.returncode == code, proc.stdout + proc.stderr
+        line = proc.stdout.splitlines()[0]
+        printed, _, html = line.removeprefix("overview: ").partition(" — ")
+        assert printed == word, line
+        summary = json.loads((Path(html).parent / "summary.json").read_text(encoding="utf-8"))
+        assert verdict_label(summary["verdict"]) == word
+        page = lxml.html.parse(html).getroot()
+        (banner,) = page.find_class("ea-verdict-label")
+        assert banner.text_content().strip() == word

@@ -13,11 +13,9 @@ Event logs are read in blocks of lines (bounded memory), parsed by Arrow in C++.
 
 from __future__ import annotations
 
-import array
 import io
 import json
 import re
-import unicodedata
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -33,15 +31,13 @@ import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 
 from ent_audit.aaf.population import Profile
+from ent_audit.analyses.csvtable import delimiter as _delimiter
+from ent_audit.analyses.csvtable import fold as _fold
+from ent_audit.analyses.csvtable import parse_dates as _dates
+from ent_audit.analyses.csvtable import raise_first, read_rows
 from ent_audit.exceptions import ActivityInputError, InputFileError
 
 # -- labels ----------------------------------------------------------------------------------
-
-
-def _fold(text: str) -> str:
-    """Lower case, no accents, single spaces: how labels are compared."""
-    text = unicodedata.normalize("NFKD", str(text)).encode("ascii", "ignore").decode()
-    return re.sub(r"[\s_\-]+", " ", text).strip().lower()
 
 
 def _per_value(column: pd.Series, fn: Callable[[Any], Any]) -> pd.Series:
@@ -408,11 +404,6 @@ def _blocks(path: Path, skip_header: bool) -> Iterator[tuple[bytes, bytes, int]]
             size = BLOCK_BYTES
 
 
-def _delimiter(header: bytes) -> str:
-    text = header.decode("utf-8", "replace")
-    return max((";", ",", "\t", "|"), key=text.count)
-
-
 def _empty_lines(block: bytes, first: int) -> list[int]:
     """Line numbers of the block's empty lines (found by C searches, not a regex)."""
     out = {first} if block.startswith((b"\n", b"\r\n")) else set()
@@ -586,93 +577,6 @@ ACCOUNT_REQUIRED = ("user", "profile", "uai", "activated")
 RETENTION_REQUIRED = ("user", "profile")
 
 
-def _read_table(
-    path: Path,
-    cols: dict,
-    required: tuple[str, ...],
-    parameter: str,
-    aliases: Mapping[str, tuple[str, ...]] | None = None,
-    error: type[Exception] = ActivityInputError,
-) -> tuple[pd.DataFrame, dict[str, str | None], np.ndarray, np.ndarray]:
-    """Rows as strings, the header found for each field (None: absent), the rows' line numbers
-    and the lines whose number of fields is wrong. Headers are matched folded, a field's
-    ``aliases`` tried after its mapped name."""
-    import csv
-
-    def fail(message: str, line: int | None = None):
-        if error is InputFileError:
-            return InputFileError(path, message, line=line)
-        return ActivityInputError(path, message, parameter="columns")
-
-    if not path.is_file():
-        if error is InputFileError:
-            raise InputFileError(path, "fichier introuvable")
-        raise ActivityInputError(path, "fichier introuvable", parameter=parameter)
-    try:
-        with open(path, "rb") as fh:
-            sep = _delimiter(fh.readline().lstrip(b"\xef\xbb\xbf"))
-        lines, bad = array.array("q"), array.array("q")
-        with open(path, encoding="utf-8-sig", newline="") as fh:
-            reader = csv.reader(fh, delimiter=sep)
-            header = [c.strip() for c in next(reader, [])]
-            width, rows = len(header), []
-            chunks: list[list[pa.Array]] = [[] for _ in header]
-            for row in reader:
-                if len(row) == width:
-                    rows.append(row)
-                    lines.append(reader.line_num)
-                    if len(rows) == TABLE_CHUNK_ROWS:
-                        _to_arrow(rows, chunks)
-                elif row:
-                    bad.append(reader.line_num)
-            _to_arrow(rows, chunks)
-    except UnicodeDecodeError:
-        raise fail("encodage non UTF-8", 1) from None
-    folded = {_fold(h): h for h in header}
-    found: dict[str, str | None] = {}
-    for f, c in cols.items():
-        names = (c, *(aliases or {}).get(f, ()))
-        found[f] = next((folded[_fold(n)] for n in names if _fold(n) in folded), None)
-    missing = [f for f in required if found[f] is None]
-    if missing:
-        raise fail(
-            f"colonne {cols[missing[0]]!r} ({missing[0]}) absente ({', '.join(header)}); "
-            f"précisez {parameter}.{missing[0]}",
-            1,
-        )
-    df = pd.DataFrame(
-        {j: pd.arrays.ArrowStringArray(pa.chunked_array(c, pa.string())) for j, c in
-         enumerate(chunks)},
-        index=pd.RangeIndex(len(lines)),
-    )  # fmt: skip
-    df.columns = header
-    return df, found, np.frombuffer(lines, dtype=np.int64), np.frombuffer(bad, dtype=np.int64)
-
-
-TABLE_CHUNK_ROWS = 1 << 16
-"""Rows parsed as Python strings at a time before they become Arrow columns: a provider's
-export of a million rows held as lists of ``str`` costs several hundred MB, as Arrow strings a
-tenth of that."""
-
-
-def _to_arrow(rows: list[list[str]], chunks: list[list[pa.Array]]) -> None:
-    """Append ``rows`` to the per-column Arrow chunks, then empty ``rows``."""
-    if rows:
-        for j, values in enumerate(zip(*rows, strict=True)):
-            chunks[j].append(pa.array(values, pa.string()))
-    rows.clear()
-
-
-def _dates(values: pd.Series, formats: tuple[str, ...]) -> pd.Series:
-    out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[s]")
-    for fmt in formats:
-        todo = out.isna() & values.ne("")
-        if not todo.any():
-            break
-        out[todo] = pd.to_datetime(values[todo], format=fmt, errors="coerce")
-    return out
-
-
 ACCOUNT_DATE_FORMATS = (
     *TIMESTAMP_FORMATS,
     "%Y-%m-%d %H:%M",
@@ -723,13 +627,9 @@ def read_accounts(
     cols = account_mapping(columns, parameter)
     given = {ACCOUNT_FIELD_ALIASES.get(k, k) for k in columns or {}}
     aliases = {f: a for f, a in ACCOUNT_ALIASES.items() if f not in given}
-    raw, found, lines, bad_fields = _read_table(
-        path, cols, required, parameter, aliases, InputFileError
-    )
-    get = {
-        f: raw[h].str.strip() if h is not None else pd.Series("", index=raw.index, dtype=object)
-        for f, h in found.items()
-    }
+    rows = read_rows(path, cols, required, parameter, aliases, InputFileError)
+    lines, bad_fields = rows.lines, rows.bad_fields
+    get = {f: rows.get(f) for f in rows.found}
     profile = _per_value(get["profile"], lambda v: PROFILE_LABELS.get(_fold(v)))
     flag = _per_value(get["activated"], _fold)
     activated = flag.isin(TRUE_LABELS)
@@ -743,7 +643,7 @@ def read_accounts(
         (Reason.TIMESTAMP, last.isna() & get["last_login"].ne(""), "last_login"),
     ]
     if strict:
-        _raise_first(path, raw, found, get, lines, bad_fields, checks)
+        raise_first(rows, [(REASON_LABELS[r], m, f, STRICT_HINTS.get(r)) for r, m, f in checks])
     df = pd.DataFrame(
         {
             "user": get["user"].astype(STRING),
@@ -758,28 +658,12 @@ def read_accounts(
     return _kept(df, lines, [c[:2] for c in checks], path, "accounts", bad_fields)
 
 
-def _raise_first(path, raw, found, get, lines, bad_fields, checks) -> None:
-    """The first malformed row of the file as an error naming file:line (colonne …)."""
-    first: tuple[int, str, str | None] | None = None
-    if len(bad_fields):
-        first = (int(bad_fields.min()), REASON_LABELS[Reason.FIELDS], None)
-    for reason, mask, f in checks:
-        m = mask.fillna(True).to_numpy(dtype=bool)
-        if not m.any():
-            continue
-        i = int(np.flatnonzero(m)[0])
-        if first is None or lines[i] < first[0]:
-            label = REASON_LABELS[reason]
-            if reason is not Reason.USER:  # never echo an id
-                label += f" {get[f].iloc[i]!r}"
-                label += {
-                    Reason.PROFILE: " (élève, parent, enseignant, directeur, personnel…)",
-                    Reason.VALUE: " (oui/non, O/N, 1/0)",
-                    Reason.TIMESTAMP: " (attendu JJ/MM/AAAA ou AAAA-MM-JJ, heure permise)",
-                }[reason]
-            first = (int(lines[i]), label, found[f])
-    if first is not None:
-        raise InputFileError(path, first[1], line=first[0], column=first[2])
+STRICT_HINTS = {
+    Reason.PROFILE: " (élève, parent, enseignant, directeur, personnel…)",
+    Reason.VALUE: " (oui/non, O/N, 1/0)",
+    Reason.TIMESTAMP: " (attendu JJ/MM/AAAA ou AAAA-MM-JJ, heure permise)",
+}
+"""What a strict read says after the bad value it quotes; an empty id is never quoted."""
 
 
 def read_daily(
@@ -788,9 +672,14 @@ def read_daily(
     """The daily figures: uai, date, profile, connections, unique_visitors, loaded, activated."""
     path = Path(path)
     cols = mapping(DAILY_COLUMNS, columns, "daily")
-    raw, found, lines, bad_fields = _read_table(
-        path, cols, tuple(f for f in cols if f not in DAILY_OPTIONAL), "columns.daily"
+    rows = read_rows(
+        path,
+        cols,
+        tuple(f for f in cols if f not in DAILY_OPTIONAL),
+        "columns.daily",
+        error=ActivityInputError,
     )
+    raw, found, lines, bad_fields = rows.raw, rows.found, rows.lines, rows.bad_fields
     raw = raw.rename(columns={h: cols[f] for f, h in found.items() if h is not None})
     profile = _per_value(raw[cols["profile"]], lambda v: PROFILE_LABELS.get(_fold(v)))
     date = _dates(raw[cols["date"]].str.strip(), DATE_FORMATS)

@@ -26,6 +26,7 @@ from ent_audit.analyses.retention.rules import (
 from ent_audit.checks import Check
 from ent_audit.exceptions import RetentionError
 from ent_audit.store import pseudonym
+from ent_audit.store.partial import MAX_DAYS
 from ent_audit.store.purge import Category
 from ent_audit.transfer.workdays import add_working_days
 
@@ -469,6 +470,7 @@ def _file_items(files: pd.DataFrame, s: Settings) -> pd.DataFrame:
     days = files["category"].map(
         {
             str(Category.OLD_STATE): 0,
+            str(Category.SUPERSEDED): MAX_DAYS,
             str(Category.TEMPORARY): 0,
             str(Category.OUTPUT_RUN): s.keep_days,
             str(Category.FINDINGS): s.findings_days,

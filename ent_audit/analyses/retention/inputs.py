@@ -1,19 +1,17 @@
 """The provider's files the retention checks read: the account export (through the one
-reader, strictly) and the destruction requests."""
+reader, strictly) and the destruction requests (through the same CSV reader, as strictly)."""
 
 from __future__ import annotations
 
-import csv
-import unicodedata
 from collections.abc import Mapping
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
+from ent_audit.analyses import csvtable
 from ent_audit.analyses.activity import inputs as provider
 from ent_audit.analyses.retention.rules import STRING
-from ent_audit.exceptions import InputFileError
+from ent_audit.exceptions import RetentionError
 
 # -- the provider's files -------------------------------------------------------------------
 
@@ -28,65 +26,6 @@ REQUEST_COLUMNS = {
     "done_date": "date_realisation",
 }
 """Canonical column -> header of the destruction requests CSV (override in params)."""
-
-
-def _plain(text: str) -> str:
-    text = unicodedata.normalize("NFKD", text)
-    return "".join(c for c in text if not unicodedata.combining(c)).strip().lower()
-
-
-def _read_csv(path: Path | str, columns: Mapping[str, str], required: tuple[str, ...]):
-    path = Path(path)
-    try:
-        with open(path, encoding="utf-8-sig", newline="") as fh:
-            head = fh.readline()
-    except FileNotFoundError:
-        raise InputFileError(path, "fichier introuvable") from None
-    except UnicodeDecodeError:
-        raise InputFileError(path, "encodage non UTF-8", line=1) from None
-    sep = ";" if head.count(";") >= head.count(",") else ","
-    df = pd.read_csv(
-        path,
-        sep=sep,
-        dtype=str,
-        keep_default_na=False,
-        encoding="utf-8-sig",
-        quoting=csv.QUOTE_MINIMAL,
-    )
-    headers = {_plain(c): c for c in df.columns}
-    out = pd.DataFrame(index=df.index)
-    for canonical, header in columns.items():
-        source = headers.get(_plain(header))
-        if source is None:
-            if canonical in required:
-                raise InputFileError(
-                    path,
-                    f"colonne {header!r} ({canonical}) absente; colonnes présentes: "
-                    f"{', '.join(df.columns)}",
-                    line=1,
-                )
-            out[canonical] = ""
-        else:
-            out[canonical] = df[source].str.strip()
-    return path, out
-
-
-def _dates(path: Path, values: pd.Series, column: str) -> pd.Series:
-    """ISO (``2026-11-30``, a time allowed) or French (``30/11/2026``) dates; empty is NaT;
-    anything else an error naming the line."""
-    iso = pd.to_datetime(values.str[:10], format="%Y-%m-%d", errors="coerce")
-    fr = pd.to_datetime(values.str[:10], format="%d/%m/%Y", errors="coerce")
-    out = iso.fillna(fr)
-    bad = out.isna() & (values != "")
-    if bad.any():
-        i = int(np.flatnonzero(bad.to_numpy())[0])
-        raise InputFileError(
-            path,
-            f"date illisible {values.iloc[i]!r} (attendu AAAA-MM-JJ ou JJ/MM/AAAA)",
-            line=i + 2,
-            column=column,
-        )
-    return out.astype("datetime64[ns]")
 
 
 def read_accounts(path: Path | str, columns: Mapping[str, str] | None = None) -> pd.DataFrame:
@@ -104,21 +43,51 @@ def read_accounts(path: Path | str, columns: Mapping[str, str] | None = None) ->
     return frame
 
 
+REQUEST_REQUIRED = ("jointure", "request_date")
+REQUEST_DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y")
+"""Read on a value's first ten characters: a time after the date is allowed."""
+
+
 def read_requests(path: Path | str, columns: Mapping[str, str] | None = None) -> pd.DataFrame:
     """Destruction requests for pupils: ``jointure, request_date, done_date`` (NaT while
-    pending). Same format rules as :func:`read_accounts`."""
-    mapping = {**REQUEST_COLUMNS, **(columns or {})}
-    path, df = _read_csv(path, mapping, ("jointure", "request_date"))
-    request = _dates(path, df["request_date"], mapping["request_date"])
-    if request.isna().any():
-        i = int(np.flatnonzero(request.isna().to_numpy())[0])
-        raise InputFileError(
-            path, "date de demande vide", line=i + 2, column=mapping["request_date"]
+    pending), read by the provider files' one CSV reader (:mod:`ent_audit.analyses.csvtable`)
+    and as strictly as :func:`read_accounts`: a row with a wrong number of fields, an empty
+    jointure or request date, an unreadable date or a pupil asked for twice is an error naming
+    file:line (a request left out would hide an overdue destruction). ``columns`` maps fields
+    to headers (:data:`REQUEST_COLUMNS` by default; the report's ``request_columns``)."""
+    unknown = sorted(set(columns or {}) - set(REQUEST_COLUMNS))
+    if unknown:
+        raise RetentionError(
+            "request_columns",
+            f"champ inconnu {unknown[0]!r}; champs: {', '.join(REQUEST_COLUMNS)}",
         )
+    mapping = {**REQUEST_COLUMNS, **(columns or {})}
+    rows = csvtable.read_rows(path, mapping, REQUEST_REQUIRED, "request_columns")
+    jointure = rows.get("jointure")
+    asked, done = (
+        csvtable.parse_dates(rows.get(f).str[:10], REQUEST_DATE_FORMATS)
+        for f in ("request_date", "done_date")
+    )
+    first = jointure.groupby(jointure, sort=False).cumcount().eq(0)
+    first_line = pd.Series(rows.lines, index=jointure.index)[first].set_axis(jointure[first])
+    hint = " (attendu AAAA-MM-JJ ou JJ/MM/AAAA)"
+    csvtable.raise_first(
+        rows,
+        [
+            ("jointure vide", jointure.eq(""), "jointure", None),
+            ("date de demande vide", rows.get("request_date").eq(""), "request_date", None),
+            ("date illisible", asked.isna() & rows.get("request_date").ne(""), "request_date",
+             hint),
+            ("date illisible", done.isna() & rows.get("done_date").ne(""), "done_date", hint),
+            (lambda i: "demande en double : même élève qu'à la ligne "
+             f"{first_line[jointure.iloc[i]]} (une demande par élève)",
+             ~first & jointure.ne(""), "jointure", None),
+        ],
+    )  # fmt: skip
     return pd.DataFrame(
         {
-            "jointure": df["jointure"].astype(STRING),
-            "request_date": request,
-            "done_date": _dates(path, df["done_date"], mapping["done_date"]),
+            "jointure": jointure.astype(STRING),
+            "request_date": asked.astype("datetime64[ns]"),
+            "done_date": done.astype("datetime64[ns]"),
         }
     )

@@ -1,0 +1,518 @@
+"""A Delta written as what it names: its slice of the state, its overlay over the base files.
+
+A Delta names a few thousand records of a state of hundreds of thousands. Its application,
+journal and presence are computed on :func:`delta_slice`, the part of the state they read: the
+Delta's records, the members of the structures it names, the guardians of those pupils and the
+pupils of those guardians, every row these people own, every structure. On that slice
+:func:`~ent_audit.store.apply.apply_delta`, :func:`~ent_audit.store.journal.changes` and
+:mod:`~ent_audit.store.presence` give, for the records the Delta names, the same rows as on the
+whole state.
+
+On disk a state is a *base* (``snapshot/<frame>.parquet``, ``presence.parquet``: written whole
+by a Complet, a purge or a compaction) and, after Deltas, an *overlay*: per frame they touched,
+``overlay/<frame>.parquet`` holds the rows the records they named own, as they are now, and
+``overlay/<frame>.keys.parquet`` those records (kind, jointure); the presence history likewise
+by (kind, pseudonym). A Delta hard-links the base and writes its overlay (the previous one with
+its own records' rows replaced): its cost grows with the Delta, not with the state. Every
+reader sees the merged frame (:func:`read_frame`): the base rows no overlay record owns, then
+the overlay rows. An open presence spell's ``last_seen`` is the state's date (a Delta sees
+again everyone it leaves where they were): ``presence_seen``, applied on reading.
+
+The base keeps the replaced rows of the records a Delta changed or removed: older copies of
+personal data (Annexe 1 of the convention keeps the latest only). They are bounded: a Delta
+more than :data:`MAX_DAYS` after the base's first overlay, or whose overlay would pass
+:data:`MAX_SHARE` of a frame, writes the whole state instead (a compaction, :func:`merged`);
+the retention report lists a base waiting for its compaction with that deadline, and
+``ent-audit purge`` compacts it.
+
+Which rows a record owns comes from the schema (:func:`owners`): its entity row, the link rows
+its multi-valued attributes state (with their origin, where a table has one), its extras and
+issues. ``structures``, ``skipped`` and ``files`` (small) are written whole.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from ent_audit.aaf import schema
+from ent_audit.aaf.frames import STRING
+from ent_audit.aaf.snapshot import ExtractionInfo, Snapshot
+from ent_audit.exceptions import StoreCorruptError
+
+FRAMES_DIR = "snapshot"
+OVERLAY_DIR = "overlay"
+PRESENCE = "presence.parquet"
+PRESENCE_OVERLAY = "presence.overlay.parquet"
+PRESENCE_KEYS = "presence.overlay.keys.parquet"
+WHOLE = ("structures", "skipped", "files")
+"""Frames a Delta writes whole (a few thousand rows at most)."""
+MAX_SHARE = 0.25
+"""A Delta whose overlays would hold more than this share of the base's rows compacts."""
+MAX_DAYS = 7
+"""A Delta dated more than this many days after the base's first overlay compacts: the
+replaced rows the base still holds are older copies, kept a week at most (the retention rule
+``old_copies`` gives the same deadline to a base no Delta compacted)."""
+
+Where = Sequence[tuple[str, Iterable]]
+"""A row filter: (column, ids) pairs; a row is kept when any of them holds."""
+
+
+@functools.cache
+def owners(frame: str) -> tuple[tuple[str, str, str | None, str | None], ...]:
+    """Which rows of ``frame`` a record owns, per kind: (kind name, id column, origin column,
+    origin value). A Delta's record replaces exactly these (:mod:`ent_audit.store.apply`)."""
+    out = []
+    for kind in schema.KINDS.values():
+        if frame == kind.frame:
+            out.append((kind.name, "jointure", None, None))
+        if frame in ("extras", "issues"):
+            out.append((kind.name, "jointure", "kind", kind.name))
+        for f in kind.multi:
+            if f.link == frame:
+                origin = schema.LINK_TABLES[frame].origin
+                out.append((kind.name, f.owner, origin, kind.entity if origin else None))
+    return tuple(dict.fromkeys(out))
+
+
+def key_columns(frame: str) -> list[str]:
+    """The columns :func:`owned` reads in ``frame``."""
+    return list(dict.fromkeys(c for _, i, o, _ in owners(frame) for c in (i, o) if c))
+
+
+def _strings(values) -> pa.Array:
+    """A column (Arrow or pandas) as plain Arrow strings."""
+    if isinstance(values, pd.Series):
+        values = pa.array(values.astype(STRING).array, type=pa.string())
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    if pa.types.is_dictionary(values.type):
+        values = values.dictionary_decode()
+    return values.cast(pa.string())
+
+
+def _is_in(values, ids) -> np.ndarray:
+    value_set = ids if isinstance(ids, pa.Array) else pa.array(list(ids), type=pa.string())
+    hit = pc.is_in(_strings(values), value_set=value_set)
+    return hit.fill_null(False).to_numpy(zero_copy_only=False)
+
+
+def owned(
+    rows: pa.Table | pd.DataFrame, frame: str, ids: Mapping[str, Sequence[str]]
+) -> np.ndarray:
+    """Rows of ``rows`` (rows of ``frame``) owned by the records ``ids`` lists by kind name."""
+    out = np.zeros(len(rows), dtype=bool)
+    for kind, id_col, origin_col, origin in owners(frame):
+        mine = ids.get(kind)
+        if mine is None or not len(mine) or not len(rows):
+            continue
+        hit = _is_in(rows[id_col], mine)
+        if origin_col is not None:
+            hit &= (
+                pc.equal(_strings(rows[origin_col]), origin)
+                .fill_null(False)
+                .to_numpy(zero_copy_only=False)
+            )
+        out |= hit
+    return out
+
+
+def _any(table: pa.Table, where: Where) -> np.ndarray:
+    """Rows of ``table`` where one of the (column, ids) pairs holds."""
+    out = np.zeros(table.num_rows, dtype=bool)
+    for column, ids in where:
+        if len(ids) and table.num_rows:
+            out |= _is_in(table[column], ids)
+    return out
+
+
+def _ids(*parts) -> pa.Array:
+    """The distinct non-missing ids of several columns (Arrow, pandas or lists), as Arrow
+    strings: no Python object per id."""
+    arrays = [_strings(p) if not isinstance(p, list) else pa.array(p, pa.string()) for p in parts]
+    arrays = [a for a in arrays if len(a)]
+    if not arrays:
+        return pa.array([], type=pa.string())
+    return pc.unique(pc.drop_null(pa.concat_arrays(arrays)))
+
+
+def _unique(values) -> list[str]:
+    """Distinct non-missing ids, in their first order."""
+    return _ids(values).to_pylist()
+
+
+def named(delta: Snapshot) -> dict[str, list[str]]:
+    """The records a Delta names, by kind name."""
+    return {k.name: _unique(getattr(delta, k.frame)["jointure"]) for k in schema.KINDS.values()}
+
+
+def _keys(table: pa.Table | pd.DataFrame, column: str = "jointure") -> dict[str, list[str]]:
+    """An overlay's keys as ids by kind name."""
+    df = table.to_pandas() if isinstance(table, pa.Table) else table
+    return {str(k): list(g[column].astype(str)) for k, g in df.groupby("kind", observed=True)}
+
+
+# -- Arrow tables of one schema ------------------------------------------------------------
+
+
+def conform(tables: Sequence[pa.Table | pd.DataFrame]) -> list[pa.Table]:
+    """Tables (or frames) with the first one's schema, dictionary columns as int32-indexed
+    strings (their dictionaries are unified when concatenated): ready for ``concat_tables``."""
+    arrow = [
+        t if isinstance(t, pa.Table) else pa.Table.from_pandas(t, preserve_index=False)
+        for t in tables
+    ]
+    first = arrow[0].schema
+    fields = [
+        f.with_type(pa.dictionary(pa.int32(), pa.string())) if pa.types.is_dictionary(f.type) else f
+        for f in first
+    ]
+    target = pa.schema(fields, metadata=first.metadata)
+    return [
+        pa.Table.from_arrays([t[f.name].cast(f.type) for f in fields], schema=target) for t in arrow
+    ]
+
+
+def concat(tables: Sequence[pa.Table | pd.DataFrame]) -> pa.Table:
+    """Tables (or frames) one after the other, in the first one's schema."""
+    return pa.concat_tables(conform(tables)).unify_dictionaries()
+
+
+# -- reading --------------------------------------------------------------------------------
+
+
+def read_table(path: Path, columns: Sequence[str] | None = None) -> pa.Table:
+    """One Parquet file as Arrow (pandas' own dtypes come back from its metadata on
+    ``to_pandas``), a missing or damaged file named."""
+    try:
+        return pq.read_table(path, columns=None if columns is None else list(columns))
+    except FileNotFoundError:
+        raise StoreCorruptError(path, "fichier absent") from None
+    except Exception as err:  # pyarrow raises several unrelated types for a damaged file
+        raise StoreCorruptError(path, f"{type(err).__name__}: {err}") from None
+
+
+def layered(meta: Mapping) -> dict[str, int]:
+    """The frames of a state with an overlay, and its row count."""
+    return dict(meta.get("overlay") or {})
+
+
+def read_frame(
+    folder: Path, meta: Mapping, name: str, columns: Sequence[str] | None = None
+) -> pa.Table:
+    """Frame ``name`` of a state folder: the base rows no overlay record owns, then the
+    overlay rows; ``columns``: only these (``()``: none, the row count only)."""
+    base_path = folder / FRAMES_DIR / f"{name}.parquet"
+    if name not in layered(meta):
+        return read_table(base_path, columns)
+    need = None if columns is None else list(dict.fromkeys([*columns, *key_columns(name)]))
+    base = read_table(base_path, need)
+    top = read_table(folder / OVERLAY_DIR / f"{name}.parquet", need)
+    keys = _keys(read_table(folder / OVERLAY_DIR / f"{name}.keys.parquet"))
+    out = concat([base.filter(pa.array(~owned(base, name, keys))), top])
+    return out if columns is None else out.select(list(columns))
+
+
+def read_presence(folder: Path, meta: Mapping, columns: Sequence[str] | None = None) -> pa.Table:
+    """The presence history of a state folder (base, overlay, open spells last seen at the
+    state's date: ``presence_seen``), in its order when an overlay was merged."""
+    if not meta.get("presence_overlay"):
+        return read_table(folder / PRESENCE, columns)
+    base = read_table(folder / PRESENCE)
+    top = read_table(folder / PRESENCE_OVERLAY)
+    keys = _keys(read_table(folder / PRESENCE_KEYS), "pseudonym")
+    table = _presence(base, keys, top, dt.date.fromisoformat(meta["presence_seen"]))
+    return table if columns is None else table.select(list(columns))
+
+
+def _presence_owned(table: pa.Table, keys: Mapping[str, Sequence[str]]) -> np.ndarray:
+    out = np.zeros(table.num_rows, dtype=bool)
+    for kind, ids in keys.items():
+        hit = _is_in(table["pseudonym"], ids)
+        out |= hit & pc.equal(_strings(table["kind"]), kind).fill_null(False).to_numpy(
+            zero_copy_only=False
+        )
+    return out
+
+
+def _presence(
+    base: pa.Table, keys: Mapping[str, Sequence[str]], top: pa.Table | pd.DataFrame, seen: dt.date
+) -> pa.Table:
+    """``base`` without the rows of ``keys`` (kind -> pseudonyms), everyone else's open
+    spells seen again at ``seen``, then ``top``; in the history's order."""
+    from ent_audit.store.presence import KEYS
+
+    table = concat([base.filter(pa.array(~_presence_owned(base, keys))), top])
+    i = table.schema.get_field_index("last_seen")
+    day = pa.scalar(dt.datetime.combine(seen, dt.time()), type=table.schema.field(i).type)
+    last = pc.if_else(pc.is_null(table["departed"]), day, table["last_seen"])
+    table = table.set_column(i, table.schema.field(i), last)
+    order = pc.sort_indices(
+        table, sort_keys=[(c, "ascending", "at_end") for c in [*KEYS, "first_seen"]]
+    )
+    return table.take(order)
+
+
+# -- a Delta's slice ------------------------------------------------------------------------
+
+_MEMBERS = {
+    "person_structure": ("person", "kind"),
+    "student_class": ("student", None),
+    "staff_function": ("staff", None),
+    "staff_director": ("staff", None),
+}
+"""The link tables placing a person in a structure: their person column and, where one table
+places several kinds, the column saying which."""
+
+
+@dataclass
+class State:
+    """A state folder read once as Arrow (every frame merged, the presence history merged):
+    a Delta's slice is cut from it, its overlay built over it, or the whole state merged."""
+
+    folder: Path
+    meta: dict
+    tables: dict[str, pa.Table]
+    presence: pa.Table
+    overlays: dict[str, tuple[pa.Table, dict[str, list[str]]]] = field(default_factory=dict)
+    """Per layered frame, its overlay rows and keys (kind -> jointures)."""
+    presence_overlay: tuple[pa.Table, dict[str, list[str]]] | None = None
+
+    @classmethod
+    def read(cls, folder: Path, meta: dict) -> State:
+        names = list(meta.get("frames", []))
+        with ThreadPoolExecutor(2, thread_name_prefix="ent-audit-read") as pool:
+            read = pool.map(lambda n: read_frame(folder, meta, n), names)
+            tables = dict(zip(names, read, strict=True))
+            history = read_presence(folder, meta)
+        overlays = {
+            name: (
+                read_table(folder / OVERLAY_DIR / f"{name}.parquet"),
+                _keys(read_table(folder / OVERLAY_DIR / f"{name}.keys.parquet")),
+            )
+            for name in layered(meta)
+        }
+        top = None
+        if meta.get("presence_overlay"):
+            top = (
+                read_table(folder / PRESENCE_OVERLAY),
+                _keys(read_table(folder / PRESENCE_KEYS), "pseudonym"),
+            )
+        return cls(folder, meta, tables, history, overlays, top)
+
+    def rows(self, name: str, where: Where | None) -> pd.DataFrame:
+        table = self.tables[name]
+        if where is not None:
+            table = table.filter(pa.array(_any(table, where)))
+        return table.to_pandas()
+
+    def presence_of(self, pseudonyms) -> pd.DataFrame:
+        """The presence history's rows of these pseudonyms."""
+        table = self.presence
+        return table.filter(pa.array(_any(table, [("pseudonym", pseudonyms)]))).to_pandas()
+
+    def records(self) -> dict[str, int]:
+        """Distinct jointures per entity frame (the records of each kind)."""
+        return {
+            k.frame: pc.count_distinct(_strings(self.tables[k.frame]["jointure"])).as_py()
+            for k in schema.KINDS.values()
+        }
+
+    def base_rows(self, name: str) -> int:
+        return pq.read_metadata(self.folder / FRAMES_DIR / f"{name}.parquet").num_rows
+
+
+def delta_slice(state: State, delta: Snapshot) -> Snapshot:
+    """The part of ``state`` a Delta's application, journal and presence read (see the
+    module)."""
+    from ent_audit.store.journal import _PEOPLE_COLUMNS
+
+    t = state.tables
+    ids = named(delta)
+    structures = _ids(ids[schema.STRUCTURE.name])
+    # People the Delta's links and modified values point at (a pupil a new guardian is
+    # linked to…): they place people it names. Any kind: ids of another kind select nothing.
+    mentioned = _mentioned(delta, _PEOPLE_COLUMNS)
+    students = [_ids(ids[schema.STUDENT.name]), mentioned]
+    staff = [_ids(ids[schema.STAFF.name]), mentioned]
+    for name, (column, kind_col) in _MEMBERS.items() if len(structures) else ():
+        hit = t[name].filter(pa.array(_any(t[name], [("structure", structures)])))
+        if kind_col is None:
+            (students if column == "student" else staff).append(_strings(hit[column]))
+            continue
+        for tag, into in (("student", students), ("staff", staff)):
+            is_tag = pc.equal(_strings(hit[kind_col]), tag).fill_null(False)
+            into.append(_strings(hit[column]).filter(is_tag))
+    students = _ids(*students)
+    sg = t["student_guardian"].select(["student", "guardian"])
+    near = sg.filter(pa.array(_any(sg, [("student", students)])))
+    guardians = _ids(_ids(ids[schema.GUARDIAN.name]), mentioned, near["guardian"])
+    theirs = sg.filter(pa.array(_any(sg, [("guardian", guardians)])))
+    students = _ids(students, theirs["student"])
+    staff = _ids(*staff)
+    everyone = _ids(students, guardians, staff)
+    people = {
+        schema.STUDENT.frame: students,
+        schema.GUARDIAN.frame: guardians,
+        schema.STAFF.frame: staff,
+    }
+    frames: dict[str, pd.DataFrame] = {}
+    for name in t:
+        if name in people:
+            where: Where | None = [("jointure", people[name])]
+        elif name in _PEOPLE_COLUMNS:
+            where = [(c, everyone) for c in _PEOPLE_COLUMNS[name]]
+        elif name in ("extras", "issues"):
+            where = [("jointure", _ids(everyone, structures))]
+        else:
+            where = None  # structures, skipped, files: whole
+        frames[name] = state.rows(name, where)
+    m = state.meta
+    try:
+        links = {name: frames.pop(name) for name in m["links"]}
+        info = ExtractionInfo(m["perimeter"], m["extraction"], dt.date.fromisoformat(m["date"]))
+        return Snapshot(extraction=info, links=links, notes=m["notes"], **frames)
+    except (KeyError, TypeError, ValueError) as err:
+        raise StoreCorruptError(state.folder / "meta.json", repr(err)) from None
+
+
+def _mentioned(delta: Snapshot, people_columns: Mapping[str, Sequence[str]]) -> pa.Array:
+    """Every id in the Delta's link rows' person columns and in its modified values' parts."""
+    found = [
+        delta.links[name][c]
+        for name, columns in people_columns.items()
+        if name in delta.links
+        for c in columns
+    ]
+    values = delta.modifications["value"].dropna().astype(str)
+    found.append(values.str.split("$").explode().astype(STRING))
+    return _ids(*found)
+
+
+# -- what a Delta writes ---------------------------------------------------------------------
+
+
+@dataclass
+class Written:
+    """What a Delta writes: per frame an overlay (rows, keys) or a whole table, or nothing
+    (``None``: the frame is as it was, its files are linked); the same for presence."""
+
+    frames: dict[str, tuple[pa.Table, pa.Table] | pa.Table | None]
+    presence: tuple[pa.Table, pa.Table] | pa.Table
+    compacted: bool
+    overlay_since: str | None
+    """When the base's first overlay was written (ISO date of that Delta)."""
+
+    counts: dict[str, int]
+    """Rows per entity frame of the new state."""
+
+
+def write_plan(
+    state: State,
+    slice_: Snapshot,
+    after: Snapshot,
+    delta: Snapshot,
+    updated: pd.DataFrame,
+    people: pd.DataFrame,
+    *,
+    max_days: int = MAX_DAYS,
+) -> Written:
+    """What the Delta (``after`` is it applied to ``slice_``; ``updated`` the history of the
+    ``people`` it touched, after it) writes: overlays, or the whole state when they would
+    pass :data:`MAX_SHARE` or the base's first overlay is more than ``max_days`` old."""
+    date = delta.extraction.date
+    since = state.meta.get("overlay_since")
+    stale = (
+        since is not None
+        and date is not None
+        and (date - dt.date.fromisoformat(since)).days > max_days
+    )
+    ids = named(delta)
+    before = slice_.frames()
+    frames: dict[str, tuple[pa.Table, pa.Table] | pa.Table | None] = {}
+    counts = {k.frame: state.tables[k.frame].num_rows for k in schema.KINDS.values()}
+    overlaid = 0
+    for name, frame in after.frames().items():
+        if frame is before.get(name):
+            frames[name] = None
+            overlaid += state.overlays[name][0].num_rows if name in state.overlays else 0
+            continue
+        if name in counts:  # the merged rows the Delta's records own give way to theirs
+            gone = owned(state.tables[name], name, ids).sum()
+            counts[name] += int(owned(frame, name, ids).sum() - gone)
+        if name in WHOLE:
+            frames[name] = concat([frame])
+            continue
+        take = owned(frame, name, ids)
+        if name in ("extras", "issues"):  # the Delta's own rows about no record
+            take |= frame["jointure"].isna().to_numpy()
+        mine = {k: v for k, v in ids.items() if v and k in {o[0] for o in owners(name)}}
+        old_rows, old_keys = state.overlays.get(name, (None, {}))
+        rows = [frame[take]]
+        if old_rows is not None:
+            rows.insert(0, old_rows.filter(pa.array(~owned(old_rows, name, mine))))
+        keys = {
+            k: list(dict.fromkeys([*old_keys.get(k, []), *mine.get(k, [])]))
+            for k in {*old_keys, *mine}
+        }
+        table = concat(rows if old_rows is not None else [state.tables[name].slice(0, 0), *rows])
+        frames[name] = (table, _key_table(keys))
+        overlaid += table.num_rows
+    base_rows = sum(state.base_rows(n) for n in state.tables if n not in WHOLE)
+    big = stale or overlaid > MAX_SHARE * max(base_rows, 1)
+    history_keys = _keys(people[["kind", "pseudonym"]], "pseudonym")
+    if big:  # a compaction: every frame whole
+        whole: dict[str, tuple[pa.Table, pa.Table] | pa.Table | None] = {}
+        for name, w in frames.items():
+            if w is None:  # as it was: linked, or written merged if it had an overlay
+                whole[name] = state.tables[name] if name in state.overlays else None
+            elif isinstance(w, pa.Table):
+                whole[name] = w
+            else:
+                whole[name] = merged(state, name, after, ids)
+        table = _presence(state.presence, history_keys, updated, date)
+        return Written(whole, table, True, None, counts)
+    old_top, old_hkeys = state.presence_overlay or (None, {})
+    top = [updated]
+    if old_top is not None:
+        top.insert(0, old_top.filter(pa.array(~_presence_owned(old_top, history_keys))))
+    else:
+        top.insert(0, state.presence.slice(0, 0))
+    hkeys = {
+        k: list(dict.fromkeys([*old_hkeys.get(k, []), *history_keys.get(k, [])]))
+        for k in {*old_hkeys, *history_keys}
+    }
+    return Written(
+        frames,
+        (concat(top), _key_table(hkeys, "pseudonym")),
+        False,
+        since or (date.isoformat() if date else None),
+        counts,
+    )
+
+
+def _key_table(keys: Mapping[str, Sequence[str]], column: str = "jointure") -> pa.Table:
+    kinds = [k for k, v in keys.items() for _ in v]
+    ids = [i for v in keys.values() for i in v]
+    return pa.table({"kind": pa.array(kinds, pa.string()), column: pa.array(ids, pa.string())})
+
+
+def merged(state: State, name: str, after: Snapshot, ids: Mapping[str, Sequence[str]]) -> pa.Table:
+    """Frame ``name`` of the state after the Delta, whole: the merged rows the Delta's records
+    do not own, then the rows they own in ``after``."""
+    frame = after.frames()[name]
+    take = owned(frame, name, ids)
+    if name in ("extras", "issues"):
+        take |= frame["jointure"].isna().to_numpy()
+    base = state.tables[name]
+    return concat([base.filter(pa.array(~owned(base, name, ids))), frame[take]])

@@ -1,0 +1,173 @@
+"""A Delta written as an overlay over the state's base (``ent_audit.store.partial``) reads as
+the Delta applied to the whole state, by every reader (pandas and SQL); the base's replaced
+rows are gone at the next whole write: a Delta after ``--overlay-days``, a Complet, a purge."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+
+import pandas as pd
+import pytest
+from test_presence import _date, _load
+from test_store import tree_hash
+
+from ent_audit import cli
+from ent_audit.aaf import schema
+from ent_audit.analyses import retention
+from ent_audit.exceptions import IngestAborted, StoreCorruptError
+from ent_audit.store import journal, partial, presence, purge
+from ent_audit.store.apply import apply_delta
+from ent_audit.store.store import Store
+from ent_audit.synth import series
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def archives(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("partial")
+    return series.write(tmp / "synth", seed=7, schools=8, pupils=600).archives
+
+
+def _canon(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows as comparable text, in one order: an overlay's rows come after the base's."""
+    text = df.astype(object).where(df.notna(), "∅").astype(str)
+    return text.sort_values(list(text.columns)).reset_index(drop=True)
+
+
+def _same_frames(got, expected) -> None:
+    for name, frame in expected.frames().items():
+        buf = io.BytesIO()
+        frame.to_parquet(buf, index=False)  # the store's own Parquet round trip
+        want = pd.read_parquet(io.BytesIO(buf.getvalue()))
+        have = got.frames()[name]
+        assert list(have.columns) == list(want.columns), name
+        assert [str(t) for t in have.dtypes] == [str(t) for t in want.dtypes], name
+        pd.testing.assert_frame_equal(_canon(have), _canon(want), obj=name)
+
+
+def _meta(store: Store) -> dict:
+    return store.read_meta(store.current())
+
+
+def test_deltas_as_overlays_read_as_applied_to_the_whole_state(archives, tmp_path):
+    store = Store(tmp_path / "store")
+    first, *deltas, last = archives
+    [r] = store.ingest([first])
+    history = store.presence()
+    base_inodes = {p.name: p.stat().st_ino for p in (store.current() / "snapshot").iterdir()}
+    for archive in deltas:
+        before, book = store.latest(), store.journal()
+        incoming = _load(archive)
+        [r] = store.ingest([archive], overlay_days=30)
+        assert r.status == "ingested", r.message
+        meta = _meta(store)
+        assert meta["overlay"] and meta["overlay_since"] == _date(deltas[0]).isoformat()
+        # the base is the Complet's, linked: the Delta wrote its overlay only
+        now = store.current() / "snapshot"
+        assert {p.name: p.stat().st_ino for p in now.iterdir()}.items() >= {
+            n: i for n, i in base_inodes.items() if n[: -len(".parquet")] not in partial.WHOLE
+        }.items()
+        expected = apply_delta(before, incoming)
+        got = store.latest()
+        _same_frames(got, expected)
+        rows = journal.changes(before, incoming, expected, store.key)
+        pd.testing.assert_frame_equal(
+            store.journal(), journal.append(book, rows), check_categorical=False
+        )
+        history = presence.update(history, presence.present(got, store.key), _date(archive))
+        pd.testing.assert_frame_equal(store.presence(), history)
+        assert r.counts and _meta(store)["presence_seen"] == _date(archive).isoformat()
+        last_entry = store.read_history(store.current())[-1]
+        assert last_entry["state_counts"] == got.counts()
+        assert store.verify().ok
+        # SQL reads the same rows as pandas
+        with store.duckdb(population=False) as con:
+            for name, frame in got.frames().items():
+                sql = con.execute(f'SELECT * FROM "{name}"').df()
+                assert len(sql) == len(frame), name
+                if name in ("students", "student_guardian", "person_structure"):
+                    pd.testing.assert_frame_equal(
+                        _canon(sql[list(frame.columns)]), _canon(frame), obj=name
+                    )
+            sql = con.execute("SELECT * FROM presence").df()
+        pd.testing.assert_frame_equal(_canon(sql), _canon(store.presence()), check_dtype=False)
+    # the next Complet writes the whole state: no overlay, no replaced row left
+    [r] = store.ingest([last])
+    assert r.status == "ingested", r.message
+    meta = _meta(store)
+    assert not meta.get("overlay") and not meta.get("overlay_since")
+    assert not (store.current() / partial.OVERLAY_DIR).exists()
+    assert not (store.current() / partial.PRESENCE_OVERLAY).exists()
+    assert store.verify().ok
+
+
+def test_a_delta_after_the_overlay_days_writes_the_whole_state(archives, tmp_path):
+    store = Store(tmp_path / "store")
+    first, d1, d2, _ = archives
+    assert (_date(d2) - _date(d1)).days > 3
+    store.ingest([first])
+    store.ingest([d1], overlay_days=3)
+    assert _meta(store)["overlay"]
+    before = store.latest()
+    inodes = {p.name: p.stat().st_ino for p in (store.current() / "snapshot").iterdir()}
+    [r] = store.ingest([d2], overlay_days=3)
+    assert r.status == "ingested", r.message
+    meta = _meta(store)
+    assert not meta.get("overlay") and not meta.get("overlay_since")
+    assert not (store.current() / partial.OVERLAY_DIR).exists()
+    now = {p.name: p.stat().st_ino for p in (store.current() / "snapshot").iterdir()}
+    # every frame an overlay had is written anew: the base holds no replaced row any more
+    assert all(now[f"{n}.parquet"] != inodes[f"{n}.parquet"] for n in before.frames() if n in (
+        "students", "guardians", "student_guardian"))  # fmt: skip
+    _same_frames(store.latest(), apply_delta(before, _load(d2)))
+    assert store.verify().ok
+
+
+def test_retention_lists_a_base_awaiting_compaction_and_the_purge_compacts_it(
+    archives, tmp_path, capsys
+):
+    store = Store(tmp_path / "store")
+    first, d1, *_ = archives
+    store.ingest([first])
+    store.ingest([d1])
+    since = store.overlay_since()
+    assert since == _date(d1)
+    assert cli.main(["status", "--store", str(store.path)]) == 0
+    deadline = since + dt.timedelta(days=partial.MAX_DAYS)
+    assert f"après le {deadline:%d/%m/%Y}" in capsys.readouterr().out
+    items = purge.inventory(store)
+    row = items[items["category"] == str(purge.Category.SUPERSEDED)]
+    assert len(row) == 1 and row["date"].iloc[0] == pd.Timestamp(since)
+    on_time = retention.workbench(store, since + dt.timedelta(days=partial.MAX_DAYS))[1]
+    assert str(purge.Category.SUPERSEDED) not in on_time.categories
+    late = since + dt.timedelta(days=partial.MAX_DAYS + 1)
+    plan = retention.workbench(store, late)[1]
+    assert str(purge.Category.SUPERSEDED) in plan.categories
+    before = store.latest()
+    with store.locked():
+        done = purge.apply(store, retention.workbench(store, late)[1])
+    assert done.changed and store.overlay_since() is None
+    assert not (store.current() / partial.OVERLAY_DIR).exists()
+    _same_frames(store.latest(), before)
+    assert store.presence_synced(store.current())
+    with store.locked():  # nothing left to compact: the same plan changes nothing
+        again = purge.apply(store, retention.workbench(store, late)[1])
+    assert store.overlay_since() is None and again.files_removed == 0
+
+
+def test_a_damaged_overlay_is_named_and_the_next_delta_changes_nothing(archives, tmp_path):
+    store = Store(tmp_path / "store")
+    first, d1, d2, _ = archives
+    store.ingest([first])
+    store.ingest([d1], overlay_days=30)
+    overlay = store.current() / partial.OVERLAY_DIR / f"{schema.STUDENT.frame}.parquet"
+    overlay.write_bytes(overlay.read_bytes()[:40])
+    with pytest.raises(StoreCorruptError, match=r"overlay/students\.parquet"):
+        store.latest()
+    assert any("overlay/students.parquet" in p for p in store.verify().problems)
+    frozen = tree_hash(store.path)
+    with pytest.raises(IngestAborted, match=r"overlay/students\.parquet"):
+        store.ingest([d2], overlay_days=30)
+    assert tree_hash(store.path) == frozen
