@@ -550,7 +550,6 @@ def _ingest_rest(
         state_counts=new_state.counts() if written is None else written.counts,
         divergences=divergences,
     )
-    changes = journal.append(journal.read(state_dir), changes)
     if written is not None and not written.compacted:
         store.commit_delta(new_state, written, [*history, entry], changes)
     else:
@@ -562,8 +561,9 @@ def _ingest_rest(
             reuse = [n for n, w in written.frames.items() if w is None]
             tables = {n: w for n, w in written.frames.items() if w is not None}
             staged = store.stage(new_state, reuse=reuse, tables=tables)
+        history = [*history, entry]
         store.commit(
-            new_state, new_presence, [*history, entry], changes, reuse=reuse, staged=staged
+            new_state, new_presence, history, changes, reuse=reuse, staged=staged, added=True
         )
     message = "ingérée"
     if divergences:

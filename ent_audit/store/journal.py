@@ -1,8 +1,9 @@
 """The change journal: what each ingested extraction changed, pseudonymous, kept by the store.
 
 The store keeps only the latest state in clear, so changes are recorded as they happen, in
-the same transaction as the new state (``journal.parquet`` in the state folder). One row per
-changed record and attribute:
+the same transaction as the new state (``journal/`` in the state folder: one Parquet part per
+ingestion, the earlier parts hard-linked from state to state, so that recording a Delta costs
+its rows, not the whole journal). One row per changed record and attribute:
 
 - a **Delta**: ``add`` and ``delete`` (one row per record), ``modify`` (one row per attribute
   whose value the modification changed; one row with ``noop`` when it changed nothing);
@@ -25,6 +26,7 @@ it reads only the records the Delta touched.
 from __future__ import annotations
 
 import dataclasses
+import os
 from enum import StrEnum
 from pathlib import Path
 
@@ -36,11 +38,13 @@ from ent_audit.aaf import population, schema
 from ent_audit.aaf.diff import attribute_values, compare_kind
 from ent_audit.aaf.frames import STRING, isin
 from ent_audit.aaf.snapshot import Snapshot
-from ent_audit.io import open_private
+from ent_audit.io import open_private, private_dir
 from ent_audit.store import pseudonym
 from ent_audit.store.apply import kept
 
 FILE = "journal.parquet"
+"""An older store's journal, one file (read first, then the parts)."""
+DIR = "journal"
 
 
 class Operation(StrEnum):
@@ -358,17 +362,46 @@ def divergences(rows: pd.DataFrame) -> int:
     return int(rows["divergence"].sum())
 
 
+def parts(state: Path | None) -> list[Path]:
+    """The journal's files in a state folder, oldest first: one part per ingestion that
+    changed something (``journal/NNNNNN.parquet``; an older store's single ``journal.parquet``
+    first), so that an ingestion adds its rows instead of rewriting the whole journal."""
+    if state is None:
+        return []
+    out = [state / FILE] if (state / FILE).is_file() else []
+    return out + sorted((state / DIR).glob("*.parquet"))
+
+
 def read(state: Path | None) -> pd.DataFrame:
     """The journal of a state folder (empty for a store without one yet)."""
-    if state is None or not (state / FILE).exists():
+    files = parts(state)
+    if not files:
         return empty()
-    return _typed(pd.read_parquet(state / FILE))
+    return _typed(pd.concat([pd.read_parquet(p) for p in files], ignore_index=True))
 
 
 def write(folder: Path, journal: pd.DataFrame) -> None:
-    """Write the whole journal into a (staging) state folder, 0600, fsynced on close."""
-    with open_private(folder / FILE) as fh:
+    """Write the whole journal into a (staging) state folder as its one part."""
+    private_dir(folder / DIR)
+    with open_private(folder / DIR / f"{1:06d}.parquet") as fh:
         journal.to_parquet(fh, index=False)
+
+
+def extend(folder: Path, previous: Path | None, rows: pd.DataFrame) -> list[tuple[str, str]]:
+    """The journal of ``previous`` (its parts hard-linked into the staging ``folder``) with
+    ``rows`` as a new part; the parts linked, (path in ``folder``, path in ``previous``), both
+    relative: their SHA-256 is ``previous``'s record of them."""
+    private_dir(folder / DIR)
+    linked = []
+    old = parts(previous)
+    for i, p in enumerate(old, start=1):
+        rel = f"{DIR}/{i:06d}.parquet"
+        os.link(p, folder / rel)
+        linked.append((rel, str(p.relative_to(previous))))
+    if len(rows):
+        with open_private(folder / DIR / f"{len(old) + 1:06d}.parquet") as fh:
+            rows.to_parquet(fh, index=False)
+    return linked
 
 
 def append(journal: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:

@@ -5,7 +5,8 @@ Layout of ``STORE/`` (folders 0700, files 0600)::
     CURRENT            name of the live state folder, replaced atomically
     states/<id>/       the live state: snapshot/<frame>.parquet + meta.json,
                        presence.parquet (pseudonymous history), extractions.json,
-                       journal.parquet (pseudonymous change journal),
+                       journal/NNNNNN.parquet (pseudonymous change journal, one part
+                       per ingestion that changed something: linked from state to state),
                        files.json (SHA-256 of every other file of the state, written last)
     key                HMAC key of the pseudonyms (unless ENT_AUDIT_KEY is set)
     lock, read.lock    ingestion mutex; readers' shared lock
@@ -369,8 +370,9 @@ class Store:
             self.read_snapshot(current),
             self.read_presence(current),
             self.read_history(current),
-            journal.read(current),
+            journal.empty(),
             presence_synced=self.presence_synced(current),
+            added=True,  # the journal's parts, linked as they are
         )
         return True
 
@@ -477,6 +479,7 @@ class Store:
         presence_synced: bool = True,
         reuse: Iterable[str] = (),
         staged: Staging | None = None,
+        added: bool = False,
     ) -> None:
         """Write the new state (and its change journal) beside the live one, then switch
         ``CURRENT`` atomically. ``presence_synced``: the presence's open spells are the
@@ -484,13 +487,14 @@ class Store:
         state's unchanged, hard-linked from its folder instead of written and hashed again
         (their SHA-256 is the live state's own record of them). ``staged``: ``state``'s
         frames already being written by :meth:`stage` (then ``reuse`` and ``presence_synced``
-        are the ones given to it)."""
+        are the ones given to it). ``added``: ``changes`` are the new rows of the journal,
+        added as a part after the live state's (:func:`journal.extend`), not the whole."""
         if staged is None:
             staged = self.stage(state, presence_synced=presence_synced, reuse=reuse)
         stage = staged.path
         try:
             known = staged.finish()
-            journal.write(stage, changes)
+            known.update(self._journal(stage, changes, added))
             known["presence.parquet"] = _write_frame(history_presence, stage / "presence.parquet")
             write_json(stage / "extractions.json", history)
             write_json(stage / FILES_LIST, _file_hashes(stage, known))
@@ -508,7 +512,8 @@ class Store:
     ) -> None:
         """Commit a Delta as an overlay over the live state's base (:mod:`.partial`): the base
         hard-linked, the overlays it changed written, the others linked. ``state``: the Delta's
-        slice after it (its extraction, notes and frame names)."""
+        slice after it (its extraction, notes and frame names); ``changes``: its journal rows
+        (a new part after the live state's)."""
         current = self.current()
         if current is None:
             raise StoreError(f"{self.path}: aucune extraction ingérée")
@@ -561,13 +566,26 @@ class Store:
                     "presence_seen": state.extraction.date.isoformat(),
                 },
             )
-            journal.write(stage, changes)
+            known.update(self._journal(stage, changes, True))
             write_json(stage / "extractions.json", history)
             write_json(stage / FILES_LIST, _file_hashes(stage, known))
         except BaseException:
             shutil.rmtree(stage, ignore_errors=True)  # staged personal data never waits
             raise
         self._publish(stage)
+
+    def _journal(self, stage: Path, changes: pd.DataFrame, added: bool) -> dict[str, str]:
+        """Write the journal into ``stage``: ``changes`` whole, or (``added``) as a new part
+        after the live state's parts, linked; the SHA-256 of the parts linked."""
+        if not added:
+            journal.write(stage, changes)
+            return {}
+        current = self.current()
+        listed = _read_json(current / FILES_LIST) if current is not None else {}
+        pairs = journal.extend(stage, current, changes)
+        if not isinstance(listed, dict):
+            raise StoreCorruptError(current / FILES_LIST, "objet JSON attendu")
+        return {new: listed[old] for new, old in pairs if old in listed}
 
     def _publish(self, stage: Path) -> None:
         """Move a whole staged state under ``states/``, then switch ``CURRENT`` to it."""

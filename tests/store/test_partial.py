@@ -59,6 +59,7 @@ def test_deltas_as_overlays_read_as_applied_to_the_whole_state(archives, tmp_pat
     base_inodes = {p.name: p.stat().st_ino for p in (store.current() / "snapshot").iterdir()}
     for archive in deltas:
         before, book = store.latest(), store.journal()
+        parts = {p.name: p.stat().st_ino for p in journal.parts(store.current())}
         incoming = _load(archive)
         [r] = store.ingest([archive], overlay_days=30)
         assert r.status == "ingested", r.message
@@ -76,6 +77,9 @@ def test_deltas_as_overlays_read_as_applied_to_the_whole_state(archives, tmp_pat
         pd.testing.assert_frame_equal(
             store.journal(), journal.append(book, rows), check_categorical=False
         )
+        # the journal's earlier parts are linked, not rewritten: its cost is the Delta's rows
+        now_parts = {p.name: p.stat().st_ino for p in journal.parts(store.current())}
+        assert now_parts.items() >= parts.items() and len(now_parts) == len(parts) + 1
         history = presence.update(history, presence.present(got, store.key), _date(archive))
         pd.testing.assert_frame_equal(store.presence(), history)
         assert r.counts and _meta(store)["presence_seen"] == _date(archive).isoformat()
