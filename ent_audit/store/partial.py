@@ -35,7 +35,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -191,11 +190,15 @@ def concat(tables: Sequence[pa.Table | pd.DataFrame]) -> pa.Table:
 # -- reading --------------------------------------------------------------------------------
 
 
-def read_table(path: Path, columns: Sequence[str] | None = None) -> pa.Table:
+def read_table(
+    path: Path, columns: Sequence[str] | None = None, *, threads: bool = True
+) -> pa.Table:
     """One Parquet file as Arrow (pandas' own dtypes come back from its metadata on
-    ``to_pandas``), a missing or damaged file named."""
+    ``to_pandas``), a missing or damaged file named. ``threads``: decoded by Arrow's pool
+    (both cores), else by the calling thread alone."""
+    cols = None if columns is None else list(columns)
     try:
-        return pq.read_table(path, columns=None if columns is None else list(columns))
+        return pq.read_table(path, columns=cols, use_threads=threads)
     except FileNotFoundError:
         raise StoreCorruptError(path, "fichier absent") from None
     except Exception as err:  # pyarrow raises several unrelated types for a damaged file
@@ -208,27 +211,34 @@ def layered(meta: Mapping) -> dict[str, int]:
 
 
 def read_frame(
-    folder: Path, meta: Mapping, name: str, columns: Sequence[str] | None = None
+    folder: Path,
+    meta: Mapping,
+    name: str,
+    columns: Sequence[str] | None = None,
+    *,
+    threads: bool = True,
 ) -> pa.Table:
     """Frame ``name`` of a state folder: the base rows no overlay record owns, then the
     overlay rows; ``columns``: only these (``()``: none, the row count only)."""
     base_path = folder / FRAMES_DIR / f"{name}.parquet"
     if name not in layered(meta):
-        return read_table(base_path, columns)
+        return read_table(base_path, columns, threads=threads)
     need = None if columns is None else list(dict.fromkeys([*columns, *key_columns(name)]))
-    base = read_table(base_path, need)
+    base = read_table(base_path, need, threads=threads)
     top = read_table(folder / OVERLAY_DIR / f"{name}.parquet", need)
     keys = _keys(read_table(folder / OVERLAY_DIR / f"{name}.keys.parquet"))
     out = concat([base.filter(pa.array(~owned(base, name, keys))), top])
     return out if columns is None else out.select(list(columns))
 
 
-def read_presence(folder: Path, meta: Mapping, columns: Sequence[str] | None = None) -> pa.Table:
+def read_presence(
+    folder: Path, meta: Mapping, columns: Sequence[str] | None = None, *, threads: bool = True
+) -> pa.Table:
     """The presence history of a state folder (base, overlay, open spells last seen at the
     state's date: ``presence_seen``), in its order when an overlay was merged."""
     if not meta.get("presence_overlay"):
-        return read_table(folder / PRESENCE, columns)
-    base = read_table(folder / PRESENCE)
+        return read_table(folder / PRESENCE, columns, threads=threads)
+    base = read_table(folder / PRESENCE, threads=threads)
     top = read_table(folder / PRESENCE_OVERLAY)
     keys = _keys(read_table(folder / PRESENCE_KEYS), "pseudonym")
     table = _presence(base, keys, top, dt.date.fromisoformat(meta["presence_seen"]))
@@ -289,12 +299,12 @@ class State:
     presence_overlay: tuple[pa.Table, dict[str, list[str]]] | None = None
 
     @classmethod
-    def read(cls, folder: Path, meta: dict) -> State:
+    def read(cls, folder: Path, meta: dict, *, threads: bool = False) -> State:
+        """Read by the calling thread alone (``threads`` false): an ingestion reads the state
+        while it parses the Delta on the other core (:mod:`ent_audit.store.ingest`)."""
         names = list(meta.get("frames", []))
-        with ThreadPoolExecutor(2, thread_name_prefix="ent-audit-read") as pool:
-            read = pool.map(lambda n: read_frame(folder, meta, n), names)
-            tables = dict(zip(names, read, strict=True))
-            history = read_presence(folder, meta)
+        tables = {n: read_frame(folder, meta, n, threads=threads) for n in names}
+        history = read_presence(folder, meta, threads=threads)
         overlays = {
             name: (
                 read_table(folder / OVERLAY_DIR / f"{name}.parquet"),
@@ -322,11 +332,9 @@ class State:
         return table.filter(pa.array(_any(table, [("pseudonym", pseudonyms)]))).to_pandas()
 
     def records(self) -> dict[str, int]:
-        """Distinct jointures per entity frame (the records of each kind)."""
-        return {
-            k.frame: pc.count_distinct(_strings(self.tables[k.frame]["jointure"])).as_py()
-            for k in schema.KINDS.values()
-        }
+        """Records per entity frame (a state's jointures are present and unique:
+        :meth:`ent_audit.store.Store.verify`)."""
+        return {k.frame: self.tables[k.frame].num_rows for k in schema.KINDS.values()}
 
     def base_rows(self, name: str) -> int:
         return pq.read_metadata(self.folder / FRAMES_DIR / f"{name}.parquet").num_rows
