@@ -15,6 +15,7 @@ from test_store import tree_hash
 from ent_audit import cli
 from ent_audit.aaf import schema
 from ent_audit.analyses import retention
+from ent_audit.analyses.retention.evaluation import DETAIL_SEPARATOR
 from ent_audit.exceptions import IngestAborted, StoreCorruptError
 from ent_audit.store import journal, partial, presence, purge
 from ent_audit.store.apply import apply_delta
@@ -147,8 +148,12 @@ def test_retention_lists_a_base_awaiting_compaction_and_the_purge_compacts_it(
     on_time = retention.workbench(store, since + dt.timedelta(days=partial.MAX_DAYS))[1]
     assert str(purge.Category.SUPERSEDED) not in on_time.categories
     late = since + dt.timedelta(days=partial.MAX_DAYS + 1)
-    plan = retention.workbench(store, late)[1]
+    result, plan = retention.workbench(store, late)
     assert str(purge.Category.SUPERSEDED) in plan.categories
+    overdue = result.overdue[result.overdue["rule"] == "old_copies"]
+    # said in French on the page, the path after the one separator no label holds
+    assert overdue["detail"].str.startswith("copies remplacées par des Delta").any()
+    assert not any(DETAIL_SEPARATOR in label for label in purge.CATEGORY_LABELS.values())
     before = store.latest()
     with store.locked():
         done = purge.apply(store, retention.workbench(store, late)[1])

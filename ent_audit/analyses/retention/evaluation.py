@@ -27,7 +27,7 @@ from ent_audit.checks import Check
 from ent_audit.exceptions import RetentionError
 from ent_audit.store import pseudonym
 from ent_audit.store.partial import MAX_DAYS
-from ent_audit.store.purge import Category
+from ent_audit.store.purge import CATEGORY_LABELS, Category
 from ent_audit.transfer.workdays import add_working_days
 
 # -- evaluation -----------------------------------------------------------------------------
@@ -464,6 +464,11 @@ def _pseudonymised(accounts: pd.DataFrame, key: bytes) -> pd.DataFrame:
     return out[["pseudonym", "kind", "uai"]].drop_duplicates(["pseudonym", "kind"])
 
 
+DETAIL_SEPARATOR = " : "
+"""Between a file item's French category and its path, in its ``detail`` (the purge plan
+takes the path back after it: a label has no such separator)."""
+
+
 def _file_items(files: pd.DataFrame, s: Settings) -> pd.DataFrame:
     """Old copies: each inventoried file or folder with the deadline of its category."""
     date = pd.to_datetime(files["date"]).dt.normalize()
@@ -495,6 +500,8 @@ def _file_items(files: pd.DataFrame, s: Settings) -> pd.DataFrame:
             "deadline": deadline,
             "days_overdue": pd.NA,
             "status": "",
-            "detail": files["category"].astype(str) + " " + files["path"].astype(str),
+            "detail": files["category"].map(lambda c: CATEGORY_LABELS[Category(c)])
+            + DETAIL_SEPARATOR
+            + files["path"].astype(str),
         }
     )

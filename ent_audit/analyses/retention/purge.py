@@ -9,7 +9,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from ent_audit.analyses.retention.evaluation import PRESENCE_COLUMNS, RetentionResult, evaluate
+from ent_audit.analyses.retention.evaluation import (
+    DETAIL_SEPARATOR,
+    PRESENCE_COLUMNS,
+    RetentionResult,
+    evaluate,
+)
 from ent_audit.analyses.retention.rules import (
     PERSON_RULES,
     RULES,
@@ -45,7 +50,7 @@ def purge_plan(result: RetentionResult, files: pd.DataFrame | None = None) -> Pu
     categories: list[str] = []
     if files is not None and len(files):
         overdue_files = over[over["rule"] == str(RuleId.OLD_COPIES)]["detail"]
-        chosen = {str(d).split(" ", 1)[1] for d in overdue_files}
+        chosen = {str(d).split(DETAIL_SEPARATOR, 1)[1] for d in overdue_files}
         sel = files[files["path"].astype(str).isin(chosen)]
         paths, categories = list(sel["path"].astype(str)), list(sel["category"].astype(str))
         counts[str(RuleId.OLD_COPIES)] = len(paths)
