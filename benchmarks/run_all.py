@@ -541,7 +541,7 @@ def render(stages: list[Stage], info: dict, sizes: dict, args: argparse.Namespac
         "# La chaîne complète (`make bench-all`)",
         "",
         f"`benchmarks/run_all.py --schools {args.schools} --pupils {args.pupils} "
-        f"--events {args.events} --seed {args.seed}`, {info['date']}.",
+        f"--staff {args.staff} --events {args.events} --seed {args.seed}`, {info['date']}.",
         "",
         f"- Machine : {info['cpu']}, {info['cores']} cœurs, {_fr(info['ram_gb'])} Gio de RAM ; "
         f"charge moyenne (1, 5, 15 min) avant {_load(info['load_before'])}, "
