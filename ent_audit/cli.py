@@ -169,15 +169,15 @@ def cmd_status(args: argparse.Namespace) -> int:
     latest = store.latest(columns={})  # row counts only: no column read
     e = latest.extraction
     print(f"Store {args.store}: état du {e.date} ({e.perimeter})")
-    since = store.overlay_since()
-    if since is not None:
+    written = store.overlay_written()
+    if written is not None:
         from ent_audit.store.partial import MAX_DAYS
 
         print(
-            f"Delta écrits par-dessus la base depuis le {since:%d/%m/%Y} : elle garde les "
-            f"valeurs qu'ils ont remplacées jusqu'à sa réécriture complète (prochain Complet, "
-            f"Delta après le {since + dt.timedelta(days=MAX_DAYS):%d/%m/%Y}, ou ent-audit "
-            "purge --apply)"
+            f"Delta écrits par-dessus la base depuis le {written:%d/%m/%Y} : elle garde les "
+            "valeurs qu'ils ont remplacées jusqu'à sa réécriture complète (prochain Complet, "
+            f"Delta de plus de {MAX_DAYS} jours après le premier, ou ent-audit purge --apply, "
+            f"due le {written + dt.timedelta(days=MAX_DAYS):%d/%m/%Y})"
         )
     counts = pd.Series({_KIND_LABELS[k]: v for k, v in latest.counts().items()})
     print("\nÉtat courant:\n" + counts.to_string())

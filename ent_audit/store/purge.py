@@ -100,9 +100,9 @@ def inventory(
                 rows.append((str(p), Category.OLD_STATE, _mtime(p), None))
         for p in sorted((st.path / "tmp").iterdir()):
             rows.append((str(p), Category.TEMPORARY, _mtime(p), None))
-        since = st.overlay_since()
-        if live is not None and since is not None:
-            rows.append((str(live / FRAMES_DIR), Category.SUPERSEDED, pd.Timestamp(since), None))
+        written = st.overlay_written()
+        if live is not None and written is not None:
+            rows.append((str(live / FRAMES_DIR), Category.SUPERSEDED, pd.Timestamp(written), None))
         history = st.history()
         for name, when in zip(history["archive"], history["ingested_at"], strict=True):
             ingested[name] = pd.Timestamp(when).tz_convert(None)

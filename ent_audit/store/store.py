@@ -352,19 +352,21 @@ class Store:
             state, presence_rows, self.read_history(current), changes, presence_synced=False
         )
 
-    def overlay_since(self) -> dt.date | None:
-        """When the live state's base got its first overlay (:mod:`.partial`): since then it
-        holds rows Deltas replaced; None when it holds none."""
+    def overlay_written(self) -> dt.date | None:
+        """The day the live state's base began to hold rows Deltas replaced (the ingestion of
+        its first overlay, :mod:`.partial`): older copies from then until a compaction; None
+        when it holds none."""
         with self._reading() as state:
-            since = None if state is None else _read_meta(state).get("overlay_since")
-        return dt.date.fromisoformat(since) if since else None
+            meta = {} if state is None else _read_meta(state)
+        written = meta.get("overlay_written") if meta.get("overlay") else None
+        return dt.date.fromisoformat(written) if written else None
 
     def compact(self) -> bool:
         """Write the live state whole, its overlays merged into a new base: the rows Deltas
         replaced are gone from the disk. Call it under :meth:`locked`; False when there was
         no overlay."""
         current = self.current()
-        if current is None or not _read_meta(current).get("overlay_since"):
+        if current is None or not _read_meta(current).get("overlay"):
             return False
         self.commit(
             self.read_snapshot(current),
@@ -517,7 +519,8 @@ class Store:
         current = self.current()
         if current is None:
             raise StoreError(f"{self.path}: aucune extraction ingérée")
-        old = partial.layered(_read_meta(current))
+        old_meta = _read_meta(current)
+        old = partial.layered(old_meta)
         listed = _read_json(current / FILES_LIST)
         if not isinstance(listed, dict):
             raise StoreCorruptError(current / FILES_LIST, "objet JSON attendu")
@@ -562,6 +565,9 @@ class Store:
                     **_meta(state, presence_synced=True),
                     "overlay": dict(sorted(rows.items())),
                     "overlay_since": written.overlay_since,
+                    "overlay_written": old_meta.get("overlay_written")
+                    if old
+                    else dt.datetime.now(dt.UTC).date().isoformat(),
                     "presence_overlay": True,
                     "presence_seen": state.extraction.date.isoformat(),
                 },

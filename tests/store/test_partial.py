@@ -137,11 +137,12 @@ def test_retention_lists_a_base_awaiting_compaction_and_the_purge_compacts_it(
     first, d1, *_ = archives
     store.ingest([first])
     store.ingest([d1])
-    since = store.overlay_since()
-    assert since == _date(d1)
+    # the copies date from the ingestion (a late Delta is not overdue at once)
+    since = store.overlay_written()
+    assert since == dt.datetime.now(dt.UTC).date() != _date(d1)
     assert cli.main(["status", "--store", str(store.path)]) == 0
     deadline = since + dt.timedelta(days=partial.MAX_DAYS)
-    assert f"après le {deadline:%d/%m/%Y}" in capsys.readouterr().out
+    assert f"due le {deadline:%d/%m/%Y}" in capsys.readouterr().out
     items = purge.inventory(store)
     row = items[items["category"] == str(purge.Category.SUPERSEDED)]
     assert len(row) == 1 and row["date"].iloc[0] == pd.Timestamp(since)
@@ -157,13 +158,13 @@ def test_retention_lists_a_base_awaiting_compaction_and_the_purge_compacts_it(
     before = store.latest()
     with store.locked():
         done = purge.apply(store, retention.workbench(store, late)[1])
-    assert done.changed and store.overlay_since() is None
+    assert done.changed and store.overlay_written() is None
     assert not (store.current() / partial.OVERLAY_DIR).exists()
     _same_frames(store.latest(), before)
     assert store.presence_synced(store.current())
     with store.locked():  # nothing left to compact: the same plan changes nothing
         again = purge.apply(store, retention.workbench(store, late)[1])
-    assert store.overlay_since() is None and again.files_removed == 0
+    assert store.overlay_written() is None and again.files_removed == 0
 
 
 def test_a_damaged_overlay_is_named_and_the_next_delta_changes_nothing(archives, tmp_path):
