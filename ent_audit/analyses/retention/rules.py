@@ -161,6 +161,7 @@ RULES: tuple[Rule, ...] = (
         "Copies antérieures à la dernière mise à jour, archives brutes, sorties anciennes",
         "Annexe 1, art. 4",
         "dès la mise à jour suivante ; archives : 5 jours ouvrés après l'ingestion ; "
+        "valeurs remplacées par des Delta : 7 jours après le premier ; "
         "constats et rapports : durée paramétrée",
         lambda d, s: d,
     ),
