@@ -13,6 +13,7 @@ import pandas as pd
 
 from ent_audit.aaf import schema
 from ent_audit.exceptions import RetentionError
+from ent_audit.store.partial import MAX_DAYS as OVERLAY_DAYS
 
 STUDENT, GUARDIAN, STAFF = schema.STUDENT.name, schema.GUARDIAN.name, schema.STAFF.name
 STRING = pd.StringDtype("pyarrow")
@@ -161,7 +162,7 @@ RULES: tuple[Rule, ...] = (
         "Copies antérieures à la dernière mise à jour, archives brutes, sorties anciennes",
         "Annexe 1, art. 4",
         "dès la mise à jour suivante ; archives : 5 jours ouvrés après l'ingestion ; "
-        "valeurs remplacées par des Delta : 7 jours après le premier ; "
+        f"valeurs remplacées par des Delta : {OVERLAY_DAYS} jours après le premier ; "
         "constats et rapports : durée paramétrée",
         lambda d, s: d,
     ),
