@@ -517,7 +517,9 @@ def _ingest_rest(
     else:
         previous = store.read_snapshot(state_dir) if state_dir else None
     reconcile = bool(history) and history[-1]["extraction"] == "delta"
-    changes = journal.changes(previous, incoming, new_state, store.key, reconcile=reconcile)
+    changes = journal.changes(
+        previous, incoming, new_state, store.key, reconcile=reconcile, sliced=files is not None
+    )
     divergences = journal.divergences(changes)
     # --
     written = None

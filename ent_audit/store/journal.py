@@ -133,12 +133,15 @@ def changes(
     key: bytes,
     *,
     reconcile: bool = False,
+    sliced: bool = False,
 ) -> pd.DataFrame:
     """The journal rows of ingesting ``incoming`` over ``previous`` (None: empty store), which
     gave ``new``. ``reconcile``: ``previous`` was built by Deltas, so a Complet's differences
-    are divergences. The first Complet of a store changes nothing: no rows."""
+    are divergences. ``sliced``: ``previous`` and ``new`` are already a Delta's slice of the
+    state (:func:`ent_audit.store.partial.delta_slice`), cut around its records. The first
+    Complet of a store changes nothing: no rows."""
     info = incoming.extraction
-    if info.extraction == "delta":
+    if info.extraction == "delta" and not sliced:
         # Every row is about a record the Delta names: both states are cut down to those
         # records (and what places them) once, so no step below reads the whole state.
         named = {k.name: getattr(incoming, k.frame)["jointure"] for k in schema.KINDS.values()}
