@@ -419,7 +419,7 @@ def _ingest_one(store: Store, path: Path, guards: Guards, progress: bool | None)
         # state (:mod:`.partial`): the state's files are read (Arrow, threads: no GIL) while
         # the archive is parsed.
         partly = name.extraction == "delta" and store.presence_synced(state_dir)
-        reading = _background(partial.State.read, state_dir, store.read_meta(state_dir)) if (
+        reading = _background(partial.State.open, state_dir, store.read_meta(state_dir)) if (
             partly
         ) else None  # fmt: skip
         incoming, pseudonyms = _read(store, path, progress, derive)

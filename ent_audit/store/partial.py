@@ -35,6 +35,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -285,26 +286,35 @@ _MEMBERS = {
 places several kinds, the column saying which."""
 
 
+BATCH_ROWS = 1 << 16
+"""Rows decoded at a time when a Delta's slice is read: the state is filtered as it is
+decoded, never held whole (a Delta's memory follows the Delta; so does the time the system
+takes to hand a process fresh memory)."""
+
+
 @dataclass
 class State:
-    """A state folder read once as Arrow (every frame merged, the presence history merged):
-    a Delta's slice is cut from it, its overlay built over it, or the whole state merged."""
+    """What a Delta reads of a state folder: up front (while its archive is parsed), the few
+    columns that say who belongs where (:meth:`open`); then its slice, frame by frame,
+    filtered while decoded (:meth:`rows`); the whole state only for a compaction."""
 
     folder: Path
     meta: dict
-    tables: dict[str, pa.Table]
-    presence: pa.Table
+    narrow: dict[str, pa.Table]
+    """Per frame, the merged columns the slice and the counts read: entities' jointures, and
+    the person, structure and origin columns of the link tables that place people."""
     overlays: dict[str, tuple[pa.Table, dict[str, list[str]]]] = field(default_factory=dict)
     """Per layered frame, its overlay rows and keys (kind -> jointures)."""
     presence_overlay: tuple[pa.Table, dict[str, list[str]]] | None = None
 
     @classmethod
-    def read(cls, folder: Path, meta: dict, *, threads: bool = False) -> State:
-        """Read by the calling thread alone (``threads`` false): an ingestion reads the state
-        while it parses the Delta on the other core (:mod:`ent_audit.store.ingest`)."""
-        names = list(meta.get("frames", []))
-        tables = {n: read_frame(folder, meta, n, threads=threads) for n in names}
-        history = read_presence(folder, meta, threads=threads)
+    def open(cls, folder: Path, meta: dict) -> State:
+        """Read by the calling thread alone: an ingestion opens the state while it parses
+        the Delta on the other core (:mod:`ent_audit.store.ingest`)."""
+        narrow = {
+            name: read_frame(folder, meta, name, cols, threads=False)
+            for name, cols in _narrow_columns().items()
+        }
         overlays = {
             name: (
                 read_table(folder / OVERLAY_DIR / f"{name}.parquet"),
@@ -318,26 +328,85 @@ class State:
                 read_table(folder / PRESENCE_OVERLAY),
                 _keys(read_table(folder / PRESENCE_KEYS), "pseudonym"),
             )
-        return cls(folder, meta, tables, history, overlays, top)
+        return cls(folder, meta, narrow, overlays, top)
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.meta.get("frames", []))
 
     def rows(self, name: str, where: Where | None) -> pd.DataFrame:
-        table = self.tables[name]
-        if where is not None:
-            table = table.filter(pa.array(_any(table, where)))
-        return table.to_pandas()
+        """Frame ``name``'s rows ``where`` names (None: all), merged, decoded in batches."""
+        base_path = self.folder / FRAMES_DIR / f"{name}.parquet"
+        if where is None:
+            return read_frame(self.folder, self.meta, name).to_pandas()
+        base = _filtered(base_path, where)
+        if name in self.overlays:
+            top, keys = self.overlays[name]
+            base = base.filter(pa.array(~owned(base, name, keys)))
+            base = concat([base, top.filter(pa.array(_any(top, where)))])
+        return base.to_pandas()
+
+    def whole(self, name: str) -> pa.Table:
+        """Frame ``name``, merged, whole (a compaction's)."""
+        return read_frame(self.folder, self.meta, name)
+
+    def empty(self, name: str) -> pa.Table:
+        """No row of frame ``name``, with its schema."""
+        return pq.read_schema(self.folder / FRAMES_DIR / f"{name}.parquet").empty_table()
 
     def presence_of(self, pseudonyms) -> pd.DataFrame:
-        """The presence history's rows of these pseudonyms."""
-        table = self.presence
-        return table.filter(pa.array(_any(table, [("pseudonym", pseudonyms)]))).to_pandas()
+        """The presence history's rows of these pseudonyms (merged, in its order)."""
+        where = [("pseudonym", pseudonyms)]
+        base = _filtered(self.folder / PRESENCE, where)
+        if self.presence_overlay is None:
+            return base.to_pandas()
+        top, keys = self.presence_overlay
+        seen = dt.date.fromisoformat(self.meta["presence_seen"])
+        return _presence(base, keys, top.filter(pa.array(_any(top, where))), seen).to_pandas()
+
+    def whole_presence(self) -> pa.Table:
+        return read_presence(self.folder, self.meta)
+
+    def presence_schema(self) -> pa.Table:
+        return pq.read_schema(self.folder / PRESENCE).empty_table()
 
     def records(self) -> dict[str, int]:
         """Records per entity frame (a state's jointures are present and unique:
         :meth:`ent_audit.store.Store.verify`)."""
-        return {k.frame: self.tables[k.frame].num_rows for k in schema.KINDS.values()}
+        return {k.frame: self.narrow[k.frame].num_rows for k in schema.KINDS.values()}
 
     def base_rows(self, name: str) -> int:
         return pq.read_metadata(self.folder / FRAMES_DIR / f"{name}.parquet").num_rows
+
+
+@functools.cache
+def _narrow_columns() -> dict[str, tuple[str, ...]]:
+    """The columns :meth:`State.open` reads: what :func:`delta_slice` and the counts need."""
+    out: dict[str, tuple[str, ...]] = {k.frame: ("jointure",) for k in schema.KINDS.values()}
+    for name, (column, kind_col) in _MEMBERS.items():
+        cols = (column, "structure", *([kind_col] if kind_col else []), *key_columns(name))
+        out[name] = tuple(dict.fromkeys(cols))
+    out["student_guardian"] = tuple(
+        dict.fromkeys(("student", "guardian", *key_columns("student_guardian")))
+    )
+    return out
+
+
+def _filtered(path: Path, where: Where) -> pa.Table:
+    """The rows of a Parquet file ``where`` names, filtered batch by batch as decoded."""
+    try:
+        pf = pq.ParquetFile(path)
+        parts = []
+        for batch in pf.iter_batches(batch_size=BATCH_ROWS, use_threads=False):
+            table = pa.Table.from_batches([batch])
+            parts.append(table.filter(pa.array(_any(table, where))))
+    except FileNotFoundError:
+        raise StoreCorruptError(path, "fichier absent") from None
+    except Exception as err:  # pyarrow raises several unrelated types for a damaged file
+        raise StoreCorruptError(path, f"{type(err).__name__}: {err}") from None
+    if not parts:
+        return pf.schema_arrow.empty_table()
+    return pa.concat_tables(parts)
 
 
 def delta_slice(state: State, delta: Snapshot) -> Snapshot:
@@ -345,7 +414,7 @@ def delta_slice(state: State, delta: Snapshot) -> Snapshot:
     module)."""
     from ent_audit.store.journal import _PEOPLE_COLUMNS
 
-    t = state.tables
+    t = state.narrow
     ids = named(delta)
     structures = _ids(ids[schema.STRUCTURE.name])
     # People the Delta's links and modified values point at (a pupil a new guardian is
@@ -374,8 +443,8 @@ def delta_slice(state: State, delta: Snapshot) -> Snapshot:
         schema.GUARDIAN.frame: guardians,
         schema.STAFF.frame: staff,
     }
-    frames: dict[str, pd.DataFrame] = {}
-    for name in t:
+    wheres: dict[str, Where | None] = {}
+    for name in state.names:
         if name in people:
             where: Where | None = [("jointure", people[name])]
         elif name in _PEOPLE_COLUMNS:
@@ -384,7 +453,10 @@ def delta_slice(state: State, delta: Snapshot) -> Snapshot:
             where = [("jointure", _ids(everyone, structures))]
         else:
             where = None  # structures, skipped, files: whole
-        frames[name] = state.rows(name, where)
+        wheres[name] = where
+    with ThreadPoolExecutor(2, thread_name_prefix="ent-audit-slice") as pool:
+        read = pool.map(lambda n: state.rows(n, wheres[n]), wheres)
+        frames = dict(zip(wheres, read, strict=True))
     m = state.meta
     try:
         links = {name: frames.pop(name) for name in m["links"]}
@@ -448,7 +520,7 @@ def write_plan(
     ids = named(delta)
     before = slice_.frames()
     frames: dict[str, tuple[pa.Table, pa.Table] | pa.Table | None] = {}
-    counts = {k.frame: state.tables[k.frame].num_rows for k in schema.KINDS.values()}
+    counts = state.records()
     overlaid = 0
     for name, frame in after.frames().items():
         if frame is before.get(name):
@@ -456,7 +528,7 @@ def write_plan(
             overlaid += state.overlays[name][0].num_rows if name in state.overlays else 0
             continue
         if name in counts:  # the merged rows the Delta's records own give way to theirs
-            gone = owned(state.tables[name], name, ids).sum()
+            gone = owned(state.narrow[name], name, ids).sum()
             counts[name] += int(owned(frame, name, ids).sum() - gone)
         if name in WHOLE:
             frames[name] = concat([frame])
@@ -473,29 +545,29 @@ def write_plan(
             k: list(dict.fromkeys([*old_keys.get(k, []), *mine.get(k, [])]))
             for k in {*old_keys, *mine}
         }
-        table = concat(rows if old_rows is not None else [state.tables[name].slice(0, 0), *rows])
+        table = concat(rows if old_rows is not None else [state.empty(name), *rows])
         frames[name] = (table, _key_table(keys))
         overlaid += table.num_rows
-    base_rows = sum(state.base_rows(n) for n in state.tables if n not in WHOLE)
+    base_rows = sum(state.base_rows(n) for n in state.names if n not in WHOLE)
     big = stale or overlaid > MAX_SHARE * max(base_rows, 1)
     history_keys = _keys(people[["kind", "pseudonym"]], "pseudonym")
     if big:  # a compaction: every frame whole
         whole: dict[str, tuple[pa.Table, pa.Table] | pa.Table | None] = {}
         for name, w in frames.items():
             if w is None:  # as it was: linked, or written merged if it had an overlay
-                whole[name] = state.tables[name] if name in state.overlays else None
+                whole[name] = state.whole(name) if name in state.overlays else None
             elif isinstance(w, pa.Table):
                 whole[name] = w
             else:
                 whole[name] = merged(state, name, after, ids)
-        table = _presence(state.presence, history_keys, updated, date)
+        table = _presence(state.whole_presence(), history_keys, updated, date)
         return Written(whole, table, True, None, counts)
     old_top, old_hkeys = state.presence_overlay or (None, {})
     top = [updated]
     if old_top is not None:
         top.insert(0, old_top.filter(pa.array(~_presence_owned(old_top, history_keys))))
     else:
-        top.insert(0, state.presence.slice(0, 0))
+        top.insert(0, state.presence_schema())
     hkeys = {
         k: list(dict.fromkeys([*old_hkeys.get(k, []), *history_keys.get(k, [])]))
         for k in {*old_hkeys, *history_keys}
@@ -522,5 +594,5 @@ def merged(state: State, name: str, after: Snapshot, ids: Mapping[str, Sequence[
     take = owned(frame, name, ids)
     if name in ("extras", "issues"):
         take |= frame["jointure"].isna().to_numpy()
-    base = state.tables[name]
+    base = state.whole(name)
     return concat([base.filter(pa.array(~owned(base, name, ids))), frame[take]])
