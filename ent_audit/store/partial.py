@@ -261,17 +261,14 @@ def _presence(
 ) -> pa.Table:
     """``base`` without the rows of ``keys`` (kind -> pseudonyms), everyone else's open
     spells seen again at ``seen``, then ``top``; in the history's order."""
-    from ent_audit.store.presence import KEYS
+    from ent_audit.store.presence import ORDER
 
     table = concat([base.filter(pa.array(~_presence_owned(base, keys))), top])
     i = table.schema.get_field_index("last_seen")
     day = pa.scalar(dt.datetime.combine(seen, dt.time()), type=table.schema.field(i).type)
     last = pc.if_else(pc.is_null(table["departed"]), day, table["last_seen"])
     table = table.set_column(i, table.schema.field(i), last)
-    order = pc.sort_indices(
-        table, sort_keys=[(c, "ascending", "at_end") for c in [*KEYS, "first_seen"]]
-    )
-    return table.take(order)
+    return table.take(pc.sort_indices(table, sort_keys=ORDER))
 
 
 # -- a Delta's slice ------------------------------------------------------------------------

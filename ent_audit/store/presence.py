@@ -264,13 +264,16 @@ def update(
     return typed(_sorted(out))
 
 
+ORDER = [(c, "ascending", "at_end") for c in [*KEYS, "first_seen"]]
+"""The history's order: (pseudonym, kind, uai, first_seen), missing last, as pandas' own
+sort would put them (Arrow's ``sort_indices`` keys)."""
+
+
 def _sorted(df: pd.DataFrame) -> pd.DataFrame:
-    """Rows in (pseudonym, kind, uai, first_seen) order, missing last, as pandas' own sort
-    would put them, sorted by Arrow (four times faster on a whole académie's history)."""
-    keys = [*KEYS, "first_seen"]
-    table = pa.table({c: pa.array(df[c]) for c in keys})
-    order = pc.sort_indices(table, sort_keys=[(c, "ascending", "at_end") for c in keys])
-    return df.take(order.to_numpy())
+    """Rows in :data:`ORDER`, sorted by Arrow (four times faster on a whole académie's
+    history than pandas)."""
+    table = pa.table({c: pa.array(df[c]) for c, _, _ in ORDER})
+    return df.take(pc.sort_indices(table, sort_keys=ORDER).to_numpy())
 
 
 def listed(history: pd.DataFrame, people: pd.DataFrame) -> np.ndarray:
