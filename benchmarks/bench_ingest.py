@@ -196,8 +196,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _steps(store: Store, delta: Path, complet: Path) -> None:
-    """The Delta's steps timed alone on the same inputs (the state before it, re-read)."""
-    from ent_audit.store import journal, presence
+    """The Delta's steps timed alone on the same inputs (the state before it, re-read), as
+    the ingestion runs them (:mod:`ent_audit.store.partial`)."""
+    from ent_audit.store import journal, partial, presence
     from ent_audit.store.apply import apply_delta, check_delta
 
     print("\nthe Delta's steps alone, on the state it was applied to:")
@@ -205,13 +206,21 @@ def _steps(store: Store, delta: Path, complet: Path) -> None:
     try:
         before = Store(tmp / "store")
         before.ingest([complet])
-        state, _, _ = timed(
-            "  read the state (Parquet)", lambda: before.read_snapshot(before.current())
+        folder = before.current()
+        files, _, _ = timed(
+            "  open the state (placing columns)",
+            lambda: partial.State.open(folder, before.read_meta(folder)),
         )
         incoming, _, _ = timed("  read the Delta (XML)", lambda: ent_audit.load(delta))
+        state, _, _ = timed(
+            "  read its slice of the state", lambda: partial.delta_slice(files, incoming)
+        )
         timed("  check_delta", lambda: check_delta(state, incoming))
         new, _, _ = timed("  apply_delta", lambda: apply_delta(state, incoming))
-        timed("  journal.changes", lambda: journal.changes(state, incoming, new, before.key))
+        timed(
+            "  journal.changes",
+            lambda: journal.changes(state, incoming, new, before.key, sliced=True),
+        )
         people, _, _ = timed(
             "  presence: people the Delta may move, HMAC",
             lambda: presence.identified(presence.affected(state, incoming, new), before.key),
@@ -219,14 +228,19 @@ def _steps(store: Store, delta: Path, complet: Path) -> None:
         now, _, _ = timed(
             "  presence: where they are now", lambda: presence.present(new, before.key, people)
         )
-        old = before.read_presence(before.current())
+        theirs = files.presence_of(people["pseudonym"])
+        theirs = presence.typed(theirs[presence.listed(theirs, people)])
+        updated, _, _ = timed(
+            "  presence: their history",
+            lambda: presence.update(theirs, now, incoming.extraction.date),
+        )
         timed(
-            "  presence: history update",
-            lambda: presence.update(old, now, incoming.extraction.date, people=people),
+            "  overlays to write",
+            lambda: partial.write_plan(files, state, new, incoming, updated, people),
         )
         print(
             f"  (people placed again: {len(people):,}; kinds "
-            f"{dict(people['kind'].value_counts())}; state "
+            f"{dict(people['kind'].value_counts())}; slice "
             f"{sum(len(getattr(state, k.frame)) for k in schema.KINDS.values()):,} records)"
         )
     finally:

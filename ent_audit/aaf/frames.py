@@ -189,17 +189,28 @@ def _clean(text: pa.Array) -> pa.Array:
     return pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
 
 
-def isin(column: pd.Series, values) -> np.ndarray:
-    """``column.isin(values)`` for string columns, computed by Arrow.
+def arrow_strings(values) -> pa.Array:
+    """A string column (pandas, or Arrow: chunked, dictionary-encoded) as plain Arrow
+    strings, without a Python object per value."""
+    if isinstance(values, pd.Series | pd.Index):
+        values = pa.array(values.astype(STRING).array, type=pa.string())
+    elif not isinstance(values, pa.Array | pa.ChunkedArray):
+        values = pa.array(list(values) if isinstance(values, set | frozenset) else values)
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    if pa.types.is_dictionary(values.type):
+        values = values.dictionary_decode()
+    return values.cast(pa.string())
+
+
+def isin(column, values) -> np.ndarray:
+    """``column.isin(values)`` for string columns (pandas or Arrow), computed by Arrow.
 
     pandas' own ``isin`` on Arrow strings builds one Python scalar per value: seconds for a
     whole département's ids.
     """
-    values = pa.array(
-        list(values) if isinstance(values, (set, frozenset)) else values, type=pa.string()
-    )
-    found = pc.is_in(pa.array(column, type=pa.string()), value_set=values)
-    return found.to_numpy(zero_copy_only=False).astype(bool)
+    found = pc.is_in(arrow_strings(column), value_set=arrow_strings(values))
+    return found.fill_null(False).to_numpy(zero_copy_only=False).astype(bool)
 
 
 def first_rows(df: pd.DataFrame, columns: list[str]) -> np.ndarray:

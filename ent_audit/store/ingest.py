@@ -38,10 +38,9 @@ import errno
 import os
 import shutil
 import tempfile
-import threading
 import time
 from collections.abc import Iterable, Mapping
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -589,16 +588,11 @@ def _ingest_rest(
 
 def _background(fn, *args) -> Future:
     """``fn(*args)`` in a thread of its own, started now (its result is waited for later)."""
-    future: Future = Future()
-
-    def run() -> None:
-        try:
-            future.set_result(fn(*args))
-        except BaseException as err:  # handed to whoever waits for it
-            future.set_exception(err)
-
-    threading.Thread(target=run, name="ent-audit-state", daemon=True).start()
-    return future
+    pool = ThreadPoolExecutor(1, thread_name_prefix="ent-audit-state")
+    try:
+        return pool.submit(fn, *args)
+    finally:
+        pool.shutdown(wait=False)  # the thread ends with its one task
 
 
 def _read(

@@ -46,7 +46,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ent_audit.aaf import schema
-from ent_audit.aaf.frames import STRING
+from ent_audit.aaf.frames import STRING, arrow_strings, isin
 from ent_audit.aaf.snapshot import ExtractionInfo, Snapshot
 from ent_audit.exceptions import StoreCorruptError
 
@@ -90,23 +90,6 @@ def key_columns(frame: str) -> list[str]:
     return list(dict.fromkeys(c for _, i, o, _ in owners(frame) for c in (i, o) if c))
 
 
-def _strings(values) -> pa.Array:
-    """A column (Arrow or pandas) as plain Arrow strings."""
-    if isinstance(values, pd.Series):
-        values = pa.array(values.astype(STRING).array, type=pa.string())
-    if isinstance(values, pa.ChunkedArray):
-        values = values.combine_chunks()
-    if pa.types.is_dictionary(values.type):
-        values = values.dictionary_decode()
-    return values.cast(pa.string())
-
-
-def _is_in(values, ids) -> np.ndarray:
-    value_set = ids if isinstance(ids, pa.Array) else pa.array(list(ids), type=pa.string())
-    hit = pc.is_in(_strings(values), value_set=value_set)
-    return hit.fill_null(False).to_numpy(zero_copy_only=False)
-
-
 def owned(
     rows: pa.Table | pd.DataFrame, frame: str, ids: Mapping[str, Sequence[str]]
 ) -> np.ndarray:
@@ -116,10 +99,10 @@ def owned(
         mine = ids.get(kind)
         if mine is None or not len(mine) or not len(rows):
             continue
-        hit = _is_in(rows[id_col], mine)
+        hit = isin(rows[id_col], mine)
         if origin_col is not None:
             hit &= (
-                pc.equal(_strings(rows[origin_col]), origin)
+                pc.equal(arrow_strings(rows[origin_col]), origin)
                 .fill_null(False)
                 .to_numpy(zero_copy_only=False)
             )
@@ -132,14 +115,16 @@ def _any(table: pa.Table, where: Where) -> np.ndarray:
     out = np.zeros(table.num_rows, dtype=bool)
     for column, ids in where:
         if len(ids) and table.num_rows:
-            out |= _is_in(table[column], ids)
+            out |= isin(table[column], ids)
     return out
 
 
 def _ids(*parts) -> pa.Array:
     """The distinct non-missing ids of several columns (Arrow, pandas or lists), as Arrow
     strings: no Python object per id."""
-    arrays = [_strings(p) if not isinstance(p, list) else pa.array(p, pa.string()) for p in parts]
+    arrays = [
+        arrow_strings(p) if not isinstance(p, list) else pa.array(p, pa.string()) for p in parts
+    ]
     arrays = [a for a in arrays if len(a)]
     if not arrays:
         return pa.array([], type=pa.string())
@@ -249,8 +234,8 @@ def read_presence(
 def _presence_owned(table: pa.Table, keys: Mapping[str, Sequence[str]]) -> np.ndarray:
     out = np.zeros(table.num_rows, dtype=bool)
     for kind, ids in keys.items():
-        hit = _is_in(table["pseudonym"], ids)
-        out |= hit & pc.equal(_strings(table["kind"]), kind).fill_null(False).to_numpy(
+        hit = isin(table["pseudonym"], ids)
+        out |= hit & pc.equal(arrow_strings(table["kind"]), kind).fill_null(False).to_numpy(
             zero_copy_only=False
         )
     return out
@@ -422,11 +407,11 @@ def delta_slice(state: State, delta: Snapshot) -> Snapshot:
     for name, (column, kind_col) in _MEMBERS.items() if len(structures) else ():
         hit = t[name].filter(pa.array(_any(t[name], [("structure", structures)])))
         if kind_col is None:
-            (students if column == "student" else staff).append(_strings(hit[column]))
+            (students if column == "student" else staff).append(arrow_strings(hit[column]))
             continue
         for tag, into in (("student", students), ("staff", staff)):
-            is_tag = pc.equal(_strings(hit[kind_col]), tag).fill_null(False)
-            into.append(_strings(hit[column]).filter(is_tag))
+            is_tag = pc.equal(arrow_strings(hit[kind_col]), tag).fill_null(False)
+            into.append(arrow_strings(hit[column]).filter(is_tag))
     students = _ids(*students)
     sg = t["student_guardian"].select(["student", "guardian"])
     near = sg.filter(pa.array(_any(sg, [("student", students)])))

@@ -9,8 +9,9 @@ analyses, and no personal data in clear.
 A Complet's presence is computed for everyone (:func:`present`). A Delta's cost grows with the
 Delta, not with the state: only the people it may move (:func:`affected`: its records, the
 members of the structures it touches, the guardians of the pupils it touches) are placed and
-pseudonymised again (:func:`present` with ``people``), and :func:`update` is told that everyone
-else was seen again where they were (``people``). This relies on the open spells of the history
+pseudonymised again (:func:`present` with ``people``), only their history is updated
+(:func:`listed`, :func:`update`), and everyone else's is carried over, seen again where they
+were (:mod:`ent_audit.store.partial`). This relies on the open spells of the history
 being the state's presence, which every ingestion leaves true; a state rewritten by the purge
 says otherwise (``presence_synced`` false in its ``meta.json``) and its next Delta recomputes
 everyone once.
@@ -222,25 +223,15 @@ def update(
     history: pd.DataFrame | None,
     now: pd.DataFrame,
     date: dt.date,
-    people: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """The history after an extraction dated ``date`` whose presence is ``now``.
 
     Open spells seen again get ``last_seen = date`` (and the current level); open spells not
-    seen are closed with ``departed = date``; new (person, school) pairs open a spell.
-    ``people`` (pseudonym, kind): ``now`` holds only theirs, and everyone else is where the
-    history's open spells say (a Delta that did not touch them): seen again unchanged.
+    seen are closed with ``departed = date``; new (person, school) pairs open a spell. A
+    Delta updates the history of the people it touches only, and
+    :mod:`ent_audit.store.partial` carries everyone else's over, seen again.
     """
     history = empty() if history is None else history
-    if people is not None:
-        mine = listed(history, people)
-        rest = history[~mine]
-        last = rest["last_seen"].to_numpy().copy()
-        last[rest["departed"].isna().to_numpy()] = np.datetime64(pd.Timestamp(date), "ns")
-        rest = rest.assign(last_seen=last)
-        updated = update(history[mine], now, date)
-        out = pd.concat([rest, updated], ignore_index=True)
-        return typed(_sorted(out))
     day = pd.Timestamp(date)
     closed = history[history["departed"].notna()]
     open_ = history[history["departed"].isna()]
