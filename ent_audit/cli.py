@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ent_audit import memory
 from ent_audit.aaf.snapshot import Snapshot, load
 from ent_audit.analyses import overview
 from ent_audit.checks import ExitCode
@@ -876,6 +877,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one command. Exit status: 0 ok, 1 findings, 2 nothing done or refused; every
     exception becomes one line on stderr (``--debug``: the trace)."""
     args = parser().parse_args(argv)
+    memory.lean_allocators()  # freed buffers go back to the system: peaks follow live data
     try:
         code = args.func(args)
         sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit

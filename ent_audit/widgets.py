@@ -21,11 +21,11 @@ from pathlib import Path
 import ipywidgets as w
 import pandas as pd
 
+from ent_audit import memory
 from ent_audit.analyses import roster
 from ent_audit.analyses.roster import PERSONAL_SHOWN, TAB_TITLES, SchoolView, Tab
 from ent_audit.io import private_dir, write_csv
 from ent_audit.privacy import Pseudonymiser
-from ent_audit.reports import memory
 from ent_audit.store import Store, access
 
 PAGE_SIZE = 50

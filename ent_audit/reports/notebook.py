@@ -27,11 +27,10 @@ from typing import Any
 
 import pandas as pd
 
-from ent_audit import privacy
+from ent_audit import memory, privacy
 from ent_audit.checks import Check
 from ent_audit.exceptions import ChartError
 from ent_audit.reports import labels as fr
-from ent_audit.reports import memory
 
 SUMMARY_MIME = "application/vnd.ent-audit.summary+json"
 PLOTLY_MIME = "application/vnd.plotly.v1+json"

@@ -1,5 +1,6 @@
-"""Allocators that give freed memory back to the system, for the processes that hold a report's
-or the explorer's data (a papermill kernel, the explorer's).
+"""Allocators that give freed memory back to the system, for every process of ent-audit that
+holds data: each ``ent-audit`` command (:func:`ent_audit.cli.main`), a report's papermill
+kernel, the explorer's.
 
 Measured on an académie (``benchmarks/run_all.py``): after a frame is built from a Parquet or
 CSV read, its intermediate buffers are freed but stay resident. Arrow's default pool
@@ -8,6 +9,10 @@ block is freed (up to 32 MB), so later large buffers come from a heap it rarely 
 step then starts from the previous one's high-water mark, and the peaks add up: 250 to 350 MB
 of an activity report's kernel held nothing live. With Arrow on the system allocator and a
 fixed mmap threshold, a freed buffer of 256 KiB or more is unmapped at once.
+
+A 1 % Delta of the académie, ingested: 470 MB peak with Arrow's mimalloc, 307 MB with these
+(the slice decodes the state batch by batch; each freed batch stayed resident); a Complet's
+ingestion, whose reader workers keep their own allocators: 932 → 785 MB.
 """
 
 from __future__ import annotations

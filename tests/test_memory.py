@@ -1,0 +1,43 @@
+"""Every process that holds data (a command, a report's kernel, the explorer) runs on
+allocators that give freed memory back: its peak follows its live data."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pyarrow as pa
+
+from ent_audit import memory
+from ent_audit.reports import notebook
+
+
+def test_a_report_kernel_allocates_arrow_buffers_from_the_system_pool():
+    before = pa.default_memory_pool()
+    try:
+        notebook.setup()
+        assert pa.default_memory_pool().backend_name == "system"
+        kept = pa.array(["a", "b"] * 1000)  # allocated now, freed by the pool that made it
+        memory.lean_allocators()  # idempotent
+        memory.lean_allocators(unmap_large=False)
+        assert pa.default_memory_pool().backend_name == "system"
+        assert kept.to_pylist()[:2] == ["a", "b"]
+    finally:
+        pa.set_memory_pool(before)
+
+
+def test_a_command_runs_on_the_system_pool(tmp_path):
+    """``ent-audit`` sets the allocators before its command runs (a Delta's peak on an
+    académie: 470 MB on Arrow's default pool, 307 MB so)."""
+    code = (
+        "import sys, pyarrow as pa\n"
+        "from ent_audit import cli\n"
+        "assert pa.default_memory_pool().backend_name != 'system'\n"
+        "cli.main(['status', '--store', sys.argv[1]])\n"
+        "print(pa.default_memory_pool().backend_name)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "none")], capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "system"
