@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -210,10 +210,10 @@ def read_frame(
     if name not in layered(meta):
         return read_table(base_path, columns, threads=threads)
     need = None if columns is None else list(dict.fromkeys([*columns, *key_columns(name)]))
-    base = read_table(base_path, need, threads=threads)
     top = read_table(folder / OVERLAY_DIR / f"{name}.parquet", need)
     keys = _keys(read_table(folder / OVERLAY_DIR / f"{name}.keys.parquet"))
-    out = concat([base.filter(pa.array(~owned(base, name, keys))), top])
+    base = _kept(base_path, lambda t: ~owned(t, name, keys), need, threads=threads)
+    out = concat([base, top])
     return out if columns is None else out.select(list(columns))
 
 
@@ -376,18 +376,32 @@ def _narrow_columns() -> dict[str, tuple[str, ...]]:
 
 def _filtered(path: Path, where: Where) -> pa.Table:
     """The rows of a Parquet file ``where`` names, filtered batch by batch as decoded."""
+    return _kept(path, lambda t: _any(t, where))
+
+
+def _kept(
+    path: Path,
+    keep: Callable[[pa.Table], np.ndarray],
+    columns: Sequence[str] | None = None,
+    *,
+    threads: bool = False,
+) -> pa.Table:
+    """The rows of a Parquet file ``keep`` selects, decided batch by batch as decoded: the
+    file is never held whole beside what is kept (a layered frame's base, a compaction's)."""
+    cols = None if columns is None else list(columns)
     try:
         pf = pq.ParquetFile(path)
         parts = []
-        for batch in pf.iter_batches(batch_size=BATCH_ROWS, use_threads=False):
+        for batch in pf.iter_batches(batch_size=BATCH_ROWS, columns=cols, use_threads=threads):
             table = pa.Table.from_batches([batch])
-            parts.append(table.filter(pa.array(_any(table, where))))
+            parts.append(table.filter(pa.array(keep(table))))
     except FileNotFoundError:
         raise StoreCorruptError(path, "fichier absent") from None
     except Exception as err:  # pyarrow raises several unrelated types for a damaged file
         raise StoreCorruptError(path, f"{type(err).__name__}: {err}") from None
     if not parts:
-        return pf.schema_arrow.empty_table()
+        empty = pf.schema_arrow.empty_table()
+        return empty if cols is None else empty.select(cols)
     return pa.concat_tables(parts)
 
 
@@ -464,12 +478,18 @@ def _mentioned(delta: Snapshot, people_columns: Mapping[str, Sequence[str]]) -> 
 # -- what a Delta writes ---------------------------------------------------------------------
 
 
+Frame = tuple[pa.Table, pa.Table] | pa.Table | Callable[[], pa.Table] | None
+"""What a Delta writes of one frame: its overlay (rows, keys), the frame whole, or a function
+giving it whole (a compaction's merged frame, built only when its writer gets to it: two frames
+of the académie are in memory at a time, not all of them), or nothing."""
+
+
 @dataclass
 class Written:
     """What a Delta writes: per frame an overlay (rows, keys) or a whole table, or nothing
     (``None``: the frame is as it was, its files are linked); the same for presence."""
 
-    frames: dict[str, tuple[pa.Table, pa.Table] | pa.Table | None]
+    frames: dict[str, Frame]
     presence: tuple[pa.Table, pa.Table] | pa.Table
     compacted: bool
     overlay_since: str | None
@@ -501,7 +521,7 @@ def write_plan(
     )
     ids = named(delta)
     before = slice_.frames()
-    frames: dict[str, tuple[pa.Table, pa.Table] | pa.Table | None] = {}
+    frames: dict[str, Frame] = {}
     counts = state.records()
     overlaid = 0
     for name, frame in after.frames().items():
@@ -533,15 +553,17 @@ def write_plan(
     base_rows = sum(state.base_rows(n) for n in state.names if n not in WHOLE)
     big = stale or overlaid > MAX_SHARE * max(base_rows, 1)
     history_keys = _keys(people[["kind", "pseudonym"]], "pseudonym")
-    if big:  # a compaction: every frame whole
-        whole: dict[str, tuple[pa.Table, pa.Table] | pa.Table | None] = {}
+    if big:  # a compaction: every frame whole, merged by the thread that writes it
+        whole: dict[str, Frame] = {}
         for name, w in frames.items():
             if w is None:  # as it was: linked, or written merged if it had an overlay
-                whole[name] = state.whole(name) if name in state.overlays else None
+                whole[name] = (
+                    functools.partial(state.whole, name) if name in state.overlays else None
+                )
             elif isinstance(w, pa.Table):
                 whole[name] = w
             else:
-                whole[name] = merged(state, name, after, ids)
+                whole[name] = functools.partial(merged, state, name, after, ids)
         table = _presence(state.whole_presence(), history_keys, updated, date)
         return Written(whole, table, True, None, counts)
     old_top, old_hkeys = state.presence_overlay or (None, {})
@@ -576,5 +598,11 @@ def merged(state: State, name: str, after: Snapshot, ids: Mapping[str, Sequence[
     take = owned(frame, name, ids)
     if name in ("extras", "issues"):
         take |= frame["jointure"].isna().to_numpy()
-    base = state.whole(name)
-    return concat([base.filter(pa.array(~owned(base, name, ids))), frame[take]])
+    top, keys = state.overlays.get(name, (None, {}))
+    # the merged rows (the base's no overlay record owns, then the overlay's) not the Delta's
+    base = _kept(
+        state.folder / FRAMES_DIR / f"{name}.parquet",
+        lambda t: ~(owned(t, name, ids) | owned(t, name, keys)),
+    )
+    rest = [] if top is None else [top.filter(pa.array(~owned(top, name, ids)))]
+    return concat([base, *rest, frame[take]])

@@ -35,7 +35,7 @@ import shutil
 import stat
 import tempfile
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -441,7 +441,7 @@ class Store:
         *,
         presence_synced: bool = True,
         reuse: Iterable[str] = (),
-        tables: Mapping[str, pa.Table] | None = None,
+        tables: Mapping[str, pa.Table | Callable[[], pa.Table]] | None = None,
     ) -> Staging:
         """Start writing ``state``'s frames into a private staging folder, in threads (Parquet
         encoding, SHA-256 and writes release the GIL), while the caller computes the rest
@@ -759,10 +759,13 @@ WRITERS = 2
 """Threads writing a state's frames (the machine's two cores; pyarrow releases the GIL)."""
 
 
-def _write_frame(df: pd.DataFrame | pa.Table, target: Path) -> str:
-    """Write one frame (pandas or Arrow) as Parquet (the default settings: snappy, which
-    encodes as fast as no compression here and half the size; zstd is 25 % smaller but slower
-    on the largest frames) and return its SHA-256, hashed from the bytes written, not re-read."""
+def _write_frame(df: pd.DataFrame | pa.Table | Callable[[], pa.Table], target: Path) -> str:
+    """Write one frame (pandas or Arrow, or a function building it, called here: it lives
+    only while written) as Parquet (the default settings: snappy, which encodes as fast as no
+    compression here and half the size; zstd is 25 % smaller but slower on the largest frames)
+    and return its SHA-256, hashed from the bytes written, not re-read."""
+    if callable(df):
+        df = df()
     buf = io.BytesIO()
     if isinstance(df, pa.Table):
         pq.write_table(df, buf)
@@ -794,12 +797,13 @@ class Staging:
         presence_synced: bool = False,
         linked: dict[str, Path] | None = None,
         known: dict[str, str] | None = None,
-        tables: Mapping[str, pa.Table] | None = None,
+        tables: Mapping[str, pa.Table | Callable[[], pa.Table]] | None = None,
     ) -> Staging:
         """``linked``: relative path -> a file of the live state holding that frame
         unchanged, hard-linked (same inode, 0600, already on disk) instead of written;
         ``known``: their SHA-256, from the live state's own list (:meth:`Store.stage`);
-        ``tables``: frames to write from these Arrow tables instead."""
+        ``tables``: frames to write from these Arrow tables (or functions building them)
+        instead."""
         frames = folder / FRAMES_DIR
         private_dir(frames)
         linked = linked or {}
@@ -813,9 +817,11 @@ class Staging:
                 continue
             if tables is not None and tables.get(name) is not None:
                 df = tables[name]
-            todo.append((rel, df, len(df)))
+            # biggest first, so the two threads end together; a frame its writer builds (a
+            # compaction's merge) is a whole frame of the state: among the first
+            todo.append((rel, df, float("inf") if callable(df) else len(df)))
         pool = ThreadPoolExecutor(max_workers=WRITERS, thread_name_prefix="ent-audit-parquet")
-        todo.sort(key=lambda t: -t[2])  # biggest first: the two threads end together
+        todo.sort(key=lambda t: -t[2])
         futures = {rel: pool.submit(_write_frame, df, folder / rel) for rel, df, _ in todo}
         return cls(folder, snap, presence_synced, pool, futures, known)
 
