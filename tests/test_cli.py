@@ -55,6 +55,29 @@ def test_bad_input_exits_2_with_a_message_and_debug_reraises(tmp_path, capsys):
         cli.main(["--debug", "load", str(bad)])
 
 
+@pytest.mark.parametrize(
+    ("arguments", "named"),
+    [
+        (["--schools", "0"], "'schools'"),
+        (["--schools", "3", "--pupils", "2"], "'pupils'"),
+        (["--seed", "-5"], "'seed'"),
+        (["--all-defects", "2"], "'defects': taux 2 hors de [0, 1]"),
+        (["--perimeter", "../evade"], "'perimeter'"),
+    ],
+)
+def test_synth_refuses_a_bad_argument_in_one_line_writing_nothing(
+    tmp_path, capsys, arguments, named
+):
+    """A tired operator's value: exit 2, one line naming the parameter (never « erreur
+    inattendue »), and no file written, in the output folder or beside it."""
+    out = tmp_path / "sortie"
+    assert cli.main(["synth", *arguments, str(out)]) == cli.EXIT_BAD_INPUT
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and named in err[0] and "inattendue" not in err[0], err
+    assert err[0].startswith("erreur: générateur synthétique: paramètre ")
+    assert list(tmp_path.rglob("*")) == []
+
+
 def test_synth_writes_three_archives_and_the_truth(tmp_path, capsys):
     out = tmp_path / "perimetre"
     assert (

@@ -11,6 +11,7 @@ import contextlib
 import datetime as dt
 import gc
 import json
+import re
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from ent_audit.aaf import naming
+from ent_audit.exceptions import SynthParameterError
 from ent_audit.synth.defects import DEFECTS, inject
 from ent_audit.synth.delta import DELTA_AFTER, SECOND_COMPLETE_AFTER, build_delta
 from ent_audit.synth.draws import IdPool
@@ -93,25 +95,53 @@ def generate(
     :class:`~ent_audit.synth.model.StaffPlan`); without it, one teacher per class and one AESH
     per 400 pupils, as always. The same arguments always give the same perimeter.
     """
+    check_arguments(seed, schools, pupils, staff, perimeter, defects)
+    with _no_gc():
+        return _generate(seed, schools, pupils, staff, perimeter, start, dict(defects or {}))
+
+
+PERIMETER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+"""A perimeter token as the AAF's file names hold one (``ENT1D_DEMO31``): it starts every file
+name, so nothing that leaves the output folder (``/``, ``..``)."""
+
+
+def check_arguments(
+    seed: int,
+    schools: int,
+    pupils: int,
+    staff: int | None,
+    perimeter: str,
+    defects: Mapping[str, float] | None,
+) -> None:
+    """Refuse, naming the parameter, what the generator cannot build."""
     if seed < 0:
-        raise ValueError(f"seed={seed}: la graine doit être un entier positif ou nul")
-    if schools < 1 or pupils < schools:
-        raise ValueError(
-            f"il faut au moins une école et un élève par école (schools={schools}, pupils={pupils})"
-        )
+        raise SynthParameterError("seed", f"{seed} : la graine est un entier positif ou nul")
+    if schools < 1:
+        raise SynthParameterError("schools", f"{schools} : il faut au moins une école")
     if schools > 9_000:
-        raise ValueError(f"schools={schools}: au plus 9000 écoles (UAI 031NNNN)")
+        raise SynthParameterError("schools", f"{schools} : au plus 9000 écoles (UAI 031NNNN)")
+    if pupils < schools:
+        raise SynthParameterError(
+            "pupils", f"{pupils} élèves pour {schools} écoles : au moins un élève par école"
+        )
     if staff is not None:
         check_staff(staff, schools)
+    if not PERIMETER.fullmatch(perimeter):
+        raise SynthParameterError(
+            "perimeter",
+            f"{perimeter!r} : lettres, chiffres, « _ » et « - » seulement (ex. ENT1D_DEMO31)",
+        )
     rates = dict(defects or {})
     unknown = sorted(set(rates) - set(DEFECTS))
     if unknown:
-        raise ValueError(f"défauts inconnus: {unknown}; connus: {sorted(DEFECTS)}")
-    bad = {k: v for k, v in rates.items() if not 0 <= v <= 1}
+        raise SynthParameterError(
+            "defects",
+            f"défauts inconnus : {', '.join(unknown)} ; connus : {', '.join(sorted(DEFECTS))}",
+        )
+    bad = sorted({v for v in rates.values() if not 0 <= v <= 1})
     if bad:
-        raise ValueError(f"taux hors de [0, 1]: {bad}")
-    with _no_gc():
-        return _generate(seed, schools, pupils, staff, perimeter, start, rates)
+        shown = ", ".join(f"{v:g}" for v in bad)
+        raise SynthParameterError("defects", f"taux {shown} hors de [0, 1]")
 
 
 def _generate(

@@ -22,6 +22,7 @@ from lxml import etree
 
 from ent_audit import synth
 from ent_audit.aaf import naming, schema
+from ent_audit.exceptions import SynthParameterError
 
 SMALL = {"seed": 3, "schools": 12, "pupils": 600}
 ALL_DEFECTS = {name: 0.01 for name in synth.DEFECTS}
@@ -804,14 +805,19 @@ def test_defects_leave_the_rest_of_the_perimeter_unchanged() -> None:
 
 
 def test_unknown_defect_or_rate_is_refused() -> None:
-    with pytest.raises(ValueError, match="défauts inconnus: \\['nope'\\]"):
+    with pytest.raises(SynthParameterError, match="'defects': défauts inconnus : nope ;"):
         synth.generate(**SMALL, defects={"nope": 0.1})
-    with pytest.raises(ValueError, match="taux hors de"):
-        synth.generate(**SMALL, defects={"duplicate_ine": 2})
-    with pytest.raises(ValueError, match="au moins une école"):
+    with pytest.raises(SynthParameterError, match=r"'defects': taux 2 hors de \[0, 1\]$"):
+        synth.generate(**SMALL, defects={"duplicate_ine": 2, "mojibake": 0.1})
+    with pytest.raises(SynthParameterError, match="'pupils': 5 élèves pour 10 écoles"):
         synth.generate(schools=10, pupils=5)
-    with pytest.raises(ValueError, match="graine"):
+    with pytest.raises(SynthParameterError, match="'schools': 0 : il faut au moins une école"):
+        synth.generate(schools=0, pupils=5)
+    with pytest.raises(SynthParameterError, match="'seed': -1 : la graine"):
         synth.generate(**{**SMALL, "seed": -1})
+    for hostile in ("../x", "a/b", "", "-x", "ENT1D DEMO"):  # every file name starts with it
+        with pytest.raises(SynthParameterError, match="'perimeter'"):
+            synth.generate(**{**SMALL, "perimeter": hostile})
 
 
 def test_writing_one_perimeter_twice_gives_the_same_bytes(tmp_path: Path) -> None:
