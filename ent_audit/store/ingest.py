@@ -520,6 +520,10 @@ def _ingest_rest(
         previous, incoming, new_state, store.key, reconcile=reconcile, sliced=files is not None
     )
     divergences = journal.divergences(changes)
+    if info.extraction == "complete":
+        # Its previous state, read whole for the journal, is not needed again: let it go
+        # before the presence history is computed (an académie: 290 MB).
+        previous = None
     # --
     written = None
     if files is not None:
