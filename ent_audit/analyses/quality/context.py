@@ -54,9 +54,11 @@ CORE = ("jointure", "op", "source_file", "line")
 LINK_CORE = ("source_file", "line")
 MAIN_SCHOOL_COLUMNS = ("kind", "jointure", "structure", "uai", "primary")
 """The memberships' columns :func:`population.main_school` reads."""
-RELEASE_BYTES = 64 << 20
+RELEASE_BYTES = 32 << 20
 """Shared intermediate results (a link table without its empty ids, phone checks) are kept
-from one check to the next while they hold less than this; above, dropped after the check."""
+from one check to the next while they hold less than this; above, dropped after the check
+(on an académie the pupils' attachments, 12 MB, are kept; their guardian links, 46 MB, are
+read again by each check that needs them rather than held through the guardians' checks)."""
 
 
 def _lean_columns(columns: Columns, frames: Iterable[str]) -> dict[str, tuple[str, ...] | None]:
@@ -244,8 +246,8 @@ class Context:
         """``person_structure`` rows: (person, structure, kind ``student``/``staff``)."""
         return self.shared(
             "attached",
-            lambda: self.link("person_structure", "person", "structure", "kind").dropna(
-                subset=["person", "structure"]
+            lambda: _present(
+                self.link("person_structure", "person", "structure", "kind"), "person", "structure"
             ),
         )
 
@@ -258,8 +260,10 @@ class Context:
         """``student_guardian`` rows with both ids present."""
         return self.shared(
             "guardian_links",
-            lambda: self.link("student_guardian", "student", "guardian", "seen_from").dropna(
-                subset=["student", "guardian"]
+            lambda: _present(
+                self.link("student_guardian", "student", "guardian", "seen_from"),
+                "student",
+                "guardian",
             ),
         )
 
@@ -304,6 +308,14 @@ class Context:
             "jointure",
         ].dropna()
         return isin(df["jointure"], bad) if len(bad) else np.zeros(len(df), dtype=bool)
+
+
+def _present(df: pd.DataFrame, *columns: str) -> pd.DataFrame:
+    """``df.dropna(subset=columns)``, without a copy of a million rows when none is missing."""
+    keep = np.ones(len(df), dtype=bool)
+    for c in columns:
+        keep &= df[c].notna().to_numpy()
+    return df if keep.all() else df[keep]
 
 
 def _phone_checks(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -397,19 +409,22 @@ def pair(a: pd.Series, b: pd.Series) -> pd.Series:
 def pairs_in(a: pd.Series, b: pd.Series, in_a: pd.Series, in_b: pd.Series) -> np.ndarray:
     """``isin(pair(a, b), pair(in_a, in_b))`` for ids present on both sides (callers drop
     missing ones), on integer codes: the (a, b) pairs found among the (in_a, in_b) pairs,
-    without building a million strings on each side."""
-    ua, ub = pc.unique(arrow_strings(in_a)), pc.unique(arrow_strings(in_b))
+    without building a million strings on each side. Each id column is hashed once, with
+    its reference column (one dictionary, so equal ids get equal codes)."""
 
-    def codes(values: pd.Series, universe: pa.Array) -> np.ndarray:
-        at = pc.index_in(arrow_strings(values), value_set=universe, skip_nulls=True)
-        return at.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    def codes(left: pd.Series, right: pd.Series) -> tuple[np.ndarray, np.ndarray, int]:
+        both = pc.dictionary_encode(pa.concat_arrays([arrow_strings(left), arrow_strings(right)]))
+        at = both.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+        return at[: len(left)], at[len(left) :], len(both.dictionary)
 
-    left_a, left_b = codes(a, ua), codes(b, ub)
+    left_a, right_a, _ = codes(a, in_a)
+    left_b, right_b, width = codes(b, in_b)
     found = (left_a >= 0) & (left_b >= 0)
-    width = len(ub) + 1
-    right = codes(in_a, ua) * width + codes(in_b, ub)
+    right = right_a * (width + 1) + right_b
+    right = right[(right_a >= 0) & (right_b >= 0)]
+    keys = pa.array(left_a[found] * (width + 1) + left_b[found])
     out = np.zeros(len(a), dtype=bool)
-    out[found] = np.isin(left_a[found] * width + left_b[found], right)
+    out[found] = pc.is_in(keys, value_set=pa.array(right)).to_numpy(zero_copy_only=False)
     return out
 
 
