@@ -58,6 +58,7 @@ FILES_LIST = "files.json"
 __all__ = [
     "Columns",
     "IngestResult",
+    "StateReader",
     "Store",
     "StoreError",
     "StoreLockedError",
@@ -95,6 +96,23 @@ class Verification:
 
     def to_dict(self) -> dict:
         return {"state": self.state, "ok": self.ok, "problems": list(self.problems)}
+
+
+@dataclass(frozen=True)
+class StateReader:
+    """One state folder, read piece by piece (:meth:`Store.reading`): a reader holds the
+    columns it works on, not the whole state."""
+
+    state: Path
+    meta: dict
+
+    def frame(self, name: str, columns: Sequence[str] | None = None) -> pd.DataFrame:
+        """Frame ``name`` as :meth:`Store.latest` reads it, ``columns`` only."""
+        return partial.read_frame(self.state, self.meta, name, columns).to_pandas()
+
+    def snapshot(self, columns: Columns | None = None) -> Snapshot:
+        """The state as :meth:`Store.latest` reads it, ``columns`` only (see :func:`columns`)."""
+        return Store.read_snapshot(self.state, columns)
 
 
 class Store:
@@ -172,6 +190,16 @@ class Store:
             if state is None:
                 raise StoreError(f"{self.path}: aucune extraction ingérée")
             return self.read_snapshot(state, columns)
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[StateReader]:
+        """The live state held for a reader that reads it frame by frame, column by column
+        (:class:`StateReader`): an ingestion's switch to a new state waits until the block
+        ends, so every read sees the same state and its files stay in place."""
+        with self._reading() as state:
+            if state is None:
+                raise StoreError(f"{self.path}: aucune extraction ingérée")
+            yield StateReader(state, _read_meta(state))
 
     def history(self) -> pd.DataFrame:
         """The ingested extractions, oldest first: name, SHA-256, type, date, counts, when."""

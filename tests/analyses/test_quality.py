@@ -34,7 +34,7 @@ from ent_audit.checks import Status
 from ent_audit.privacy import Pseudonymiser
 from ent_audit.reports import registry
 from ent_audit.reports import runner as report
-from ent_audit.store.store import Store
+from ent_audit.store.store import Store, StoreError
 
 ROOT = Path(__file__).parents[2]
 PREFIX = "ENT1D_TEST_Complet_20260914"
@@ -826,6 +826,58 @@ def test_a_clean_generated_extraction_has_no_finding(generated):
         result = quality.audit(snap, perimeter=generated["perimeter"])
         assert result.findings.empty, result.findings["rule"].value_counts()
         assert result.failed == [] and (result.schools["score"] == 100).all()
+
+
+@pytest.mark.parametrize("name", ["defective-store", "clean-store"])
+@pytest.mark.parametrize("with_perimeter", [False, True])
+def test_the_store_audit_reads_column_by_column_and_finds_the_same(generated, name, with_perimeter):
+    """``audit_store`` (each check reads its own columns, a Delta's overlay included) gives
+    ``audit(store.latest())`` exactly: findings, summaries, scores, parameters."""
+    store = generated[name]
+    perimeter = generated["perimeter"] if with_perimeter else None
+    whole = quality.audit(store.latest(), perimeter=perimeter)
+    lean = quality.audit_store(store.path, perimeter=perimeter)
+    for part in ("findings", "summary", "schools", "circonscriptions"):
+        pd.testing.assert_frame_equal(getattr(lean, part), getattr(whole, part))
+    assert lean.to_dict() == whole.to_dict()
+    if name == "defective-store":
+        assert len(lean.findings) > 100
+
+
+def test_the_store_audit_releases_what_checks_share_past_its_limit(generated):
+    from ent_audit.analyses.quality.context import Context
+
+    with generated["defective-store"].reading() as reader:
+        ctx = Context.of_store(reader, None, 1)
+        assert set(ctx.snapshot.students.columns) == set()  # the big frames: read as asked
+        pupils = ctx.entity(schema.STUDENT, "ine")
+        assert list(pupils.columns) == ["jointure", "op", "source_file", "line", "ine"]
+        assert "last_name" not in ctx.students.columns
+        links = ctx.guardian_links
+        ctx.release()
+        assert ctx.guardian_links is links  # small: kept for the next check
+        ctx.release(limit=0)
+        assert ctx.guardian_links is not links
+        pd.testing.assert_frame_equal(ctx.guardian_links, links)
+
+
+def test_an_empty_store_has_no_state_to_audit(tmp_path):
+    with pytest.raises(StoreError, match="aucune extraction ingérée"):
+        quality.audit_store(Store(tmp_path / "empty"))
+
+
+def test_pairs_are_matched_on_codes_as_on_joined_strings():
+    from ent_audit.analyses.quality.context import pair, pairs_in
+
+    a = pd.Series(["1", "1", "2", "3", "4", "1\x1f"], dtype="string")
+    b = pd.Series(["x", "y", "x", "z", "x", "y"], dtype="string")
+    in_a = pd.Series(["1", "2", "2", "3", "9"], dtype="string")
+    in_b = pd.Series(["x", "y", "x", "y", "x"], dtype="string")
+    expected = pair(a, b).isin(pair(in_a, in_b)).to_numpy(dtype=bool)
+    assert pairs_in(a, b, in_a, in_b).tolist() == expected.tolist() == [
+        True, False, True, False, False, False,
+    ]  # fmt: skip
+    assert not pairs_in(a, b, in_a.iloc[:0], in_b.iloc[:0]).any()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -66,3 +66,20 @@ def test_columns_unions_needs_and_every_column_wins():
         "staff": None,
     }
     assert columns({"staff": None}, {"staff": ("a",)}) == {"staff": None}
+
+
+def test_a_reader_holds_the_state_until_it_is_done(store):
+    """``Store.reading``: the readers' shared lock is held, so an ingestion cannot switch the
+    state (and delete its files) between two reads of the same reader."""
+    import fcntl
+
+    with store.reading() as reader, open(store.path / "read.lock", "rb") as other:
+        with pytest.raises(BlockingIOError):
+            fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        full = store.latest()
+        pd.testing.assert_frame_equal(
+            reader.frame("students", ["jointure", "ine"]), full.students[["jointure", "ine"]]
+        )
+        assert reader.snapshot(population.NEEDS).counts() == full.counts()
+    with open(store.path / "read.lock", "rb") as other:
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -22,7 +22,7 @@ import pandas as pd
 
 from ent_audit.aaf import schema
 from ent_audit.aaf.frames import STRING, isin
-from ent_audit.aaf.snapshot import Snapshot
+from ent_audit.aaf.snapshot import ExtractionInfo, Snapshot
 from ent_audit.analyses.quality.catalogue import (
     RULE_BY_ID,
     RULES,
@@ -41,6 +41,7 @@ from ent_audit.analyses.quality.context import (
 )
 from ent_audit.checks import Check
 from ent_audit.exceptions import QualityError
+from ent_audit.store.store import Store
 
 FINDING_COLUMNS = ("rule", "severity", "kind", "jointure", "uai", "attribute", "value", "source")
 """Columns of :attr:`AuditResult.findings`; ``source`` is ``file:line`` of the record."""
@@ -318,35 +319,83 @@ def audit(
     by severity or rule (see :data:`DEFAULT_THRESHOLDS`). ``age_tolerance``: years a pupil's
     age may differ from their level's usual age.
     """
-    if snapshot.extraction.extraction != "complete":
+    _complete(snapshot.extraction)
+    limits, chosen = _chosen(thresholds, rules)
+    uais = _uais(perimeter)
+    return _audit(Context(snapshot, uais, age_tolerance), limits, chosen, thresholds)
+
+
+def audit_store(
+    store: Store | str | Path,
+    *,
+    perimeter: str | Path | Iterable[str] | None = None,
+    thresholds: Mapping[str, Mapping[str, Any]] | None = None,
+    age_tolerance: int = AGE_TOLERANCE,
+    rules: Iterable[str] | None = None,
+) -> AuditResult:
+    """:func:`audit` of a store's current state, in bounded memory: the same result as
+    ``audit(store.latest(), …)``, but each check reads the columns it needs from the state's
+    Parquet when it runs (:meth:`Context.of_store`) instead of the whole state being held;
+    the state is held for the audit's length (an ingestion's switch waits)."""
+    store = store if isinstance(store, Store) else Store(store, create=False)
+    limits, chosen = _chosen(thresholds, rules)
+    uais = _uais(perimeter)
+    with store.reading() as reader:
+        ctx = Context.of_store(reader, uais, age_tolerance)
+        _complete(ctx.snapshot.extraction)
+        return _audit(ctx, limits, chosen, thresholds)
+
+
+def _complete(extraction: ExtractionInfo) -> None:
+    if extraction.extraction != "complete":
         raise QualityError(
             "snapshot",
             "l'audit porte sur un état complet (un Complet, ou le "
             "store après ses Delta), pas sur un Delta seul",
         )
+
+
+def _chosen(
+    thresholds: Mapping[str, Mapping[str, Any]] | None, rules: Iterable[str] | None
+) -> tuple[dict[str, tuple[Threshold | None, Threshold | None]], list[str]]:
     limits = resolve_thresholds(thresholds)
     chosen = list(rules) if rules is not None else [r.id for r in RULES]
     unknown = sorted(set(chosen) - set(RULE_BY_ID))
     if unknown:
         raise QualityError("rules", f"règles inconnues: {', '.join(unknown)}")
-    uais = read_perimeter(perimeter) if not isinstance(perimeter, frozenset) else perimeter
-    ctx = Context(snapshot, uais, age_tolerance)
+    return limits, chosen
+
+
+def _uais(perimeter: str | Path | Iterable[str] | None) -> frozenset[str] | None:
+    return read_perimeter(perimeter) if not isinstance(perimeter, frozenset) else perimeter
+
+
+def _audit(
+    ctx: Context,
+    limits: dict[str, tuple[Threshold | None, Threshold | None]],
+    chosen: list[str],
+    thresholds: Mapping[str, Mapping[str, Any]] | None,
+) -> AuditResult:
     populations = _populations(ctx)
     parts, timings, summary = [], {}, []
     for rule in (r for r in RULES if r.id in chosen):
         t0 = time.perf_counter()
         rows, line = _run(rule, ctx, limits[rule.id], populations[rule.population])
+        ctx.release()
         timings[rule.id] = time.perf_counter() - t0
         parts.append(rows)
         summary.append(line)
     t0 = time.perf_counter()
     raw = concat(parts) if parts else none()
+    del parts
     if "rule" not in raw:
         raw = raw.assign(rule=pd.Series([], dtype=object), severity=pd.Series([], dtype=object))
     raw = _locate(raw, ctx)
     findings = _finish(raw)
     schools = _per_school(raw, ctx)
     timings["(summaries)"] = time.perf_counter() - t0
+    uais = ctx.perimeter
+    snapshot = ctx.snapshot
     return AuditResult(
         findings=findings,
         summary=pd.DataFrame(summary),
@@ -358,7 +407,7 @@ def audit(
             "perimeter": sorted(uais) if uais else None,
             "perimeter_schools": len(uais) if uais else None,
             "thresholds": dict(thresholds or {}),
-            "age_tolerance": age_tolerance,
+            "age_tolerance": ctx.age_tolerance,
             "school_year": f"{ctx.school_year}-{ctx.school_year + 1}",
         },
         timings=timings,
@@ -367,7 +416,8 @@ def audit(
 
 def _locate(raw: pd.DataFrame, ctx: Context) -> pd.DataFrame:
     """Fill each finding's school (structure jointure, when the check did not say) and UAI."""
-    where = ctx.structure_of
+    where = ctx.structure_of  # only the findings' records: a merge with every person costs
+    where = where[isin(where["jointure"], raw["jointure"].dropna().unique())]
     known = raw.merge(
         where.rename(columns={"structure": "_where"}), on=["kind", "jointure"], how="left"
     )

@@ -8,17 +8,21 @@ Who belongs to which school, what a school and a teacher are: :mod:`ent_audit.aa
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from functools import cached_property
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from ent_audit.aaf import population, schema
-from ent_audit.aaf.frames import STRING, isin
+from ent_audit.aaf.frames import STRING, arrow_strings, isin
+from ent_audit.aaf.population import Profile
 from ent_audit.aaf.schema import GUARDIAN, STAFF, STRUCTURE, STUDENT
 from ent_audit.aaf.snapshot import Snapshot
+from ent_audit.store.store import Columns, StateReader
 
 PEOPLE = (STUDENT, GUARDIAN, STAFF)
 AGE_TOLERANCE = 1
@@ -31,13 +35,58 @@ def attr(kind: schema.Kind, column: str) -> str:
     return kind.field(column).attr
 
 
+LEAN_FRAMES = (
+    "students",
+    "guardians",
+    "person_structure",
+    "person_other_name",
+    "student_class",
+    "student_class_entry",
+    "student_class_exit",
+    "student_group",
+    "student_guardian",
+)
+"""The big frames of an académie (pupils, guardians and their links): read from a store
+(:func:`Context.of_store`), a check gets the columns it asks for, read when it asks; the
+other frames (structures, staff, reader findings…) are a few thousand rows, read whole."""
+CORE = ("jointure", "op", "source_file", "line")
+"""What every finding row needs of an entity record: held for the whole audit."""
+LINK_CORE = ("source_file", "line")
+MAIN_SCHOOL_COLUMNS = ("kind", "jointure", "structure", "uai", "primary")
+"""The memberships' columns :func:`population.main_school` reads."""
+RELEASE_BYTES = 32 << 20
+"""Shared intermediate results (a link table without its empty ids, phone checks) are kept
+from one check to the next while they hold less than this; above, dropped after the check
+(on an académie the pupils' attachments, 12 MB, are kept; their guardian links, 46 MB, are
+read again by each check that needs them rather than held through the guardians' checks)."""
+
+
+def _lean_columns(columns: Columns, frames: Iterable[str]) -> dict[str, tuple[str, ...] | None]:
+    """What a lean snapshot reads: the small frames whole, the big ones' ``columns`` only."""
+    out: dict[str, tuple[str, ...] | None] = {n: None for n in frames if n not in LEAN_FRAMES}
+    out.update({n: tuple(c) for n, c in columns.items() if n in LEAN_FRAMES})
+    return out
+
+
 class Context:
-    """The snapshot's frames and what several checks share, each computed once."""
+    """The snapshot's frames and what several checks share, each computed once.
+
+    Over a :class:`Snapshot` every frame is in memory. Over a store (:meth:`of_store`) the
+    big frames (:data:`LEAN_FRAMES`) are read column by column as the checks ask for them:
+    a check names the columns it reads (``ctx.entity(STUDENT, "ine")``), and gets those and
+    the :data:`CORE` columns only; what checks share is dropped once it passes
+    :data:`RELEASE_BYTES` (:meth:`release`)."""
 
     def __init__(
-        self, snapshot: Snapshot, perimeter: frozenset[str] | None, age_tolerance: int
+        self,
+        snapshot: Snapshot,
+        perimeter: frozenset[str] | None,
+        age_tolerance: int,
+        *,
+        reader: StateReader | None = None,
     ) -> None:
         self.snapshot = snapshot
+        self.reader = reader
         self.perimeter = perimeter
         self.age_tolerance = age_tolerance
         self.reference = snapshot.extraction.date
@@ -45,29 +94,88 @@ class Context:
         ref = self.reference or dt.date.today()
         self.school_year = ref.year if ref.month >= 8 else ref.year - 1
         """First calendar year of the school year the extraction describes."""
+        self._core: dict[str, pd.DataFrame] = {}
+        self._shared: dict[Any, Any] = {}
 
-    def entity(self, kind: schema.Kind) -> pd.DataFrame:
-        """The live records of ``kind`` (a Delta's deletions left out)."""
-        return getattr(self, kind.frame)
+    @classmethod
+    def of_store(
+        cls, reader: StateReader, perimeter: frozenset[str] | None, age_tolerance: int
+    ) -> Context:
+        """A context over a store's state: the small frames read whole, the big ones (their
+        :data:`CORE` columns) as checks ask; the snapshot's memberships computed once."""
+        frames = reader.meta.get("frames", [])
+        lean = reader.snapshot(_lean_columns({}, frames))
+        return cls(lean, perimeter, age_tolerance, reader=reader)
 
-    def link(self, name: str) -> pd.DataFrame:
-        return self.snapshot.links[name]
+    # -- frames ---------------------------------------------------------------------------
 
-    @cached_property
+    def entity(self, kind: schema.Kind, *columns: str) -> pd.DataFrame:
+        """The live records of ``kind`` (a Delta's deletions left out); over a store only
+        the :data:`CORE` columns and ``columns``."""
+        if self.reader is None or kind.frame not in LEAN_FRAMES:
+            return self._whole(kind.frame)
+        core = self._lean_core(kind.frame)
+        wanted = [c for c in dict.fromkeys(columns) if c not in core.columns]
+        if not wanted:
+            return core
+        extra = self.reader.frame(kind.frame, wanted)
+        rows = core.index.to_numpy()
+        out = core.copy(deep=False)
+        for c in wanted:
+            out[c] = extra[c].iloc[rows].array
+        return out
+
+    def _whole(self, frame: str) -> pd.DataFrame:
+        key = ("live", frame)
+        if key not in self._shared:
+            self._shared[key] = population.live(getattr(self.snapshot, frame))
+        return self._shared[key]
+
+    def _lean_core(self, frame: str) -> pd.DataFrame:
+        if frame not in self._core:
+            assert self.reader is not None
+            df = self.reader.frame(frame, CORE)
+            self._core[frame] = population.live(df)
+        return self._core[frame]
+
+    def link(self, name: str, *columns: str) -> pd.DataFrame:
+        """Link table ``name``; over a store only ``columns`` and :data:`LINK_CORE`."""
+        if self.reader is None or name not in LEAN_FRAMES:
+            return self.snapshot.links[name]
+        return self.reader.frame(name, list(dict.fromkeys([*columns, *LINK_CORE])))
+
+    def shared(self, key: Any, make: Callable[[], Any]) -> Any:
+        """``make()`` once while kept (:meth:`release`): what several checks share."""
+        if key not in self._shared:
+            self._shared[key] = make()
+        return self._shared[key]
+
+    def release(self, limit: int = RELEASE_BYTES) -> None:
+        """Over a store: drop what checks share once it holds more than ``limit`` bytes (the
+        next check that needs it computes it again, the same)."""
+        if self.reader is None:
+            return
+        held = sum(_nbytes(v) for v in self._shared.values())
+        if held > limit:
+            self._shared.clear()
+
+    @property
     def structures(self) -> pd.DataFrame:
-        return population.live(self.snapshot.structures)
+        return self._whole("structures")
 
-    @cached_property
+    @property
     def students(self) -> pd.DataFrame:
-        return population.live(self.snapshot.students)
+        """The live pupils (over a store: their :data:`CORE` columns)."""
+        return self.entity(STUDENT)
 
-    @cached_property
+    @property
     def guardians(self) -> pd.DataFrame:
-        return population.live(self.snapshot.guardians)
+        """The live guardians (over a store: their :data:`CORE` columns)."""
+        return self.entity(GUARDIAN)
 
-    @cached_property
+    @property
     def staff(self) -> pd.DataFrame:
-        return population.live(self.snapshot.staff)
+        return self._whole("staff")
 
     @cached_property
     def is_school(self) -> pd.Series:
@@ -78,23 +186,49 @@ class Context:
     def schools(self) -> pd.DataFrame:
         return self.structures[self.is_school.to_numpy()]
 
-    @cached_property
-    def members(self) -> pd.DataFrame:
-        """Every (person, structure) membership with its profile
-        (:func:`population.memberships`)."""
-        return population.memberships(self.snapshot)
+    # -- memberships: computed once, kept as the few answers the audit needs ---------------
 
     @cached_property
+    def _memberships(self) -> dict[str, Any]:
+        """From :func:`population.memberships` (the one definition), what the audit uses:
+        the structures pupils and teachers belong to, and each record's school. The
+        memberships themselves (a million rows on an académie) are not kept."""
+        snapshot = self.snapshot if self.reader is None else self.reader.snapshot(population.NEEDS)
+        m = population.memberships(snapshot)
+        del snapshot
+        pupil = (m["profile"] == Profile.PUPIL).fillna(False).to_numpy(dtype=bool)
+        out: dict[str, Any] = {
+            "pupil": m.loc[pupil, "structure"].dropna().unique(),
+            "teacher": m.loc[m["teacher"].to_numpy(), "structure"].dropna().unique(),
+        }
+        for c in [c for c in m.columns if c not in MAIN_SCHOOL_COLUMNS]:
+            del m[c]
+        people = population.main_school(m).dropna(subset=["structure"])
+        del m
+        own = self.structures[["jointure"]].assign(
+            kind=STRUCTURE.name, structure=lambda d: d["jointure"]
+        )
+        where = pd.concat([own, people], ignore_index=True)[["kind", "jointure", "structure"]]
+        out["structure_of"] = where.drop_duplicates(["kind", "jointure"])
+        return out
+
+    @property
+    def pupil_structures(self) -> np.ndarray:
+        """Structures at least one pupil belongs to (:func:`population.memberships`)."""
+        return self._memberships["pupil"]
+
+    @property
+    def teacher_structures(self) -> np.ndarray:
+        """Structures at least one teacher belongs to: attached, directing or holding a
+        function there, with ``ENTPersonCategorieEnseignant`` = O."""
+        return self._memberships["teacher"]
+
+    @property
     def structure_of(self) -> pd.DataFrame:
         """Each record's school (structure jointure), for a finding's ``uai`` and the
         per-school summaries: a structure is its own, a person's is their main school
         (:func:`population.main_school`); columns ``kind``, ``jointure``, ``structure``."""
-        own = self.structures[["jointure"]].assign(
-            kind=STRUCTURE.name, structure=lambda d: d["jointure"]
-        )
-        people = population.main_school(self.members).dropna(subset=["structure"])
-        out = pd.concat([own, people], ignore_index=True)[["kind", "jointure", "structure"]]
-        return out.drop_duplicates(["kind", "jointure"])
+        return self._memberships["structure_of"]
 
     @cached_property
     def uai_valid(self) -> pd.Series:
@@ -107,54 +241,58 @@ class Context:
         ok[ok] = uai[ok].str.slice(7, 8).to_numpy(dtype=object) == key[ok]
         return pd.Series(ok, index=uai.index)
 
-    @cached_property
+    @property
     def attached(self) -> pd.DataFrame:
         """``person_structure`` rows: (person, structure, kind ``student``/``staff``)."""
-        return self.link("person_structure").dropna(subset=["person", "structure"])
+        return self.shared(
+            "attached",
+            lambda: _present(
+                self.link("person_structure", "person", "structure", "kind"), "person", "structure"
+            ),
+        )
 
     def attached_of(self, entity: str) -> pd.DataFrame:
         a = self.attached
         return a[(a["kind"] == entity).to_numpy()]
 
-    @cached_property
+    @property
     def guardian_links(self) -> pd.DataFrame:
         """``student_guardian`` rows with both ids present."""
-        return self.link("student_guardian").dropna(subset=["student", "guardian"])
+        return self.shared(
+            "guardian_links",
+            lambda: _present(
+                self.link("student_guardian", "student", "guardian", "seen_from"),
+                "student",
+                "guardian",
+            ),
+        )
 
     def formatted(
-        self, formats: set[str]
+        self, formats: set[str], *, beside: Iterable[str] = ()
     ) -> Iterator[tuple[schema.Kind, str, pd.DataFrame, pd.Series]]:
         """(kind, column, records with a value, values) of every field whose format
-        (:data:`schema.FIELD_FORMATS`) is in ``formats``."""
+        (:data:`schema.FIELD_FORMATS`) is in ``formats``; the records carry the ``beside``
+        columns their kind has."""
         for (kind_name, column), fmt in schema.FIELD_FORMATS.items():
             if fmt in formats:
                 kind = schema.KINDS[kind_name]
-                df = self.entity(kind)
+                has = {f.column for f in kind.single}
+                df = self.entity(kind, column, *(c for c in beside if c in has))
                 present = df[column].notna().to_numpy()
                 if present.any():
                     yield kind, column, df[present], df[column][present]
 
-    @cached_property
     def phones(
-        self,
-    ) -> dict[tuple[str, str], tuple[pd.DataFrame, pd.Series, np.ndarray, np.ndarray]]:
-        """Per phone field, keyed (kind, column): (records with a value, values, well formed,
-        a mobile), for ``phone_malformed`` and ``mobile_not_mobile``. Numbers are compared
-        without separators, ``+33`` read as ``0``: ``+33 5 61 84 55 55`` -> ``0561845555``."""
-        out = {}
-        for kind, column, df, values in self.formatted({"phone", "mobile"}):
-            digits = values.str.replace(schema.PHONE_SEPARATORS, "", regex=True).str.replace(
-                r"^\+33", "0", regex=True
-            )
-            phone = digits.str.fullmatch(schema.FORMATS["phone"]).fillna(False)
-            mobile = digits.str.fullmatch(schema.FORMATS["mobile"]).fillna(False)
-            out[(kind.name, column)] = (
-                df,
-                values,
-                phone.to_numpy(dtype=bool),
-                mobile.to_numpy(dtype=bool),
-            )
-        return out
+        self, formats: set[str]
+    ) -> Iterator[tuple[tuple[str, str], tuple[pd.DataFrame, pd.Series, np.ndarray, np.ndarray]]]:
+        """Per phone field whose format is in ``formats``, keyed (kind, column): (records
+        with a value, values, well formed, a mobile), for ``phone_malformed`` and
+        ``mobile_not_mobile``. Numbers are compared without separators, ``+33`` read as
+        ``0``: ``+33 5 61 84 55 55`` -> ``0561845555``. The two checks of a field are
+        computed once while kept (:meth:`release`); the records are not kept."""
+        for kind, column, df, values in self.formatted(formats):
+            ok = self.shared(("phone", kind.name, column), lambda v=values: _phone_checks(v))
+            yield (kind.name, column), (df, values, *ok)
 
     @cached_property
     def invalid(self) -> pd.DataFrame:
@@ -170,6 +308,33 @@ class Context:
             "jointure",
         ].dropna()
         return isin(df["jointure"], bad) if len(bad) else np.zeros(len(df), dtype=bool)
+
+
+def _present(df: pd.DataFrame, *columns: str) -> pd.DataFrame:
+    """``df.dropna(subset=columns)``, without a copy of a million rows when none is missing."""
+    keep = np.ones(len(df), dtype=bool)
+    for c in columns:
+        keep &= df[c].notna().to_numpy()
+    return df if keep.all() else df[keep]
+
+
+def _phone_checks(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    digits = values.str.replace(schema.PHONE_SEPARATORS, "", regex=True).str.replace(
+        r"^\+33", "0", regex=True
+    )
+    phone = digits.str.fullmatch(schema.FORMATS["phone"]).fillna(False)
+    mobile = digits.str.fullmatch(schema.FORMATS["mobile"]).fillna(False)
+    return phone.to_numpy(dtype=bool), mobile.to_numpy(dtype=bool)
+
+
+def _nbytes(value: Any) -> int:
+    if isinstance(value, pd.DataFrame | pd.Series):
+        return int(value.memory_usage(deep=False).sum()) if len(value) else 0
+    if isinstance(value, np.ndarray):
+        return value.nbytes
+    if isinstance(value, tuple):
+        return sum(_nbytes(v) for v in value)
+    return 0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -223,7 +388,7 @@ def concat(parts: Iterable[pd.DataFrame]) -> pd.DataFrame:
 
 def missing(ctx: Context, kind: schema.Kind, column: str) -> pd.DataFrame:
     """Records whose ``column`` holds no value (an untypable value is not missing)."""
-    df = ctx.entity(kind)
+    df = ctx.entity(kind, column)
     empty = df[column].isna().to_numpy() & ~ctx.typed_but_invalid(kind, df, column)
     return rows(df[empty], kind.name, attr(kind, column))
 
@@ -239,6 +404,28 @@ def not_in(column: pd.Series, values: pd.Series | np.ndarray) -> np.ndarray:
 def pair(a: pd.Series, b: pd.Series) -> pd.Series:
     """Two id columns as one key (for ``isin`` on pairs)."""
     return a.astype(STRING) + "\x1f" + b.astype(STRING)
+
+
+def pairs_in(a: pd.Series, b: pd.Series, in_a: pd.Series, in_b: pd.Series) -> np.ndarray:
+    """``isin(pair(a, b), pair(in_a, in_b))`` for ids present on both sides (callers drop
+    missing ones), on integer codes: the (a, b) pairs found among the (in_a, in_b) pairs,
+    without building a million strings on each side. Each id column is hashed once, with
+    its reference column (one dictionary, so equal ids get equal codes)."""
+
+    def codes(left: pd.Series, right: pd.Series) -> tuple[np.ndarray, np.ndarray, int]:
+        both = pc.dictionary_encode(pa.concat_arrays([arrow_strings(left), arrow_strings(right)]))
+        at = both.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+        return at[: len(left)], at[len(left) :], len(both.dictionary)
+
+    left_a, right_a, _ = codes(a, in_a)
+    left_b, right_b, width = codes(b, in_b)
+    found = (left_a >= 0) & (left_b >= 0)
+    right = right_a * (width + 1) + right_b
+    right = right[(right_a >= 0) & (right_b >= 0)]
+    keys = pa.array(left_a[found] * (width + 1) + left_b[found])
+    out = np.zeros(len(a), dtype=bool)
+    out[found] = pc.is_in(keys, value_set=pa.array(right)).to_numpy(zero_copy_only=False)
+    return out
 
 
 def issues(

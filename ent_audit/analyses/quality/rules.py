@@ -12,7 +12,6 @@ import pandas as pd
 
 from ent_audit.aaf import schema
 from ent_audit.aaf.frames import isin
-from ent_audit.aaf.population import Profile
 from ent_audit.analyses.quality.context import (
     GUARDIAN,
     PEOPLE,
@@ -26,7 +25,7 @@ from ent_audit.analyses.quality.context import (
     missing,
     none,
     not_in,
-    pair,
+    pairs_in,
     rows,
 )
 
@@ -77,19 +76,20 @@ def structure_incomplete(ctx: Context) -> pd.DataFrame:
 
 
 def school_without_pupils(ctx: Context) -> pd.DataFrame:
-    m = ctx.members
-    pupils = m.loc[(m["profile"] == Profile.PUPIL).fillna(False).to_numpy(dtype=bool), "structure"]
     sch = ctx.schools
-    return rows(sch[not_in(sch["jointure"], pupils)], STRUCTURE.name, attr(STUDENT, "structures"))
+    return rows(
+        sch[not_in(sch["jointure"], ctx.pupil_structures)],
+        STRUCTURE.name,
+        attr(STUDENT, "structures"),
+    )
 
 
 def school_without_teacher(ctx: Context) -> pd.DataFrame:
     """Schools no teacher belongs to (:func:`population.memberships`: attached, directing or
     holding a function there, with ``ENTPersonCategorieEnseignant`` = O)."""
-    m = ctx.members
     sch = ctx.schools
     return rows(
-        sch[not_in(sch["jointure"], m.loc[m["teacher"].to_numpy(), "structure"])],
+        sch[not_in(sch["jointure"], ctx.teacher_structures)],
         STRUCTURE.name,
         attr(STAFF, "is_teacher"),
     )
@@ -136,14 +136,14 @@ def ine_missing(ctx: Context) -> pd.DataFrame:
 
 
 def ine_malformed(ctx: Context) -> pd.DataFrame:
-    st = ctx.students
+    st = ctx.entity(STUDENT, "ine")
     ine = st["ine"]
     bad = (ine.notna() & ~ine.str.fullmatch(schema.FORMATS["ine"]).fillna(False)).to_numpy()
     return rows(st[bad], STUDENT.name, attr(STUDENT, "ine"), ine[bad])
 
 
 def ine_duplicate(ctx: Context) -> pd.DataFrame:
-    st = ctx.students.dropna(subset=["ine"]).drop_duplicates(["jointure", "ine"])
+    st = ctx.entity(STUDENT, "ine").dropna(subset=["ine"]).drop_duplicates(["jointure", "ine"])
     dup = st[st["ine"].duplicated(keep=False).to_numpy()]
     return rows(dup, STUDENT.name, attr(STUDENT, "ine"), dup["ine"])
 
@@ -169,14 +169,14 @@ def birth_date_invalid(ctx: Context) -> pd.DataFrame:
         )
     ]
     if ctx.reference is not None:
-        st = ctx.students
+        st = ctx.entity(STUDENT, "birth_date")
         future = (st["birth_date"] > pd.Timestamp(ctx.reference)).fillna(False).to_numpy()
         parts.append(rows(st[future], STUDENT.name, birth, _date_text(st["birth_date"][future])))
     return concat(parts)
 
 
 def age_level_mismatch(ctx: Context) -> pd.DataFrame:
-    st = ctx.students
+    st = ctx.entity(STUDENT, "level", "birth_date", "class_type")
     usual = st["level"].map(schema.LEVEL_AGE).astype("Float64")
     age = ctx.school_year - st["birth_date"].dt.year.astype("Float64")
     ulis = st["class_type"].str.upper().str.contains(ULIS, regex=False).fillna(False)
@@ -198,7 +198,7 @@ def age_level_mismatch(ctx: Context) -> pd.DataFrame:
 
 
 def level_cycle_mismatch(ctx: Context) -> pd.DataFrame:
-    st = ctx.students
+    st = ctx.entity(STUDENT, "level", "cycle")
     expected = st["level"].map(schema.LEVEL_CYCLE).astype("Int64")
     stated = st["cycle"].astype("Int64")
     bad = (expected.notna() & stated.notna() & (expected != stated)).fillna(False)
@@ -225,21 +225,21 @@ def unknown_structure(ctx: Context) -> pd.DataFrame:
 
 
 def class_other_structure(ctx: Context) -> pd.DataFrame:
-    c = ctx.link("student_class").dropna(subset=["student", "structure"])
+    c = ctx.link("student_class", "student", "structure").dropna(subset=["student", "structure"])
     a = ctx.attached_of("student")
     c = c[isin(c["student"], a["person"]) & isin(c["student"], ctx.students["jointure"])]
-    hit = c[~isin(pair(c["student"], c["structure"]), pair(a["person"], a["structure"]))]
+    hit = c[~pairs_in(c["student"], c["structure"], a["person"], a["structure"])]
     return rows(hit, STUDENT.name, attr(STUDENT, "classes"), hit["structure"], jointure="student")
 
 
 def pupil_without_class(ctx: Context) -> pd.DataFrame:
     st = ctx.students
-    c = ctx.link("student_class")
+    c = ctx.link("student_class", "student")
     return rows(st[not_in(st["jointure"], c["student"])], STUDENT.name, attr(STUDENT, "classes"))
 
 
 def pupil_several_classes(ctx: Context) -> pd.DataFrame:
-    c = ctx.link("student_class").dropna(subset=["student"])
+    c = ctx.link("student_class", "student", "structure", "class_id").dropna(subset=["student"])
     c = c[isin(c["student"], ctx.students["jointure"])]
     distinct = c.drop_duplicates(["student", "structure", "class_id"])
     n = distinct.groupby(["student", "structure"], dropna=False, observed=True).size()
@@ -302,7 +302,9 @@ def _name_key(names: pd.Series) -> pd.Series:
 def duplicate_person(ctx: Context) -> pd.DataFrame:
     parts = []
     for kind in (STUDENT, STAFF):
-        df = ctx.entity(kind).dropna(subset=["last_name", "first_name", "birth_date"])
+        df = ctx.entity(kind, "last_name", "first_name", "birth_date").dropna(
+            subset=["last_name", "first_name", "birth_date"]
+        )
         key = (
             _name_key(df["last_name"])
             + "\x1f"
@@ -382,18 +384,20 @@ def guardian_pupil_unknown(ctx: Context) -> pd.DataFrame:
 
 
 def _one_side(ctx: Context, side: str) -> pd.DataFrame:
-    """Links stated by ``side`` only, both people being in the extraction."""
-    mine, theirs = (
-        _links_from(ctx, side),
-        _links_from(ctx, "guardian" if side == "student" else "student"),
+    """Links stated by ``side`` only, both people being in the extraction. Masks over the
+    link table, one copy of the rows kept (a million links on an académie)."""
+    g = ctx.guardian_links
+    other = "guardian" if side == "student" else "student"
+    student, guardian = g["student"], g["guardian"]
+    mine = (
+        (g["seen_from"] == side).to_numpy()
+        & isin(student, ctx.students["jointure"])
+        & isin(guardian, ctx.guardians["jointure"])
     )
-    mine = mine[
-        isin(mine["student"], ctx.students["jointure"])
-        & isin(mine["guardian"], ctx.guardians["jointure"])
-    ]
-    return mine[
-        ~isin(pair(mine["student"], mine["guardian"]), pair(theirs["student"], theirs["guardian"]))
-    ].drop_duplicates(["student", "guardian"])
+    theirs = (g["seen_from"] == other).to_numpy()
+    stated = pairs_in(student[mine], guardian[mine], student[theirs], guardian[theirs])
+    mine[mine] = ~stated
+    return g[mine].drop_duplicates(["student", "guardian"])
 
 
 def link_pupil_side_only(ctx: Context) -> pd.DataFrame:
@@ -412,9 +416,10 @@ def _format_errors(
     pattern: str,
     prepare: Callable[[pd.Series], pd.Series] = lambda s: s,
     where: Callable[[schema.Kind, pd.DataFrame], np.ndarray] | None = None,
+    beside: tuple[str, ...] = (),
 ) -> pd.DataFrame:
     parts = []
-    for kind, column, df, values in ctx.formatted(formats):
+    for kind, column, df, values in ctx.formatted(formats, beside=beside):
         bad = ~prepare(values).str.fullmatch(pattern).fillna(False).to_numpy(dtype=bool)
         if where is not None:
             bad &= where(kind, df)
@@ -430,7 +435,7 @@ def mail_malformed(ctx: Context) -> pd.DataFrame:
 def phone_malformed(ctx: Context) -> pd.DataFrame:
     return concat(
         rows(df[~ok], kind, attr(schema.KINDS[kind], column), values[~ok])
-        for (kind, column), (df, values, ok, _) in ctx.phones.items()
+        for (kind, column), (df, values, ok, _) in ctx.phones({"phone", "mobile"})
     )
 
 
@@ -443,16 +448,20 @@ def _in_france(kind: schema.Kind, df: pd.DataFrame) -> np.ndarray:
 
 def postal_code_malformed(ctx: Context) -> pd.DataFrame:
     return _format_errors(
-        ctx, {"postal_code"}, schema.FORMATS["postal_code"], lambda s: s.str.strip(), _in_france
+        ctx,
+        {"postal_code"},
+        schema.FORMATS["postal_code"],
+        lambda s: s.str.strip(),
+        _in_france,
+        beside=("country",),
     )
 
 
 def mobile_not_mobile(ctx: Context) -> pd.DataFrame:
     parts = []
-    for (kind, column), (df, values, phone, mobile) in ctx.phones.items():
-        if schema.FIELD_FORMATS[(kind, column)] == "mobile":
-            bad = phone & ~mobile
-            parts.append(rows(df[bad], kind, attr(schema.KINDS[kind], column), values[bad]))
+    for (kind, column), (df, values, phone, mobile) in ctx.phones({"mobile"}):
+        bad = phone & ~mobile
+        parts.append(rows(df[bad], kind, attr(schema.KINDS[kind], column), values[bad]))
     return concat(parts)
 
 
@@ -473,7 +482,7 @@ def staff_without_structure(ctx: Context) -> pd.DataFrame:
 def director_not_attached(ctx: Context) -> pd.DataFrame:
     d = _directors(ctx)
     a = ctx.attached_of("staff")
-    hit = d[~isin(pair(d["staff"], d["structure"]), pair(a["person"], a["structure"]))]
+    hit = d[~pairs_in(d["staff"], d["structure"], a["person"], a["structure"])]
     return rows(
         hit,
         STAFF.name,
@@ -543,12 +552,12 @@ def attribute_not_in_convention(ctx: Context) -> pd.DataFrame:
             if f.in_convention:
                 continue
             if f.multi:
-                linked = ctx.link(f.link).dropna(subset=[f.owner])
+                linked = ctx.link(f.link, f.owner, f.parts[-1]).dropna(subset=[f.owner])
                 linked = linked[isin(linked[f.owner], ctx.entity(kind)["jointure"])]
                 linked = linked.drop_duplicates(f.owner)
                 parts.append(rows(linked, kind.name, f.attr, linked[f.parts[-1]], jointure=f.owner))
             else:
-                df = ctx.entity(kind)
+                df = ctx.entity(kind, f.column)
                 hit = df[df[f.column].notna().to_numpy()]
                 parts.append(rows(hit, kind.name, f.attr, hit[f.column].astype(str)))
     return concat(parts)
@@ -557,15 +566,15 @@ def attribute_not_in_convention(ctx: Context) -> pd.DataFrame:
 def mojibake(ctx: Context) -> pd.DataFrame:
     parts = []
     for kind in schema.KINDS.values():
-        df = ctx.entity(kind)
         for f in kind.single:
             if f.dtype != "string" or f.column == "jointure":
                 continue
+            df = ctx.entity(kind, f.column)
             bad = df[f.column].str.contains(MOJIBAKE, regex=True).fillna(False).to_numpy(dtype=bool)
             if bad.any():
                 hit = df[bad]
                 parts.append(rows(hit, kind.name, f.attr, hit[f.column]))
-    names = ctx.link("person_other_name")
+    names = ctx.link("person_other_name", "person", "other_first_name", "kind")
     hit = names[
         names["other_first_name"]
         .str.contains(MOJIBAKE, regex=True)
