@@ -177,14 +177,28 @@ def concat(tables: Sequence[pa.Table | pd.DataFrame]) -> pa.Table:
 
 
 def read_table(
-    path: Path, columns: Sequence[str] | None = None, *, threads: bool = True
+    path: Path,
+    columns: Sequence[str] | None = None,
+    *,
+    threads: bool = True,
+    dictionary: bool = False,
 ) -> pa.Table:
     """One Parquet file as Arrow (pandas' own dtypes come back from its metadata on
     ``to_pandas``), a missing or damaged file named. ``threads``: decoded by Arrow's pool
-    (both cores), else by the calling thread alone."""
+    (both cores), else by the calling thread alone. ``dictionary``: string columns decoded
+    straight into dictionary arrays (Parquet stores them so), never as one string per row."""
     cols = None if columns is None else list(columns)
     try:
-        return pq.read_table(path, columns=cols, use_threads=threads)
+        strings = None
+        if dictionary:
+            fields = pq.read_schema(path)
+            strings = [
+                f.name
+                for f in fields
+                if (cols is None or f.name in cols)
+                and (pa.types.is_string(f.type) or pa.types.is_large_string(f.type))
+            ]
+        return pq.read_table(path, columns=cols, use_threads=threads, read_dictionary=strings)
     except FileNotFoundError:
         raise StoreCorruptError(path, "fichier absent") from None
     except Exception as err:  # pyarrow raises several unrelated types for a damaged file
@@ -203,15 +217,17 @@ def read_frame(
     columns: Sequence[str] | None = None,
     *,
     threads: bool = True,
+    dictionary: bool = False,
 ) -> pa.Table:
     """Frame ``name`` of a state folder: the base rows no overlay record owns, then the
-    overlay rows; ``columns``: only these (``()``: none, the row count only)."""
+    overlay rows; ``columns``: only these (``()``: none, the row count only);
+    ``dictionary``: string columns as dictionary arrays (see :func:`read_table`)."""
     base_path = folder / FRAMES_DIR / f"{name}.parquet"
     if name not in layered(meta):
-        return read_table(base_path, columns, threads=threads)
+        return read_table(base_path, columns, threads=threads, dictionary=dictionary)
     need = None if columns is None else list(dict.fromkeys([*columns, *key_columns(name)]))
-    base = read_table(base_path, need, threads=threads)
-    top = read_table(folder / OVERLAY_DIR / f"{name}.parquet", need)
+    base = read_table(base_path, need, threads=threads, dictionary=dictionary)
+    top = read_table(folder / OVERLAY_DIR / f"{name}.parquet", need, dictionary=dictionary)
     keys = _keys(read_table(folder / OVERLAY_DIR / f"{name}.keys.parquet"))
     out = concat([base.filter(pa.array(~owned(base, name, keys))), top])
     return out if columns is None else out.select(list(columns))

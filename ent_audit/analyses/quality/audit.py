@@ -310,13 +310,16 @@ def audit(
     thresholds: Mapping[str, Mapping[str, Any]] | None = None,
     age_tolerance: int = AGE_TOLERANCE,
     rules: Iterable[str] | None = None,
+    members: pd.DataFrame | None = None,
 ) -> AuditResult:
     """Run the rule catalogue (or the ``rules`` named) over a complete state.
 
     ``perimeter``: the convention's school UAIs (a list or a file, see :func:`read_perimeter`);
     without it the perimeter rules are not checked. ``thresholds``: warn and fail thresholds
     by severity or rule (see :data:`DEFAULT_THRESHOLDS`). ``age_tolerance``: years a pupil's
-    age may differ from their level's usual age.
+    age may differ from their level's usual age. ``members``: the snapshot's
+    :func:`~ent_audit.aaf.population.memberships` when the caller has them already (the
+    roster explorer), so they are not computed twice.
     """
     if snapshot.extraction.extraction != "complete":
         raise QualityError(
@@ -330,7 +333,7 @@ def audit(
     if unknown:
         raise QualityError("rules", f"règles inconnues: {', '.join(unknown)}")
     uais = read_perimeter(perimeter) if not isinstance(perimeter, frozenset) else perimeter
-    ctx = Context(snapshot, uais, age_tolerance)
+    ctx = Context(snapshot, uais, age_tolerance, members=members)
     populations = _populations(ctx)
     parts, timings, summary = [], {}, []
     for rule in (r for r in RULES if r.id in chosen):

@@ -35,9 +35,16 @@ class Context:
     """The snapshot's frames and what several checks share, each computed once."""
 
     def __init__(
-        self, snapshot: Snapshot, perimeter: frozenset[str] | None, age_tolerance: int
+        self,
+        snapshot: Snapshot,
+        perimeter: frozenset[str] | None,
+        age_tolerance: int,
+        *,
+        members: pd.DataFrame | None = None,
     ) -> None:
         self.snapshot = snapshot
+        if members is not None:
+            self.__dict__["members"] = members  # the cached property, given
         self.perimeter = perimeter
         self.age_tolerance = age_tolerance
         self.reference = snapshot.extraction.date
