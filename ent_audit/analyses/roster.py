@@ -42,6 +42,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from ent_audit.aaf import schema
@@ -240,7 +241,7 @@ PERSONAL = {
     "staff": ("last_name", "first_name", "mail"),
 }
 """What an unmasked view reads on top (:data:`PERSONAL_SHOWN`): never read when masked."""
-STRUCTURES_PER_PASS = 400
+STRUCTURES_PER_PASS = 150
 """Structures whose memberships are computed together (:func:`school_members`): the
 transient of one pass is that share of the académie's; fewer passes cost pandas' per-call
 overhead only."""
@@ -303,15 +304,15 @@ def prepare(
             )
         state = snapshot
         members = school_members(state)
+    elif audit is None:
+        everyone = memberships(snapshot)
+        audit = quality.audit(snapshot, members=everyone)
+        members = _compact(everyone, _member_dtypes(snapshot.structures))
+        del everyone  # before the lean copy is made: the peak stays the audit's
+        state = StateTables.of(snapshot, _held(snapshot, show_personal_data))
     else:
         state = StateTables.of(snapshot, _held(snapshot, show_personal_data))
-        if audit is None:
-            everyone = memberships(snapshot)
-            audit = quality.audit(snapshot, members=everyone)
-            members = _compact(everyone, _member_dtypes(state))
-            del everyone
-        else:
-            members = school_members(state)
+        members = school_members(state)
     findings = (
         audit.findings.copy()
         if show_personal_data
@@ -365,10 +366,9 @@ def _held(snapshot: Snapshot, show_personal_data: bool) -> dict[str, tuple[str, 
     return out
 
 
-def _member_dtypes(state: StateTables) -> dict[str, pd.CategoricalDtype]:
-    """One categorical dtype per repeated column of the memberships, whatever the pass:
-    their codes then concatenate."""
-    structures = state.tables["structures"]
+def _member_dtypes(structures: pd.DataFrame | pa.Table) -> dict[str, pd.CategoricalDtype]:
+    """One categorical dtype per repeated column of the memberships, whatever the pass
+    (their codes then concatenate): the state's structures, kinds and profiles."""
 
     def distinct(column: str) -> list[str]:
         return pc.unique(pc.drop_null(arrow_strings(structures[column]))).to_pylist()
@@ -386,13 +386,18 @@ def _compact(members: pd.DataFrame, dtypes: Mapping[str, pd.CategoricalDtype]) -
     """School memberships, :data:`MEMBER_COLUMNS` only, repeated strings as categoricals
     (a value outside its categories would silently become missing: refused)."""
     m = at_schools(members)
-    out = pd.DataFrame(
-        {c: m[c].astype(dtypes[c]) if c in dtypes else m[c] for c in MEMBER_COLUMNS}
-    ).reset_index(drop=True)
-    for c in dtypes:
-        if out[c].isna().sum() != m[c].isna().sum():
+    out = {}
+    for c in MEMBER_COLUMNS:
+        if c not in dtypes:
+            out[c] = m[c].to_numpy() if c == "teacher" else m[c].array
+            continue
+        values = arrow_strings(m[c])
+        codes = pc.index_in(values, value_set=pa.array(dtypes[c].categories, pa.string()))
+        if codes.null_count != values.null_count:
             raise ValueError(f"memberships: a {c} outside the state's structures")
-    return out
+        codes = codes.fill_null(-1).to_numpy(zero_copy_only=False)
+        out[c] = pd.Categorical.from_codes(codes, dtype=dtypes[c])
+    return pd.DataFrame(out)
 
 
 def school_members(state: StateTables) -> pd.DataFrame:
@@ -400,7 +405,7 @@ def school_members(state: StateTables) -> pd.DataFrame:
     :data:`STRUCTURES_PER_PASS` structures, each on the part of the state its people own: the
     structures' links, their pupils' and staff's records, those pupils' guardian links and
     guardians. Who belongs to a structure, with which profile, depends on nothing else."""
-    dtypes = _member_dtypes(state)
+    dtypes = _member_dtypes(state.tables["structures"])
     ids = pc.unique(pc.drop_null(arrow_strings(state.tables["structures"]["jointure"])))
     empty = {c: pd.Series([], dtype=dtypes.get(c, STRING)) for c in MEMBER_COLUMNS}
     parts = [pd.DataFrame({**empty, "teacher": pd.Series([], dtype=bool)})]

@@ -189,20 +189,32 @@ def read_table(
     straight into dictionary arrays (Parquet stores them so), never as one string per row."""
     cols = None if columns is None else list(columns)
     try:
-        strings = None
         if dictionary:
-            fields = pq.read_schema(path)
-            strings = [
-                f.name
-                for f in fields
-                if (cols is None or f.name in cols)
-                and (pa.types.is_string(f.type) or pa.types.is_large_string(f.type))
-            ]
-        return pq.read_table(path, columns=cols, use_threads=threads, read_dictionary=strings)
+            return _read_dictionary(path, cols, threads)
+        return pq.read_table(path, columns=cols, use_threads=threads)
     except FileNotFoundError:
         raise StoreCorruptError(path, "fichier absent") from None
     except Exception as err:  # pyarrow raises several unrelated types for a damaged file
         raise StoreCorruptError(path, f"{type(err).__name__}: {err}") from None
+
+
+def _read_dictionary(path: Path, columns: list[str] | None, threads: bool) -> pa.Table:
+    """:func:`read_table` with string columns as dictionary arrays, read column by column:
+    one dictionary per column (``pq.read_table`` repeats it in every batch it cuts, three
+    times the memory on an académie's guardian links) and one column's pages decoded at a
+    time."""
+    with pq.ParquetFile(path) as probe:
+        whole = probe.schema_arrow
+    names = whole.names if columns is None else columns
+    strings = [
+        n for n in names if pa.types.is_string(whole.field(n).type)
+        or pa.types.is_large_string(whole.field(n).type)
+    ]  # fmt: skip
+    with pq.ParquetFile(path, read_dictionary=strings) as pf:
+        if not names:
+            return pf.read(columns=[], use_threads=threads)
+        arrays = [pf.read(columns=[n], use_threads=threads).column(0) for n in names]
+    return pa.Table.from_arrays(arrays, names=names).replace_schema_metadata(whole.metadata)
 
 
 def layered(meta: Mapping) -> dict[str, int]:

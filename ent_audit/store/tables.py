@@ -28,14 +28,20 @@ missing value only when ``ids`` holds one, as :func:`ent_audit.aaf.frames.isin`)
 keeps every row."""
 
 
+def _is_text(t: pa.DataType) -> bool:
+    return pa.types.is_string(t) or pa.types.is_large_string(t)
+
+
 def _lean(table: pa.Table) -> pa.Table:
-    """String columns as dictionary arrays, one dictionary and one chunk per column."""
-    columns = [
-        pc.dictionary_encode(c)
-        if pa.types.is_string(c.type) or pa.types.is_large_string(c.type)
-        else c
-        for c in table.columns
-    ]
+    """String columns as dictionary arrays of (32-bit offset) strings, one dictionary and
+    one chunk per column."""
+    columns = []
+    for c in table.columns:
+        if _is_text(c.type):
+            c = pc.dictionary_encode(c)
+        if pa.types.is_dictionary(c.type) and pa.types.is_large_string(c.type.value_type):
+            c = c.cast(pa.dictionary(c.type.index_type, pa.string()))
+        columns.append(c)
     lean = pa.Table.from_arrays(columns, names=table.column_names)
     return lean.unify_dictionaries().combine_chunks()
 
@@ -98,7 +104,7 @@ class StateTables:
         if not pa.types.is_dictionary(data.type):
             hit = pc.is_in(arrow_strings(data), value_set=values).fill_null(False)
             return np.flatnonzero(hit.to_numpy(zero_copy_only=False))
-        known = pc.is_in(data.dictionary.cast(pa.string()), value_set=values)
+        known = pc.is_in(data.dictionary, value_set=values.cast(data.dictionary.type))
         known = known.fill_null(False).to_numpy(zero_copy_only=False)
         known = np.append(known, values.null_count > 0)  # the last slot: a missing value
         codes = data.indices.fill_null(len(known) - 1).to_numpy(zero_copy_only=False)
