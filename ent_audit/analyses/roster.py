@@ -400,17 +400,17 @@ def _compact(members: pd.DataFrame, dtypes: Mapping[str, pd.CategoricalDtype]) -
     return pd.DataFrame(out)
 
 
-def school_members(state: StateTables) -> pd.DataFrame:
-    """Every school membership (:func:`_compact`), computed by passes of
-    :data:`STRUCTURES_PER_PASS` structures, each on the part of the state its people own: the
+def school_members(state: StateTables, per_pass: int = STRUCTURES_PER_PASS) -> pd.DataFrame:
+    """Every school membership (:func:`_compact`), computed by passes of ``per_pass``
+    structures, each on the part of the state its people own: the
     structures' links, their pupils' and staff's records, those pupils' guardian links and
     guardians. Who belongs to a structure, with which profile, depends on nothing else."""
     dtypes = _member_dtypes(state.tables["structures"])
     ids = pc.unique(pc.drop_null(arrow_strings(state.tables["structures"]["jointure"])))
     empty = {c: pd.Series([], dtype=dtypes.get(c, STRING)) for c in MEMBER_COLUMNS}
     parts = [pd.DataFrame({**empty, "teacher": pd.Series([], dtype=bool)})]
-    for start in range(0, len(ids), STRUCTURES_PER_PASS):
-        part = _structures_part(state, ids[start : start + STRUCTURES_PER_PASS])
+    for start in range(0, len(ids), per_pass):
+        part = _structures_part(state, ids[start : start + per_pass])
         parts.append(_compact(memberships(part), dtypes))
     return pd.concat(parts, ignore_index=True)
 
