@@ -402,9 +402,10 @@ def _compact(members: pd.DataFrame, dtypes: Mapping[str, pd.CategoricalDtype]) -
 
 def school_members(state: StateTables, per_pass: int = STRUCTURES_PER_PASS) -> pd.DataFrame:
     """Every school membership (:func:`_compact`), computed by passes of ``per_pass``
-    structures, each on the part of the state its people own: the
-    structures' links, their pupils' and staff's records, those pupils' guardian links and
-    guardians. Who belongs to a structure, with which profile, depends on nothing else."""
+    structures, each on the part of the state its people own: the structures' links, their
+    pupils' and staff's records, those pupils' guardian links and guardians. Who belongs to a
+    structure, with which profile, depends on nothing else (``primary``, which does, is not
+    kept)."""
     dtypes = _member_dtypes(state.tables["structures"])
     ids = pc.unique(pc.drop_null(arrow_strings(state.tables["structures"]["jointure"])))
     empty = {c: pd.Series([], dtype=dtypes.get(c, STRING)) for c in MEMBER_COLUMNS}
@@ -415,7 +416,7 @@ def school_members(state: StateTables, per_pass: int = STRUCTURES_PER_PASS) -> p
     return pd.concat(parts, ignore_index=True)
 
 
-def _structures_part(state: StateTables, structures) -> Snapshot:
+def _structures_part(state: StateTables, structures: pa.Array) -> Snapshot:
     """The part of the state the memberships in ``structures`` read (see
     :func:`school_members`)."""
     links = {
