@@ -72,9 +72,8 @@ def main(argv: list[str] | None = None) -> int:
         counts = masked.roster.members.query("profile == 'pupil'").groupby("uai").size()
         uai = (counts - args.target).abs().idxmin()
         other = counts.drop(uai).idxmax()
-        snap = masked.roster.snapshot
         print(
-            f"store: {snap.counts()}; {len(counts)} schools, "
+            f"store: {masked.roster.state.counts()}; {len(counts)} schools, "
             f"{int(counts.min())}–{int(counts.max())} pupils each"
         )
         print(f"school switched to: {uai}, {int(counts[uai])} pupils "

@@ -22,7 +22,7 @@ import ipywidgets as w
 import pandas as pd
 
 from ent_audit import memory
-from ent_audit.analyses import roster
+from ent_audit.analyses import quality, roster
 from ent_audit.analyses.roster import PERSONAL_SHOWN, TAB_TITLES, SchoolView, Tab
 from ent_audit.io import private_dir, write_csv
 from ent_audit.privacy import Pseudonymiser
@@ -154,7 +154,9 @@ class RosterExplorer:
     ``explorer.select(uai)`` selects a school programmatically; ``explorer.frames`` holds the
     frames the tabs show (``classes``, ``pupils``, ``staff``, ``findings``, ``activity``);
     ``explorer.view`` the whole :class:`~ent_audit.analyses.roster.SchoolView`. ``activity``:
-    the per-school daily frame of :data:`ent_audit.analyses.roster.ACTIVITY_COLUMNS`, if any.
+    the per-school daily frame of :data:`ent_audit.analyses.roster.ACTIVITY_COLUMNS`, if any;
+    ``audit``: the quality audit of the store's state when already run (else it runs here,
+    over the whole state: :func:`ent_audit.analyses.roster.load`).
     """
 
     def __init__(
@@ -163,17 +165,19 @@ class RosterExplorer:
         show_personal_data: bool = False,
         *,
         activity: pd.DataFrame | None = None,
+        audit: quality.AuditResult | None = None,
         export_dir: Path | str | None = None,
         page_size: int = PAGE_SIZE,
     ) -> None:
-        memory.lean_allocators(unmap_large=False)  # its process holds the whole state
+        memory.lean_allocators(unmap_large=False)  # its process holds the state open
         self.store = store if isinstance(store, Store) else Store(store, create=False)
         self.show_personal_data = bool(show_personal_data)
         self._export_dir = Path(export_dir) if export_dir else self.store.path / EXPORTS
-        self.roster = roster.prepare(
-            self.store.latest(),
+        self.roster = roster.load(
+            self.store,
             Pseudonymiser.for_store(self.store.path),
             show_personal_data=self.show_personal_data,
+            audit=audit,
             activity=activity,
         )
         self.view: SchoolView | None = None

@@ -118,6 +118,21 @@ def test_no_name_birth_date_mail_or_phone_in_any_widget_by_default(world):
     assert len(access.read(world["store"].path)) == before  # masked views are not journaled
 
 
+def test_an_explorer_given_the_audit_reads_no_personal_column_and_shows_the_same(world):
+    from ent_audit import quality
+
+    given = RosterExplorer(world["store"], audit=quality.audit(world["snap"]))
+    ran = RosterExplorer(world["store"])
+    held = {c for t in given.roster.state.tables.values() for c in t.column_names}
+    assert not {"last_name", "first_name", "birth_date", "ine", "mail"} & held
+    for uai in ran.roster.options["uai"].iloc[:3]:
+        a, b = given.select(uai), ran.select(uai)
+        assert a.to_dict() == b.to_dict()
+        for tab, frame in a.frames().items():
+            pd.testing.assert_frame_equal(frame, b.frames()[tab])
+        assert given.summary.value == ran.summary.value
+
+
 def test_an_unmasked_view_writes_exactly_one_journal_line(world, tmp_path):
     store = Store(tmp_path / "store")
     store.ingest(world["synth"].archives[:1])

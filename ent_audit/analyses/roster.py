@@ -8,7 +8,17 @@ without a browser.
 
 Who belongs to a school comes from :func:`ent_audit.aaf.population.memberships` (the one
 definition). :func:`prepare` computes it, and the quality audit, once per explorer; switching
-school (:func:`school`) then only filters frames already in memory.
+school (:func:`school`) then only cuts the school's rows out of what is held.
+
+**Held lean.** The explorer's process keeps the state open while the coordinator browses:
+not as the snapshot's pandas frames (an académie's 60 MB of Parquet decode to 270 MB, plus
+what is derived from them) but as :class:`~ent_audit.store.tables.StateTables`, the columns
+:func:`needs` lists with their strings as dictionary codes, and the school memberships with
+categorical codes, grouped by UAI. A school's view cuts its rows out of those (a few hundred
+people) and runs the same functions over that small snapshot. Memberships are computed by
+groups of :data:`STRUCTURES_PER_PASS` structures, each on the part of the state its people
+own: who belongs to a structure depends only on that part, and the whole académie's
+memberships as pandas strings (a million rows, 11 columns) are never built.
 
 **Masked by default.** Unless ``show_personal_data=True`` people appear only as the store's
 keyed pseudonyms: no name, birth date, INE, mail or phone, and the audit's findings go through
@@ -32,16 +42,20 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from ent_audit.aaf import schema
-from ent_audit.aaf.frames import STRING, isin
-from ent_audit.aaf.population import Profile, at_schools, live, memberships, schools
+from ent_audit.aaf.frames import STRING, arrow_strings, isin
+from ent_audit.aaf.population import NEEDS, Profile, at_schools, live, memberships, schools
 from ent_audit.aaf.snapshot import Snapshot
 from ent_audit.analyses import quality
 from ent_audit.analyses.activity import inputs as activity_inputs
 from ent_audit.exceptions import ParameterError
 from ent_audit.privacy import Pseudonymiser
 from ent_audit.store import events
+from ent_audit.store.store import Store, columns
+from ent_audit.store.tables import StateTables
 
 OWNER = "explorateur"
 NOT_GIVEN = "(non renseignée)"
@@ -213,13 +227,43 @@ def find(
 # -- the explorer's data, prepared once -------------------------------------------------------
 
 
+VIEWS: dict[str, tuple[str, ...]] = {
+    "structures": ("name",),
+    "students": ("level", "cycle"),
+    "student_class": ("class_id", "class_name"),
+    "student_guardian": ("seen_from", "link_code", "link_label"),
+    "staff_function": ("label",),
+}
+"""What the school views read beyond :data:`ent_audit.aaf.population.NEEDS`, masked."""
+PERSONAL = {
+    "students": ("last_name", "first_name", "birth_date", "ine"),
+    "guardians": ("last_name", "first_name"),
+    "staff": ("last_name", "first_name", "mail"),
+}
+"""What an unmasked view reads on top (:data:`PERSONAL_SHOWN`): never read when masked."""
+STRUCTURES_PER_PASS = 150
+"""Structures whose memberships are computed together (:func:`school_members`): the
+transient of one pass is that share of the académie's; fewer passes cost pandas' per-call
+overhead only."""
+MEMBER_COLUMNS = ("kind", "jointure", "structure", "uai", "profile", "teacher")
+"""What the views read of a membership (``via``, ``primary`` and the school's place are not)."""
+
+
+def needs(show_personal_data: bool = False) -> dict[str, tuple[str, ...] | None]:
+    """The Parquet columns the explorer reads, per frame (``Store.latest_tables(needs())``)."""
+    return columns(NEEDS, VIEWS, PERSONAL if show_personal_data else {})
+
+
 @dataclass(frozen=True)
 class Roster:
-    """What every school view reads, computed once per explorer (memberships, the audit)."""
+    """What every school view reads, computed once per explorer (memberships, the audit),
+    held lean (see the module)."""
 
-    snapshot: Snapshot
+    state: StateTables
+    """The columns of :func:`needs`, dictionary-encoded; a school's rows are cut from it."""
     members: pd.DataFrame
-    """School memberships (:func:`ent_audit.aaf.population.memberships`, schools only)."""
+    """School memberships (:func:`ent_audit.aaf.population.memberships`, schools only), the
+    :data:`MEMBER_COLUMNS`, repeated strings as categoricals."""
     options: pd.DataFrame
     """:func:`choices`."""
     findings: pd.DataFrame
@@ -229,33 +273,177 @@ class Roster:
     activity: pd.DataFrame | None
     pseudonymiser: Pseudonymiser = field(repr=False)
     show_personal_data: bool = False
+    at: Mapping[str, np.ndarray] = field(default_factory=dict, repr=False)
+    """Positions of each UAI's rows in :attr:`members`."""
+
+    def school_members(self, uai: str) -> pd.DataFrame:
+        """The school's memberships, as :func:`~ent_audit.aaf.population.memberships` types
+        them (strings, booleans)."""
+        rows = self.members.iloc[self.at.get(uai, np.zeros(0, dtype=np.int64))]
+        return rows.astype({c: STRING for c in MEMBER_COLUMNS if c != "teacher"})
 
 
 def prepare(
-    snapshot: Snapshot,
+    snapshot: Snapshot | StateTables,
     pseudonymiser: Pseudonymiser,
     *,
     show_personal_data: bool = False,
     audit: quality.AuditResult | None = None,
     activity: pd.DataFrame | None = None,
 ) -> Roster:
-    """Memberships, school choices and the quality audit (run here unless given), once."""
-    result = audit if audit is not None else quality.audit(snapshot)
+    """Memberships, school choices and the quality audit (run here unless given), once.
+
+    ``snapshot``: the whole state (the audit checks every attribute), or, when ``audit`` is
+    given, only what the views read (:meth:`Store.latest_tables` of :func:`needs`, or a
+    snapshot with at least those columns). With the audit run here the memberships are
+    computed once, on the snapshot, and given to it."""
+    if isinstance(snapshot, StateTables):
+        if audit is None:
+            raise ParameterError(
+                OWNER, "audit", "l'audit qualité lit l'état entier : donnez le snapshot"
+            )
+        state = snapshot
+        members = school_members(state)
+    elif audit is None:
+        everyone = memberships(snapshot)
+        audit = quality.audit(snapshot, members=everyone)
+        members = _compact(everyone, _member_dtypes(snapshot.structures))
+        del everyone  # before the lean copy is made: the peak stays the audit's
+        state = StateTables.of(snapshot, _held(snapshot, show_personal_data))
+    else:
+        state = StateTables.of(snapshot, _held(snapshot, show_personal_data))
+        members = school_members(state)
     findings = (
-        result.findings.copy()
+        audit.findings.copy()
         if show_personal_data
-        else quality.published_findings(result, pseudonymiser)
+        else quality.published_findings(audit, pseudonymiser)
     )
     return Roster(
-        snapshot=snapshot,
-        members=at_schools(memberships(snapshot)),
-        options=choices(snapshot),
+        state=state,
+        members=members,
+        options=choices(state.snapshot({"structures": None})),
         findings=findings,
-        scores=result.schools,
+        scores=audit.schools,
         activity=activity_frame(activity),
         pseudonymiser=pseudonymiser,
         show_personal_data=show_personal_data,
+        at=members.groupby("uai", observed=True, sort=False).indices,
     )
+
+
+def load(
+    store: Store,
+    pseudonymiser: Pseudonymiser,
+    *,
+    show_personal_data: bool = False,
+    audit: quality.AuditResult | None = None,
+    activity: pd.DataFrame | None = None,
+) -> Roster:
+    """The explorer's roster from a store: the quality audit run here unless given, over the
+    state read column by column as its checks ask (:func:`quality.audit_store`), then only
+    the columns of :func:`needs`, held lean; both of one state (held while they read)."""
+    with store.reading():
+        if audit is None:
+            audit = quality.audit_store(store)
+        source = store.latest_tables(needs(show_personal_data))
+    return prepare(
+        source,
+        pseudonymiser,
+        show_personal_data=show_personal_data,
+        audit=audit,
+        activity=activity,
+    )
+
+
+def _held(snapshot: Snapshot, show_personal_data: bool) -> dict[str, tuple[str, ...] | None]:
+    """:func:`needs`, limited to the frames and columns ``snapshot`` has (a lean snapshot
+    read with them, or the whole state)."""
+    frames = snapshot.frames()
+    out = {}
+    for name, cols in needs(show_personal_data).items():
+        if name in frames:
+            have = frames[name].columns
+            out[name] = tuple(c for c in (cols or have) if c in have)
+    return out
+
+
+def _member_dtypes(structures: pd.DataFrame | pa.Table) -> dict[str, pd.CategoricalDtype]:
+    """One categorical dtype per repeated column of the memberships, whatever the pass
+    (their codes then concatenate): the state's structures, kinds and profiles."""
+
+    def distinct(column: str) -> list[str]:
+        return pc.unique(pc.drop_null(arrow_strings(structures[column]))).to_pylist()
+
+    values = {
+        "kind": [k.name for k in schema.KINDS.values()],
+        "profile": [str(p) for p in Profile],
+        "structure": distinct("jointure"),
+        "uai": distinct("uai"),
+    }
+    return {c: pd.CategoricalDtype(sorted(set(v))) for c, v in values.items()}
+
+
+def _compact(members: pd.DataFrame, dtypes: Mapping[str, pd.CategoricalDtype]) -> pd.DataFrame:
+    """School memberships, :data:`MEMBER_COLUMNS` only, repeated strings as categoricals
+    (a value outside its categories would silently become missing: refused)."""
+    m = at_schools(members)
+    out = {}
+    for c in MEMBER_COLUMNS:
+        if c not in dtypes:
+            out[c] = m[c].to_numpy() if c == "teacher" else m[c].array
+            continue
+        values = arrow_strings(m[c])
+        codes = pc.index_in(values, value_set=pa.array(dtypes[c].categories, pa.string()))
+        if codes.null_count != values.null_count:
+            raise ValueError(f"memberships: a {c} outside the state's structures")
+        codes = codes.fill_null(-1).to_numpy(zero_copy_only=False)
+        out[c] = pd.Categorical.from_codes(codes, dtype=dtypes[c])
+    return pd.DataFrame(out)
+
+
+def school_members(state: StateTables, per_pass: int = STRUCTURES_PER_PASS) -> pd.DataFrame:
+    """Every school membership (:func:`_compact`), computed by passes of ``per_pass``
+    structures, each on the part of the state its people own: the structures' links, their
+    pupils' and staff's records, those pupils' guardian links and guardians. Who belongs to a
+    structure, with which profile, depends on nothing else (``primary``, which does, is not
+    kept)."""
+    dtypes = _member_dtypes(state.tables["structures"])
+    ids = pc.unique(pc.drop_null(arrow_strings(state.tables["structures"]["jointure"])))
+    empty = {c: pd.Series([], dtype=dtypes.get(c, STRING)) for c in MEMBER_COLUMNS}
+    parts = [pd.DataFrame({**empty, "teacher": pd.Series([], dtype=bool)})]
+    for start in range(0, len(ids), per_pass):
+        part = _structures_part(state, ids[start : start + per_pass])
+        parts.append(_compact(memberships(part), dtypes))
+    return pd.concat(parts, ignore_index=True)
+
+
+def _structures_part(state: StateTables, structures: pa.Array) -> Snapshot:
+    """The part of the state the memberships in ``structures`` read (see
+    :func:`school_members`)."""
+    links = {
+        name: state.frame(name, ("structure", structures))
+        for name in ("person_structure", "student_class", "staff_director", "staff_function")
+    }
+    ps = links["person_structure"]
+    pupils = pd.concat(
+        [ps.loc[(ps["kind"] == "student").to_numpy(dtype=bool), "person"],
+         links["student_class"]["student"]]
+    ).dropna()  # fmt: skip
+    staff = pd.concat(
+        [ps.loc[(ps["kind"] == "staff").to_numpy(dtype=bool), "person"],
+         links["staff_director"]["staff"], links["staff_function"]["staff"]]
+    ).dropna()  # fmt: skip
+    sg = state.frame("student_guardian", ("student", pupils))
+    part = state.snapshot(
+        {
+            "structures": ("jointure", structures),
+            "students": ("jointure", pupils),
+            "staff": ("jointure", staff),
+            "guardians": ("jointure", sg["guardian"].dropna()),
+        }
+    )
+    part.links.update(links, student_guardian=sg)
+    return part
 
 
 @dataclass(frozen=True)
@@ -304,11 +492,12 @@ def school(roster: Roster, uai: str) -> SchoolView:
     if where.empty:
         raise ParameterError(OWNER, "uai", f"{uai!r} n'est pas une école de l'extraction")
     row = where.iloc[0]
-    members = roster.members[(roster.members["uai"] == uai).to_numpy(dtype=bool)]
+    members = roster.school_members(uai)
+    part = _school_part(roster.state, members)
     mask = None if roster.show_personal_data else roster.pseudonymiser
-    p = pupils(roster.snapshot, members, mask)
-    s = staff(roster.snapshot, members, mask)
-    c = classes(roster.snapshot, members)
+    p = pupils(part, members, mask)
+    s = staff(part, members, mask)
+    c = classes(part, members)
     f = school_findings(roster.findings, uai)
     a = activity(roster.activity, uai)
     ent_open = is_open(a)
@@ -346,6 +535,27 @@ def school(roster: Roster, uai: str) -> SchoolView:
         notes=() if roster.activity is not None else (NO_ACTIVITY_NOTE,),
         personal=roster.show_personal_data,
     )
+
+
+def _school_part(state: StateTables, members: pd.DataFrame) -> Snapshot:
+    """The rows the views of one school read (``members``: its memberships): its pupils'
+    and staff's records, its structures' classes and functions, its pupils' guardian links
+    and those guardians. The views filter these as they would filter the whole state."""
+    structures = _school_structures(members)
+    pupil_ids = _ids(members, [str(Profile.PUPIL)])
+    sg = state.frame("student_guardian", ("student", pupil_ids))
+    staff_ids = members.loc[(members["kind"] == schema.STAFF.name).to_numpy(dtype=bool)]
+    part = state.snapshot(
+        {
+            "students": ("jointure", pupil_ids),
+            "staff": ("jointure", staff_ids["jointure"]),
+            "guardians": ("jointure", sg["guardian"].dropna()),
+            "student_class": ("structure", structures),
+            "staff_function": ("structure", structures),
+        }
+    )
+    part.links.update(student_guardian=sg)
+    return part
 
 
 # -- per-school frames ------------------------------------------------------------------------

@@ -177,18 +177,44 @@ def concat(tables: Sequence[pa.Table | pd.DataFrame]) -> pa.Table:
 
 
 def read_table(
-    path: Path, columns: Sequence[str] | None = None, *, threads: bool = True
+    path: Path,
+    columns: Sequence[str] | None = None,
+    *,
+    threads: bool = True,
+    dictionary: bool = False,
 ) -> pa.Table:
     """One Parquet file as Arrow (pandas' own dtypes come back from its metadata on
     ``to_pandas``), a missing or damaged file named. ``threads``: decoded by Arrow's pool
-    (both cores), else by the calling thread alone."""
+    (both cores), else by the calling thread alone. ``dictionary``: string columns decoded
+    straight into dictionary arrays (Parquet stores them so), never as one string per row."""
     cols = None if columns is None else list(columns)
     try:
+        if dictionary:
+            return _read_dictionary(path, cols, threads)
         return pq.read_table(path, columns=cols, use_threads=threads)
     except FileNotFoundError:
         raise StoreCorruptError(path, "fichier absent") from None
     except Exception as err:  # pyarrow raises several unrelated types for a damaged file
         raise StoreCorruptError(path, f"{type(err).__name__}: {err}") from None
+
+
+def _read_dictionary(path: Path, columns: list[str] | None, threads: bool) -> pa.Table:
+    """:func:`read_table` with string columns as dictionary arrays, read column by column:
+    one dictionary per column (``pq.read_table`` repeats it in every batch it cuts, three
+    times the memory on an académie's guardian links) and one column's pages decoded at a
+    time."""
+    with pq.ParquetFile(path) as probe:
+        whole = probe.schema_arrow
+    names = whole.names if columns is None else columns
+    strings = [
+        n for n in names if pa.types.is_string(whole.field(n).type)
+        or pa.types.is_large_string(whole.field(n).type)
+    ]  # fmt: skip
+    with pq.ParquetFile(path, read_dictionary=strings) as pf:
+        if not names:
+            return pf.read(columns=[], use_threads=threads)
+        arrays = [pf.read(columns=[n], use_threads=threads).column(0) for n in names]
+    return pa.Table.from_arrays(arrays, names=names).replace_schema_metadata(whole.metadata)
 
 
 def layered(meta: Mapping) -> dict[str, int]:
@@ -203,16 +229,22 @@ def read_frame(
     columns: Sequence[str] | None = None,
     *,
     threads: bool = True,
+    dictionary: bool = False,
 ) -> pa.Table:
     """Frame ``name`` of a state folder: the base rows no overlay record owns, then the
-    overlay rows; ``columns``: only these (``()``: none, the row count only)."""
+    overlay rows; ``columns``: only these (``()``: none, the row count only);
+    ``dictionary``: string columns as dictionary arrays (see :func:`read_table`)."""
     base_path = folder / FRAMES_DIR / f"{name}.parquet"
     if name not in layered(meta):
-        return read_table(base_path, columns, threads=threads)
+        return read_table(base_path, columns, threads=threads, dictionary=dictionary)
     need = None if columns is None else list(dict.fromkeys([*columns, *key_columns(name)]))
-    top = read_table(folder / OVERLAY_DIR / f"{name}.parquet", need)
+    top = read_table(folder / OVERLAY_DIR / f"{name}.parquet", need, dictionary=dictionary)
     keys = _keys(read_table(folder / OVERLAY_DIR / f"{name}.keys.parquet"))
-    base = _kept(base_path, lambda t: ~owned(t, name, keys), need, threads=threads)
+    if dictionary:  # compact as read: filtered whole
+        base = read_table(base_path, need, threads=threads, dictionary=True)
+        base = base.filter(pa.array(~owned(base, name, keys)))
+    else:  # filtered as decoded, never held whole beside what is kept
+        base = _kept(base_path, lambda t: ~owned(t, name, keys), need, threads=threads)
     out = concat([base, top])
     return out if columns is None else out.select(list(columns))
 

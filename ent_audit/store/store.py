@@ -51,6 +51,7 @@ from ent_audit.io import fsync_dir, open_private, private_dir, sha256, write_jso
 from ent_audit.store import ingest, journal, partial, presence, pseudonym
 from ent_audit.store.ingest import Guards, IngestResult
 from ent_audit.store.partial import FRAMES_DIR, OVERLAY_DIR
+from ent_audit.store.tables import StateTables
 
 FILES_LIST = "files.json"
 """The state's own list of its files and their SHA-256, written last (see :meth:`verify`)."""
@@ -200,6 +201,27 @@ class Store:
             if state is None:
                 raise StoreError(f"{self.path}: aucune extraction ingérée")
             yield StateReader(state, _read_meta(state))
+
+    def latest_tables(self, columns: Columns) -> StateTables:
+        """The current state's frames ``columns`` names (no other frame is read), held lean
+        (:mod:`ent_audit.store.tables`): string columns decoded straight from Parquet into
+        dictionary arrays, for a process that keeps the state open (the roster explorer)."""
+        with self._reading() as state:
+            if state is None:
+                raise StoreError(f"{self.path}: aucune extraction ingérée")
+            meta = _read_meta(state)
+            tables, schemas = {}, {}
+            for name, cols in columns.items():
+                if name not in meta.get("frames", []):
+                    continue
+                tables[name] = partial.read_frame(state, meta, name, cols, dictionary=True)
+                whole = pq.read_schema(state / partial.FRAMES_DIR / f"{name}.parquet")
+                names = whole.names if cols is None else list(cols)
+                schemas[name] = pa.schema([whole.field(c) for c in names], metadata=whole.metadata)
+            lean = StateTables.read(self.read_info(state, meta), tables, meta["links"], schemas)
+        del tables
+        release_unused()
+        return lean
 
     def history(self) -> pd.DataFrame:
         """The ingested extractions, oldest first: name, SHA-256, type, date, counts, when."""

@@ -16,7 +16,7 @@ import pytest
 from helpers import leaks, personal_values
 
 from ent_audit import quality
-from ent_audit.aaf.population import memberships
+from ent_audit.aaf.population import at_schools, memberships
 from ent_audit.analyses import roster
 from ent_audit.exceptions import ActivityInputError, ParameterError
 from ent_audit.privacy import Pseudonymiser
@@ -304,3 +304,59 @@ def test_a_store_without_imported_events_has_no_activity(tmp_path):
 
     Store(tmp_path / "store")
     assert roster.store_activity(tmp_path / "store") is None
+
+
+# -- held lean ---------------------------------------------------------------------------------
+
+
+def _rows(df: pd.DataFrame) -> list[tuple]:
+    return sorted(df.astype(object).where(df.notna(), None).itertuples(index=False, name=None),
+                  key=repr)  # fmt: skip
+
+
+def test_memberships_by_passes_are_the_whole_states_school_memberships(world):
+    state = world["store"].latest_tables(roster.needs())
+    expected = at_schools(memberships(world["snap"]))[list(roster.MEMBER_COLUMNS)]
+    for per_pass in (1, 2, 1000):
+        got = roster.school_members(state, per_pass=per_pass)
+        assert list(got.columns) == list(roster.MEMBER_COLUMNS)
+        assert isinstance(got["uai"].dtype, pd.CategoricalDtype)
+        assert _rows(got) == _rows(expected), per_pass
+
+
+@pytest.mark.parametrize("personal", [False, True])
+def test_a_lean_roster_shows_every_school_as_the_whole_snapshot_does(world, personal):
+    """Read lean from the store (audit given), made lean from the snapshot (audit given), and
+    with the audit run here on memberships computed once: the same views."""
+    store, snap, pseudo, result = world["store"], world["snap"], world["pseudo"], world["audit"]
+    kw = dict(show_personal_data=personal)
+    lean = roster.load(store, pseudo, audit=result, **kw)
+    given = roster.prepare(snap, pseudo, audit=result, **kw)
+    ran = roster.prepare(snap, pseudo, **kw)
+    assert not {"last_name", "first_name", "mail"} & set(
+        c for t in lean.state.tables.values() for c in t.column_names if not personal
+    )
+    for other in (given, ran):
+        pd.testing.assert_frame_equal(lean.options, other.options)
+        pd.testing.assert_frame_equal(lean.findings, other.findings)
+        assert _rows(lean.members) == _rows(other.members)
+    for uai in lean.options["uai"]:
+        views = [roster.school(r, uai) for r in (lean, given, ran)]
+        assert views[0].to_dict() == views[1].to_dict() == views[2].to_dict(), uai
+        for tab, frame in views[0].frames().items():
+            for other in views[1:]:
+                pd.testing.assert_frame_equal(frame, other.frames()[tab], obj=f"{uai} {tab}")
+        pd.testing.assert_frame_equal(views[0].summary, views[2].summary)
+
+
+def test_the_audit_given_the_memberships_finds_the_same(world):
+    snap = world["snap"]
+    again = quality.audit(snap, members=memberships(snap))
+    pd.testing.assert_frame_equal(again.findings, world["audit"].findings)
+    pd.testing.assert_frame_equal(again.schools, world["audit"].schools)
+
+
+def test_a_lean_state_without_an_audit_is_refused(world):
+    state = world["store"].latest_tables(roster.needs())
+    with pytest.raises(ParameterError, match="audit"):
+        roster.prepare(state, world["pseudo"])

@@ -311,18 +311,22 @@ def audit(
     thresholds: Mapping[str, Mapping[str, Any]] | None = None,
     age_tolerance: int = AGE_TOLERANCE,
     rules: Iterable[str] | None = None,
+    members: pd.DataFrame | None = None,
 ) -> AuditResult:
     """Run the rule catalogue (or the ``rules`` named) over a complete state.
 
     ``perimeter``: the convention's school UAIs (a list or a file, see :func:`read_perimeter`);
     without it the perimeter rules are not checked. ``thresholds``: warn and fail thresholds
     by severity or rule (see :data:`DEFAULT_THRESHOLDS`). ``age_tolerance``: years a pupil's
-    age may differ from their level's usual age.
+    age may differ from their level's usual age. ``members``: the snapshot's
+    :func:`~ent_audit.aaf.population.memberships` when the caller has them already (the
+    roster explorer), so they are not computed twice.
     """
     _complete(snapshot.extraction)
     limits, chosen = _chosen(thresholds, rules)
     uais = _uais(perimeter)
-    return _audit(Context(snapshot, uais, age_tolerance), limits, chosen, thresholds)
+    ctx = Context(snapshot, uais, age_tolerance, members=members)
+    return _audit(ctx, limits, chosen, thresholds)
 
 
 def audit_store(

@@ -84,9 +84,13 @@ class Context:
         age_tolerance: int,
         *,
         reader: StateReader | None = None,
+        members: pd.DataFrame | None = None,
     ) -> None:
         self.snapshot = snapshot
         self.reader = reader
+        self._given_members = members
+        """The snapshot's memberships when the caller has them already (the roster
+        explorer's), used once by :attr:`_memberships` instead of computing them again."""
         self.perimeter = perimeter
         self.age_tolerance = age_tolerance
         self.reference = snapshot.extraction.date
@@ -193,16 +197,19 @@ class Context:
         """From :func:`population.memberships` (the one definition), what the audit uses:
         the structures pupils and teachers belong to, and each record's school. The
         memberships themselves (a million rows on an académie) are not kept."""
-        snapshot = self.snapshot if self.reader is None else self.reader.snapshot(population.NEEDS)
-        m = population.memberships(snapshot)
-        del snapshot
+        m, self._given_members = self._given_members, None
+        if m is None:
+            snapshot = (
+                self.snapshot if self.reader is None else self.reader.snapshot(population.NEEDS)
+            )
+            m = population.memberships(snapshot)
+            del snapshot
         pupil = (m["profile"] == Profile.PUPIL).fillna(False).to_numpy(dtype=bool)
         out: dict[str, Any] = {
             "pupil": m.loc[pupil, "structure"].dropna().unique(),
             "teacher": m.loc[m["teacher"].to_numpy(), "structure"].dropna().unique(),
         }
-        for c in [c for c in m.columns if c not in MAIN_SCHOOL_COLUMNS]:
-            del m[c]
+        m = m[[c for c in m.columns if c in MAIN_SCHOOL_COLUMNS]]  # the rest let go (no copy)
         people = population.main_school(m).dropna(subset=["structure"])
         del m
         own = self.structures[["jointure"]].assign(
