@@ -42,6 +42,7 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ent_audit.aaf import schema
@@ -209,11 +210,15 @@ class Store:
                 raise StoreError(f"{self.path}: aucune extraction ingérée")
             return self.read_jointures(state)
 
-    def presence(self, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    def presence(
+        self, columns: Sequence[str] | None = None, *, categorical: Sequence[str] = ()
+    ) -> pd.DataFrame:
         """The pseudonymous presence history (see :mod:`ent_audit.store.presence`);
-        ``columns``: only these (a reader's own needs), else every column."""
+        ``columns``: only these (a reader's own needs), else every column; ``categorical``:
+        these string columns as pandas categoricals (``kind``, ``uai``: a few values repeated
+        over an académie's 670,000 rows, a fifth of the memory)."""
         with self._reading() as state:
-            return self.read_presence(state, columns)
+            return self.read_presence(state, columns, categorical)
 
     # -- reading one state folder (the ingest pipeline's view) ----------------------------
 
@@ -282,11 +287,18 @@ class Store:
         return _read_meta(state)
 
     @staticmethod
-    def read_presence(state: Path | None, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    def read_presence(
+        state: Path | None, columns: Sequence[str] | None = None, categorical: Sequence[str] = ()
+    ) -> pd.DataFrame:
         if state is None:
             out = presence.empty()
-            return out if columns is None else out[list(columns)]
-        return partial.read_presence(state, _read_meta(state), columns).to_pandas()
+            out = out if columns is None else out[list(columns)]
+            return out.astype(dict.fromkeys(categorical, "category"))
+        table = partial.read_presence(state, _read_meta(state), columns)
+        for name in categorical:
+            i = table.schema.get_field_index(name)
+            table = table.set_column(i, name, pc.dictionary_encode(table[name]))
+        return table.to_pandas()
 
     # -- verification ---------------------------------------------------------------------
 

@@ -4,7 +4,7 @@ result's counts and checks."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -290,9 +290,9 @@ _INPUT_LABELS = {
 def evaluate(
     as_of: dt.date,
     *,
-    presence: pd.DataFrame | None = None,
+    presence: pd.DataFrame | Callable[[], pd.DataFrame] | None = None,
     key: bytes | None = None,
-    accounts: pd.DataFrame | None = None,
+    accounts: pd.DataFrame | Callable[[], pd.DataFrame] | None = None,
     requests: pd.DataFrame | None = None,
     convention: Convention | None = None,
     files: pd.DataFrame | None = None,
@@ -309,6 +309,10 @@ def evaluate(
     jointures in the live state (a pending request on one of them is also a workbench item).
     ``first_date`` is the first extraction ingested: an account of someone the store never
     saw left before it. Missing inputs skip their rules.
+
+    ``presence`` and ``accounts`` may be loaders (called once, without argument): the export
+    is then read, pseudonymised and released before the history is read, so that an
+    académie's export (650,000 rows) and history (670,000) are never held together.
     """
     settings = settings or Settings()
     convention = convention or Convention()
@@ -316,17 +320,18 @@ def evaluate(
         raise RetentionError("horizon_days", f"doit être positif ou nul, reçu {horizon_days}")
     if (accounts is not None or requests is not None) and key is None:
         raise RetentionError("key", "la clé des pseudonymes du store est nécessaire")
-    has_presence = presence is not None
-    presence = presence if presence is not None else _empty_presence()
+    has_accounts, has_presence = accounts is not None, presence is not None
+    # Pseudonymised once: the account rule and the requests' check both match on it.
+    acc = _pseudonymised(_loaded(accounts), key) if has_accounts else None
+    accounts = None  # a loader's frame goes now
+    presence = _loaded(presence) if has_presence else _empty_presence()
     # Everyone with an open spell is present: only the others need a row of :func:`persons`
     # (a few thousand of an académie's 670,000 people).
     ids = _arrow(presence["pseudonym"])
     present = _Present(presence, ids)
     closed = presence[~presence["departed"].isna().to_numpy()]
-    left = persons(closed[~present(closed)])
+    left = persons(_strings(closed[~present(closed)]))
     rows: list[pd.DataFrame] = []
-    # Pseudonymised once: the account rule and the requests' check both match on it.
-    acc = _pseudonymised(accounts, key) if accounts is not None else None
 
     # People who left, still in the workbench's presence history.
     for kind, rule in PERSON_RULE.items():
@@ -336,7 +341,7 @@ def evaluate(
     # Accounts the provider still holds.
     if acc is not None:
         # Accounts of people without an open spell: those who left, or were never seen.
-        gone = acc[~present(acc)].merge(
+        gone = _strings(acc[~present(acc)]).merge(
             left, on=["pseudonym", "kind"], how="left", suffixes=("_account", "")
         )
         known = gone["departed"].notna()
@@ -367,7 +372,7 @@ def evaluate(
             done_date=made["done_date"].where(made["done_date"] <= pd.Timestamp(as_of)),
         )
         named = _member(ids, req["pseudonym"])
-        who = persons(presence[named & _is(presence["kind"], STUDENT)])
+        who = persons(_strings(presence[named & _is(presence["kind"], STUDENT)]))
         who = who[["pseudonym", "kind", "uai"]]
         req = req.merge(who, on=["pseudonym", "kind"], how="left")
         exported = pd.Series(
@@ -415,7 +420,7 @@ def evaluate(
     end = convention.effective_end
     if end is not None:
         places = [Place.WORKBENCH]
-        if accounts is not None and len(accounts):
+        if acc is not None and len(acc):
             places.append(Place.PROVIDER)
         for place in places:
             one = pd.DataFrame({"pseudonym": [None], "kind": [None], "uai": [None]})
@@ -452,7 +457,7 @@ def evaluate(
         settings,
         {
             "presence": has_presence,
-            "accounts": accounts is not None,
+            "accounts": has_accounts,
             "requests": requests is not None,
             "files": files is not None,
             "convention": end is not None,
@@ -525,12 +530,16 @@ def _first_of_each(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
     out = []
     for (here,) in _slices(values):
         at = np.flatnonzero(here)
-        codes = pc.dictionary_encode(values.filter(pa.array(here)))
-        if isinstance(codes, pa.ChunkedArray):
-            codes = codes.combine_chunks()
-        codes = codes.indices.fill_null(-1).to_numpy(zero_copy_only=False)
+        part = values.filter(pa.array(here))
+        if isinstance(part, pa.ChunkedArray):
+            part = part.combine_chunks()
+        codes = pc.dictionary_encode(part).indices.fill_null(-1).to_numpy(zero_copy_only=False)
         out.append(at[np.unique(codes, return_index=True)[1]])
     return np.sort(np.concatenate(out)) if out else np.zeros(0, dtype=np.int64)
+
+
+def _loaded(frame: pd.DataFrame | Callable[[], pd.DataFrame]) -> pd.DataFrame:
+    return frame() if callable(frame) else frame
 
 
 def _empty_presence() -> pd.DataFrame:
@@ -540,7 +549,8 @@ def _empty_presence() -> pd.DataFrame:
 
 
 def _pseudonymised(accounts: pd.DataFrame, key: bytes) -> pd.DataFrame:
-    """``pseudonym, kind, uai`` per account, the first of each (pseudonym, kind): the pilot
+    """``pseudonym, kind, uai`` per account (``kind`` and ``uai`` as categoricals), the first of
+    each (pseudonym, kind): the pilot
     console's pseudonyms of the export
     (:func:`ent_audit.analyses.activity.indicators.pseudonymise_accounts`: one per kind, the
     store's key, "" without a kind), so both reports name an account alike; computed here one
@@ -549,30 +559,47 @@ def _pseudonymised(accounts: pd.DataFrame, key: bytes) -> pd.DataFrame:
     # Without a kind every account is named "": the first stands for them all.
     kept = [np.flatnonzero(kinds.isna().to_numpy())[:1]]
     names = [pa.array([""] * len(kept[0]), pa.string())]
-    for kind in kinds.dropna().unique():
+    labels = list(kinds.dropna().unique())
+    codes = [np.full(len(kept[0]), -1)]
+    for code, kind in enumerate(labels):
         at = np.flatnonzero(_is(kinds, kind))
-        named = pa.concat_arrays(
+        named = pa.chunked_array(
             [
                 frames.arrow_strings(pseudonym.pseudonymise(key, kind, users.iloc[part]))
                 for part in np.array_split(at, range(CHUNK, len(at), CHUNK))
-            ]
+            ],
+            pa.string(),
         )
         first = _first_of_each(named)
         kept.append(at[first])
-        names.append(named.take(pa.array(first)))
+        names.extend(named.take(pa.array(first)).chunks)
+        codes.append(np.full(len(first), code))
     where = np.concatenate(kept)
     order = np.argsort(where, kind="stable")
     rows = where[order]
     return pd.DataFrame(
         {
             "pseudonym": pd.arrays.ArrowStringArray(
-                pa.concat_arrays(names).take(pa.array(order)).cast(pa.large_string())
+                pa.chunked_array(names, pa.string()).take(pa.array(order)).cast(pa.large_string())
             ),
-            "kind": kinds.iloc[rows].array,
-            "uai": accounts["uai"].iloc[rows].array,
+            "kind": pd.Categorical.from_codes(np.concatenate(codes)[order], labels),
+            "uai": _categorical(accounts["uai"], rows),
         },
         index=accounts.index[rows],
     )
+
+
+def _categorical(column: pd.Series, rows: np.ndarray) -> pd.Categorical:
+    """``column``'s values at ``rows``, as a categorical (coded once, by Arrow)."""
+    codes, uniques = pd.factorize(column)
+    return pd.Categorical.from_codes(codes[rows], uniques)
+
+
+def _strings(df: pd.DataFrame) -> pd.DataFrame:
+    """``kind`` and ``uai`` as strings again (a few rows: the presence and the accounts are
+    read and matched with them as categoricals)."""
+    cats = [c for c in ("kind", "uai") if isinstance(df[c].dtype, pd.CategoricalDtype)]
+    return df.astype(dict.fromkeys(cats, STRING))
 
 
 CHUNK = 1 << 16

@@ -4,6 +4,7 @@ workbench evaluated over a store."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from ent_audit.analyses.retention.evaluation import (
     RetentionResult,
     evaluate,
 )
+from ent_audit.analyses.retention.inputs import read_accounts
 from ent_audit.analyses.retention.rules import (
     PERSON_RULES,
     RULES,
@@ -80,21 +82,32 @@ def workbench(
     *,
     archives: Path | str | None = None,
     outputs: Path | str | None = None,
-    accounts: pd.DataFrame | None = None,
+    accounts: pd.DataFrame | Path | str | None = None,
+    account_columns: Mapping[str, str] | None = None,
     requests: pd.DataFrame | None = None,
     convention: Convention | None = None,
     settings: Settings | None = None,
     horizon_days: int = 30,
 ) -> tuple[RetentionResult, PurgePlan]:
     """Every rule over a store (its presence history, live state and files), the fetch
-    destination and the outputs folder: what the report shows and what the purge deletes."""
+    destination and the outputs folder: what the report shows and what the purge deletes.
+
+    ``accounts``: the provider's export as read by :func:`read_accounts`, or its path (read
+    with ``account_columns`` inside, pseudonymised and released before the presence history
+    is read: see :func:`evaluate`)."""
     files = inventory(store, archives, outputs)
     history = store.history()
     has_state = store.current() is not None
     state_jointures = store.jointures()["students"] if has_state and requests is not None else None
+    if isinstance(accounts, str | Path):
+        path = accounts
+
+        def accounts() -> pd.DataFrame:
+            return read_accounts(path, account_columns)
+
     result = evaluate(
         as_of,
-        presence=store.presence(columns=PRESENCE_COLUMNS),
+        presence=lambda: store.presence(columns=PRESENCE_COLUMNS, categorical=("kind", "uai")),
         key=store.key,
         accounts=accounts,
         requests=requests,
