@@ -43,6 +43,21 @@ def test_the_overview_counts_the_same_from_categorical_memberships(store):
     )
 
 
+def test_the_presence_read_with_categoricals_holds_the_same_values(store):
+    plain = store.presence(columns=("pseudonym", "kind", "uai", "departed"))
+    cats = store.presence(
+        columns=("pseudonym", "kind", "uai", "departed"), categorical=("kind", "uai")
+    )
+    assert all(isinstance(cats[c].dtype, pd.CategoricalDtype) for c in ("kind", "uai"))
+    pd.testing.assert_frame_equal(
+        cats.astype({"kind": plain["kind"].dtype, "uai": plain["uai"].dtype}), plain
+    )
+    empty = Store(store.path.parent / "empty").presence(
+        columns=("kind", "uai"), categorical=("kind",)
+    )
+    assert isinstance(empty["kind"].dtype, pd.CategoricalDtype) and empty.empty
+
+
 def test_each_stage_s_columns_give_its_answers(store):
     full = store.latest()
     lean = store.latest(columns=overview.COLUMNS)
