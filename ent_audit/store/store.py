@@ -202,13 +202,14 @@ class Store:
         with self._reading() as state:
             return journal.read(state)
 
-    def jointures(self) -> dict[str, pd.Series]:
-        """The live state's jointures per entity frame, that column alone (what a reader that
-        only matches ids needs, without loading the whole snapshot)."""
+    def jointures(self, frames: Sequence[str] | None = None) -> dict[str, pd.Series]:
+        """The live state's jointures per entity frame (``frames``: only these), that column
+        alone (what a reader that only matches ids needs, without loading the whole
+        snapshot)."""
         with self._reading() as state:
             if state is None:
                 raise StoreError(f"{self.path}: aucune extraction ingérée")
-            return self.read_jointures(state)
+            return self.read_jointures(state, frames)
 
     def presence(
         self, columns: Sequence[str] | None = None, *, categorical: Sequence[str] = ()
@@ -266,13 +267,17 @@ class Store:
             raise StoreCorruptError(state / "meta.json", repr(err)) from None
 
     @staticmethod
-    def read_jointures(state: Path) -> dict[str, pd.Series]:
-        """The jointures of each entity frame, reading that one column only."""
+    def read_jointures(state: Path, frames: Sequence[str] | None = None) -> dict[str, pd.Series]:
+        """The jointures of each entity frame (``frames``: only these), reading that one column
+        only."""
         meta = _read_meta(state)
-        return {
-            k.frame: partial.read_frame(state, meta, k.frame, ["jointure"]).to_pandas()["jointure"]
-            for k in schema.KINDS.values()
+        names = [k.frame for k in schema.KINDS.values() if frames is None or k.frame in frames]
+        out = {
+            name: partial.read_frame(state, meta, name, ["jointure"]).to_pandas()["jointure"]
+            for name in names
         }
+        release_unused()
+        return out
 
     @staticmethod
     def presence_synced(state: Path | None) -> bool:
@@ -298,7 +303,10 @@ class Store:
         for name in categorical:
             i = table.schema.get_field_index(name)
             table = table.set_column(i, name, pc.dictionary_encode(table[name]))
-        return table.to_pandas()
+        out = table.to_pandas()
+        del table
+        release_unused()
+        return out
 
     # -- verification ---------------------------------------------------------------------
 

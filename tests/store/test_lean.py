@@ -58,6 +58,13 @@ def test_the_presence_read_with_categoricals_holds_the_same_values(store):
     assert isinstance(empty["kind"].dtype, pd.CategoricalDtype) and empty.empty
 
 
+def test_the_jointures_of_some_frames_only(store):
+    every = store.jointures()
+    some = store.jointures(["students"])
+    assert list(some) == ["students"]
+    pd.testing.assert_series_equal(some["students"], every["students"])
+
+
 def test_each_stage_s_columns_give_its_answers(store):
     full = store.latest()
     lean = store.latest(columns=overview.COLUMNS)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ent_audit.aaf import schema
 from ent_audit.analyses.retention.evaluation import (
     DETAIL_SEPARATOR,
     PRESENCE_COLUMNS,
@@ -31,6 +32,8 @@ from ent_audit.store.store import Store
 
 # -- the purge ------------------------------------------------------------------------------
 
+
+STUDENT_FRAME = schema.STUDENT.frame
 
 ACCESS_JOURNAL = "access_journal"
 """Purge count key: lines of the access journal past their term (``store.access.KEEP_DAYS``)."""
@@ -98,7 +101,9 @@ def workbench(
     files = inventory(store, archives, outputs)
     history = store.history()
     has_state = store.current() is not None
-    state_jointures = store.jointures()["students"] if has_state and requests is not None else None
+    state_jointures = None
+    if has_state and requests is not None:
+        state_jointures = store.jointures([STUDENT_FRAME])[STUDENT_FRAME]
     if isinstance(accounts, str | Path):
         path = accounts
 
