@@ -56,11 +56,15 @@ class Rows:
     """Lines left out of ``raw``: their number of fields is not the header's."""
 
     def get(self, field: str) -> pd.Series:
-        """A field's values, trimmed; "" for every row when its column is absent."""
+        """A field's values, trimmed; "" for every row when its column is absent. The trimmed
+        values replace the column's in ``raw``: a reader holds one copy of its file, not two
+        (trimming again changes nothing)."""
         header = self.found[field]
         if header is None:
             return pd.Series("", index=self.raw.index, dtype=object)
-        return self.raw[header].str.strip()
+        trimmed = self.raw[header].str.strip()
+        self.raw[header] = trimmed
+        return trimmed
 
 
 def read_rows(

@@ -30,7 +30,7 @@ memberships' and the counts', a fraction of the state (no names, no addresses)."
 def _at_schools(snapshot: Snapshot, members: pd.DataFrame | None, keys: list[str]) -> pd.DataFrame:
     """The ``keys`` columns of the memberships at schools (only those: an académie's
     memberships are a million rows of strings, a full copy costs hundreds of MB)."""
-    m = population.memberships(snapshot) if members is None else members
+    m = population.memberships(snapshot, categorical=True) if members is None else members
     return m.loc[m["is_school"].to_numpy(), keys]
 
 
@@ -44,7 +44,7 @@ def by_circonscription(snapshot: Snapshot, members: pd.DataFrame | None = None) 
     people = (
         _at_schools(snapshot, members, ["kind", "jointure", "circonscription"])
         .drop_duplicates()
-        .groupby(["circonscription", "kind"])
+        .groupby(["circonscription", "kind"], observed=True)
         .size()
         .unstack(fill_value=0)
     )
@@ -64,10 +64,11 @@ def by_commune(snapshot: Snapshot, members: pd.DataFrame | None = None) -> pd.Da
     pupils = (
         m.loc[(m["kind"] == schema.STUDENT.name).to_numpy(), ["jointure", "commune"]]
         .drop_duplicates()
-        .groupby("commune")
+        .groupby("commune", observed=True)
         .size()
         .rename("pupils")
     )
+    pupils.index = pupils.index.astype(sch["commune"].dtype)  # categorical memberships too
     out = (
         sch.groupby("commune")
         .agg(schools=("jointure", "size"), circonscriptions=("circonscription", "nunique"))
@@ -133,7 +134,7 @@ def people(snapshot: Snapshot, members: pd.DataFrame | None = None) -> dict[str,
     already (it is the costly part: a whole académie's takes seconds)."""
     sch = schools(snapshot)
     staff = population.live(snapshot.staff)
-    m = population.memberships(snapshot) if members is None else members
+    m = population.memberships(snapshot, categorical=True) if members is None else members
     teachers = m.loc[((m["kind"] == schema.STAFF.name) & m["teacher"]).to_numpy(), "jointure"]
     teachers = int(teachers.nunique())
     return {

@@ -137,6 +137,19 @@ def test_each_person_has_exactly_one_main_school_row(tmp_path):
     }  # fmt: skip
 
 
+def test_categorical_memberships_hold_the_same_rows_in_a_fraction_of_the_memory(tmp_path):
+    snap = snapshot(tmp_path)
+    m = population.memberships(snap)
+    c = population.memberships(snap, categorical=True)
+    for col in population.REPEATED:
+        assert isinstance(c[col].dtype, pd.CategoricalDtype), col
+        categories = list(c[col].cat.categories)
+        assert categories == sorted(categories) == sorted(set(m[col].dropna())), col
+    back = c.astype({col: pd.StringDtype("pyarrow") for col in population.REPEATED})
+    pd.testing.assert_frame_equal(back, m)
+    assert rows(c, "400") == rows(m, "400")
+
+
 def test_profiles_have_french_labels():
     assert set(population.PROFILE_LABELS) == set(Profile)
 

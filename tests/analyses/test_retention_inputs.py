@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ent_audit import cli
 from ent_audit.analyses import retention as r
@@ -133,3 +135,27 @@ def test_the_cli_says_it_in_one_french_line_and_exits_2(tmp_path, capsys):
         f"erreur: {p}:3 (colonne jointure): demande en double : même élève qu'à la ligne 2 "
         "(une demande par élève)\n"
     )
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from(["Élève", " parent ", "oui", "", "Martien"]), max_size=15))
+def test_labels_are_mapped_once_per_distinct_value_as_pandas_maps_them(labels):
+    from ent_audit.analyses.activity.inputs import PROFILE_LABELS, _fold, _per_value
+
+    for column in (pd.Series(labels, dtype="str"), pd.Series([*labels, None], dtype="str")):
+
+        def fn(v):
+            return PROFILE_LABELS.get(_fold(v))
+
+        want = column.map(dict(zip(column.unique(), map(fn, column.unique()), strict=True)))
+        pd.testing.assert_series_equal(_per_value(column, fn), want)
+
+
+def test_a_field_is_trimmed_once_and_kept_trimmed(tmp_path):
+    from ent_audit.analyses import csvtable
+
+    p = tmp_path / "f.csv"
+    p.write_text("a;b\n 1 ;x\n2  ; y\n", encoding="utf-8")
+    rows = csvtable.read_rows(p, {"a": "a", "b": "b"}, ("a",), "p")
+    assert list(rows.get("a")) == ["1", "2"] == list(rows.raw["a"])
+    assert list(rows.get("a")) == ["1", "2"] and list(rows.raw["b"]) == ["x", " y"]

@@ -30,6 +30,41 @@ def test_a_lean_snapshot_gives_the_same_memberships_as_the_whole_state(store):
     pd.testing.assert_frame_equal(population.memberships(lean), population.memberships(full))
 
 
+def test_the_overview_counts_the_same_from_categorical_memberships(store):
+    snap = store.latest(columns=overview.COLUMNS)
+    strings = population.memberships(snap)
+    codes = population.memberships(snap, categorical=True)
+    assert codes.memory_usage(deep=True).sum() < strings.memory_usage(deep=True).sum() / 2
+    assert overview.people(snap, codes) == overview.people(snap, strings)
+    for table in (overview.by_circonscription, overview.by_commune):
+        pd.testing.assert_frame_equal(table(snap, codes), table(snap, strings))
+    assert overview.figures(snap, store.history(), codes) == overview.figures(
+        snap, store.history(), strings
+    )
+
+
+def test_the_presence_read_with_categoricals_holds_the_same_values(store):
+    plain = store.presence(columns=("pseudonym", "kind", "uai", "departed"))
+    cats = store.presence(
+        columns=("pseudonym", "kind", "uai", "departed"), categorical=("kind", "uai")
+    )
+    assert all(isinstance(cats[c].dtype, pd.CategoricalDtype) for c in ("kind", "uai"))
+    pd.testing.assert_frame_equal(
+        cats.astype({"kind": plain["kind"].dtype, "uai": plain["uai"].dtype}), plain
+    )
+    empty = Store(store.path.parent / "empty").presence(
+        columns=("kind", "uai"), categorical=("kind",)
+    )
+    assert isinstance(empty["kind"].dtype, pd.CategoricalDtype) and empty.empty
+
+
+def test_the_jointures_of_some_frames_only(store):
+    every = store.jointures()
+    some = store.jointures(["students"])
+    assert list(some) == ["students"]
+    pd.testing.assert_series_equal(some["students"], every["students"])
+
+
 def test_each_stage_s_columns_give_its_answers(store):
     full = store.latest()
     lean = store.latest(columns=overview.COLUMNS)

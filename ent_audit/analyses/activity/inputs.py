@@ -42,9 +42,14 @@ from ent_audit.exceptions import ActivityInputError, InputFileError
 
 def _per_value(column: pd.Series, fn: Callable[[Any], Any]) -> pd.Series:
     """``column.map(fn)`` with ``fn`` called once per distinct value: an export has hundreds
-    of thousands of rows and a handful of profile labels and flags."""
+    of thousands of rows and a handful of profile labels and flags. The rows take their
+    value by code (Arrow's dictionary), never as one Python object each."""
     uniques = column.unique()
-    return column.map(dict(zip(uniques, map(fn, uniques), strict=True)))
+    codes = pd.factorize(column, use_na_sentinel=False)[0]  # positions in ``uniques``
+    mapped = pd.Series(uniques, dtype=column.dtype).map(
+        dict(zip(uniques, map(fn, uniques), strict=True))
+    )
+    return mapped.take(codes).set_axis(column.index)
 
 
 PROFILE_LABELS: dict[str, Profile] = {
@@ -722,4 +727,4 @@ def _kept(df, lines, checks, path: Path, kind: str, bad_fields: np.ndarray):
         path.name, kind, int((~bad).sum()), int(bad.sum()) + len(bad_fields),
         tuple(found[:KEEP_MALFORMED]),
     )  # fmt: skip
-    return df[~bad].reset_index(drop=True), report
+    return (df[~bad].reset_index(drop=True) if bad.any() else df), report

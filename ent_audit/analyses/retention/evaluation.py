@@ -4,13 +4,15 @@ result's counts and checks."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from ent_audit.aaf import frames
-from ent_audit.analyses.activity.indicators import pseudonymise_accounts
 from ent_audit.analyses.retention.rules import (
     PERSON_RULE,
     RULE_BY_ID,
@@ -288,9 +290,9 @@ _INPUT_LABELS = {
 def evaluate(
     as_of: dt.date,
     *,
-    presence: pd.DataFrame | None = None,
+    presence: pd.DataFrame | Callable[[], pd.DataFrame] | None = None,
     key: bytes | None = None,
-    accounts: pd.DataFrame | None = None,
+    accounts: pd.DataFrame | Callable[[], pd.DataFrame] | None = None,
     requests: pd.DataFrame | None = None,
     convention: Convention | None = None,
     files: pd.DataFrame | None = None,
@@ -307,6 +309,10 @@ def evaluate(
     jointures in the live state (a pending request on one of them is also a workbench item).
     ``first_date`` is the first extraction ingested: an account of someone the store never
     saw left before it. Missing inputs skip their rules.
+
+    ``presence`` and ``accounts`` may be loaders (called once, without argument): the export
+    is then read, pseudonymised and released before the history is read, so that an
+    académie's export (650,000 rows) and history (670,000) are never held together.
     """
     settings = settings or Settings()
     convention = convention or Convention()
@@ -314,23 +320,30 @@ def evaluate(
         raise RetentionError("horizon_days", f"doit être positif ou nul, reçu {horizon_days}")
     if (accounts is not None or requests is not None) and key is None:
         raise RetentionError("key", "la clé des pseudonymes du store est nécessaire")
-    has_presence = presence is not None
-    presence = presence if presence is not None else _empty_presence()
-    people = persons(presence)
-    rows: list[pd.DataFrame] = []
+    has_accounts, has_presence = accounts is not None, presence is not None
     # Pseudonymised once: the account rule and the requests' check both match on it.
-    acc = _pseudonymised(accounts, key) if accounts is not None else None
+    acc = _pseudonymised(_loaded(accounts), key) if has_accounts else None
+    accounts = None  # a loader's frame goes now
+    presence = _loaded(presence) if has_presence else _empty_presence()
+    # Everyone with an open spell is present: only the others need a row of :func:`persons`
+    # (a few thousand of an académie's 670,000 people).
+    ids = _arrow(presence["pseudonym"])
+    present = _Present(presence, ids)
+    closed = presence[~presence["departed"].isna().to_numpy()]
+    left = persons(_strings(closed[~present(closed)]))
+    rows: list[pd.DataFrame] = []
 
     # People who left, still in the workbench's presence history.
-    left = people[~people["present"]]
     for kind, rule in PERSON_RULE.items():
         sel = left[left["kind"] == kind]
         rows.append(_items(rule, Place.WORKBENCH, sel, sel["departed"], settings))
 
     # Accounts the provider still holds.
     if acc is not None:
-        seen = acc.merge(people, on=["pseudonym", "kind"], how="left", suffixes=("_account", ""))
-        gone = seen[seen["present"].astype("boolean").fillna(False).eq(False)]
+        # Accounts of people without an open spell: those who left, or were never seen.
+        gone = _strings(acc[~present(acc)]).merge(
+            left, on=["pseudonym", "kind"], how="left", suffixes=("_account", "")
+        )
         known = gone["departed"].notna()
         start = pd.Timestamp(first_date) if first_date else pd.NaT
         event = gone["departed"].where(known, start)
@@ -358,9 +371,12 @@ def evaluate(
             pseudonym=pseudonym.pseudonymise(key, STUDENT, made["jointure"]),
             done_date=made["done_date"].where(made["done_date"] <= pd.Timestamp(as_of)),
         )
-        req = req.merge(people[["pseudonym", "kind", "uai"]], on=["pseudonym", "kind"], how="left")
+        named = _member(ids, req["pseudonym"])
+        who = persons(_strings(presence[named & _is(presence["kind"], STUDENT)]))
+        who = who[["pseudonym", "kind", "uai"]]
+        req = req.merge(who, on=["pseudonym", "kind"], how="left")
         exported = pd.Series(
-            frames.isin(req["pseudonym"], acc["pseudonym"]) if acc is not None else False,
+            _member(req["pseudonym"], acc["pseudonym"]) if acc is not None else False,
             index=req.index,
         )
         done = req["done_date"].notna()
@@ -380,7 +396,7 @@ def evaluate(
         items.loc[(done & ~exported).to_numpy(), "status"] = str(Status.DONE)
         rows.append(items)
         # In the workbench: the pupil's presence rows, and their record if still in the state.
-        held = frames.isin(req["pseudonym"], presence["pseudonym"])
+        held = frames.isin(req["pseudonym"], ids.filter(pa.array(named)))
         if state_jointures is not None:
             held |= frames.isin(req["jointure"], state_jointures)
         wb = req[held]
@@ -404,7 +420,7 @@ def evaluate(
     end = convention.effective_end
     if end is not None:
         places = [Place.WORKBENCH]
-        if accounts is not None and len(accounts):
+        if acc is not None and len(acc):
             places.append(Place.PROVIDER)
         for place in places:
             one = pd.DataFrame({"pseudonym": [None], "kind": [None], "uai": [None]})
@@ -441,13 +457,89 @@ def evaluate(
         settings,
         {
             "presence": has_presence,
-            "accounts": accounts is not None,
+            "accounts": has_accounts,
             "requests": requests is not None,
             "files": files is not None,
             "convention": end is not None,
         },
         req_due[["jointure", "pseudonym"]].reset_index(drop=True),
     )
+
+
+class _Present:
+    """Whether (pseudonym, kind) pairs have an open spell in a presence history: its open
+    spells per kind, matched by Arrow (no frame of pairs, no Python string per row)."""
+
+    def __init__(self, presence: pd.DataFrame, ids: pa.ChunkedArray) -> None:
+        self.ids = ids
+        open_ = presence["departed"].isna().to_numpy()
+        self.open = {
+            kind: pa.array(open_ & _is(presence["kind"], kind))
+            for kind in presence["kind"].dropna().unique()
+        }
+
+    def __call__(self, pairs: pd.DataFrame) -> np.ndarray:
+        """One flag per row of ``pairs`` (columns ``pseudonym``, ``kind``)."""
+        out = np.zeros(len(pairs), dtype=bool)
+        for kind, spells in self.open.items():
+            at = _is(pairs["kind"], kind)
+            if at.any():
+                out[at] = _member(pairs["pseudonym"][at], self.ids.filter(spells))
+        return out
+
+
+def _is(column: pd.Series, value: str) -> np.ndarray:
+    return column.eq(value).to_numpy(dtype=bool, na_value=False)
+
+
+def _arrow(column: pd.Series | pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """A string column as Arrow, without a copy when it is one already."""
+    return pa.array(column.astype(STRING).array) if isinstance(column, pd.Series) else column
+
+
+def _slices(*columns: pa.Array | pa.ChunkedArray) -> Iterator[tuple[np.ndarray, ...]]:
+    """Masks of each column's rows by their first character (missing values apart): equal
+    values fall in the same slice, and a slice holds about a sixteenth of a column of
+    hexadecimal pseudonyms. Matching slice by slice hashes a sixteenth at a time (a hash set
+    of an académie's 400,000 guardians' pseudonyms takes 50 MB)."""
+    keys = [pc.utf8_slice_codeunits(c, 0, 1) for c in columns]
+    firsts = set().union(*(pc.unique(k).to_pylist() for k in keys))
+    for first in sorted(firsts, key=lambda f: (f is None, f or "")):
+        yield tuple(
+            (pc.is_null(k) if first is None else pc.equal(k, first))
+            .fill_null(False)
+            .to_numpy(zero_copy_only=False)
+            for k in keys
+        )
+
+
+def _member(values, among) -> np.ndarray:
+    """:func:`ent_audit.aaf.frames.isin` for columns of pseudonyms, one slice
+    (:func:`_slices`) at a time."""
+    values, among = _arrow(values), _arrow(among)
+    out = np.zeros(len(values), dtype=bool)
+    for here, there in _slices(values, among):
+        if here.any():
+            out[here] = frames.isin(values.filter(pa.array(here)), among.filter(pa.array(there)))
+    return out
+
+
+def _first_of_each(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Positions of each value's first occurrence (missing values equal), in order: what
+    ``~duplicated()`` keeps, one slice (:func:`_slices`) at a time."""
+    out = []
+    for (here,) in _slices(values):
+        at = np.flatnonzero(here)
+        part = values.filter(pa.array(here))
+        if isinstance(part, pa.ChunkedArray):
+            part = part.combine_chunks()
+        codes = pc.dictionary_encode(part).indices.fill_null(-1).to_numpy(zero_copy_only=False)
+        out.append(at[np.unique(codes, return_index=True)[1]])
+    return np.sort(np.concatenate(out)) if out else np.zeros(0, dtype=np.int64)
+
+
+def _loaded(frame: pd.DataFrame | Callable[[], pd.DataFrame]) -> pd.DataFrame:
+    return frame() if callable(frame) else frame
 
 
 def _empty_presence() -> pd.DataFrame:
@@ -457,11 +549,61 @@ def _empty_presence() -> pd.DataFrame:
 
 
 def _pseudonymised(accounts: pd.DataFrame, key: bytes) -> pd.DataFrame:
-    """``pseudonym, kind, uai`` per account: the pilot console's pseudonymisation of the
-    export (one per kind, the store's key), so both reports name an account alike."""
-    out = pseudonymise_accounts(accounts, key).assign(kind=accounts["kind"])
-    out = out.rename(columns={"user": "pseudonym"}).astype({"pseudonym": STRING})
-    return out[["pseudonym", "kind", "uai"]].drop_duplicates(["pseudonym", "kind"])
+    """``pseudonym, kind, uai`` per account (``kind`` and ``uai`` as categoricals), the first of
+    each (pseudonym, kind): the pilot
+    console's pseudonyms of the export
+    (:func:`ent_audit.analyses.activity.indicators.pseudonymise_accounts`: one per kind, the
+    store's key, "" without a kind), so both reports name an account alike; computed here one
+    kind and :data:`CHUNK` accounts at a time, never the whole export as Python strings."""
+    users, kinds = accounts["user"], accounts["kind"]
+    # Without a kind every account is named "": the first stands for them all.
+    kept = [np.flatnonzero(kinds.isna().to_numpy())[:1]]
+    names = [pa.array([""] * len(kept[0]), pa.string())]
+    labels = list(kinds.dropna().unique())
+    codes = [np.full(len(kept[0]), -1)]
+    for code, kind in enumerate(labels):
+        at = np.flatnonzero(_is(kinds, kind))
+        named = pa.chunked_array(
+            [
+                frames.arrow_strings(pseudonym.pseudonymise(key, kind, users.iloc[part]))
+                for part in np.array_split(at, range(CHUNK, len(at), CHUNK))
+            ],
+            pa.string(),
+        )
+        first = _first_of_each(named)
+        kept.append(at[first])
+        names.extend(named.take(pa.array(first)).chunks)
+        codes.append(np.full(len(first), code))
+    where = np.concatenate(kept)
+    order = np.argsort(where, kind="stable")
+    rows = where[order]
+    return pd.DataFrame(
+        {
+            "pseudonym": pd.arrays.ArrowStringArray(
+                pa.chunked_array(names, pa.string()).take(pa.array(order)).cast(pa.large_string())
+            ),
+            "kind": pd.Categorical.from_codes(np.concatenate(codes)[order], labels),
+            "uai": _categorical(accounts["uai"], rows),
+        },
+        index=accounts.index[rows],
+    )
+
+
+def _categorical(column: pd.Series, rows: np.ndarray) -> pd.Categorical:
+    """``column``'s values at ``rows``, as a categorical (coded once, by Arrow)."""
+    codes, uniques = pd.factorize(column)
+    return pd.Categorical.from_codes(codes[rows], uniques)
+
+
+def _strings(df: pd.DataFrame) -> pd.DataFrame:
+    """``kind`` and ``uai`` as strings again (a few rows: the presence and the accounts are
+    read and matched with them as categoricals)."""
+    cats = [c for c in ("kind", "uai") if isinstance(df[c].dtype, pd.CategoricalDtype)]
+    return df.astype(dict.fromkeys(cats, STRING))
+
+
+CHUNK = 1 << 16
+"""Accounts pseudonymised at a time (:func:`_pseudonymised`)."""
 
 
 DETAIL_SEPARATOR = " : "

@@ -4,17 +4,20 @@ workbench evaluated over a store."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 
+from ent_audit.aaf import schema
 from ent_audit.analyses.retention.evaluation import (
     DETAIL_SEPARATOR,
     PRESENCE_COLUMNS,
     RetentionResult,
     evaluate,
 )
+from ent_audit.analyses.retention.inputs import read_accounts
 from ent_audit.analyses.retention.rules import (
     PERSON_RULES,
     RULES,
@@ -29,6 +32,8 @@ from ent_audit.store.store import Store
 
 # -- the purge ------------------------------------------------------------------------------
 
+
+STUDENT_FRAME = schema.STUDENT.frame
 
 ACCESS_JOURNAL = "access_journal"
 """Purge count key: lines of the access journal past their term (``store.access.KEEP_DAYS``)."""
@@ -80,21 +85,34 @@ def workbench(
     *,
     archives: Path | str | None = None,
     outputs: Path | str | None = None,
-    accounts: pd.DataFrame | None = None,
+    accounts: pd.DataFrame | Path | str | None = None,
+    account_columns: Mapping[str, str] | None = None,
     requests: pd.DataFrame | None = None,
     convention: Convention | None = None,
     settings: Settings | None = None,
     horizon_days: int = 30,
 ) -> tuple[RetentionResult, PurgePlan]:
     """Every rule over a store (its presence history, live state and files), the fetch
-    destination and the outputs folder: what the report shows and what the purge deletes."""
+    destination and the outputs folder: what the report shows and what the purge deletes.
+
+    ``accounts``: the provider's export as read by :func:`read_accounts`, or its path (read
+    with ``account_columns`` inside, pseudonymised and released before the presence history
+    is read: see :func:`evaluate`)."""
     files = inventory(store, archives, outputs)
     history = store.history()
     has_state = store.current() is not None
-    state_jointures = store.jointures()["students"] if has_state and requests is not None else None
+    state_jointures = None
+    if has_state and requests is not None:
+        state_jointures = store.jointures([STUDENT_FRAME])[STUDENT_FRAME]
+    if isinstance(accounts, str | Path):
+        path = accounts
+
+        def accounts() -> pd.DataFrame:
+            return read_accounts(path, account_columns)
+
     result = evaluate(
         as_of,
-        presence=store.presence(columns=PRESENCE_COLUMNS),
+        presence=lambda: store.presence(columns=PRESENCE_COLUMNS, categorical=("kind", "uai")),
         key=store.key,
         accounts=accounts,
         requests=requests,
