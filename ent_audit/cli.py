@@ -374,10 +374,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_purge(args: argparse.Namespace) -> int:
     """Dry run by default: what the retention rules say must go from the workbench."""
     from ent_audit.analyses import retention
-    from ent_audit.reports.memory import lean_allocators
     from ent_audit.store import purge
 
-    lean_allocators()  # the history and the export are read one after the other: give back
     store = Store(args.store, create=False)
     settings = retention.Settings(
         staff_grace_days=args.staff_grace_days,
