@@ -202,16 +202,18 @@ class Context:
             snapshot = (
                 self.snapshot if self.reader is None else self.reader.snapshot(population.NEEDS)
             )
-            m = population.memberships(snapshot)
+            # Categoricals: the same values, a fifth of the memory (an académie: 93 -> 18 MB).
+            m = population.memberships(snapshot, categorical=True)
             del snapshot
         pupil = (m["profile"] == Profile.PUPIL).fillna(False).to_numpy(dtype=bool)
         out: dict[str, Any] = {
-            "pupil": m.loc[pupil, "structure"].dropna().unique(),
-            "teacher": m.loc[m["teacher"].to_numpy(), "structure"].dropna().unique(),
+            "pupil": _strings(m["structure"][pupil].dropna().unique()),
+            "teacher": _strings(m["structure"][m["teacher"].to_numpy()].dropna().unique()),
         }
         m = m[[c for c in m.columns if c in MAIN_SCHOOL_COLUMNS]]  # the rest let go (no copy)
         people = population.main_school(m).dropna(subset=["structure"])
         del m
+        people = people.astype({"kind": STRING, "structure": STRING, "uai": STRING})
         own = self.structures[["jointure"]].assign(
             kind=STRUCTURE.name, structure=lambda d: d["jointure"]
         )
@@ -315,6 +317,12 @@ class Context:
             "jointure",
         ].dropna()
         return isin(df["jointure"], bad) if len(bad) else np.zeros(len(df), dtype=bool)
+
+
+def _strings(values: Any) -> Any:
+    """A categorical's unique values as the strings they stand for (what the string
+    memberships gave)."""
+    return pd.array(np.asarray(values, dtype=object), dtype=STRING)
 
 
 def _present(df: pd.DataFrame, *columns: str) -> pd.DataFrame:
