@@ -13,7 +13,7 @@ from activity_helpers import END, START, build
 
 from ent_audit import cli
 from ent_audit.analyses import activity, csvtable
-from ent_audit.analyses.activity import convert, inputs
+from ent_audit.analyses.activity import convert, indicators, inputs
 from ent_audit.analyses.activity.indicators import masked
 from ent_audit.store import pseudonym
 from ent_audit.store.store import Store
@@ -380,3 +380,27 @@ def test_a_log_spanning_months_writes_one_file_per_month_with_its_rows(tmp_path,
         (f,) = (tmp_path / "act" / "events" / f"month={month}").glob("*.parquet")
         assert [t.day for t in pq.read_table(f)["ts"].to_pylist()] == days
         assert os.stat(f).st_mode & 0o777 == 0o600
+
+
+def test_inputs_given_as_frames_or_read_in_turn_give_the_same_indicators(gen):
+    # from_store reads the export and the daily CSV only when compute reaches them (loaders);
+    # frames read beforehand give the same result, and so does the period left to the events.
+    files, store = gen["files"], Store(gen["store"], create=False)
+    acc, acc_report = inputs.read_accounts(files.accounts)
+    day, day_report = inputs.read_daily(files.daily)
+    reports = tuple(convert.reports(convert.activity_dir(store.path)))
+    r = activity.compute(
+        store.latest(columns=indicators.COLUMNS), store.key,
+        events=convert.events_glob(convert.activity_dir(store.path)), accounts=acc, daily=day,
+        period_start=START, period_end=END, inputs=(*reports, acc_report, day_report),
+    )  # fmt: skip
+    assert r.to_dict() == gen["result"].to_dict()
+    assert r.inputs == gen["result"].inputs
+    pd.testing.assert_frame_equal(r.schools, gen["result"].schools)
+    pd.testing.assert_frame_equal(r.profiles, gen["result"].profiles)
+    free = activity.from_store(gen["store"], accounts=str(files.accounts), daily=str(files.daily))
+    first, last = (
+        store.sql(f"SELECT {f}(ts) AS t FROM events")["t"].iloc[0].date() for f in ("min", "max")
+    )
+    assert (free.period.start, free.period.end) == (first, last)
+    assert free.accounts_source == "accounts" and free.sources[1].checked

@@ -446,7 +446,7 @@ def _compute(
             "NULL::VARCHAR application, NULL::VARCHAR device WHERE false"
         )
     if period_start is None or period_end is None:
-        lo, hi = con.execute("SELECT min(ts), max(ts) FROM raw").fetchone()
+        ((lo, hi),) = con.execute("SELECT min(ts), max(ts) FROM raw").fetchall()
         today = dt.date.today()
         period_start = period_start or (lo.date() if lo else today)
         period_end = period_end or (hi.date() if hi else today)
