@@ -353,19 +353,75 @@ def compute(
     caller holds them.
     """
     timer = _Timer()
+    has_events = bool(events) and bool(glob.glob(str(events)))
+    period = _period(events if has_events else None, period_start, period_end, memory_limit)
+    # One input at a time, each reduced before the next is read: the account export (to
+    # pseudonyms and flags), the daily CSV (to a row per school and profile), the state (to the
+    # pseudonymised population); DuckDB, opened last, then reads the events.
+    accounts, read = _load(accounts)
+    inputs = (*inputs, *read)
+    users = activated_by_place = None
+    if accounts is not None:
+        users = account_users(accounts, key)
+        activated_by_place = accounts[accounts["activated"]].groupby(["uai", "profile"]).size()
+    del accounts
+    release_unused()
+    daily, read = _load(daily)
+    inputs = (*inputs, *read)
+    if daily is not None:
+        daily = DailyFigures.of(daily, period)
+        release_unused()
+    timer("accounts and daily figures")
+    pop = population_frames(snapshot() if callable(snapshot) else snapshot, key)
+    del snapshot
+    release_unused()
     spill = tempfile.mkdtemp(prefix="ent-audit-duckdb-")
     os.chmod(spill, 0o700)
-    con = duckdb.connect(config={"memory_limit": memory_limit, "temp_directory": spill,
-                                 "preserve_insertion_order": False})  # fmt: skip
-    con.execute("SET enable_progress_bar = false")
+    con = _connect(memory_limit, spill)
     try:
+        if users is not None:  # into DuckDB, and let go here (this frame outlives _compute's)
+            con.register("_accounts", users)
+            con.execute("CREATE TEMP TABLE account_users AS SELECT * FROM _accounts")
+            con.unregister("_accounts")
+        del users
         return _compute(
-            con, timer, snapshot, key, events, accounts, daily, period_start, period_end,
-            open_threshold, target, inputs, small_cell,
+            con, timer, pop, activated_by_place, daily, events if has_events else None,
+            period, open_threshold, target, inputs, small_cell,
         )  # fmt: skip
     finally:
         con.close()
         shutil.rmtree(spill, ignore_errors=True)
+
+
+def _connect(memory_limit: str, spill: str | None = None) -> duckdb.DuckDBPyConnection:
+    config = {"memory_limit": memory_limit, "preserve_insertion_order": False}
+    if spill:
+        config["temp_directory"] = spill
+    con = duckdb.connect(config=config)
+    con.execute("SET enable_progress_bar = false")
+    return con
+
+
+def _period(
+    events: str | Path | None, start: dt.date | None, end: dt.date | None, memory_limit: str
+) -> Period:
+    """The period asked, its missing ends taken from the events' first and last days (today
+    without events)."""
+    if start is None or end is None:
+        lo = hi = None
+        if events:
+            con = _connect(memory_limit)
+            try:
+                ((lo, hi),) = con.execute(
+                    "SELECT min(ts), max(ts) "
+                    f"FROM read_parquet('{events}', hive_partitioning = true)"
+                ).fetchall()
+            finally:
+                con.close()
+        today = dt.date.today()
+        start = start or (lo.date() if lo else today)
+        end = end or (hi.date() if hi else today)
+    return Period(start, end)
 
 
 LEVELS = (
@@ -427,56 +483,9 @@ class _Timer:
 
 
 def _compute(
-    con, timer, snapshot, key, events, accounts, daily, period_start, period_end,
+    con, timer, pop, activated_by_place, daily, events, period,
     open_threshold, target, inputs, small_cell,
 ) -> ActivityResult:  # fmt: skip
-    # One input at a time, each reduced before the next is read: the period (from the events'
-    # Parquet), the account export (pseudonyms and flags, into DuckDB), the daily CSV (a row
-    # per school and profile), the state (the population, into DuckDB), then the events.
-    has_events = bool(events) and bool(glob.glob(str(events)))
-    if has_events:
-        con.execute(
-            "CREATE TEMP VIEW raw AS SELECT ts, user, profile, uai, event, application, device "
-            f"FROM read_parquet('{events}', hive_partitioning = true)"
-        )
-    else:
-        con.execute(
-            "CREATE TEMP VIEW raw AS SELECT NULL::TIMESTAMP ts, NULL::VARCHAR user, "
-            "NULL::VARCHAR profile, NULL::VARCHAR uai, NULL::VARCHAR event, "
-            "NULL::VARCHAR application, NULL::VARCHAR device WHERE false"
-        )
-    if period_start is None or period_end is None:
-        ((lo, hi),) = con.execute("SELECT min(ts), max(ts) FROM raw").fetchall()
-        today = dt.date.today()
-        period_start = period_start or (lo.date() if lo else today)
-        period_end = period_end or (hi.date() if hi else today)
-    period = Period(period_start, period_end)
-
-    accounts, read = _load(accounts)
-    inputs = (*inputs, *read)
-    accounts_source = "none"
-    activated_by_place = None
-    if accounts is not None:
-        con.register("_accounts", account_users(accounts, key))
-        con.execute("CREATE TEMP TABLE account_users AS SELECT * FROM _accounts")
-        con.unregister("_accounts")
-        activated_by_place = accounts[accounts["activated"]].groupby(["uai", "profile"]).size()
-        accounts_source = "accounts"
-    else:
-        con.execute("CREATE TEMP TABLE account_users AS SELECT NULL::VARCHAR user, "
-                    "NULL::BOOLEAN activated WHERE false")  # fmt: skip
-    del accounts
-    release_unused()
-    daily, read = _load(daily)
-    inputs = (*inputs, *read)
-    if daily is not None:
-        daily = DailyFigures.of(daily, period)
-        release_unused()
-    timer("accounts and daily figures")
-
-    pop = population_frames(snapshot() if callable(snapshot) else snapshot, key)
-    del snapshot
-    release_unused()
     people = pop.pop("people").reset_index(drop=True)
     people["uid"] = np.arange(len(people), dtype=np.int32)
     schools = pop["schools"].reset_index(drop=True)
@@ -495,12 +504,30 @@ def _compute(
     for name in ("_people", "_schools", "_members"):
         con.unregister(name)
     del people, pop["members"]
-    con.execute(  # accounts of people of the state only: the funnel counts no one else
-        "CREATE TEMP TABLE acc AS SELECT uid, bool_or(activated) AS activated "
-        "FROM account_users JOIN people USING (user) GROUP BY uid"
-    )
-    con.execute("DROP TABLE account_users")
+    accounts_source = "none"
+    if activated_by_place is not None:  # the export was read: its users are in DuckDB
+        con.execute(  # accounts of people of the state only: the funnel counts no one else
+            "CREATE TEMP TABLE acc AS SELECT uid, bool_or(activated) AS activated "
+            "FROM account_users JOIN people USING (user) GROUP BY uid"
+        )
+        con.execute("DROP TABLE account_users")
+        accounts_source = "accounts"
+    else:
+        con.execute("CREATE TEMP TABLE acc AS SELECT NULL::INTEGER uid, "
+                    "NULL::BOOLEAN activated WHERE false")  # fmt: skip
     timer("population")
+    has_events = events is not None
+    if has_events:
+        con.execute(
+            "CREATE TEMP VIEW raw AS SELECT ts, user, profile, uai, event, application, device "
+            f"FROM read_parquet('{events}', hive_partitioning = true)"
+        )
+    else:
+        con.execute(
+            "CREATE TEMP VIEW raw AS SELECT NULL::TIMESTAMP ts, NULL::VARCHAR user, "
+            "NULL::VARCHAR profile, NULL::VARCHAR uai, NULL::VARCHAR event, "
+            "NULL::VARCHAR application, NULL::VARCHAR device WHERE false"
+        )
     end_x = _lit(period.end + dt.timedelta(days=1))
     start = _lit(period.start)
     lo = min(period.previous.start, period.end - dt.timedelta(days=29))
