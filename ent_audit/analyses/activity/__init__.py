@@ -118,19 +118,15 @@ def from_store(
     else:
         folder = convert.activity_dir(st.path)
         reports = tuple(convert.reports(folder))
-    acc = day = None
-    if accounts:
-        acc, rep = inputs.read_accounts(accounts, columns.get("accounts"))
-        reports += (rep,)
-    if daily:
-        day, rep = inputs.read_daily(daily, columns.get("daily"))
-        reports += (rep,)
     return compute(
         lambda: st.latest(columns=indicators.COLUMNS),  # read, reduced, released: once
         st.key,
         events=events_glob(folder),
-        accounts=acc,
-        daily=day,
+        # Each read when the computation reaches it, reduced and released (see compute).
+        accounts=(lambda: inputs.read_accounts(accounts, columns.get("accounts")))
+        if accounts
+        else None,
+        daily=(lambda: inputs.read_daily(daily, columns.get("daily"))) if daily else None,
         period_start=_date(period_start, "period_start"),
         period_end=_date(period_end, "period_end"),
         open_threshold=open_threshold,

@@ -214,11 +214,22 @@ memberships' and the schools' names, nothing personal beyond the ids."""
 def population_frames(snapshot: Snapshot, key: bytes) -> dict[str, pd.DataFrame]:
     """``people`` (every person of the state: user pseudonym), ``members`` (memberships at
     schools: user, uai, profile, teacher) and ``schools`` (uai, name, circonscription,
-    departement)."""
+    departement).
+
+    The snapshot is let go once the memberships and schools are taken from it (freed when
+    the caller passed it without keeping it: a loader's), the memberships are cut to the
+    columns used, and ids are pseudonymised by slices of :data:`PSEUDONYM_SLICE`: the
+    académie's 666,000 memberships never exist as Python strings all at once."""
     m = population.memberships(snapshot)
+    s = population.schools(snapshot)
+    del snapshot
+    m = m[["kind", "jointure", "is_school", "uai", "profile", "teacher"]]
+    release_unused()
     user = pd.Series(pd.NA, index=m.index, dtype="string")
     for kind, idx in m.groupby("kind", observed=True).groups.items():
-        user[idx] = pseudonym.pseudonymise(key, str(kind), m.loc[idx, "jointure"])
+        for i in range(0, len(idx), PSEUDONYM_SLICE):
+            part = idx[i : i + PSEUDONYM_SLICE]
+            user[part] = pseudonym.pseudonymise(key, str(kind), m.loc[part, "jointure"])
     people = pd.DataFrame({"user": user.astype(str)}).drop_duplicates()
     at = m["is_school"].to_numpy()
     members = pd.DataFrame(
@@ -229,7 +240,7 @@ def population_frames(snapshot: Snapshot, key: bytes) -> dict[str, pd.DataFrame]
             "teacher": m.loc[at, "teacher"].astype(bool),
         }
     ).drop_duplicates(["user", "uai", "profile"])
-    s = population.schools(snapshot)
+    del m, user
     schools = pd.DataFrame(
         {
             "uai": s["uai"].astype(str),
@@ -241,6 +252,10 @@ def population_frames(snapshot: Snapshot, key: bytes) -> dict[str, pd.DataFrame]
     return {"people": people, "members": members, "schools": schools}
 
 
+PSEUDONYM_SLICE = 1 << 16
+"""Ids pseudonymised at a time (each a Python string while it is hashed)."""
+
+
 def pseudonymise_accounts(accounts: pd.DataFrame, key: bytes) -> pd.DataFrame:
     """The account export with ``user`` replaced by its pseudonym (kind from the profile)."""
     out = accounts.copy()
@@ -249,6 +264,37 @@ def pseudonymise_accounts(accounts: pd.DataFrame, key: bytes) -> pd.DataFrame:
         user[idx] = pseudonym.pseudonymise(key, str(kind), out.loc[idx, "user"]).astype(str)
     out["user"] = user
     return out.drop(columns=["kind"])
+
+
+def account_users(accounts: pd.DataFrame, key: bytes) -> pd.DataFrame:
+    """``user`` (the pseudonym, kind from the profile) and ``activated`` of each account: what
+    the funnel joins, without copying the export (:func:`pseudonymise_accounts` keeps it
+    whole). Arrow strings, not Python ones: an académie's export has 650,000 accounts."""
+    user = pd.Series(pd.NA, index=accounts.index, dtype=pd.StringDtype("pyarrow"))
+    for kind, idx in accounts.groupby("kind").groups.items():
+        user[idx] = pseudonym.pseudonymise(key, str(kind), accounts.loc[idx, "user"])
+    return pd.DataFrame({"user": user, "activated": accounts["activated"]})
+
+
+@dataclass(frozen=True)
+class DailyFigures:
+    """What the console uses of the daily CSV, for one period: a row per school and profile
+    (the file has one per day too)."""
+
+    last: pd.DataFrame
+    """The last row of each school and profile up to the period's end (its activated
+    accounts: the provider attributes each account to one school, so sums are exact)."""
+    connections: pd.DataFrame
+    """``uai``, ``profile``, ``m``: connections summed over the period."""
+
+    @classmethod
+    def of(cls, daily: pd.DataFrame, period: Period) -> DailyFigures:
+        d = daily[daily["date"] <= pd.Timestamp(period.end)].sort_values("date")
+        last = d.drop_duplicates(["uai", "profile"], keep="last")
+        d = daily[(daily["date"] >= pd.Timestamp(period.start))
+                  & (daily["date"] <= pd.Timestamp(period.end))]  # fmt: skip
+        conn = d.groupby(["uai", "profile"])["connections"].sum().rename("m").reset_index()
+        return cls(last[["uai", "profile", "activated"]].copy(), conn)
 
 
 # -- computing ---------------------------------------------------------------------------------
@@ -265,13 +311,25 @@ kernel peaks at 680 MB instead of 870 MB at 500 MB and 1.3 GB at 1 GB (DuckDB ke
 to its limit), for 3 s more; the events' table fits in it because its labels are ENUMs."""
 
 
+Loader = Callable[[], tuple[pd.DataFrame, FileReport]]
+"""Reads an input when the computation needs it: its frame and its read report."""
+
+
+def _load(given: pd.DataFrame | Loader | None) -> tuple[pd.DataFrame | None, tuple]:
+    """A frame given, or a loader's frame and report."""
+    if callable(given):
+        frame, report = given()
+        return frame, (report,)
+    return given, ()
+
+
 def compute(
     snapshot: Snapshot | Callable[[], Snapshot],
     key: bytes,
     *,
     events: str | Path | None = None,
-    accounts: pd.DataFrame | None = None,
-    daily: pd.DataFrame | None = None,
+    accounts: pd.DataFrame | Loader | None = None,
+    daily: pd.DataFrame | Loader | None = None,
     period_start: dt.date | None = None,
     period_end: dt.date | None = None,
     open_threshold: int = 1,
@@ -285,27 +343,85 @@ def compute(
     ``events``: a glob of converted Parquet files (:func:`convert.events_glob`); ``accounts``
     and ``daily`` as :mod:`inputs` reads them (user ids clear: pseudonymised here). People
     and schools become small integers before the events are sorted into visits.
-    ``snapshot`` may be a loader (``lambda: store.latest(columns=COLUMNS)``): the state is
-    then read, reduced to the population and released before DuckDB's work begins (a
-    snapshot passed as a value lives as long as its caller holds it).
+    ``snapshot``, ``accounts`` and ``daily`` may be loaders (``lambda:
+    store.latest(columns=COLUMNS)``, ``lambda: inputs.read_accounts(path)``: for an input, a
+    frame and its read report, added to ``inputs``). Each is then read in turn, reduced to what
+    the indicators use and released before the next: the export to pseudonyms and flags
+    (DuckDB), the daily CSV to a row per school and profile, the state to the pseudonymised
+    population (DuckDB); then DuckDB reads the events. No two of these reads, nor DuckDB's
+    work on the events, are in memory at once. Frames passed as values live as long as their
+    caller holds them.
     """
     timer = _Timer()
+    has_events = bool(events) and bool(glob.glob(str(events)))
+    period = _period(events if has_events else None, period_start, period_end, memory_limit)
+    # One input at a time, each reduced before the next is read: the account export (to
+    # pseudonyms and flags), the daily CSV (to a row per school and profile), the state (to the
+    # pseudonymised population); DuckDB, opened last, then reads the events.
+    accounts, read = _load(accounts)
+    inputs = (*inputs, *read)
+    users = activated_by_place = None
+    if accounts is not None:
+        users = account_users(accounts, key)
+        activated_by_place = accounts[accounts["activated"]].groupby(["uai", "profile"]).size()
+    del accounts
+    release_unused()
+    daily, read = _load(daily)
+    inputs = (*inputs, *read)
+    if daily is not None:
+        daily = DailyFigures.of(daily, period)
+        release_unused()
+    timer("accounts and daily figures")
     pop = population_frames(snapshot() if callable(snapshot) else snapshot, key)
     del snapshot
     release_unused()
     spill = tempfile.mkdtemp(prefix="ent-audit-duckdb-")
     os.chmod(spill, 0o700)
-    con = duckdb.connect(config={"memory_limit": memory_limit, "temp_directory": spill,
-                                 "preserve_insertion_order": False})  # fmt: skip
-    con.execute("SET enable_progress_bar = false")
+    con = _connect(memory_limit, spill)
     try:
+        if users is not None:  # into DuckDB, and let go here (this frame outlives _compute's)
+            con.register("_accounts", users)
+            con.execute("CREATE TEMP TABLE account_users AS SELECT * FROM _accounts")
+            con.unregister("_accounts")
+        del users
         return _compute(
-            con, timer, pop, key, events, accounts, daily, period_start, period_end,
-            open_threshold, target, inputs, small_cell,
+            con, timer, pop, activated_by_place, daily, events if has_events else None,
+            period, open_threshold, target, inputs, small_cell,
         )  # fmt: skip
     finally:
         con.close()
         shutil.rmtree(spill, ignore_errors=True)
+
+
+def _connect(memory_limit: str, spill: str | None = None) -> duckdb.DuckDBPyConnection:
+    config = {"memory_limit": memory_limit, "preserve_insertion_order": False}
+    if spill:
+        config["temp_directory"] = spill
+    con = duckdb.connect(config=config)
+    con.execute("SET enable_progress_bar = false")
+    return con
+
+
+def _period(
+    events: str | Path | None, start: dt.date | None, end: dt.date | None, memory_limit: str
+) -> Period:
+    """The period asked, its missing ends taken from the events' first and last days (today
+    without events)."""
+    if start is None or end is None:
+        lo = hi = None
+        if events:
+            con = _connect(memory_limit)
+            try:
+                ((lo, hi),) = con.execute(
+                    "SELECT min(ts), max(ts) "
+                    f"FROM read_parquet('{events}', hive_partitioning = true)"
+                ).fetchall()
+            finally:
+                con.close()
+        today = dt.date.today()
+        start = start or (lo.date() if lo else today)
+        end = end or (hi.date() if hi else today)
+    return Period(start, end)
 
 
 LEVELS = (
@@ -367,7 +483,7 @@ class _Timer:
 
 
 def _compute(
-    con, timer, pop, key, events, accounts, daily, period_start, period_end,
+    con, timer, pop, activated_by_place, daily, events, period,
     open_threshold, target, inputs, small_cell,
 ) -> ActivityResult:  # fmt: skip
     people = pop.pop("people").reset_index(drop=True)
@@ -388,8 +504,19 @@ def _compute(
     for name in ("_people", "_schools", "_members"):
         con.unregister(name)
     del people, pop["members"]
+    accounts_source = "none"
+    if activated_by_place is not None:  # the export was read: its users are in DuckDB
+        con.execute(  # accounts of people of the state only: the funnel counts no one else
+            "CREATE TEMP TABLE acc AS SELECT uid, bool_or(activated) AS activated "
+            "FROM account_users JOIN people USING (user) GROUP BY uid"
+        )
+        con.execute("DROP TABLE account_users")
+        accounts_source = "accounts"
+    else:
+        con.execute("CREATE TEMP TABLE acc AS SELECT NULL::INTEGER uid, "
+                    "NULL::BOOLEAN activated WHERE false")  # fmt: skip
     timer("population")
-    has_events = bool(events) and bool(glob.glob(str(events)))
+    has_events = events is not None
     if has_events:
         con.execute(
             "CREATE TEMP VIEW raw AS SELECT ts, user, profile, uai, event, application, device "
@@ -401,12 +528,6 @@ def _compute(
             "NULL::VARCHAR profile, NULL::VARCHAR uai, NULL::VARCHAR event, "
             "NULL::VARCHAR application, NULL::VARCHAR device WHERE false"
         )
-    if period_start is None or period_end is None:
-        lo, hi = con.execute("SELECT min(ts), max(ts) FROM raw").fetchone()
-        today = dt.date.today()
-        period_start = period_start or (lo.date() if lo else today)
-        period_end = period_end or (hi.date() if hi else today)
-    period = Period(period_start, period_end)
     end_x = _lit(period.end + dt.timedelta(days=1))
     start = _lit(period.start)
     lo = min(period.previous.start, period.end - dt.timedelta(days=29))
@@ -474,21 +595,7 @@ def _compute(
     ).df()
     timer("activity")
 
-    # The funnel: memberships, their accounts, their recent activity.
-    accounts_source = "none"
-    if accounts is not None:
-        acc = pseudonymise_accounts(accounts, key)
-        con.register("_accounts", acc[["user", "activated"]])
-        con.execute(  # accounts of people of the state only: the funnel counts no one else
-            "CREATE TEMP TABLE acc AS SELECT uid, bool_or(activated) AS activated "
-            "FROM _accounts JOIN people USING (user) GROUP BY uid"
-        )
-        con.unregister("_accounts")
-        del acc
-        accounts_source = "accounts"
-    else:
-        con.execute("CREATE TEMP TABLE acc AS SELECT NULL::INTEGER uid, "
-                    "NULL::BOOLEAN activated WHERE false")  # fmt: skip
+    # The funnel: memberships, their accounts (``acc``), their recent activity.
     since7, since30 = (_lit(period.end - dt.timedelta(days=n - 1)) for n in (7, 30))
     funnel = con.execute(
         f"""WITH last AS (SELECT uid, max(ts) AS last FROM ev WHERE ts >= {since30}
@@ -503,8 +610,8 @@ def _compute(
     uai_of = schools.set_index("sid")["uai"]
     activity = activity.assign(uai=activity["sid"].map(uai_of)).drop(columns="sid")
     funnel = funnel.assign(uai=funnel["sid"].map(uai_of)).drop(columns="sid")
-    if accounts is None and daily is not None:
-        funnel = _activated_from_daily(funnel, daily, schools, period)
+    if accounts_source == "none" and daily is not None:
+        funnel = _activated_from_daily(funnel, daily.last, schools)
         accounts_source = "daily"
     timer("funnel")
 
@@ -559,7 +666,7 @@ def _compute(
     )
     circ_df["visits_change"] = _change(circ_df["visits"], circ_df["previous_visits"])
     timer("previous period")
-    sources = _compare(con, daily, accounts, period, has_events)
+    sources = _compare(con, daily, activated_by_place, period, has_events)
     timer("sources")
     return ActivityResult(
         period=period,
@@ -686,11 +793,9 @@ def _rates(df: pd.DataFrame) -> None:
     df["visits_per_visitor"] = (df["visits"] / uv.where(uv > 0)).round(2)
 
 
-def _activated_from_daily(funnel, daily, schools, period: Period) -> pd.DataFrame:
+def _activated_from_daily(funnel, last: pd.DataFrame, schools) -> pd.DataFrame:
     """Activated accounts from the daily CSV's last row per school and profile, up to the
-    period's end (the provider attributes each account to one school, so sums are exact)."""
-    d = daily[daily["date"] <= pd.Timestamp(period.end)].sort_values("date")
-    last = d.drop_duplicates(["uai", "profile"], keep="last")
+    period's end (:attr:`DailyFigures.last`)."""
     last = last.merge(schools[["uai", "circonscription", "departement"]], on="uai")
     teach = last["profile"].isin([str(Profile.TEACHER), str(Profile.DIRECTOR)])
     rows = []
@@ -718,31 +823,29 @@ def _activated_from_daily(funnel, daily, schools, period: Period) -> pd.DataFram
     return f
 
 
-def _compare(con, daily, accounts, period: Period, has_events: bool):
+def _compare(
+    con, daily: DailyFigures | None, activated: pd.Series | None, period: Period, has_events: bool
+):
     """Overlaps: connections (event log vs daily CSV, every user of the provider at the
-    state's schools) and activated accounts (export vs the daily CSV's last day)."""
+    state's schools) and activated accounts (export, ``activated``: its activated accounts
+    per school and profile, vs the daily CSV's last day)."""
     out = []
     what = "connexions par école et profil : journal d'événements et statistiques quotidiennes"
     if has_events and daily is not None:
-        d = daily[(daily["date"] >= pd.Timestamp(period.start))
-                  & (daily["date"] <= pd.Timestamp(period.end))]  # fmt: skip
         a = con.execute(
             f"""SELECT r.uai, r.profile, count(*) AS n FROM raw r JOIN schools s USING (uai)
             WHERE r.event = 'login' AND r.ts >= {_lit(period.start)}
             AND r.ts < {_lit(period.end + dt.timedelta(days=1))} GROUP BY ALL"""
         ).df()
-        b = d.groupby(["uai", "profile"])["connections"].sum().rename("m").reset_index()
+        b = daily.connections
         b = b[b["uai"].isin(con.execute("SELECT uai FROM schools").df()["uai"])]
         out.append(_diff(what, a, b))
     else:
         out.append(SourceComparison(what, False))
     what = "comptes activés par école et profil : export des comptes et statistiques quotidiennes"
-    if accounts is not None and daily is not None:
-        d = daily[daily["date"] <= pd.Timestamp(period.end)].sort_values("date")
-        last = d.drop_duplicates(["uai", "profile"], keep="last")
-        b = last.groupby(["uai", "profile"])["activated"].sum().rename("m").reset_index()
-        a = accounts[accounts["activated"]].groupby(["uai", "profile"]).size()
-        out.append(_diff(what, a.rename("n").reset_index(), b))
+    if activated is not None and daily is not None:
+        b = daily.last.groupby(["uai", "profile"])["activated"].sum().rename("m").reset_index()
+        out.append(_diff(what, activated.rename("n").reset_index(), b))
     else:
         out.append(SourceComparison(what, False))
     return tuple(out)
