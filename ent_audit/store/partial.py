@@ -316,7 +316,8 @@ class State:
     meta: dict
     narrow: dict[str, pa.Table]
     """Per frame, the merged columns the slice and the counts read: entities' jointures, and
-    the person, structure and origin columns of the link tables that place people."""
+    the person, structure and origin columns of the link tables that place people; strings as
+    dictionary arrays (a 1 % Delta of the académie: 369 -> 320 MB at its peak)."""
     overlays: dict[str, tuple[pa.Table, dict[str, list[str]]]] = field(default_factory=dict)
     """Per layered frame, its overlay rows and keys (kind -> jointures)."""
     presence_overlay: tuple[pa.Table, dict[str, list[str]]] | None = None
@@ -326,7 +327,7 @@ class State:
         """Read by the calling thread alone: an ingestion opens the state while it parses
         the Delta on the other core (:mod:`ent_audit.store.ingest`)."""
         narrow = {
-            name: read_frame(folder, meta, name, cols, threads=False)
+            name: read_frame(folder, meta, name, cols, threads=False, dictionary=True)
             for name, cols in _narrow_columns().items()
         }
         overlays = {
