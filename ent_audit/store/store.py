@@ -207,19 +207,17 @@ class Store:
         """The current state's frames ``columns`` names (no other frame is read), held lean
         (:mod:`ent_audit.store.tables`): string columns decoded straight from Parquet into
         dictionary arrays, for a process that keeps the state open (the roster explorer)."""
-        with self._reading() as state:
-            if state is None:
-                raise StoreError(f"{self.path}: aucune extraction ingérée")
-            meta = _read_meta(state)
+        with self.reading() as r:
             tables, schemas = {}, {}
             for name, cols in columns.items():
-                if name not in meta.get("frames", []):
+                if name not in r.meta.get("frames", []):
                     continue
-                tables[name] = partial.read_frame(state, meta, name, cols, dictionary=True)
-                whole = pq.read_schema(state / partial.FRAMES_DIR / f"{name}.parquet")
+                tables[name] = partial.read_frame(r.state, r.meta, name, cols, dictionary=True)
+                whole = pq.read_schema(r.state / partial.FRAMES_DIR / f"{name}.parquet")
                 names = whole.names if cols is None else list(cols)
                 schemas[name] = pa.schema([whole.field(c) for c in names], metadata=whole.metadata)
-            lean = StateTables.read(self.read_info(state, meta), tables, meta["links"], schemas)
+            info = self.read_info(r.state, r.meta)
+            lean = StateTables.read(info, tables, r.meta["links"], schemas)
         del tables
         release_unused()
         return lean
