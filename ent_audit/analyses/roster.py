@@ -50,6 +50,7 @@ from ent_audit.aaf.frames import STRING, arrow_strings, isin
 from ent_audit.aaf.population import NEEDS, Profile, at_schools, live, memberships, schools
 from ent_audit.aaf.snapshot import Snapshot
 from ent_audit.analyses import quality
+from ent_audit.analyses.activity import indicators as activity_indicators
 from ent_audit.analyses.activity import inputs as activity_inputs
 from ent_audit.exceptions import ParameterError
 from ent_audit.privacy import Pseudonymiser
@@ -66,7 +67,6 @@ ACTIVITY_COLUMNS = ("uai", "date", "profile", "connections", "unique_visitors")
 as the provider's daily CSV has it (``UAI;Date;Profil;Connexions;Visiteurs uniques``).
 ``ent_audit.analyses.activity`` produces it; an optional ``accounts_activated`` column tells
 whether the ENT is open (a teacher or director account activated)."""
-OPEN_PROFILES = (str(Profile.TEACHER), str(Profile.DIRECTOR))
 NO_ACTIVITY_NOTE = (
     "Aucune donnée d'activité fournie : l'activité vient du prestataire de l'ENT (export "
     "quotidien par école), pas de l'AAF. Ouvrez l'explorateur avec le paramètre « activity » "
@@ -832,12 +832,18 @@ def sparkline(values: pd.Series | Iterable[float]) -> str:
 
 
 def is_open(school_activity: pd.DataFrame) -> bool | None:
-    """ENT open (design.md): at least one teacher account of the school activated. ``None``
-    when the activity frame does not say (no activity, or no ``accounts_activated``)."""
+    """ENT open, as the pilot console says it (:func:`ent_audit.analyses.activity.is_open`):
+    the teachers' and director's activated accounts on each profile's last day, summed.
+    ``None`` when the activity frame does not say (no activity, or no
+    ``accounts_activated``)."""
     if school_activity.empty or "accounts_activated" not in school_activity:
         return None
-    teachers = school_activity[school_activity["profile"].isin(OPEN_PROFILES).to_numpy(dtype=bool)]
-    return bool((teachers["accounts_activated"].fillna(0) > 0).any())
+    last = school_activity.sort_values("date", kind="stable").drop_duplicates(
+        "profile", keep="last"
+    )
+    teachers = last["profile"].isin(activity_indicators.OPEN_PROFILES).to_numpy(dtype=bool)
+    activated = int(last.loc[teachers, "accounts_activated"].fillna(0).sum())
+    return bool(activity_indicators.is_open(activated))
 
 
 # -- summary ----------------------------------------------------------------------------------

@@ -360,3 +360,39 @@ def test_a_lean_state_without_an_audit_is_refused(world):
     state = world["store"].latest_tables(roster.needs())
     with pytest.raises(ParameterError, match="audit"):
         roster.prepare(state, world["pseudo"])
+
+
+def test_the_explorer_says_open_as_the_pilot_console_does():
+    """One definition (activity.is_open): the teachers' and director's activated accounts on
+    each profile's last day; an account activated then withdrawn no longer opens the ENT."""
+    from ent_audit.analyses.activity import indicators
+    from ent_audit.analyses.activity.indicators import DailyFigures, Period
+
+    days = pd.to_datetime(["2026-09-07", "2026-09-08"])
+
+    def school(uai, teacher, director):
+        return pd.DataFrame(
+            {
+                "uai": uai,
+                "date": [*days, *days],
+                "profile": ["teacher", "teacher", "director", "director"],
+                "connections": 1,
+                "unique_visitors": 1,
+                "accounts_activated": [*teacher, *director],
+            }
+        )
+
+    cases = {
+        "0310001A": ((1, 1), (0, 0)),  # a teacher account: open
+        "0310002B": ((0, 0), (0, 1)),  # the director's, on the last day: open
+        "0310003C": ((2, 0), (0, 0)),  # activated, then withdrawn: not open
+    }
+    frames = {u: school(u, t, d) for u, (t, d) in cases.items()}
+    daily = pd.concat(frames.values(), ignore_index=True).rename(
+        columns={"accounts_activated": "activated"}
+    )
+    last = DailyFigures.of(daily, Period(days[0].date(), days[-1].date())).last
+    teach = last[last["profile"].isin(indicators.OPEN_PROFILES)]
+    console = indicators.is_open(teach.groupby("uai")["activated"].sum()).to_dict()
+    explorer = {u: roster.is_open(f) for u, f in frames.items()}
+    assert explorer == console == {"0310001A": True, "0310002B": True, "0310003C": False}

@@ -714,6 +714,17 @@ def _change(now: pd.Series, before: pd.Series) -> pd.Series:
     return ((now.astype(float) - b) / b.where(b > 0)).round(4)
 
 
+OPEN_PROFILES = (str(Profile.TEACHER), str(Profile.DIRECTOR))
+"""Whose activated accounts open a school's ENT (design.md: "ENT open")."""
+
+
+def is_open(activated_teachers, open_threshold: int = 1):
+    """The one definition of an open ENT: at least ``open_threshold`` activated accounts of
+    the school's teachers and director (a number, or a Series of them). The console and the
+    roster explorer both ask here."""
+    return activated_teachers >= open_threshold
+
+
 FUNNEL = ("loaded", "activated", "active_7d", "active_30d")
 ACTIVITY = ("visits", "unique_visitors", "connections")
 
@@ -739,7 +750,7 @@ def _levels(activity, funnel, schools, last, period: Period, open_threshold: int
     out = schools.copy()
     for c in (*FUNNEL, *ACTIVITY, "activated_teachers"):
         out[c] = out["uai"].map(sch[c]).fillna(0).astype(int)
-    out["open"] = out["activated_teachers"] >= open_threshold
+    out["open"] = is_open(out["activated_teachers"], open_threshold)
     when = dict(zip(last["uai"], last["last_activity"], strict=True))
     out["last_activity"] = pd.to_datetime(out["uai"].map(when), errors="coerce")
     quiet = pd.Timestamp(period.end - dt.timedelta(days=QUIET_DAYS - 1))
@@ -797,7 +808,7 @@ def _activated_from_daily(funnel, last: pd.DataFrame, schools) -> pd.DataFrame:
     """Activated accounts from the daily CSV's last row per school and profile, up to the
     period's end (:attr:`DailyFigures.last`)."""
     last = last.merge(schools[["uai", "circonscription", "departement"]], on="uai")
-    teach = last["profile"].isin([str(Profile.TEACHER), str(Profile.DIRECTOR)])
+    teach = last["profile"].isin(OPEN_PROFILES)
     rows = []
     for keys, g in (
         (["uai", "profile"], 6), (["uai"], 7), (["circonscription", "profile"], 10),
