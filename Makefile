@@ -34,14 +34,15 @@ demo: $(STAMP)
 # Chromium for the rendered-report tests. Installed when missing (CI machines start bare).
 SYSTEM_PACKAGES := openssh-server chromium
 
-# `make test`: lint, then the whole suite (real sshd, real kernels, real Chromium); the 15
-# slowest tests listed at the end, to keep the suite well under CI's 15 minutes.
+# `make test`: lint, then the whole suite (real sshd, real kernels, real Chromium) on every
+# core (pytest-xdist; a test file stays on one worker, so its module fixtures are built once);
+# the 15 slowest tests listed at the end, to keep the suite well under CI's 15 minutes.
 test: $(STAMP) system-packages lint
-	$(BIN)/python -m pytest -q --durations=15
+	$(BIN)/python -m pytest -q -n auto --dist loadfile --durations=15
 
 # `make check`: lint and the fast tests, in under a minute, while you work.
 check: $(STAMP) lint
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -n auto --dist loadfile -m "not slow"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
