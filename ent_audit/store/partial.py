@@ -490,8 +490,10 @@ def _narrow_columns() -> dict[str, tuple[str, ...]]:
 
 
 def _filtered(path: Path, where: Where) -> pa.Table:
-    """The rows of a Parquet file ``where`` names, filtered batch by batch as decoded."""
-    return _kept(path, lambda t: _any(t, where))
+    """The rows of a Parquet file ``where`` names, filtered batch by batch as decoded; its
+    repeated string columns decoded as dictionaries (:func:`repeated`: a third less time on
+    an académie's guardians), back to strings once filtered."""
+    return _kept(path, lambda t: _any(t, where), dictionary=repeated(path))
 
 
 def _kept(
@@ -500,22 +502,30 @@ def _kept(
     columns: Sequence[str] | None = None,
     *,
     threads: bool = False,
+    dictionary: Sequence[str] = (),
 ) -> pa.Table:
     """The rows of a Parquet file ``keep`` selects, decided batch by batch as decoded: the
-    file is never held whole beside what is kept (a layered frame's base, a compaction's)."""
+    file is never held whole beside what is kept (a layered frame's base, a compaction's).
+    ``dictionary``: string columns decoded as dictionary arrays, cast back to strings once
+    their batch is filtered (same values, same types)."""
     cols = None if columns is None else list(columns)
     try:
-        pf = pq.ParquetFile(path)
+        pf = pq.ParquetFile(path, read_dictionary=list(dictionary) or None)
+        target = pq.read_schema(path) if dictionary else None
         parts = []
         for batch in pf.iter_batches(batch_size=BATCH_ROWS, columns=cols, use_threads=threads):
             table = pa.Table.from_batches([batch])
-            parts.append(table.filter(pa.array(keep(table))))
+            table = table.filter(pa.array(keep(table)))
+            if target is not None:
+                fields = [target.field(n) for n in table.column_names]
+                table = table.cast(pa.schema(fields, metadata=target.metadata))
+            parts.append(table)
     except FileNotFoundError:
         raise StoreCorruptError(path, "fichier absent") from None
     except Exception as err:  # pyarrow raises several unrelated types for a damaged file
         raise StoreCorruptError(path, f"{type(err).__name__}: {err}") from None
     if not parts:
-        empty = pf.schema_arrow.empty_table()
+        empty = (target if target is not None else pf.schema_arrow).empty_table()
         return empty if cols is None else empty.select(cols)
     return pa.concat_tables(parts)
 

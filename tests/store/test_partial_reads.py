@@ -46,3 +46,29 @@ def test_ids_are_read_plain_and_repeated_values_as_dictionaries(tmp_path):
     assert pa.types.is_dictionary(got.schema.field("structure").type)
     assert got.column("structure").cast(pa.string()).equals(table.column("structure"))
     assert got.column("person").equals(table.column("person"))
+
+
+def test_a_filtered_read_decodes_repeated_values_as_dictionaries_and_gives_strings(tmp_path):
+    n = 200_000
+    rng = np.random.default_rng(1)
+    frame = pa.table(
+        {
+            "jointure": pa.array([rng.bytes(8).hex() for _ in range(n)]),
+            "city": pa.array([f"ville {i % 30}" if i % 7 else None for i in range(n)]),
+            "line": pa.array(np.arange(n)),
+        }
+    ).to_pandas()
+    frame["jointure"] = frame["jointure"].astype("string[pyarrow]")
+    frame["city"] = frame["city"].astype("string[pyarrow]")
+    path = tmp_path / "people.parquet"
+    frame.to_parquet(path, index=False)  # the store's own writing: pandas' dtypes kept
+    assert partial.repeated(path) == ["city"]
+    ids = [*frame["jointure"].iloc[::997].tolist(), "absent"]
+    got = partial._filtered(path, [("jointure", ids)])
+    want = partial._kept(path, lambda t: partial._any(t, [("jointure", ids)]))
+    assert got.schema.equals(want.schema, check_metadata=True)
+    assert got.equals(want) and got.num_rows == len(ids) - 1
+    assert got.to_pandas().equals(frame.iloc[::997].reset_index(drop=True))
+    assert list(got.to_pandas().dtypes) == list(frame.dtypes)
+    none = partial._filtered(path, [("jointure", ["absent"])])
+    assert none.num_rows == 0 and none.schema.equals(want.schema)
