@@ -12,18 +12,22 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from ent_audit import memory
-from ent_audit.aaf.snapshot import Snapshot, load
-from ent_audit.analyses import overview
 from ent_audit.checks import ExitCode
 from ent_audit.exceptions import EntAuditError, IngestAborted
 from ent_audit.io import write_json
 from ent_audit.reports import registry
-from ent_audit.reports import runner as report
 from ent_audit.store.store import Store
+
+if TYPE_CHECKING:
+    from ent_audit.aaf.snapshot import Snapshot
+
+# The report runner (yaml, the page templates) and the overview are imported by the commands
+# that use them: ``ent-audit ingest`` starts without them (a Delta's whole run is measured).
 
 EXIT_OK, EXIT_FINDINGS, EXIT_BAD_INPUT = ExitCode.OK, ExitCode.FINDINGS, ExitCode.ERROR
 
@@ -38,6 +42,8 @@ STATUS_LABELS = {"ingested": "ingérée", "already": "déjà ingérée", "refuse
 
 
 def _print_snapshot(snap: Snapshot, seconds: float, out=None) -> None:
+    from ent_audit.analyses import overview
+
     out = out or sys.stdout
     e = snap.extraction
     mb = snap.files["bytes"].sum() / 1e6
@@ -65,6 +71,8 @@ def _print_snapshot(snap: Snapshot, seconds: float, out=None) -> None:
 
 
 def cmd_load(args: argparse.Namespace) -> int:
+    from ent_audit.aaf.snapshot import load
+
     t0 = time.perf_counter()
     snap = load(args.path, recover=args.recover, workers=args.workers)
     _print_snapshot(snap, time.perf_counter() - t0)
@@ -253,6 +261,7 @@ def cmd_national(args: argparse.Namespace) -> int:
 def _run_label(r) -> str:
     """The page's own verdict (CONFORME, À SURVEILLER, ÉCHEC), so the terminal, the banner
     and the index say the same; « n'a pas pu s'exécuter » when there is no page verdict."""
+    from ent_audit.reports import runner as report
     from ent_audit.reports.page import verdict_label
 
     kind = r.summary.get("verdict") if r.status != "error" else None
@@ -260,6 +269,8 @@ def _run_label(r) -> str:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from ent_audit.reports import runner as report
+
     params, files = report.read_params(args.params)
     names = (
         [r.name for r in registry.scheduled()]
@@ -322,6 +333,8 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from ent_audit.aaf.snapshot import load
+
     out = Path(args.out)
     t0 = time.perf_counter()
     res = _synth(args, out)
@@ -735,10 +748,10 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--keep",
         type=_positive,
-        default=report.KEEP,
+        default=registry.KEEP,
         metavar="N",
         help="exécutions gardées par rapport, les plus anciennes supprimées "
-        f"(défaut: {report.KEEP})",
+        f"(défaut: {registry.KEEP})",
     )
     s.set_defaults(func=cmd_report)
 

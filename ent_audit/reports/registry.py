@@ -14,6 +14,9 @@ from ent_audit.exceptions import ReportNotFound
 
 PACKAGED = Path(__file__).resolve().parent / "notebooks"
 CHECKOUT = Path(__file__).resolve().parents[2] / "notebooks"
+KEEP = 30
+"""Runs of a report kept by ``ent-audit report`` (``--keep``): nightly runs do not pile up
+(here, not in the runner: the command line reads it without importing papermill's side)."""
 
 
 @dataclass(frozen=True)

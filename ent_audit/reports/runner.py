@@ -46,10 +46,9 @@ from ent_audit.reports.notebook import PLOTLY_MIME, SUMMARY_MIME
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 STYLESHEET = TEMPLATES / "ent_audit" / "static" / "report.css"
 CHECKOUT = Path(__file__).resolve().parents[2]
-KEEP = 30
+KEEP = registry.KEEP
 OUTPUT_MODE = 0o644
 """summary.json and manifest.json are for auditors: readable, unlike the store's files."""
-"""Runs of a report kept by ``ent-audit report`` (``--keep``): nightly runs do not pile up."""
 RUN_NAME = re.compile(r"\d{8}T\d{6}\d*Z")
 KERNEL_NAME = "ent-audit"
 LIBRARIES = (

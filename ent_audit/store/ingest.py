@@ -516,6 +516,13 @@ def _ingest_rest(
     else:
         previous = store.read_snapshot(state_dir) if state_dir else None
     reconcile = bool(history) and history[-1]["extraction"] == "delta"
+    history_of = None
+    if files is not None:
+        # Only the people the Delta may move are placed and pseudonymised again, and only
+        # their history is updated (:mod:`.partial` carries everyone else's over); their
+        # history is read (Arrow, mostly without the GIL) while the journal is computed.
+        people = presence.identified(presence.affected(state, incoming, new_state), store.key)
+        history_of = _background(files.presence_of, people["pseudonym"])
     changes = journal.changes(
         previous, incoming, new_state, store.key, reconcile=reconcile, sliced=files is not None
     )
@@ -527,11 +534,9 @@ def _ingest_rest(
     # --
     written = None
     if files is not None:
-        # Only the people the Delta may move are placed and pseudonymised again, and only
-        # their history is updated (:mod:`.partial` carries everyone else's over).
-        people = presence.identified(presence.affected(state, incoming, new_state), store.key)
+        assert history_of is not None
         now = presence.present(new_state, store.key, people)
-        theirs = files.presence_of(people["pseudonym"])
+        theirs = history_of.result()
         theirs = presence.typed(theirs[presence.listed(theirs, people)])
         updated = presence.update(theirs, now, info.date)
         written = partial.write_plan(

@@ -115,8 +115,26 @@ def _any(table: pa.Table, where: Where) -> np.ndarray:
     out = np.zeros(table.num_rows, dtype=bool)
     for column, ids in where:
         if len(ids) and table.num_rows:
-            out |= isin(table[column], ids)
+            out |= _isin(table[column], ids)
     return out
+
+
+def _isin(column: pa.ChunkedArray | pa.Array | pd.Series, ids) -> np.ndarray:
+    """:func:`~ent_audit.aaf.frames.isin`; a dictionary array is looked up by its dictionary
+    (a few thousand structures), never decoded into a string per row."""
+    if not (isinstance(column, pa.Array | pa.ChunkedArray) and pa.types.is_dictionary(column.type)):
+        return isin(column, ids)
+    chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+    value_set = arrow_strings(ids)
+    missing = value_set.null_count > 0  # as pc.is_in: a missing value matches a missing id
+    parts = [
+        pc.is_in(c.dictionary.cast(pa.string()), value_set=value_set)
+        .take(c.indices)
+        .fill_null(missing)
+        .to_numpy(zero_copy_only=False)
+        for c in chunks
+    ]
+    return np.concatenate(parts).astype(bool) if parts else np.zeros(0, dtype=bool)
 
 
 def _ids(*parts) -> pa.Array:
@@ -181,16 +199,17 @@ def read_table(
     columns: Sequence[str] | None = None,
     *,
     threads: bool = True,
-    dictionary: bool = False,
+    dictionary: bool | Sequence[str] = False,
 ) -> pa.Table:
     """One Parquet file as Arrow (pandas' own dtypes come back from its metadata on
     ``to_pandas``), a missing or damaged file named. ``threads``: decoded by Arrow's pool
     (both cores), else by the calling thread alone. ``dictionary``: string columns decoded
-    straight into dictionary arrays (Parquet stores them so), never as one string per row."""
+    straight into dictionary arrays (Parquet stores them so), never as one string per row;
+    or the names of the string columns so decoded (:func:`repeated`)."""
     cols = None if columns is None else list(columns)
     try:
-        if dictionary:
-            return _read_dictionary(path, cols, threads)
+        if dictionary is not False:
+            return _read_dictionary(path, cols, threads, None if dictionary is True else dictionary)
         return pq.read_table(path, columns=cols, use_threads=threads)
     except FileNotFoundError:
         raise StoreCorruptError(path, "fichier absent") from None
@@ -198,23 +217,56 @@ def read_table(
         raise StoreCorruptError(path, f"{type(err).__name__}: {err}") from None
 
 
-def _read_dictionary(path: Path, columns: list[str] | None, threads: bool) -> pa.Table:
-    """:func:`read_table` with string columns as dictionary arrays, read column by column:
-    one dictionary per column (``pq.read_table`` repeats it in every batch it cuts, three
-    times the memory on an académie's guardian links) and one column's pages decoded at a
-    time."""
+def _read_dictionary(
+    path: Path, columns: list[str] | None, threads: bool, which: Sequence[str] | None = None
+) -> pa.Table:
+    """:func:`read_table` with string columns (``which`` of them) as dictionary arrays, read
+    column by column: one dictionary per column (``pq.read_table`` repeats it in every batch
+    it cuts, three times the memory on an académie's guardian links) and one column's pages
+    decoded at a time."""
     with pq.ParquetFile(path) as probe:
         whole = probe.schema_arrow
     names = whole.names if columns is None else columns
     strings = [
-        n for n in names if pa.types.is_string(whole.field(n).type)
-        or pa.types.is_large_string(whole.field(n).type)
+        n for n in names if (pa.types.is_string(whole.field(n).type)
+        or pa.types.is_large_string(whole.field(n).type)) and (which is None or n in which)
     ]  # fmt: skip
     with pq.ParquetFile(path, read_dictionary=strings) as pf:
         if not names:
             return pf.read(columns=[], use_threads=threads)
         arrays = [pf.read(columns=[n], use_threads=threads).column(0) for n in names]
     return pa.Table.from_arrays(arrays, names=names).replace_schema_metadata(whole.metadata)
+
+
+SMALL_DICTIONARY = 1 << 18
+"""A string column whose Parquet dictionary page is under this many bytes (compressed) holds
+values that repeat (names, codes, structures): it is decoded faster, and held smaller, as a
+dictionary array. Ids (a value per row) overflow the writer's 1 MB dictionary, which falls
+back to plain pages: decoding those into a dictionary hashes every value, 4 to 6 times the
+time of a plain decode (an académie's guardian links: 281 ms against 47)."""
+
+
+def repeated(path: Path, columns: Sequence[str] | None = None) -> list[str]:
+    """The string columns of a Parquet file (among ``columns``) whose values repeat: a small
+    dictionary page in every row group (:data:`SMALL_DICTIONARY`). Only the speed and the
+    memory of a read depend on it, never its values."""
+    meta = pq.read_metadata(path)
+    schema_ = meta.schema.to_arrow_schema()
+    names = schema_.names if columns is None else list(columns)
+    out = []
+    for n in names:
+        t = schema_.field(n).type
+        if not (pa.types.is_string(t) or pa.types.is_large_string(t)):
+            continue
+        i = schema_.get_field_index(n)
+        chunks = [meta.row_group(g).column(i) for g in range(meta.num_row_groups)]
+        if all(
+            c.has_dictionary_page
+            and c.data_page_offset - c.dictionary_page_offset < SMALL_DICTIONARY
+            for c in chunks
+        ):
+            out.append(n)
+    return out
 
 
 def layered(meta: Mapping) -> dict[str, int]:
@@ -229,11 +281,12 @@ def read_frame(
     columns: Sequence[str] | None = None,
     *,
     threads: bool = True,
-    dictionary: bool = False,
+    dictionary: bool | Sequence[str] = False,
 ) -> pa.Table:
     """Frame ``name`` of a state folder: the base rows no overlay record owns, then the
     overlay rows; ``columns``: only these (``()``: none, the row count only);
-    ``dictionary``: string columns as dictionary arrays (see :func:`read_table`)."""
+    ``dictionary``: string columns (or these ones) as dictionary arrays (see
+    :func:`read_table`)."""
     base_path = folder / FRAMES_DIR / f"{name}.parquet"
     if name not in layered(meta):
         return read_table(base_path, columns, threads=threads, dictionary=dictionary)
@@ -241,7 +294,7 @@ def read_frame(
     top = read_table(folder / OVERLAY_DIR / f"{name}.parquet", need, dictionary=dictionary)
     keys = _keys(read_table(folder / OVERLAY_DIR / f"{name}.keys.parquet"))
     if dictionary:  # compact as read: filtered whole
-        base = read_table(base_path, need, threads=threads, dictionary=True)
+        base = read_table(base_path, need, threads=threads, dictionary=dictionary)
         base = base.filter(pa.array(~owned(base, name, keys)))
     else:  # filtered as decoded, never held whole beside what is kept
         base = _kept(base_path, lambda t: ~owned(t, name, keys), need, threads=threads)
@@ -315,9 +368,12 @@ class State:
     folder: Path
     meta: dict
     narrow: dict[str, pa.Table]
-    """Per frame, the merged columns the slice and the counts read: entities' jointures, and
-    the person, structure and origin columns of the link tables that place people; strings as
-    dictionary arrays (a 1 % Delta of the académie: 369 -> 320 MB at its peak)."""
+    """Per link table placing people, the merged columns the slice reads: person, structure
+    and origin. Repeated values (structures, kinds) as dictionary arrays, ids plain
+    (:func:`repeated`: a 1 % Delta of the académie decodes them in 0.3 s of CPU instead of
+    1.0); let go by :func:`delta_slice` once it knows its people, before it reads its rows."""
+    counts: dict[str, int]
+    """Records per entity frame (merged)."""
     overlays: dict[str, tuple[pa.Table, dict[str, list[str]]]] = field(default_factory=dict)
     """Per layered frame, its overlay rows and keys (kind -> jointures)."""
     presence_overlay: tuple[pa.Table, dict[str, list[str]]] | None = None
@@ -327,7 +383,14 @@ class State:
         """Read by the calling thread alone: an ingestion opens the state while it parses
         the Delta on the other core (:mod:`ent_audit.store.ingest`)."""
         narrow = {
-            name: read_frame(folder, meta, name, cols, threads=False, dictionary=True)
+            name: read_frame(
+                folder,
+                meta,
+                name,
+                cols,
+                threads=False,
+                dictionary=repeated(folder / FRAMES_DIR / f"{name}.parquet", cols),
+            )
             for name, cols in _narrow_columns().items()
         }
         overlays = {
@@ -343,7 +406,8 @@ class State:
                 read_table(folder / PRESENCE_OVERLAY),
                 _keys(read_table(folder / PRESENCE_KEYS), "pseudonym"),
             )
-        return cls(folder, meta, narrow, overlays, top)
+        counts = {k.frame: _records(folder, meta, k.frame, overlays) for k in schema.KINDS.values()}
+        return cls(folder, meta, narrow, counts, overlays, top)
 
     @property
     def names(self) -> list[str]:
@@ -386,18 +450,36 @@ class State:
         return pq.read_schema(self.folder / PRESENCE).empty_table()
 
     def records(self) -> dict[str, int]:
-        """Records per entity frame (a state's jointures are present and unique:
-        :meth:`ent_audit.store.Store.verify`)."""
-        return {k.frame: self.narrow[k.frame].num_rows for k in schema.KINDS.values()}
+        """Records per entity frame."""
+        return dict(self.counts)
 
     def base_rows(self, name: str) -> int:
         return pq.read_metadata(self.folder / FRAMES_DIR / f"{name}.parquet").num_rows
 
 
+def _records(
+    folder: Path, meta: Mapping, name: str, overlays: Mapping[str, tuple[pa.Table, Mapping]]
+) -> int:
+    """Records of entity frame ``name``, merged: the base's (its file's metadata) less those
+    its overlay replaces, plus the overlay's (a state's jointures are present and unique:
+    :meth:`ent_audit.store.Store.verify`)."""
+    base_path = folder / FRAMES_DIR / f"{name}.parquet"
+    if name not in overlays:
+        try:
+            return pq.read_metadata(base_path).num_rows
+        except FileNotFoundError:
+            raise StoreCorruptError(base_path, "fichier absent") from None
+        except Exception as err:  # pyarrow raises several unrelated types for a damaged file
+            raise StoreCorruptError(base_path, f"{type(err).__name__}: {err}") from None
+    top, keys = overlays[name]
+    base = read_table(base_path, ["jointure"], threads=False)
+    return int((~owned(base, name, keys)).sum()) + top.num_rows
+
+
 @functools.cache
 def _narrow_columns() -> dict[str, tuple[str, ...]]:
-    """The columns :meth:`State.open` reads: what :func:`delta_slice` and the counts need."""
-    out: dict[str, tuple[str, ...]] = {k.frame: ("jointure",) for k in schema.KINDS.values()}
+    """The columns :meth:`State.open` reads: what :func:`delta_slice` needs."""
+    out: dict[str, tuple[str, ...]] = {}
     for name, (column, kind_col) in _MEMBERS.items():
         cols = (column, "structure", *([kind_col] if kind_col else []), *key_columns(name))
         out[name] = tuple(dict.fromkeys(cols))
@@ -408,8 +490,10 @@ def _narrow_columns() -> dict[str, tuple[str, ...]]:
 
 
 def _filtered(path: Path, where: Where) -> pa.Table:
-    """The rows of a Parquet file ``where`` names, filtered batch by batch as decoded."""
-    return _kept(path, lambda t: _any(t, where))
+    """The rows of a Parquet file ``where`` names, filtered batch by batch as decoded; its
+    repeated string columns decoded as dictionaries (:func:`repeated`: a third less time on
+    an académie's guardians), back to strings once filtered."""
+    return _kept(path, lambda t: _any(t, where), dictionary=repeated(path))
 
 
 def _kept(
@@ -418,22 +502,30 @@ def _kept(
     columns: Sequence[str] | None = None,
     *,
     threads: bool = False,
+    dictionary: Sequence[str] = (),
 ) -> pa.Table:
     """The rows of a Parquet file ``keep`` selects, decided batch by batch as decoded: the
-    file is never held whole beside what is kept (a layered frame's base, a compaction's)."""
+    file is never held whole beside what is kept (a layered frame's base, a compaction's).
+    ``dictionary``: string columns decoded as dictionary arrays, cast back to strings once
+    their batch is filtered (same values, same types)."""
     cols = None if columns is None else list(columns)
     try:
-        pf = pq.ParquetFile(path)
+        pf = pq.ParquetFile(path, read_dictionary=list(dictionary) or None)
+        target = pq.read_schema(path) if dictionary else None
         parts = []
         for batch in pf.iter_batches(batch_size=BATCH_ROWS, columns=cols, use_threads=threads):
             table = pa.Table.from_batches([batch])
-            parts.append(table.filter(pa.array(keep(table))))
+            table = table.filter(pa.array(keep(table)))
+            if target is not None:
+                fields = [target.field(n) for n in table.column_names]
+                table = table.cast(pa.schema(fields, metadata=target.metadata))
+            parts.append(table)
     except FileNotFoundError:
         raise StoreCorruptError(path, "fichier absent") from None
     except Exception as err:  # pyarrow raises several unrelated types for a damaged file
         raise StoreCorruptError(path, f"{type(err).__name__}: {err}") from None
     if not parts:
-        empty = pf.schema_arrow.empty_table()
+        empty = (target if target is not None else pf.schema_arrow).empty_table()
         return empty if cols is None else empty.select(cols)
     return pa.concat_tables(parts)
 
@@ -465,6 +557,10 @@ def delta_slice(state: State, delta: Snapshot) -> Snapshot:
     guardians = _ids(_ids(ids[schema.GUARDIAN.name]), mentioned, near["guardian"])
     theirs = sg.filter(pa.array(_any(sg, [("guardian", guardians)])))
     students = _ids(students, theirs["student"])
+    # The slice's people are known: the placing columns go before its rows are read (they
+    # would add to the ingestion's peak).
+    del t, sg, near, theirs
+    state.narrow.clear()
     staff = _ids(*staff)
     everyone = _ids(students, guardians, staff)
     people = {
@@ -563,7 +659,8 @@ def write_plan(
             overlaid += state.overlays[name][0].num_rows if name in state.overlays else 0
             continue
         if name in counts:  # the merged rows the Delta's records own give way to theirs
-            gone = owned(state.narrow[name], name, ids).sum()
+            # (the slice holds every row of the records the Delta names)
+            gone = owned(before[name], name, ids).sum()
             counts[name] += int(owned(frame, name, ids).sum() - gone)
         if name in WHOLE:
             frames[name] = concat([frame])

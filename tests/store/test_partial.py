@@ -181,3 +181,19 @@ def test_a_damaged_overlay_is_named_and_the_next_delta_changes_nothing(archives,
     with pytest.raises(IngestAborted, match=r"overlay/students\.parquet"):
         store.ingest([d2], overlay_days=30)
     assert tree_hash(store.path) == frozen
+
+
+def test_a_layered_state_opens_with_its_merged_counts_and_placing_columns(archives, tmp_path):
+    store = Store(tmp_path / "store")
+    first, d1, d2, _ = archives
+    store.ingest([first])
+    store.ingest([d1, d2], overlay_days=30)
+    assert _meta(store)["overlay"]["students"]
+    state = partial.State.open(store.current(), _meta(store))
+    latest = store.latest()
+    assert state.records() == latest.counts()
+    for name, table in state.narrow.items():
+        want = latest.frames()[name][list(table.column_names)]
+        got = table.to_pandas()
+        got = got.astype({c: want[c].dtype for c in got.columns})
+        pd.testing.assert_frame_equal(_canon(got), _canon(want), obj=name)
