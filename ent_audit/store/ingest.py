@@ -60,7 +60,7 @@ from ent_audit.exceptions import (
     StoreError,
 )
 from ent_audit.io import sha256
-from ent_audit.store import journal, partial, presence, pseudonym
+from ent_audit.store import journal, partial, presence, pseudonym, sides
 from ent_audit.store.apply import MAX_GAP_DAYS, Anomaly, apply_delta, check_delta
 
 if TYPE_CHECKING:
@@ -511,19 +511,21 @@ def _ingest_rest(
     of these state files (:mod:`ent_audit.store.partial`): the new files are these with its
     rows replaced."""
     # -- change journal and reconciliation (ent_audit.store.journal) --
-    if info.extraction == "delta":
-        previous = state
-    else:
-        previous = store.read_snapshot(state_dir) if state_dir else None
     reconcile = bool(history) and history[-1]["extraction"] == "delta"
-    changes = journal.changes(
-        previous, incoming, new_state, store.key, reconcile=reconcile, sliced=files is not None
-    )
+    if info.extraction == "delta":
+        changes = journal.changes(
+            state, incoming, new_state, store.key, reconcile=reconcile, sliced=files is not None
+        )
+    elif state_dir is not None:
+        # Neither state whole a second time: the previous one is read from its files, by
+        # batches, then around the records that differ (:func:`journal.complete_changes`).
+        before = sides.FileSide(state_dir, store.read_meta(state_dir))
+        changes = journal.complete_changes(
+            before, sides.MemorySide(new_state), store.key, reconcile=reconcile
+        )
+    else:  # a first Complet changes nothing
+        changes = journal.empty()
     divergences = journal.divergences(changes)
-    if info.extraction == "complete":
-        # Its previous state, read whole for the journal, is not needed again: let it go
-        # before the presence history is computed (an académie: 290 MB).
-        previous = None
     # --
     written = None
     if files is not None:

@@ -238,21 +238,44 @@ def update(
     if not len(open_):  # a first Complet: everyone opens a spell
         new = now.assign(first_seen=day, last_seen=day, departed=pd.NaT)
         return typed(_sorted(pd.concat([closed, new[list(COLUMNS)]], ignore_index=True)))
-    left = open_.assign(_k=_key(open_)).merge(
-        now.assign(_k=_key(now))[["_k", "level"]],
-        on="_k",
-        how="left",
-        suffixes=("", "_now"),
-        indicator=True,
-    )
-    seen = left["_merge"] == "both"
+    ko, kn = _codes(open_, now)
+    # each open spell's row in ``now`` (its keys are unique: :func:`present`), or -1
+    order = np.argsort(kn, kind="stable")
+    at = np.searchsorted(kn[order], ko).clip(max=max(len(kn) - 1, 0))
+    hit = order[at] if len(kn) else np.zeros(len(ko), dtype=np.int64)
+    seen = (kn[hit] == ko) if len(kn) else np.zeros(len(ko), dtype=bool)
+    left = open_.reset_index(drop=True)
     left.loc[seen, "last_seen"] = day
-    left.loc[seen, "level"] = left.loc[seen, "level_now"]
+    left.loc[seen, "level"] = now["level"].to_numpy()[hit[seen]]
     left.loc[~seen, "departed"] = day
-    still = left.loc[seen, "_k"]
-    new = now[~isin(_key(now), still)].assign(first_seen=day, last_seen=day, departed=pd.NaT)
+    fresh = np.ones(len(now), dtype=bool)
+    fresh[hit[seen]] = False
+    new = now[fresh].assign(first_seen=day, last_seen=day, departed=pd.NaT)
     out = pd.concat([closed, left[list(COLUMNS)], new[list(COLUMNS)]], ignore_index=True)
     return typed(_sorted(out))
+
+
+def _codes(a: pd.DataFrame, b: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """One int64 per row of ``a`` and of ``b`` for its (pseudonym, kind, uai), equal when
+    they are (a missing UAI equal to an empty one): Arrow dictionary codes, not one Python
+    string per row."""
+    ka = np.zeros(len(a), dtype=np.int64)
+    kb = np.zeros(len(b), dtype=np.int64)
+    for c in KEYS:
+        both = pa.chunked_array(
+            [_strings(a[c], c == "uai"), _strings(b[c], c == "uai")], type=pa.string()
+        )
+        encoded = pc.dictionary_encode(both).combine_chunks()
+        codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        width = len(encoded.dictionary)
+        ka, kb = ka * width + codes[: len(a)], kb * width + codes[len(a) :]
+    return ka, kb
+
+
+def _strings(values: pd.Series, empty_missing: bool) -> pa.Array:
+    """As the history's keys compared them: text, a missing UAI empty."""
+    out = pa.array(values.astype(STRING).array, type=pa.string())
+    return out.fill_null("" if empty_missing else "<NA>")
 
 
 ORDER = [(c, "ascending", "at_end") for c in [*KEYS, "first_seen"]]
@@ -279,13 +302,3 @@ def listed(history: pd.DataFrame, people: pd.DataFrame) -> np.ndarray:
         ]
         hit[np.flatnonzero(hit)] = ok
     return hit
-
-
-def _key(df: pd.DataFrame) -> pd.Series:
-    return (
-        df["pseudonym"].astype(str)
-        + "|"
-        + df["kind"].astype(str)
-        + "|"
-        + df["uai"].astype(object).fillna("").astype(str)
-    )

@@ -41,7 +41,8 @@ BATCH_ROWS = 1 << 16
 """Rows converted and hashed at a time."""
 
 _MIX = np.uint64(0x9E3779B97F4A7C15)
-_NULL = np.uint64(0x2545F4914F6CDD1D)
+_SEPARATOR = "\x1f"
+_MISSING = "\x00"
 
 _PEOPLE = (schema.STUDENT, schema.GUARDIAN, schema.STAFF)
 
@@ -70,32 +71,30 @@ def _text(values: pa.Array | pa.ChunkedArray) -> pa.Array:
 
 
 def _hash(values: pa.Array) -> np.ndarray:
-    """A 64-bit hash per string (each distinct value hashed once), missing as a constant."""
-    encoded = pc.dictionary_encode(values)
-    words = pd.util.hash_array(
-        np.asarray(encoded.dictionary.to_numpy(zero_copy_only=False), dtype=object),
-        categorize=False,
+    """A 64-bit hash (SipHash, pandas') per string."""
+    return pd.util.hash_array(
+        np.asarray(values.to_numpy(zero_copy_only=False), dtype=object), categorize=False
     )
-    codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
-    out = np.full(len(values), _NULL, dtype=np.uint64)
-    known = codes >= 0
-    out[known] = words[codes[known]]
-    return out
 
 
 def _mixed(h: np.ndarray, salt: int) -> np.ndarray:
-    """``h`` scrambled with ``salt`` (a column's, a field's place), wrapping."""
+    """``h`` scrambled with ``salt`` (a field's place), wrapping."""
     with np.errstate(over="ignore"):
         x = (h ^ np.uint64(salt)) * _MIX
         return x ^ (x >> np.uint64(29))
 
 
 def _row_hashes(table: pa.Table, columns: Sequence[str]) -> np.ndarray:
-    out = np.zeros(table.num_rows, dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        for i, c in enumerate(columns):
-            out = _mixed(out + _hash(_text(table[c])), i + 1)
-    return out
+    """One hash per row of its ``columns``' text, joined by ``\\x1f``, a missing value
+    ``\\x00``: neither can be in an XML 1.0 document, so different rows join differently;
+    one string (one hash) per row, not one per value."""
+    if not columns:
+        return np.zeros(table.num_rows, dtype=np.uint64)
+    texts = [_text(table[c]) for c in columns]
+    joined = pc.binary_join_element_wise(
+        *texts, _SEPARATOR, null_handling="replace", null_replacement=_MISSING
+    )
+    return _hash(joined)
 
 
 def _joined(table: pa.Table, parts: Sequence[str]) -> pa.Array:
@@ -154,18 +153,22 @@ class Side:
                 continue
             origin = schema.LINK_TABLES[f.link].origin
             cols = [f.owner, *f.parts, *([origin] if origin else [])]
+            owners, values = [], []
             for batch in self.batches(f.link, list(dict.fromkeys(cols))):
                 if origin is not None:
                     batch = batch.filter(
                         pc.fill_null(pc.equal(arrow_strings(batch[origin]), kind.entity), False)
                     )
-                at = pc.index_in(arrow_strings(batch[f.owner]), value_set=jointures)
-                mine = pc.is_valid(at).to_numpy(zero_copy_only=False)
-                if not mine.any():
-                    continue
-                where = at.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
-                h = _mixed(_hash(_joined(batch, f.parts)), 1000 + n)
-                np.add.at(hashes, where[mine], h[mine])
+                owners.append(arrow_strings(batch[f.owner]))
+                values.append(_mixed(_hash(_joined(batch, f.parts)), 1000 + n))
+            if not owners:
+                continue
+            # one lookup per field (a lookup hashes the whole set of records again)
+            at = pc.index_in(pa.concat_arrays(owners), value_set=jointures)
+            del owners
+            mine = pc.is_valid(at).to_numpy(zero_copy_only=False)
+            where = at.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+            np.add.at(hashes, where[mine], np.concatenate(values)[mine])
         return Fingerprints(jointures, hashes)
 
     def _op(self, name: str) -> list[str]:
