@@ -60,7 +60,7 @@ from ent_audit.exceptions import (
     StoreError,
 )
 from ent_audit.io import sha256
-from ent_audit.store import journal, partial, presence, pseudonym
+from ent_audit.store import journal, partial, presence, pseudonym, sides
 from ent_audit.store.apply import MAX_GAP_DAYS, Anomaly, apply_delta, check_delta
 
 if TYPE_CHECKING:
@@ -511,10 +511,6 @@ def _ingest_rest(
     of these state files (:mod:`ent_audit.store.partial`): the new files are these with its
     rows replaced."""
     # -- change journal and reconciliation (ent_audit.store.journal) --
-    if info.extraction == "delta":
-        previous = state
-    else:
-        previous = store.read_snapshot(state_dir) if state_dir else None
     reconcile = bool(history) and history[-1]["extraction"] == "delta"
     history_of = None
     if files is not None:
@@ -523,14 +519,20 @@ def _ingest_rest(
         # history is read (Arrow, mostly without the GIL) while the journal is computed.
         people = presence.identified(presence.affected(state, incoming, new_state), store.key)
         history_of = _background(files.presence_of, people["pseudonym"])
-    changes = journal.changes(
-        previous, incoming, new_state, store.key, reconcile=reconcile, sliced=files is not None
-    )
+    if info.extraction == "delta":
+        changes = journal.changes(
+            state, incoming, new_state, store.key, reconcile=reconcile, sliced=files is not None
+        )
+    elif state_dir is not None:
+        # Neither state whole a second time: the previous one is read from its files, by
+        # batches, then around the records that differ (:func:`journal.complete_changes`).
+        before = sides.FileSide(state_dir, store.read_meta(state_dir))
+        changes = journal.complete_changes(
+            before, sides.MemorySide(new_state), store.key, reconcile=reconcile
+        )
+    else:  # a first Complet changes nothing
+        changes = journal.empty()
     divergences = journal.divergences(changes)
-    if info.extraction == "complete":
-        # Its previous state, read whole for the journal, is not needed again: let it go
-        # before the presence history is computed (an académie: 290 MB).
-        previous = None
     # --
     written = None
     if files is not None:

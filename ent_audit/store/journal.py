@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ent_audit.aaf import population, schema
 from ent_audit.aaf.diff import attribute_values, compare_kind
@@ -41,6 +42,7 @@ from ent_audit.aaf.snapshot import Snapshot
 from ent_audit.io import open_private, private_dir
 from ent_audit.store import pseudonym
 from ent_audit.store.apply import kept
+from ent_audit.store.sides import Side
 
 FILE = "journal.parquet"
 """An older store's journal, one file (read first, then the parts)."""
@@ -173,6 +175,135 @@ def changes(
     out["extraction"] = info.extraction
     out["divergence"] = reconcile and info.extraction == "complete"
     return _typed(out)
+
+
+CHUNK_RECORDS = 50_000
+"""Records whose rows :func:`complete_changes` computes at a time (a new school year changes
+most pupils: the chunks keep its memory bounded)."""
+
+_RANK = {str(Operation.APPEARED): 0, str(Operation.DISAPPEARED): 1, str(Operation.CHANGED): 2}
+
+
+def complete_changes(
+    previous: Side,
+    new: Side,
+    key: bytes,
+    *,
+    reconcile: bool = False,
+    chunk: int = CHUNK_RECORDS,
+) -> pd.DataFrame:
+    """:func:`changes` of a Complet (``new``) over a state (``previous``), neither whole in
+    memory: the same rows in the same order.
+
+    Per kind, each side's records are fingerprinted batch by batch (:mod:`.sides`); the
+    records that appeared, disappeared or whose fingerprints differ are then taken ``chunk``
+    at a time, both sides cut around them (:meth:`Side.cut`, as :func:`_around`), and today's
+    diff and decoration run on the cuts. Their rows are put back in :func:`changes`' order:
+    per kind, the appeared in the new state's order, the disappeared in the previous one's,
+    the changed by jointure (each record's attributes in the diff's order)."""
+    info = new.info
+    todo: dict[str, pa.Array] = {}
+    places: dict[str, tuple[pa.Array, pa.Array]] = {}
+    for kind in schema.KINDS.values():
+        compared = _compared(previous, new, kind)
+        a = previous.fingerprints(kind, compared)
+        b = new.fingerprints(kind, compared)
+        in_a = pc.index_in(b.jointures, value_set=a.jointures)
+        found = pc.is_valid(in_a).to_numpy(zero_copy_only=False)
+        at = in_a.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+        same = np.zeros(len(b.hashes), dtype=bool)
+        same[found] = a.hashes[at[found]] == b.hashes[found]
+        differ = b.jointures.filter(pa.array(~same))  # appeared or changed
+        gone = pc.invert(pc.is_in(a.jointures, value_set=b.jointures))
+        ids = pa.concat_arrays([differ, a.jointures.filter(gone)])
+        if len(ids):
+            todo[kind.name] = ids
+            places[kind.name] = (a.jointures, b.jointures)
+        del a, b
+    pieces: dict[str, list[pd.DataFrame]] = {name: [] for name in todo}
+    for part in _chunks(todo, chunk):
+        before_cut, after_cut = previous.cut(part), new.cut(part)
+        rows = {}
+        for name, ids in part.items():
+            kind = schema.KINDS[name]
+            cmp = compare_kind(before_cut, after_cut, kind, jointures=ids.to_pandas())
+            found_rows = pd.concat(
+                [
+                    _records(cmp.added["jointure"], Operation.APPEARED),
+                    _records(cmp.removed["jointure"], Operation.DISAPPEARED),
+                    cmp.changed.assign(operation=str(Operation.CHANGED)),
+                ],
+                ignore_index=True,
+            )
+            if len(found_rows):
+                rows[name] = found_rows
+        if not rows:
+            continue
+        wanted = {k: r["jointure"].dropna().unique() for k, r in rows.items()}
+        schools_before = _main_schools(before_cut, wanted)
+        schools_after = _main_schools(after_cut, wanted)
+        for name, found_rows in rows.items():
+            out = _decorated(
+                found_rows, schema.KINDS[name], before_cut, after_cut, key,
+                schools_before, schools_after,
+            )  # fmt: skip
+            out["_jointure"] = found_rows["jointure"].astype(STRING).to_numpy()
+            pieces[name].append(out)
+        del before_cut, after_cut
+    found = {name: _in_order(p, *places[name]) for name, p in pieces.items() if p}
+    if not found:
+        return empty()
+    out = pd.concat(list(found.values()), ignore_index=True)
+    out["date"] = pd.Timestamp(info.date)
+    out["extraction"] = info.extraction
+    out["divergence"] = reconcile and info.extraction == "complete"
+    return _typed(out)
+
+
+def _compared(previous: Side, new: Side, kind: schema.Kind) -> list[str]:
+    """The columns :func:`compare_kind` compares for ``kind``: single ones both sides have,
+    every multi-valued one."""
+    both = set(previous.columns(kind.frame)) & set(new.columns(kind.frame))
+    single = [f.column for f in kind.single if f.column != "jointure" and f.column in both]
+    return single + [f.column for f in kind.multi]
+
+
+def _chunks(todo: dict[str, pa.Array], size: int):
+    """``todo`` (ids by kind name) in parts of at most ``size`` ids."""
+    part: dict[str, pa.Array] = {}
+    room = size
+    for name, ids in todo.items():
+        start = 0
+        while start < len(ids):
+            take = ids.slice(start, room)
+            part[name] = take
+            start += len(take)
+            room -= len(take)
+            if room == 0:
+                yield part
+                part, room = {}, size
+    if part:
+        yield part
+
+
+def _in_order(pieces: list[pd.DataFrame], before: pa.Array, after: pa.Array) -> pd.DataFrame:
+    """A kind's decorated rows, computed by chunks, in :func:`changes`' order."""
+    rows = pd.concat(pieces, ignore_index=True)
+    ids = pa.array(rows.pop("_jointure").array, type=pa.string())
+    rank = rows["operation"].astype(str).map(_RANK).to_numpy()
+    place = np.zeros(len(rows), dtype=np.int64)
+    for r, side in ((0, after), (1, before)):
+        hit = rank == r
+        if hit.any():
+            at = pc.index_in(ids.filter(pa.array(hit)), value_set=side)
+            place[hit] = at.to_numpy(zero_copy_only=False)
+    hit = rank == 2
+    if hit.any():  # by jointure, as the diff sorts them (pandas' order)
+        names = pd.Series(pd.unique(pd.Series(ids.filter(pa.array(hit)), dtype=STRING)))
+        names = names.astype(STRING).sort_values().reset_index(drop=True)
+        at = pc.index_in(ids.filter(pa.array(hit)), value_set=pa.array(names.array))
+        place[hit] = at.to_numpy(zero_copy_only=False)
+    return rows.take(np.lexsort((place, rank))).reset_index(drop=True)
 
 
 def _records(jointures, operation: Operation, **extra) -> pd.DataFrame:

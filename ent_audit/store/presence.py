@@ -233,26 +233,92 @@ def update(
     """
     history = empty() if history is None else history
     day = pd.Timestamp(date)
-    closed = history[history["departed"].notna()]
-    open_ = history[history["departed"].isna()]
-    if not len(open_):  # a first Complet: everyone opens a spell
+    if not history["departed"].isna().any():  # a first Complet: everyone opens a spell
         new = now.assign(first_seen=day, last_seen=day, departed=pd.NaT)
-        return typed(_sorted(pd.concat([closed, new[list(COLUMNS)]], ignore_index=True)))
-    left = open_.assign(_k=_key(open_)).merge(
-        now.assign(_k=_key(now))[["_k", "level"]],
-        on="_k",
-        how="left",
-        suffixes=("", "_now"),
-        indicator=True,
-    )
-    seen = left["_merge"] == "both"
-    left.loc[seen, "last_seen"] = day
-    left.loc[seen, "level"] = left.loc[seen, "level_now"]
-    left.loc[~seen, "departed"] = day
-    still = left.loc[seen, "_k"]
-    new = now[~isin(_key(now), still)].assign(first_seen=day, last_seen=day, departed=pd.NaT)
-    out = pd.concat([closed, left[list(COLUMNS)], new[list(COLUMNS)]], ignore_index=True)
-    return typed(_sorted(out))
+        return typed(_sorted(pd.concat([history, new[list(COLUMNS)]], ignore_index=True)))
+    n = len(history)
+    opened = np.flatnonzero(history["departed"].isna().to_numpy())
+    closed = np.flatnonzero(history["departed"].notna().to_numpy())
+    ranks = {c: _Ranks.of(history[c], now[c]) for c in KEYS}
+    # a spell's key (pseudonym, kind, uai; a missing UAI equal to an empty one) as one int64
+    key = np.zeros(n + len(now), dtype=np.int64)
+    for c in KEYS:
+        r = ranks[c]
+        key = key * (r.width + 1) + (r.matching() if c == "uai" else r.values)
+    ko, kn = key[opened], key[n:]
+    del key
+    # each open spell's row in ``now`` (its keys are unique: :func:`present`)
+    order = np.argsort(kn, kind="stable")
+    at = np.searchsorted(kn[order], ko).clip(max=max(len(kn) - 1, 0))
+    hit = order[at] if len(kn) else np.zeros(len(ko), dtype=np.int64)
+    seen = (kn[hit] == ko) if len(kn) else np.zeros(len(ko), dtype=bool)
+    fresh = np.ones(len(now), dtype=bool)
+    fresh[hit[seen]] = False
+    fresh = np.flatnonzero(fresh)
+    # the rows: closed spells, open ones, then new ones (as they were concatenated), sorted
+    # in :data:`ORDER` by their values' ranks: no string is copied but into the result
+    rows = np.concatenate([closed, opened, n + fresh])
+    stamp = np.datetime64(day.to_datetime64(), "ns")
+    was = len(closed) + len(opened)
+
+    def times(c: str) -> np.ndarray:
+        mine = history[c].to_numpy(dtype="datetime64[ns]")[rows[:was]]
+        if c == "last_seen":
+            mine[len(closed) :][seen] = stamp
+        if c == "departed":
+            mine[len(closed) :][~seen] = stamp
+        theirs = np.datetime64("NaT", "ns") if c == "departed" else stamp
+        return np.concatenate([mine, np.full(len(fresh), theirs, dtype="datetime64[ns]")])
+
+    first = times("first_seen").view(np.int64)
+    first = np.where(first == np.iinfo(np.int64).min, np.iinfo(np.int64).max, first)
+    perm = np.lexsort((first, *(ranks[c].values[rows] for c in reversed(KEYS))))
+    del first, ranks
+    level = rows.copy()
+    level[len(closed) : was][seen] = n + hit[seen]  # the current level of a spell seen again
+    out: dict[str, pd.Series] = {}
+    for c in COLUMNS:
+        if c in (*KEYS, "level"):
+            source = pa.chunked_array([*_chunks(history[c]), *_chunks(now[c])], type=pa.string())
+            taken = source.take((level if c == "level" else rows)[perm])
+            out[c] = pd.Series(pd.arrays.ArrowStringArray(taken), dtype=STRING, copy=False)
+        else:
+            out[c] = pd.Series(times(c)[perm], dtype="datetime64[ns]")
+    return typed(pd.DataFrame(out, copy=False))
+
+
+def _chunks(values: pd.Series) -> list[pa.Array]:
+    arr = pa.array(values.astype(STRING).array, type=pa.string())
+    return arr.chunks if isinstance(arr, pa.ChunkedArray) else [arr]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Ranks:
+    """A string column of the history then of ``now``, as each value's rank in Arrow's
+    order of the distinct values, a missing value last (``width``)."""
+
+    values: np.ndarray
+    width: int
+    empty: int | None
+    """The rank of the empty string, if there is one."""
+
+    @classmethod
+    def of(cls, a: pd.Series, b: pd.Series) -> _Ranks:
+        both = pa.chunked_array([*_chunks(a), *_chunks(b)], type=pa.string())
+        encoded = pc.dictionary_encode(both).combine_chunks()
+        words = encoded.dictionary
+        rank = np.empty(len(words) + 1, dtype=np.int32)  # int32: half the memory
+        rank[pc.array_sort_indices(words).to_numpy()] = np.arange(len(words))
+        rank[-1] = len(words)
+        values = rank[encoded.indices.fill_null(len(words)).to_numpy(zero_copy_only=False)]
+        at = pc.index(words, "").as_py()
+        return cls(values, len(words), int(rank[at]) if at >= 0 else None)
+
+    def matching(self) -> np.ndarray:
+        """The ranks with a missing value as an empty one (as the history's keys compare)."""
+        if self.empty is None:
+            return self.values
+        return np.where(self.values == self.width, self.empty, self.values)
 
 
 ORDER = [(c, "ascending", "at_end") for c in [*KEYS, "first_seen"]]
@@ -279,13 +345,3 @@ def listed(history: pd.DataFrame, people: pd.DataFrame) -> np.ndarray:
         ]
         hit[np.flatnonzero(hit)] = ok
     return hit
-
-
-def _key(df: pd.DataFrame) -> pd.Series:
-    return (
-        df["pseudonym"].astype(str)
-        + "|"
-        + df["kind"].astype(str)
-        + "|"
-        + df["uai"].astype(object).fillna("").astype(str)
-    )

@@ -162,3 +162,62 @@ def test_pseudonyms_computed_by_the_reader_workers_give_the_serial_presence(arch
     # a jointure the given pseudonyms lack is pseudonymised in place
     partial = {k: v.iloc[::2] for k, v in derived.items()}
     pd.testing.assert_frame_equal(presence.present(snap, key, pseudonyms=partial), serial)
+
+
+def _update_by_string_keys(history, now, date):
+    """The history's update as it was first written (string keys, a pandas merge): the
+    reference :func:`presence.update` (integer codes) must equal."""
+    day = pd.Timestamp(date)
+    closed = history[history["departed"].notna()]
+    open_ = history[history["departed"].isna()]
+
+    def key(df):
+        return (
+            df["pseudonym"].astype(str) + "|" + df["kind"].astype(str) + "|"
+            + df["uai"].astype(object).fillna("").astype(str)
+        )  # fmt: skip
+
+    left = open_.assign(_k=key(open_)).merge(
+        now.assign(_k=key(now))[["_k", "level"]], on="_k", how="left",
+        suffixes=("", "_now"), indicator=True,
+    )  # fmt: skip
+    seen = left["_merge"] == "both"
+    left.loc[seen, "last_seen"] = day
+    left.loc[seen, "level"] = left.loc[seen, "level_now"]
+    left.loc[~seen, "departed"] = day
+    new = now[~key(now).isin(set(left.loc[seen, "_k"]))]
+    new = new.assign(first_seen=day, last_seen=day, departed=pd.NaT)
+    cols = list(presence.COLUMNS)
+    out = pd.concat([closed, left[cols], new[cols]], ignore_index=True)
+    return presence.typed(presence._sorted(out))
+
+
+def test_the_update_by_integer_codes_equals_the_update_by_string_keys():
+    d1, d2, d3 = dt.date(2026, 9, 1), dt.date(2026, 9, 8), dt.date(2026, 9, 15)
+    now1 = presence.typed(
+        pd.DataFrame(
+            {
+                "pseudonym": ["a", "a", "b", "c", "d", "e"],
+                "kind": ["Eleve", "Eleve", "Eleve", "PersEducNat", "PersRelEleve", "Eleve"],
+                "uai": ["U1", "U2", "U1", None, "U1", "U3"],
+                "level": ["CP", "CP", "CE1", None, None, "CM2"],
+                "first_seen": pd.NaT, "last_seen": pd.NaT, "departed": pd.NaT,
+            }
+        )
+    )[["pseudonym", "kind", "uai", "level"]]  # fmt: skip
+    # a leaves U2, b changes level, c (no school) stays, d leaves, f arrives, e comes back later
+    now2 = now1.iloc[[0, 2, 3]].assign(level=["CP", "CE2", None])
+    f = pd.DataFrame({"pseudonym": ["f"], "kind": ["PersRelEleve"], "uai": ["U2"], "level": [None]})
+    now2 = pd.concat([now2, f], ignore_index=True).astype(presence.STRING)
+    now3 = pd.concat([now2, now1.iloc[[5, 1]]], ignore_index=True)
+    history = presence.update(None, now1, d1)
+    for now, day in ((now2, d2), (now3, d3), (now3.iloc[::-1], d3 + dt.timedelta(days=7))):
+        want = _update_by_string_keys(history, now, day)
+        history = presence.update(history, now, day)
+        pd.testing.assert_frame_equal(history, want)
+    assert history["departed"].notna().sum() >= 3 and (history["pseudonym"] == "a").sum() == 3
+    assert (
+        presence.update(history, now3.iloc[:0], d3 + dt.timedelta(days=14))["departed"]
+        .notna()
+        .all()
+    )
