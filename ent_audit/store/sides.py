@@ -311,7 +311,9 @@ class FileSide(Side):
                 yield pa.Table.from_batches([b])
 
     def rows(self, name: str, where: partial.Where | None) -> pd.DataFrame:
-        state = partial.State(self.folder, self.meta, {}, self._overlays(name))
+        state = partial.State(
+            self.folder, self.meta, narrow={}, counts={}, overlays=self._overlays(name)
+        )
         return state.rows(name, where)
 
     def _overlays(self, name: str) -> dict:
