@@ -306,6 +306,10 @@ decoded, never held whole (a Delta's memory follows the Delta; so does the time 
 takes to hand a process fresh memory)."""
 
 
+WRITE_ROWS = 1 << 14
+"""Rows a compaction decodes, merges and writes at a time (a row group each)."""
+
+
 @dataclass
 class State:
     """What a Delta reads of a state folder: up front (while its archive is parsed), the few
@@ -444,13 +448,16 @@ def _file_schema(path: Path) -> pa.Schema:
 
 
 def _decoded(
-    path: Path, columns: list[str] | None = None, *, threads: bool = False
+    path: Path, columns: list[str] | None = None, *, threads: bool = False, rows: int = 0
 ) -> Iterator[pa.Table]:
-    """A Parquet file as tables of :data:`BATCH_ROWS` rows at most, decoded one at a time; a
-    missing or damaged file named (what the caller does with a batch is not caught here)."""
+    """A Parquet file as tables of ``rows`` (else :data:`BATCH_ROWS`) rows at most, decoded
+    one at a time; a missing or damaged file named (what the caller does with a batch is not
+    caught here)."""
     try:
-        pf = pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 20)
-        batches = pf.iter_batches(batch_size=BATCH_ROWS, columns=columns, use_threads=threads)
+        pf = pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 16)
+        batches = pf.iter_batches(
+            batch_size=rows or BATCH_ROWS, columns=columns, use_threads=threads
+        )
     except FileNotFoundError:
         raise StoreCorruptError(path, "fichier absent") from None
     except Exception as err:  # pyarrow raises several unrelated types for a damaged file
@@ -704,7 +711,7 @@ def merged_batches(
     keys, ids = _arrays(keys), _arrays(ids or {})
 
     def parts() -> Iterator[pa.Table]:
-        for t in _decoded(path):
+        for t in _decoded(path, rows=WRITE_ROWS):
             yield _cast(t.filter(pa.array(~(owned(t, name, ids) | owned(t, name, keys)))), target)
         if top is not None:
             yield _cast(top.filter(pa.array(~owned(top, name, ids))), target)
@@ -751,7 +758,7 @@ def presence_batches(
         rest = pa.concat_tables([target.empty_table(), *few, _cast(updated, target)])
         rest = rest.take(pc.sort_indices(rest, sort_keys=ORDER))
         last = None  # the previous batch's last row
-        for t in _decoded(path):
+        for t in _decoded(path, rows=WRITE_ROWS):
             t = _cast(t, target)
             t = t.filter(pa.array(~(_presence_owned(t, old_keys) | _presence_owned(t, keys))))
             n = t.num_rows

@@ -875,15 +875,32 @@ class _Hashed(io.RawIOBase):
         return self.fh.write(data)
 
 
+ROW_GROUP_BYTES = 8 << 20
+"""Decoded bytes gathered into one row group when a frame is written batch by batch: a
+compaction's batches are small (:data:`partial.WRITE_ROWS`), and a row group each would make
+the state a quarter bigger on disk (a dictionary and pages per column and row group)."""
+
+
 def _write_batches(batches: partial.Batches, target: Path) -> str:
-    """:func:`_write_frame` of a frame's batches: each a row group as it comes (what is in
-    memory is a batch and its encoded pages, not the frame nor its file)."""
+    """:func:`_write_frame` of a frame's batches, gathered into row groups of about
+    :data:`ROW_GROUP_BYTES` (what is in memory is one row group's rows and its encoded pages,
+    not the frame nor its file)."""
     with open_private(target) as fh:  # fsynced on close
         sink = _Hashed(fh)
         with pq.ParquetWriter(sink, batches.schema) as writer:
+            group: list[pa.Table] = []
+            size = 0
             for table in batches.parts():
-                if table.num_rows:
-                    writer.write_table(table)
+                if not table.num_rows:
+                    continue
+                group.append(table)
+                size += table.nbytes
+                if size >= ROW_GROUP_BYTES:
+                    writer.write_table(pa.concat_tables(group))
+                    group, size = [], 0
+            if group:
+                writer.write_table(pa.concat_tables(group))
+            del group
     return sink.hash.hexdigest()
 
 

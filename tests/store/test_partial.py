@@ -20,6 +20,7 @@ from ent_audit.analyses.retention.evaluation import DETAIL_SEPARATOR
 from ent_audit.exceptions import IngestAborted, StoreCorruptError, UnsortedHistoryError
 from ent_audit.io import sha256
 from ent_audit.store import journal, partial, presence, purge
+from ent_audit.store import store as store_module
 from ent_audit.store.apply import apply_delta
 from ent_audit.store.store import Store, _write_frame
 from ent_audit.synth import series
@@ -140,7 +141,8 @@ def test_a_compaction_written_in_small_batches_is_the_whole_merge(archives, tmp_
     store.ingest([first])
     store.ingest([d1], overlay_days=3)
     before, history = store.latest(), store.presence()
-    monkeypatch.setattr(partial, "BATCH_ROWS", 37)
+    monkeypatch.setattr(partial, "WRITE_ROWS", 37)
+    monkeypatch.setattr(store_module, "ROW_GROUP_BYTES", 1)  # a row group per batch
     [r] = store.ingest([d2], overlay_days=3)
     assert r.status == "ingested", r.message
     assert not _meta(store).get("overlay")
