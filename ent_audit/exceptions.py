@@ -125,6 +125,15 @@ class IngestAborted(StoreError):
         super().__init__(f"{archive}: ingestion interrompue ({reason}){kept}")
 
 
+class UnsortedHistoryError(StoreError):
+    """A presence history base not in its order (:data:`ent_audit.store.presence.ORDER`):
+    a compaction cannot merge it as it streams it, and sorts it whole instead."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = str(path)
+        super().__init__(f"{self.path}: historique de présence hors de son ordre")
+
+
 class StoreLockedError(StoreError):
     """Another ingestion holds the store's lock."""
 

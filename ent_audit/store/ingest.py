@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
+import pyarrow as pa
 
 from ent_audit.aaf import schema
 from ent_audit.aaf.archive import extract, iter_extract
@@ -544,6 +545,8 @@ def _ingest_rest(
         written = partial.write_plan(
             files, state, new_state, incoming, updated, people, max_days=overlay_days
         )
+        files.let_go()
+        pa.default_memory_pool().release_unused()
         new_presence = written.presence
     else:
         old_presence = store.read_presence(state_dir)

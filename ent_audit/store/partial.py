@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,7 +48,7 @@ import pyarrow.parquet as pq
 from ent_audit.aaf import schema
 from ent_audit.aaf.frames import STRING, arrow_strings, isin
 from ent_audit.aaf.snapshot import ExtractionInfo, Snapshot
-from ent_audit.exceptions import StoreCorruptError
+from ent_audit.exceptions import StoreCorruptError, UnsortedHistoryError
 
 FRAMES_DIR = "snapshot"
 OVERLAY_DIR = "overlay"
@@ -359,6 +359,10 @@ decoded, never held whole (a Delta's memory follows the Delta; so does the time 
 takes to hand a process fresh memory)."""
 
 
+WRITE_ROWS = 1 << 14
+"""Rows a compaction decodes, merges and writes at a time (a row group each)."""
+
+
 @dataclass
 class State:
     """What a Delta reads of a state folder: up front (while its archive is parsed), the few
@@ -449,6 +453,11 @@ class State:
     def presence_schema(self) -> pa.Table:
         return pq.read_schema(self.folder / PRESENCE).empty_table()
 
+    def let_go(self) -> None:
+        """Release the placing columns (:attr:`narrow`: 46 MB of Arrow on an académie) once
+        :func:`write_plan` has counted with them: the writes that follow do not read them."""
+        self.narrow = {}
+
     def records(self) -> dict[str, int]:
         """Records per entity frame."""
         return dict(self.counts)
@@ -509,25 +518,60 @@ def _kept(
     ``dictionary``: string columns decoded as dictionary arrays, cast back to strings once
     their batch is filtered (same values, same types)."""
     cols = None if columns is None else list(columns)
+    target = _file_schema(path) if dictionary else None
+    parts = []
+    for t in _decoded(path, cols, threads=threads, dictionary=dictionary):
+        t = t.filter(pa.array(keep(t)))
+        if target is not None:
+            fields = [target.field(n) for n in t.column_names]
+            t = t.cast(pa.schema(fields, metadata=target.metadata))
+        parts.append(t)
+    if not parts:
+        empty = (target if target is not None else _file_schema(path)).empty_table()
+        return empty if cols is None else empty.select(cols)
+    return pa.concat_tables(parts)
+
+
+def _file_schema(path: Path) -> pa.Schema:
     try:
-        pf = pq.ParquetFile(path, read_dictionary=list(dictionary) or None)
-        target = pq.read_schema(path) if dictionary else None
-        parts = []
-        for batch in pf.iter_batches(batch_size=BATCH_ROWS, columns=cols, use_threads=threads):
-            table = pa.Table.from_batches([batch])
-            table = table.filter(pa.array(keep(table)))
-            if target is not None:
-                fields = [target.field(n) for n in table.column_names]
-                table = table.cast(pa.schema(fields, metadata=target.metadata))
-            parts.append(table)
+        return pq.read_schema(path)
     except FileNotFoundError:
         raise StoreCorruptError(path, "fichier absent") from None
     except Exception as err:  # pyarrow raises several unrelated types for a damaged file
         raise StoreCorruptError(path, f"{type(err).__name__}: {err}") from None
-    if not parts:
-        empty = (target if target is not None else pf.schema_arrow).empty_table()
-        return empty if cols is None else empty.select(cols)
-    return pa.concat_tables(parts)
+
+
+def _decoded(
+    path: Path,
+    columns: list[str] | None = None,
+    *,
+    threads: bool = False,
+    rows: int = 0,
+    dictionary: Sequence[str] = (),
+) -> Iterator[pa.Table]:
+    """A Parquet file as tables of ``rows`` (else :data:`BATCH_ROWS`) rows at most, decoded
+    one at a time (``dictionary``: these string columns as dictionary arrays); a missing or
+    damaged file named (what the caller does with a batch is not caught here)."""
+    try:
+        pf = pq.ParquetFile(
+            path, pre_buffer=False, buffer_size=1 << 16, read_dictionary=list(dictionary) or None
+        )
+        batches = pf.iter_batches(
+            batch_size=rows or BATCH_ROWS, columns=columns, use_threads=threads
+        )
+    except FileNotFoundError:
+        raise StoreCorruptError(path, "fichier absent") from None
+    except Exception as err:  # pyarrow raises several unrelated types for a damaged file
+        raise StoreCorruptError(path, f"{type(err).__name__}: {err}") from None
+    with pf:
+        while True:
+            try:
+                batch = next(batches)
+            except StopIteration:
+                return
+            except Exception as err:
+                raise StoreCorruptError(path, f"{type(err).__name__}: {err}") from None
+            yield pa.Table.from_batches([batch])
 
 
 def delta_slice(state: State, delta: Snapshot) -> Snapshot:
@@ -607,10 +651,32 @@ def _mentioned(delta: Snapshot, people_columns: Mapping[str, Sequence[str]]) -> 
 # -- what a Delta writes ---------------------------------------------------------------------
 
 
-Frame = tuple[pa.Table, pa.Table] | pa.Table | Callable[[], pa.Table] | None
-"""What a Delta writes of one frame: its overlay (rows, keys), the frame whole, or a function
-giving it whole (a compaction's merged frame, built only when its writer gets to it: two frames
-of the académie are in memory at a time, not all of them), or nothing."""
+@dataclass(frozen=True)
+class Batches:
+    """A frame written batch by batch (a compaction's merged frame, its presence history):
+    ``parts`` gives its rows in order, a batch at a time, in ``schema``; what is in memory is
+    one batch and the few rows the Delta wrote, never the frame. ``whole`` gives the same
+    rows at once, for a base :func:`parts` finds out of order (:class:`UnsortedHistoryError`)."""
+
+    schema: pa.Schema
+    parts: Callable[[], Iterator[pa.Table]]
+    whole: Callable[[], pa.Table] | None = None
+
+    def table(self) -> pa.Table:
+        """The rows whole (tests, small frames)."""
+        try:
+            parts = list(self.parts())
+        except UnsortedHistoryError:
+            if self.whole is None:
+                raise
+            return self.whole()
+        return pa.concat_tables([self.schema.empty_table(), *parts]).unify_dictionaries()
+
+
+Frame = tuple[pa.Table, pa.Table] | pa.Table | Batches | None
+"""What a Delta writes of one frame: its overlay (rows, keys), the frame whole, its batches (a
+compaction's merged frame, built batch by batch by the thread that writes it: each writer
+holds a batch, not a frame), or nothing."""
 
 
 @dataclass
@@ -619,7 +685,7 @@ class Written:
     (``None``: the frame is as it was, its files are linked); the same for presence."""
 
     frames: dict[str, Frame]
-    presence: tuple[pa.Table, pa.Table] | pa.Table
+    presence: tuple[pa.Table, pa.Table] | Batches
     compacted: bool
     overlay_since: str | None
     """When the base's first overlay was written (ISO date of that Delta)."""
@@ -683,18 +749,16 @@ def write_plan(
     base_rows = sum(state.base_rows(n) for n in state.names if n not in WHOLE)
     big = stale or overlaid > MAX_SHARE * max(base_rows, 1)
     history_keys = _keys(people[["kind", "pseudonym"]], "pseudonym")
-    if big:  # a compaction: every frame whole, merged by the thread that writes it
+    if big:  # a compaction: every frame whole, merged batch by batch by its writer
         whole: dict[str, Frame] = {}
         for name, w in frames.items():
             if w is None:  # as it was: linked, or written merged if it had an overlay
-                whole[name] = (
-                    functools.partial(state.whole, name) if name in state.overlays else None
-                )
+                whole[name] = merged_batches(state, name) if name in state.overlays else None
             elif isinstance(w, pa.Table):
                 whole[name] = w
             else:
-                whole[name] = functools.partial(merged, state, name, after, ids)
-        table = _presence(state.whole_presence(), history_keys, updated, date)
+                whole[name] = merged_batches(state, name, after, ids)
+        table = presence_batches(state, history_keys, updated, date)
         return Written(whole, table, True, None, counts)
     old_top, old_hkeys = state.presence_overlay or (None, {})
     top = [updated]
@@ -721,18 +785,116 @@ def _key_table(keys: Mapping[str, Sequence[str]], column: str = "jointure") -> p
     return pa.table({"kind": pa.array(kinds, pa.string()), column: pa.array(ids, pa.string())})
 
 
-def merged(state: State, name: str, after: Snapshot, ids: Mapping[str, Sequence[str]]) -> pa.Table:
-    """Frame ``name`` of the state after the Delta, whole: the merged rows the Delta's records
-    do not own, then the rows they own in ``after``."""
-    frame = after.frames()[name]
-    take = owned(frame, name, ids)
-    if name in ("extras", "issues"):
-        take |= frame["jointure"].isna().to_numpy()
+def _arrays(ids: Mapping[str, Sequence[str]]) -> dict[str, pa.Array]:
+    """Ids by kind as Arrow strings: converted once, not at each batch they filter."""
+    return {k: _ids(list(v)) for k, v in ids.items()}
+
+
+def _target(schema_: pa.Schema) -> pa.Schema:
+    """The schema :func:`concat` gives tables whose first has ``schema_``."""
+    return conform([schema_.empty_table()])[0].schema
+
+
+def _cast(table: pa.Table | pd.DataFrame, target: pa.Schema) -> pa.Table:
+    """``table`` (or a frame) in ``target``, as :func:`conform` casts it."""
+    if not isinstance(table, pa.Table):
+        table = pa.Table.from_pandas(table, preserve_index=False)
+    return pa.Table.from_arrays([table[f.name].cast(f.type) for f in target], schema=target)
+
+
+def merged_batches(
+    state: State,
+    name: str,
+    after: Snapshot | None = None,
+    ids: Mapping[str, Sequence[str]] | None = None,
+) -> Batches:
+    """Frame ``name`` of the state after the Delta (``after``, naming ``ids``; none: the state
+    as it is), batch by batch: the merged rows the Delta's records do not own (the base's no
+    overlay record owns, then the overlay's), then the rows they own in ``after``."""
+    path = state.folder / FRAMES_DIR / f"{name}.parquet"
+    target = _target(_file_schema(path))
     top, keys = state.overlays.get(name, (None, {}))
-    # the merged rows (the base's no overlay record owns, then the overlay's) not the Delta's
-    base = _kept(
-        state.folder / FRAMES_DIR / f"{name}.parquet",
-        lambda t: ~(owned(t, name, ids) | owned(t, name, keys)),
-    )
-    rest = [] if top is None else [top.filter(pa.array(~owned(top, name, ids)))]
-    return concat([base, *rest, frame[take]])
+    keys, ids = _arrays(keys), _arrays(ids or {})
+
+    def parts() -> Iterator[pa.Table]:
+        for t in _decoded(path, rows=WRITE_ROWS):
+            yield _cast(t.filter(pa.array(~(owned(t, name, ids) | owned(t, name, keys)))), target)
+        if top is not None:
+            yield _cast(top.filter(pa.array(~owned(top, name, ids))), target)
+        if after is not None:
+            frame = after.frames()[name]
+            take = owned(frame, name, ids)
+            if name in ("extras", "issues"):
+                take |= frame["jointure"].isna().to_numpy()
+            yield _cast(frame[take], target)
+
+    return Batches(target, parts)
+
+
+def merged(state: State, name: str, after: Snapshot, ids: Mapping[str, Sequence[str]]) -> pa.Table:
+    """Frame ``name`` of the state after the Delta, whole (:func:`merged_batches`)."""
+    return merged_batches(state, name, after, ids).table()
+
+
+def presence_batches(
+    state: State, keys: Mapping[str, Sequence[str]], updated: pd.DataFrame, date: dt.date
+) -> Batches:
+    """The presence history after a compacting Delta, batch by batch, as :func:`_presence`
+    gives it whole (the same rows, in the same order): the base's rows no overlay and no
+    ``keys`` own, merged in order with the few others (the overlay's rows ``keys`` do not
+    own, then ``updated``: the history of the people the Delta touched), open spells seen
+    at ``date``. The base is in the history's order (every whole write sorts it); one that is
+    not is sorted whole (:attr:`Batches.whole`)."""
+    from ent_audit.store.presence import ORDER
+
+    path = state.folder / PRESENCE
+    target = _target(_file_schema(path))
+    top, old_keys = state.presence_overlay or (None, {})
+    old_keys, keys = _arrays(old_keys), _arrays(keys)
+    i = target.get_field_index("last_seen")
+    day = pa.scalar(dt.datetime.combine(date, dt.time()), type=target.field(i).type)
+
+    def seen(t: pa.Table) -> pa.Table:
+        last = pc.if_else(pc.is_null(t["departed"]), day, t["last_seen"])
+        return t.set_column(i, target.field(i), last)
+
+    def parts() -> Iterator[pa.Table]:
+        few = [] if top is None else [_cast(top, target)]
+        few = [t.filter(pa.array(~_presence_owned(t, keys))) for t in few]
+        rest = pa.concat_tables([target.empty_table(), *few, _cast(updated, target)])
+        rest = rest.take(pc.sort_indices(rest, sort_keys=ORDER))
+        last = None  # the previous batch's last row
+        for t in _decoded(path, rows=WRITE_ROWS):
+            t = _cast(t, target)
+            t = t.filter(pa.array(~(_presence_owned(t, old_keys) | _presence_owned(t, keys))))
+            n = t.num_rows
+            if not n:
+                continue
+            if last is not None:  # in order across batches (ties keep the file's order)
+                pair = pa.concat_tables([last, t.slice(0, 1)])
+                if pc.sort_indices(pair, sort_keys=ORDER).to_pylist() != [0, 1]:
+                    raise UnsortedHistoryError(path)
+            last = t.slice(n - 1, 1)
+            # the few rows that may come before this batch's last row: those of a pseudonym
+            # up to its own (the history is in pseudonym order first)
+            top_id = last["pseudonym"][0]
+            if top_id.is_valid:
+                k = pc.sum(pc.less_equal(rest["pseudonym"], top_id).fill_null(False)).as_py()
+            else:
+                k = rest.num_rows
+            # one stable sort merges them (after the base's rows equal to theirs, as the
+            # whole sort puts them) and checks the batch is in order
+            chunk = pa.concat_tables([t, rest.slice(0, k or 0)])
+            order = pc.sort_indices(chunk, sort_keys=ORDER).to_numpy()
+            if not np.array_equal(order[order < n], np.arange(n)):
+                raise UnsortedHistoryError(path)
+            end = int(np.flatnonzero(order == n - 1)[0]) + 1
+            rest = pa.concat_tables([chunk.take(order[end:]), rest.slice(k or 0)])
+            yield seen(chunk.take(order[:end]))
+        if rest.num_rows:
+            yield seen(rest)
+
+    def whole() -> pa.Table:
+        return _presence(state.whole_presence(), keys, updated, date)
+
+    return Batches(target, parts, whole)

@@ -47,7 +47,12 @@ import pyarrow.parquet as pq
 
 from ent_audit.aaf import schema
 from ent_audit.aaf.snapshot import ExtractionInfo, Snapshot
-from ent_audit.exceptions import StoreCorruptError, StoreError, StoreLockedError
+from ent_audit.exceptions import (
+    StoreCorruptError,
+    StoreError,
+    StoreLockedError,
+    UnsortedHistoryError,
+)
 from ent_audit.io import fsync_dir, open_private, private_dir, sha256, write_json
 from ent_audit.store import ingest, journal, partial, presence, pseudonym
 from ent_audit.store.ingest import Guards, IngestResult
@@ -509,7 +514,7 @@ class Store:
         *,
         presence_synced: bool = True,
         reuse: Iterable[str] = (),
-        tables: Mapping[str, pa.Table | Callable[[], pa.Table]] | None = None,
+        tables: Mapping[str, pa.Table | partial.Batches | Callable[[], pa.Table]] | None = None,
     ) -> Staging:
         """Start writing ``state``'s frames into a private staging folder, in threads (Parquet
         encoding, SHA-256 and writes release the GIL), while the caller computes the rest
@@ -542,7 +547,7 @@ class Store:
     def commit(
         self,
         state: Snapshot,
-        history_presence: pd.DataFrame | pa.Table,
+        history_presence: pd.DataFrame | pa.Table | partial.Batches,
         history: list[dict],
         changes: pd.DataFrame,
         *,
@@ -827,11 +832,21 @@ WRITERS = 2
 """Threads writing a state's frames (the machine's two cores; pyarrow releases the GIL)."""
 
 
-def _write_frame(df: pd.DataFrame | pa.Table | Callable[[], pa.Table], target: Path) -> str:
+def _write_frame(
+    df: pd.DataFrame | pa.Table | partial.Batches | Callable[[], pa.Table], target: Path
+) -> str:
     """Write one frame (pandas or Arrow, or a function building it, called here: it lives
-    only while written) as Parquet (the default settings: snappy, which encodes as fast as no
-    compression here and half the size; zstd is 25 % smaller but slower on the largest frames)
-    and return its SHA-256, hashed from the bytes written, not re-read."""
+    only while written; or its batches, written as they come) as Parquet (the default
+    settings: snappy, which encodes as fast as no compression here and half the size; zstd is
+    25 % smaller but slower on the largest frames) and return its SHA-256, hashed from the
+    bytes written, not re-read."""
+    if isinstance(df, partial.Batches):
+        try:
+            return _write_batches(df, target)
+        except UnsortedHistoryError:
+            if df.whole is None:
+                raise
+            df = df.whole  # a base out of order: merged whole (written afresh below)
     if callable(df):
         df = df()
     buf = io.BytesIO()
@@ -843,6 +858,50 @@ def _write_frame(df: pd.DataFrame | pa.Table | Callable[[], pa.Table], target: P
     with open_private(target) as fh:  # fsynced on close
         fh.write(data)
     return hashlib.sha256(data).hexdigest()
+
+
+class _Hashed(io.RawIOBase):
+    """A file being written, hashed as written (its bytes are not read again)."""
+
+    def __init__(self, fh) -> None:
+        self.fh = fh
+        self.hash = hashlib.sha256()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        self.hash.update(data)
+        return self.fh.write(data)
+
+
+ROW_GROUP_BYTES = 8 << 20
+"""Decoded bytes gathered into one row group when a frame is written batch by batch: a
+compaction's batches are small (:data:`partial.WRITE_ROWS`), and a row group each would make
+the state a quarter bigger on disk (a dictionary and pages per column and row group)."""
+
+
+def _write_batches(batches: partial.Batches, target: Path) -> str:
+    """:func:`_write_frame` of a frame's batches, gathered into row groups of about
+    :data:`ROW_GROUP_BYTES` (what is in memory is one row group's rows and its encoded pages,
+    not the frame nor its file)."""
+    with open_private(target) as fh:  # fsynced on close
+        sink = _Hashed(fh)
+        with pq.ParquetWriter(sink, batches.schema) as writer:
+            group: list[pa.Table] = []
+            size = 0
+            for table in batches.parts():
+                if not table.num_rows:
+                    continue
+                group.append(table)
+                size += table.nbytes
+                if size >= ROW_GROUP_BYTES:
+                    writer.write_table(pa.concat_tables(group))
+                    group, size = [], 0
+            if group:
+                writer.write_table(pa.concat_tables(group))
+            del group
+    return sink.hash.hexdigest()
 
 
 @dataclass
@@ -865,7 +924,7 @@ class Staging:
         presence_synced: bool = False,
         linked: dict[str, Path] | None = None,
         known: dict[str, str] | None = None,
-        tables: Mapping[str, pa.Table | Callable[[], pa.Table]] | None = None,
+        tables: Mapping[str, pa.Table | partial.Batches | Callable[[], pa.Table]] | None = None,
     ) -> Staging:
         """``linked``: relative path -> a file of the live state holding that frame
         unchanged, hard-linked (same inode, 0600, already on disk) instead of written;
@@ -887,7 +946,8 @@ class Staging:
                 df = tables[name]
             # biggest first, so the two threads end together; a frame its writer builds (a
             # compaction's merge) is a whole frame of the state: among the first
-            todo.append((rel, df, float("inf") if callable(df) else len(df)))
+            big = callable(df) or isinstance(df, partial.Batches)
+            todo.append((rel, df, float("inf") if big else len(df)))
         pool = ThreadPoolExecutor(max_workers=WRITERS, thread_name_prefix="ent-audit-parquet")
         todo.sort(key=lambda t: -t[2])
         futures = {rel: pool.submit(_write_frame, df, folder / rel) for rel, df, _ in todo}

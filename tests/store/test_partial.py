@@ -8,6 +8,7 @@ import datetime as dt
 import io
 
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 from test_presence import _date, _load
 from test_store import tree_hash
@@ -16,10 +17,12 @@ from ent_audit import cli
 from ent_audit.aaf import schema
 from ent_audit.analyses import retention
 from ent_audit.analyses.retention.evaluation import DETAIL_SEPARATOR
-from ent_audit.exceptions import IngestAborted, StoreCorruptError
+from ent_audit.exceptions import IngestAborted, StoreCorruptError, UnsortedHistoryError
+from ent_audit.io import sha256
 from ent_audit.store import journal, partial, presence, purge
+from ent_audit.store import store as store_module
 from ent_audit.store.apply import apply_delta
-from ent_audit.store.store import Store
+from ent_audit.store.store import Store, _write_frame
 from ent_audit.synth import series
 
 pytestmark = pytest.mark.slow
@@ -128,6 +131,59 @@ def test_a_delta_after_the_overlay_days_writes_the_whole_state(archives, tmp_pat
         "students", "guardians", "student_guardian"))  # fmt: skip
     _same_frames(store.latest(), apply_delta(before, _load(d2)))
     assert store.verify().ok
+
+
+def test_a_compaction_written_in_small_batches_is_the_whole_merge(archives, tmp_path, monkeypatch):
+    # batches of a few rows: every frame and the history cross many batch boundaries, and
+    # the Delta's people's history is merged in order into most of them
+    first, d1, d2, _ = archives
+    store = Store(tmp_path / "store")
+    store.ingest([first])
+    store.ingest([d1], overlay_days=3)
+    before, history = store.latest(), store.presence()
+    monkeypatch.setattr(partial, "WRITE_ROWS", 37)
+    monkeypatch.setattr(store_module, "ROW_GROUP_BYTES", 1)  # a row group per batch
+    [r] = store.ingest([d2], overlay_days=3)
+    assert r.status == "ingested", r.message
+    assert not _meta(store).get("overlay")
+    expected = apply_delta(before, _load(d2))
+    _same_frames(store.latest(), expected)
+    history = presence.update(history, presence.present(expected, store.key), _date(d2))
+    pd.testing.assert_frame_equal(store.presence(), history)  # the same rows, in order
+    assert store.verify().ok
+    row_groups = pq.read_metadata(store.current() / partial.PRESENCE).num_row_groups
+    assert row_groups > 10  # written as it was merged, not whole
+
+
+def test_a_history_out_of_its_order_is_sorted_whole_by_a_compaction(archives, tmp_path):
+    first, d1, d2, _ = archives
+    store = Store(tmp_path / "store")
+    store.ingest([first])
+    store.ingest([d1], overlay_days=3)
+    folder = store.current()
+    meta = store.read_meta(folder)
+    state = partial.State.open(folder, meta)
+    people = presence.identified(
+        pd.DataFrame({"kind": ["student"], "jointure": [store.latest().students["jointure"][0]]})
+        .astype(presence.STRING), store.key,
+    )  # fmt: skip
+    updated = presence.typed(state.presence_of(people["pseudonym"]))
+    keys = {"student": list(people["pseudonym"])}
+    expected = partial._presence(state.whole_presence(), keys, updated, _date(d2))
+    in_order = partial.presence_batches(state, keys, updated, _date(d2))
+    assert in_order.table().equals(expected)
+    # the base reversed (a foreign or older writer): the streamed merge notices, the
+    # whole sort gives the same history
+    path = folder / partial.PRESENCE
+    table = pq.read_table(path)
+    pq.write_table(table.take(list(range(table.num_rows - 1, -1, -1))), path)
+    shuffled = partial.presence_batches(state, keys, updated, _date(d2))
+    with pytest.raises(UnsortedHistoryError):
+        list(shuffled.parts())
+    assert shuffled.table().equals(expected)
+    target = tmp_path / "presence.parquet"
+    assert _write_frame(shuffled, target) == sha256(target)
+    assert pq.read_table(target).equals(expected)
 
 
 def test_retention_lists_a_base_awaiting_compaction_and_the_purge_compacts_it(
