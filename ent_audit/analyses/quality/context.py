@@ -109,7 +109,11 @@ class Context:
         :data:`CORE` columns) as checks ask; the snapshot's memberships computed once."""
         frames = reader.meta.get("frames", [])
         lean = reader.snapshot(_lean_columns({}, frames))
-        return cls(lean, perimeter, age_tolerance, reader=reader)
+        ctx = cls(lean, perimeter, age_tolerance, reader=reader)
+        # First, while nothing else is held: their read and computation are the audit's
+        # largest transient (an académie: +170 MB over the state's ids and links).
+        ctx._memberships  # noqa: B018
+        return ctx
 
     # -- frames ---------------------------------------------------------------------------
 
@@ -218,7 +222,9 @@ class Context:
             kind=STRUCTURE.name, structure=lambda d: d["jointure"]
         )
         where = pd.concat([own, people], ignore_index=True)[["kind", "jointure", "structure"]]
-        out["structure_of"] = where.drop_duplicates(["kind", "jointure"])
+        where = where.drop_duplicates(["kind", "jointure"])
+        # Kinds and schools repeat over every person: held as categoricals (the same values).
+        out["structure_of"] = where.astype({"kind": "category", "structure": "category"})
         return out
 
     @property
@@ -236,7 +242,8 @@ class Context:
     def structure_of(self) -> pd.DataFrame:
         """Each record's school (structure jointure), for a finding's ``uai`` and the
         per-school summaries: a structure is its own, a person's is their main school
-        (:func:`population.main_school`); columns ``kind``, ``jointure``, ``structure``."""
+        (:func:`population.main_school`); columns ``kind``, ``jointure``, ``structure``
+        (``kind`` and ``structure`` as categoricals)."""
         return self._memberships["structure_of"]
 
     @cached_property
