@@ -219,7 +219,7 @@ def memberships(snapshot: Snapshot, *, categorical: bool = False) -> pd.DataFram
     rows = _Rows.concat(parts)
     jointure = pa.concat_arrays(
         [
-            people[k].take(r.person)
+            people[k].cast(pa.large_string()).take(r.person)  # pandas' own type: no copy
             for k, r in zip(("pupil", "guardian", "staff"), parts, strict=True)
         ]
     )
@@ -361,7 +361,7 @@ def _coded(codes: np.ndarray, names: pa.Array, categorical: bool) -> Any:
     """Codes into ``names`` (-1: missing) as strings, or as a categorical whose categories
     are the values present, sorted (what ``pd.factorize(strings, sort=True)`` gives)."""
     if not categorical:
-        taken = names.take(pa.array(codes, mask=codes < 0))
+        taken = names.cast(pa.large_string()).take(pa.array(codes, mask=codes < 0))
         return pd.array(taken, dtype=STRING)
     used = np.unique(codes[codes >= 0])
     order, categories = pd.factorize(pd.array(names.take(used), dtype=STRING), sort=True)

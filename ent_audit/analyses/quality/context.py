@@ -323,7 +323,10 @@ class Context:
         """Rows of :attr:`guardian_links` with their ids as strings, first of each (pupil,
         guardian) pair only (the rows a finding names)."""
         links = links[~links.duplicated(["student", "guardian"]).to_numpy()]
-        every = {side: self.guardian_ids[side][0] for side in ("student", "guardian")}
+        every = {
+            side: self.guardian_ids[side][0].cast(pa.large_string())
+            for side in ("student", "guardian")
+        }
         return links.assign(
             **{
                 side: pd.array(every[side].take(pa.array(links[side].to_numpy())), dtype=STRING)
