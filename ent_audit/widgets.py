@@ -169,7 +169,9 @@ class RosterExplorer:
         export_dir: Path | str | None = None,
         page_size: int = PAGE_SIZE,
     ) -> None:
-        memory.lean_allocators(unmap_large=False)  # its process holds the state open
+        # Opening: freed memory goes back as the audit and the tables are read; then the
+        # state stays open for small repeated switches (memory.keep_for_reuse).
+        memory.lean_allocators()
         self.store = store if isinstance(store, Store) else Store(store, create=False)
         self.show_personal_data = bool(show_personal_data)
         self._export_dir = Path(export_dir) if export_dir else self.store.path / EXPORTS
@@ -180,6 +182,7 @@ class RosterExplorer:
             audit=audit,
             activity=activity,
         )
+        memory.keep_for_reuse()
         self.view: SchoolView | None = None
         self._quiet = False
         options = self.roster.options

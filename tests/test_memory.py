@@ -41,3 +41,20 @@ def test_a_command_runs_on_the_system_pool(tmp_path):
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "system"
+
+
+def test_the_explorer_keeps_freed_memory_for_reuse_after_its_bounded_opening():
+    """The explorer opens under :func:`memory.lean_allocators`, then switches schools with
+    large temporaries kept in the heap (:func:`memory.keep_for_reuse`): buffers made before
+    stay valid and both calls can be repeated."""
+    before = pa.default_memory_pool()
+    try:
+        memory.lean_allocators()
+        kept = pa.array(["a", "b"] * 100_000)
+        memory.keep_for_reuse()
+        memory.keep_for_reuse()
+        assert pa.default_memory_pool().backend_name == "system"
+        big = pa.array(list(range(1_000_000)))  # served under the raised threshold
+        assert kept.to_pylist()[:2] == ["a", "b"] and big[-1].as_py() == 999_999
+    finally:
+        pa.set_memory_pool(before)

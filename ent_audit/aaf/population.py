@@ -23,8 +23,9 @@ summaries use it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -32,7 +33,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ent_audit.aaf import schema
-from ent_audit.aaf.frames import STRING, arrow_strings, first_rows, isin
+from ent_audit.aaf.frames import STRING, arrow_strings, first_rows
 
 if TYPE_CHECKING:  # snapshot.roster uses this module
     from ent_audit.aaf.snapshot import Snapshot
@@ -99,18 +100,6 @@ def schools(snapshot: Snapshot) -> pd.DataFrame:
 VIA_DTYPE = pd.CategoricalDtype(list(VIA))
 """How a membership is known, as codes while memberships are built (no string per row)."""
 
-
-def _pairs(df: pd.DataFrame, person: str, via: str) -> pd.DataFrame:
-    out = df[[person, "structure"]].dropna().rename(columns={person: "jointure"})
-    return out.assign(via=_constant(via, len(out), out.index))
-
-
-def _constant(value: str, n: int, index: pd.Index | None = None) -> pd.Series:
-    """``n`` times the same :data:`VIA` value, as codes."""
-    codes = np.full(n, VIA.index(value), dtype=np.int8)
-    return pd.Series(pd.Categorical.from_codes(codes, dtype=VIA_DTYPE), index=index)
-
-
 REPEATED = ("kind", "structure", "uai", "circonscription", "commune", "profile", "via")
 """The columns of :data:`COLUMNS` that repeat a few values over the rows (a few thousand
 structures for a million memberships): categoricals when asked (:func:`memberships`)."""
@@ -124,177 +113,304 @@ def memberships(snapshot: Snapshot, *, categorical: bool = False) -> pd.DataFram
     ``categorical``: the :data:`REPEATED` columns as pandas categoricals (categories sorted)
     instead of strings: the same values, a quarter of the memory (an académie's memberships
     take 93 MB as strings, about 20 as categoricals), for a reader that only counts and
-    groups."""
+    groups.
+
+    Computed on integer codes: each person's and structure's id is looked up once in its
+    dictionary (the live people's ids, the structures' ids), joins and duplicates are found
+    on the codes, and the ids are decoded at the end (an académie: a million links of
+    strings would otherwise be copied by each step)."""
     links = snapshot.links
     ps = links["person_structure"]
-    students = live(snapshot.students)
+    structures = live(snapshot.structures)
+    where = structures[first_rows(structures, ["jointure"])]
+    places = _Places(arrow_strings(where["jointure"]))
+    people = {
+        k: pc.unique(arrow_strings(live(getattr(snapshot, f))["jointure"]))
+        for k, f in (("pupil", "students"), ("guardian", "guardians"))
+    }
     staff = live(snapshot.staff)
-    guardians = live(snapshot.guardians)
+    staff = staff[first_rows(staff, ["jointure"])]
+    people["staff"] = arrow_strings(staff["jointure"])
 
-    pupil_rows = pd.concat(
+    def pairs(df: pd.DataFrame, person: str, kind: str, via: str) -> _Rows:
+        df = df[[person, "structure"]].dropna()
+        who = pc.index_in(arrow_strings(df[person]), value_set=people[kind])
+        live_ = who.is_valid().to_numpy(zero_copy_only=False)
+        return _Rows(
+            who.drop_null().to_numpy().astype(np.int64),
+            places.codes(df["structure"])[live_],
+            np.full(int(live_.sum()), VIA.index(via), dtype=np.int8),
+        )
+
+    is_student = (ps["kind"] == "student").to_numpy()
+    pupil_rows = _Rows.concat(
         [
-            _pairs(ps[(ps["kind"] == "student").to_numpy()], "person", "attachment"),
-            _pairs(links["student_class"], "student", "class"),
-        ],
-        ignore_index=True,
-    )
-    pupil_rows = _of(pupil_rows, students, schema.STUDENT.name)
-    pupil_rows["profile"] = str(Profile.PUPIL)
-
-    staff_rows = pd.concat(
+            pairs(ps[is_student], "person", "pupil", "attachment"),
+            pairs(links["student_class"], "student", "pupil", "class"),
+        ]
+    ).first_of_each()
+    is_staff = (ps["kind"] == "staff").to_numpy()
+    staff_rows = _Rows.concat(
         [
-            _pairs(ps[(ps["kind"] == "staff").to_numpy()], "person", "attachment"),
-            _pairs(links["staff_director"], "staff", "director"),
-            _pairs(links["staff_function"], "staff", "function"),
-        ],
-        ignore_index=True,
-    )
-    staff_rows = _of(staff_rows, staff, schema.STAFF.name)
-    directs = links["staff_director"].dropna(subset=["staff", "structure"])
-    key = staff_rows["jointure"].astype(str) + "|" + staff_rows["structure"].astype(str)
-    director = isin(key, directs["staff"].astype(str) + "|" + directs["structure"].astype(str))
-    flag = staff.drop_duplicates("jointure").set_index("jointure")["is_teacher"]
-    teacher = staff_rows["jointure"].map(flag).fillna(False).astype(bool).to_numpy()
-    staff_rows["profile"] = np.where(
-        director,
-        str(Profile.DIRECTOR),
-        np.where(teacher, str(Profile.TEACHER), str(Profile.OTHER_STAFF)),
-    )
-    staff_rows["teacher"] = teacher
+            pairs(ps[is_staff], "person", "staff", "attachment"),
+            pairs(links["staff_director"], "staff", "staff", "director"),
+            pairs(links["staff_function"], "staff", "staff", "function"),
+        ]
+    ).first_of_each()
 
-    sg = links["student_guardian"].dropna(subset=["student", "guardian"])
-    sg = sg[["student", "guardian"]]
-    sg = sg[first_rows(sg, ["student", "guardian"])]
-    placed = pupil_rows.dropna(subset=["structure"])
-    # Joined on the pupils' positions among the placed pupils' ids, not on the strings.
-    ids = pc.unique(arrow_strings(placed["jointure"]))
-    pupil = pc.index_in(arrow_strings(sg["student"]), value_set=ids)
-    known = pupil.is_valid().to_numpy(zero_copy_only=False)
-    guardian_rows = pd.DataFrame(
+    # A guardian's rows: each structure of each of their placed pupils, first pupil first.
+    sg = links["student_guardian"][["student", "guardian"]].dropna()
+    pupil = pc.index_in(arrow_strings(sg["student"]), value_set=people["pupil"])
+    guardian = pc.index_in(arrow_strings(sg["guardian"]), value_set=people["guardian"])
+    known = pc.and_(pupil.is_valid(), guardian.is_valid()).to_numpy(zero_copy_only=False)
+    del sg
+    pairs_ = pd.DataFrame(
         {
-            "guardian": sg["guardian"][known].reset_index(drop=True),
-            "pupil": pupil.drop_null().to_numpy(),
+            "guardian": guardian.filter(known).to_numpy().astype(np.int64),
+            "pupil": pupil.filter(known).to_numpy().astype(np.int64),
         }
-    ).merge(
+    )
+    del pupil, guardian, known
+    pairs_ = pairs_[~pairs_.duplicated().to_numpy()]
+    placed = pupil_rows.placed()
+    linked = pairs_.merge(
         pd.DataFrame(
-            {
-                "pupil": pc.index_in(arrow_strings(placed["jointure"]), value_set=ids).to_numpy(),
-                "structure": placed["structure"].array,
-                "primary": placed["primary"].to_numpy(),
-            }
+            {"pupil": placed.person, "structure": placed.structure, "primary": placed.primary}
         ),
         on="pupil",
     )
+    del pairs_
+    g = linked["guardian"].to_numpy()
+    p = linked["pupil"].to_numpy()
+    first = np.unique(g, return_index=True)[1]
+    first_pupil = np.empty(len(people["guardian"]), dtype=np.int64)
+    first_pupil[g[first]] = p[first]
     # The first pupil who is in a school: a guardian whose first pupil is in none still has one.
-    guardian_rows["primary"] = guardian_rows["primary"].to_numpy() & _is_first_of(
-        guardian_rows["pupil"], guardian_rows["guardian"]
+    primary = linked["primary"].to_numpy() & (p == first_pupil[g])
+    order = np.argsort(~primary, kind="stable")
+    guardian_rows = _Rows(
+        g[order],
+        linked["structure"].to_numpy()[order],
+        np.full(len(order), VIA.index("pupil"), dtype=np.int8),
+        primary[order],
     )
-    guardian_rows = guardian_rows[isin(guardian_rows["guardian"], guardians["jointure"])]
-    guardian_rows = (
-        guardian_rows[["guardian", "structure", "primary"]]
-        .rename(columns={"guardian": "jointure"})
-        .assign(via=_constant("pupil", len(guardian_rows), guardian_rows.index))
-        .sort_values("primary", ascending=False, kind="stable")
+    del linked, g, p, primary, order
+    guardian_rows = guardian_rows.unique()
+
+    teaches = staff["is_teacher"].fillna(False).to_numpy(dtype=bool)
+    parts = [
+        pupil_rows.with_unplaced(len(people["pupil"])),
+        guardian_rows.with_unplaced(len(people["guardian"])),
+        staff_rows.with_unplaced(len(people["staff"])),
+    ]
+    pupil_rows, guardian_rows, staff_rows = parts
+    director_rows = pairs(links["staff_director"], "staff", "staff", "director")
+    director = np.isin(staff_rows.key(places.size), director_rows.key(places.size)) & (
+        staff_rows.structure >= 0
     )
-    guardian_rows = guardian_rows[first_rows(guardian_rows, ["jointure", "structure"])]
-    guardian_rows = _with_unplaced(guardian_rows, guardians, schema.GUARDIAN.name)
-    guardian_rows["profile"] = str(Profile.GUARDIAN)
-
-    out = pd.concat([pupil_rows, guardian_rows, staff_rows], ignore_index=True)
-    out["teacher"] = out["teacher"].fillna(False).astype(bool)
-    return _placed(out, live(snapshot.structures), categorical)
-
-
-def _of(rows: pd.DataFrame, people: pd.DataFrame, kind: str) -> pd.DataFrame:
-    """Rows of live people only, one per (person, structure), each person's first (by
-    :data:`VIA` then file order) flagged ``primary``; people in no structure added."""
-    rows = rows[isin(rows["jointure"], people["jointure"])]
-    rank = rows["via"].cat.codes.to_numpy()
-    if (np.diff(rank) < 0).any():  # concatenated in VIA order: no sort
-        rows = rows.iloc[np.argsort(rank, kind="stable")]
-    rows = rows[first_rows(rows, ["jointure", "structure"])]
-    rows["primary"] = first_rows(rows, ["jointure"])
-    return _with_unplaced(rows, people, kind)
-
-
-def _is_first_of(values: pd.Series, groups: pd.Series) -> np.ndarray:
-    """Rows whose value is the first value of their group (by row order)."""
-    groups_codes, value_codes = _codes(groups), _codes(values)
-    first = np.unique(groups_codes, return_index=True)[1]  # codes are 0..k-1
-    return value_codes == value_codes[first[groups_codes]]
-
-
-def _codes(values: pd.Series) -> np.ndarray:
-    """Codes 0..k-1 of a column's values, equal values equal codes (strings by Arrow: pandas
-    would make a Python string per value)."""
-    if isinstance(values.dtype, pd.StringDtype):
-        encoded = pc.dictionary_encode(arrow_strings(values))
-        return encoded.indices.to_numpy(zero_copy_only=False)
-    return pd.factorize(values)[0]
-
-
-def _with_unplaced(rows: pd.DataFrame, people: pd.DataFrame, kind: str) -> pd.DataFrame:
-    ids = people["jointure"]
-    ids = ids[first_rows(people, ["jointure"])]
-    alone = ids[~isin(ids, rows["jointure"])].astype(STRING)
-    none = pd.array([pd.NA] * len(alone), dtype=STRING)
-    rows = pd.concat(
+    teacher = teaches[staff_rows.person]
+    staff_profile = np.where(
+        director,
+        PROFILES.index(Profile.DIRECTOR),
+        np.where(teacher, PROFILES.index(Profile.TEACHER), PROFILES.index(Profile.OTHER_STAFF)),
+    )
+    n = [len(r.person) for r in parts]
+    kinds = (schema.STUDENT.name, schema.GUARDIAN.name, schema.STAFF.name)
+    rows = _Rows.concat(parts)
+    jointure = pa.concat_arrays(
         [
-            rows.astype({"jointure": STRING, "structure": STRING}),
-            pd.DataFrame(
-                {
-                    "jointure": alone.array,
-                    "structure": none,
-                    "via": pd.Categorical([None] * len(alone), dtype=VIA_DTYPE),
-                    "primary": True,
-                }
-            ),
-        ],
-        ignore_index=True,
+            people[k].cast(pa.large_string()).take(r.person)  # pandas' own type: no copy
+            for k, r in zip(("pupil", "guardian", "staff"), parts, strict=True)
+        ]
     )
-    return rows.assign(kind=kind)
+    return _placed(
+        pd.DataFrame(
+            {
+                "kind": _coded(
+                    np.repeat(np.arange(3, dtype=np.int8), n), pa.array(kinds), categorical
+                ),
+                "jointure": pd.array(jointure, dtype=STRING),
+                "structure": rows.structure,
+                "profile": _coded(
+                    np.concatenate(
+                        [
+                            np.full(n[0], PROFILES.index(Profile.PUPIL), dtype=np.int8),
+                            np.full(n[1], PROFILES.index(Profile.GUARDIAN), dtype=np.int8),
+                            staff_profile.astype(np.int8),
+                        ]
+                    ),
+                    pa.array([str(p) for p in PROFILES]),
+                    categorical,
+                ),
+                "teacher": np.concatenate([np.zeros(n[0] + n[1], dtype=bool), teacher]),
+                "via": pd.Categorical.from_codes(rows.via, dtype=VIA_DTYPE),
+                "primary": rows.primary,
+            }
+        ),
+        where,
+        places,
+        categorical,
+    )
 
 
-def _placed(rows: pd.DataFrame, structures: pd.DataFrame, categorical: bool) -> pd.DataFrame:
-    where = structures.drop_duplicates("jointure")
-    struct = rows["structure"]
-    at = pc.index_in(
-        pa.array(struct.astype(STRING).array, type=pa.string()),
-        value_set=pa.array(where["jointure"].astype(STRING).array, type=pa.string()),
-    )
-    # -1 where the structure is unknown: it takes the appended missing value (code -1).
-    at = at.fill_null(-1).to_numpy(zero_copy_only=False)
+PROFILES = tuple(Profile)
+"""Profiles as codes while memberships are built."""
+
+
+class _Places:
+    """The structures' ids as codes: a structure of the state is its position among them,
+    a structure named by a link but absent from the state gets the next free code (the same
+    id, the same code, whichever link names it)."""
+
+    def __init__(self, known: pa.Array) -> None:
+        self.known = known
+        self.unknown = pa.array([], type=pa.string())
+
+    @property
+    def size(self) -> int:
+        return len(self.known) + len(self.unknown)
+
+    def codes(self, values: pd.Series) -> np.ndarray:
+        text = arrow_strings(values)
+        at = pc.index_in(text, value_set=self.known)
+        missing = at.is_null().to_numpy(zero_copy_only=False)
+        out = at.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+        if missing.any():
+            other = text.filter(pa.array(missing))
+            new = pc.unique(other.filter(pc.invert(pc.is_in(other, value_set=self.unknown))))
+            self.unknown = pa.concat_arrays([self.unknown, new])
+            more = pc.index_in(other, value_set=self.unknown).to_numpy(zero_copy_only=False)
+            out[missing] = len(self.known) + more
+        return out
+
+    def names(self) -> pa.Array:
+        return pa.concat_arrays([self.known, self.unknown])
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """Memberships as codes: person (position among the live ids of their kind), structure
+    (:class:`_Places`, -1 for none), via (:data:`VIA`, -1 for none), primary."""
+
+    person: np.ndarray
+    structure: np.ndarray
+    via: np.ndarray
+    primary: np.ndarray | None = None
+
+    @staticmethod
+    def concat(parts: list[_Rows]) -> _Rows:
+        primary = None if any(p.primary is None for p in parts) else [p.primary for p in parts]
+        return _Rows(
+            np.concatenate([p.person for p in parts]),
+            np.concatenate([p.structure for p in parts]),
+            np.concatenate([p.via for p in parts]),
+            None if primary is None else np.concatenate(primary),
+        )
+
+    def key(self, width: int) -> np.ndarray:
+        return self.person * (width + 1) + (self.structure + 1)
+
+    def take(self, at: np.ndarray) -> _Rows:
+        return _Rows(
+            self.person[at],
+            self.structure[at],
+            self.via[at],
+            None if self.primary is None else self.primary[at],
+        )
+
+    def unique(self) -> _Rows:
+        """The first row of each (person, structure), in row order."""
+        key = self.key(int(self.structure.max(initial=-1)) + 1)
+        return self.take(np.sort(np.unique(key, return_index=True)[1]))
+
+    def first_of_each(self) -> _Rows:
+        """:meth:`unique` after sorting by :data:`VIA` (stable), each person's first row
+        ``primary``."""
+        rows = self
+        if (np.diff(self.via) < 0).any():
+            rows = self.take(np.argsort(self.via, kind="stable"))
+        rows = rows.unique()
+        primary = np.zeros(len(rows.person), dtype=bool)
+        primary[np.unique(rows.person, return_index=True)[1]] = True
+        return _Rows(rows.person, rows.structure, rows.via, primary)
+
+    def placed(self) -> _Rows:
+        return self.take(self.structure >= 0)
+
+    def with_unplaced(self, people: int) -> _Rows:
+        """People (codes ``0..people-1``) in no row added, in their order, one row each."""
+        seen = np.zeros(people, dtype=bool)
+        seen[self.person] = True
+        alone = np.flatnonzero(~seen)
+        n = len(alone)
+        assert self.primary is not None
+        return _Rows.concat(
+            [
+                self,
+                _Rows(
+                    alone.astype(np.int64),
+                    np.full(n, -1, dtype=np.int64),
+                    np.full(n, -1, dtype=np.int8),
+                    np.ones(n, dtype=bool),
+                ),
+            ]
+        )
+
+
+def _coded(codes: np.ndarray, names: pa.Array, categorical: bool) -> Any:
+    """Codes into ``names`` (-1: missing) as strings, or as a categorical whose categories
+    are the values present, sorted (what ``pd.factorize(strings, sort=True)`` gives)."""
+    if not categorical:
+        taken = names.cast(pa.large_string()).take(pa.array(codes, mask=codes < 0))
+        return pd.array(taken, dtype=STRING)
+    used = np.unique(codes[codes >= 0])
+    order, categories = pd.factorize(pd.array(names.take(used), dtype=STRING), sort=True)
+    remap = np.full(len(names) + 1, -1, dtype=np.int64)
+    remap[used] = order
+    return pd.Categorical.from_codes(remap[codes], categories=categories)
+
+
+def _placed(
+    rows: pd.DataFrame, where: pd.DataFrame, places: _Places, categorical: bool
+) -> pd.DataFrame:
+    """The rows with their structure's UAI, circonscription, commune and whether it is a
+    school, looked up by the structure's code (its position in ``where``)."""
+    code = rows["structure"].to_numpy()
+    at = np.where(code < len(where), code, -1)
+    # A row with no structure takes the state's structure with no id, if any (as a lookup
+    # of the missing id would).
+    nulls = np.flatnonzero(where["jointure"].isna().to_numpy())
+    at[code < 0] = nulls[0] if len(nulls) else -1
 
     def looked_up(column: str) -> pd.Categorical:
         codes, uniques = pd.factorize(where[column].astype(STRING), sort=True)
         return pd.Categorical.from_codes(np.append(codes, -1)[at], categories=uniques)
 
-    school = is_school(where).to_numpy(dtype=bool)
+    school = np.append(is_school(where).to_numpy(dtype=bool), False)
     out = pd.DataFrame(
         {
             "kind": rows["kind"],
             "jointure": rows["jointure"],
-            "structure": struct,
+            "structure": _coded(code, places.names(), categorical),
             "uai": looked_up("uai"),
-            "is_school": isin(struct, where["jointure"][school]),
+            "is_school": school[at],
             "circonscription": looked_up("circonscription"),
             "commune": looked_up("commune"),
             "profile": rows["profile"],
             "teacher": rows["teacher"],
             "via": rows["via"],
-            "primary": rows["primary"].fillna(False).astype(bool),
+            "primary": rows["primary"],
         }
     )
     for c in REPEATED:
         out[c] = _category(out[c]) if categorical else out[c].astype(STRING)
-    out["jointure"] = out["jointure"].astype(STRING)
-    return out.reset_index(drop=True)
+    return out
 
 
 def _category(values: pd.Series) -> pd.Series:
     """Strings as a categorical with sorted categories (groupings then come out in the order
     the strings would)."""
-    if isinstance(values.dtype, pd.CategoricalDtype):  # VIA: already in sorted order
+    if isinstance(values.dtype, pd.CategoricalDtype):  # already sorted (VIA: in its order)
         return values.cat.remove_unused_categories()
     codes, uniques = pd.factorize(values.astype(STRING), sort=True)
     return pd.Series(pd.Categorical.from_codes(codes, categories=uniques), index=values.index)

@@ -422,6 +422,7 @@ def _locate(raw: pd.DataFrame, ctx: Context) -> pd.DataFrame:
     """Fill each finding's school (structure jointure, when the check did not say) and UAI."""
     where = ctx.structure_of  # only the findings' records: a merge with every person costs
     where = where[isin(where["jointure"], raw["jointure"].dropna().unique())]
+    where = where.astype({"kind": STRING, "structure": STRING})
     known = raw.merge(
         where.rename(columns={"structure": "_where"}), on=["kind", "jointure"], how="left"
     )
@@ -489,7 +490,12 @@ def _per_school(raw: pd.DataFrame, ctx: Context) -> pd.DataFrame:
         .reset_index(drop=True)
     )
     where = ctx.structure_of
-    records = where[where["kind"] != STRUCTURE.name].groupby("structure").size()
+    records = (
+        where[(where["kind"] != STRUCTURE.name).to_numpy()]
+        .groupby("structure", observed=True)["jointure"]
+        .size()
+    )
+    records.index = records.index.astype(STRING)
     f = raw[isin(raw["structure"].astype(STRING), out["structure"])] if len(raw) else raw
     counts = f.groupby(["structure", "severity"]).size() if len(f) else pd.Series(dtype="int64")
     out["records"] = out["structure"].map(records).fillna(0).astype("int64")

@@ -109,7 +109,11 @@ class Context:
         :data:`CORE` columns) as checks ask; the snapshot's memberships computed once."""
         frames = reader.meta.get("frames", [])
         lean = reader.snapshot(_lean_columns({}, frames))
-        return cls(lean, perimeter, age_tolerance, reader=reader)
+        ctx = cls(lean, perimeter, age_tolerance, reader=reader)
+        # First, while nothing else is held: their read and computation are the audit's
+        # largest transient (an académie: +170 MB over the state's ids and links).
+        ctx._memberships  # noqa: B018
+        return ctx
 
     # -- frames ---------------------------------------------------------------------------
 
@@ -218,7 +222,9 @@ class Context:
             kind=STRUCTURE.name, structure=lambda d: d["jointure"]
         )
         where = pd.concat([own, people], ignore_index=True)[["kind", "jointure", "structure"]]
-        out["structure_of"] = where.drop_duplicates(["kind", "jointure"])
+        where = where.drop_duplicates(["kind", "jointure"])
+        # Kinds and schools repeat over every person: held as categoricals (the same values).
+        out["structure_of"] = where.astype({"kind": "category", "structure": "category"})
         return out
 
     @property
@@ -236,7 +242,8 @@ class Context:
     def structure_of(self) -> pd.DataFrame:
         """Each record's school (structure jointure), for a finding's ``uai`` and the
         per-school summaries: a structure is its own, a person's is their main school
-        (:func:`population.main_school`); columns ``kind``, ``jointure``, ``structure``."""
+        (:func:`population.main_school`); columns ``kind``, ``jointure``, ``structure``
+        (``kind`` and ``structure`` as categoricals)."""
         return self._memberships["structure_of"]
 
     @cached_property
@@ -266,14 +273,65 @@ class Context:
 
     @property
     def guardian_links(self) -> pd.DataFrame:
-        """``student_guardian`` rows with both ids present."""
-        return self.shared(
-            "guardian_links",
-            lambda: _present(
-                self.link("student_guardian", "student", "guardian", "seen_from"),
-                "student",
-                "guardian",
-            ),
+        """``student_guardian`` rows with both ids present, the ids as codes: ``student`` and
+        ``guardian`` are positions in :attr:`guardian_ids` (a live pupil's or guardian's
+        code is below the count of live ids, an unknown id's above). Read once and held
+        while small (:meth:`release`): on an académie a million links of strings (46 MB)
+        were read again by each of the guardians' checks, the codes take 8."""
+        if "guardian_links" not in self._shared:
+            links, ids = self._coded_guardian_links()
+            self._shared["guardian_links"], self._shared["guardian_ids"] = links, ids
+        return self._shared["guardian_links"]
+
+    @property
+    def guardian_ids(self) -> dict[str, tuple[pa.Array, int]]:
+        """Per side (``student``, ``guardian``): the ids :attr:`guardian_links` codes point
+        into, and how many of them are live records (they come first)."""
+        self.guardian_links  # noqa: B018
+        return self._shared["guardian_ids"]
+
+    def _coded_guardian_links(self) -> tuple[pd.DataFrame, dict[str, tuple[pa.Array, int]]]:
+        g = _present(
+            self.link("student_guardian", "student", "guardian", "seen_from"),
+            "student",
+            "guardian",
+        )
+        out = pd.DataFrame(index=pd.RangeIndex(len(g)))
+        ids: dict[str, tuple[pa.Array, int]] = {}
+        for side, people in (("student", self.students), ("guardian", self.guardians)):
+            known = pc.unique(arrow_strings(people["jointure"]))
+            linked = arrow_strings(g[side])
+            every = pc.unique(pa.concat_arrays([known, linked]))  # the live ids first
+            ids[side] = (every, len(known))
+            out[side] = pc.index_in(linked, value_set=every).to_numpy().astype(np.int32)
+        out["seen_from"] = g["seen_from"].astype("category").array
+        out["source_file"] = g["source_file"].array
+        out["line"] = g["line"].array
+        return out, ids
+
+    def id_codes(self, side: str, ids: pd.Series) -> np.ndarray:
+        """Codes of ``ids`` among :attr:`guardian_ids` of ``side`` (-1: in no link, not live)."""
+        every = self.guardian_ids[side][0]
+        at = pc.index_in(arrow_strings(ids), value_set=every)
+        return at.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+
+    def known(self, side: str, codes: np.ndarray) -> np.ndarray:
+        """Codes of live pupils (``side`` ``student``) or guardians (``guardian``)."""
+        return codes < self.guardian_ids[side][1]
+
+    def decoded(self, links: pd.DataFrame) -> pd.DataFrame:
+        """Rows of :attr:`guardian_links` with their ids as strings, first of each (pupil,
+        guardian) pair only (the rows a finding names)."""
+        links = links[~links.duplicated(["student", "guardian"]).to_numpy()]
+        every = {
+            side: self.guardian_ids[side][0].cast(pa.large_string())
+            for side in ("student", "guardian")
+        }
+        return links.assign(
+            **{
+                side: pd.array(every[side].take(pa.array(links[side].to_numpy())), dtype=STRING)
+                for side in every
+            }
         )
 
     def formatted(
@@ -347,8 +405,10 @@ def _nbytes(value: Any) -> int:
         return int(value.memory_usage(deep=False).sum()) if len(value) else 0
     if isinstance(value, np.ndarray):
         return value.nbytes
-    if isinstance(value, tuple):
-        return sum(_nbytes(v) for v in value)
+    if isinstance(value, pa.Array):
+        return value.nbytes
+    if isinstance(value, tuple | dict):
+        return sum(_nbytes(v) for v in (value.values() if isinstance(value, dict) else value))
     return 0
 
 

@@ -276,8 +276,18 @@ def pupil_several_schools(ctx: Context) -> pd.DataFrame:
 def pupil_without_guardian(ctx: Context) -> pd.DataFrame:
     st = ctx.students
     g = ctx.guardian_links
-    stated = g.loc[(g["seen_from"] == "student").to_numpy(), "student"]
-    return rows(st[not_in(st["jointure"], stated)], STUDENT.name, attr(STUDENT, "guardians"))
+    stated = g["student"].to_numpy()[(g["seen_from"] == "student").to_numpy()]
+    return rows(
+        st[~_has(ctx, "student", st["jointure"], stated)], STUDENT.name, attr(STUDENT, "guardians")
+    )
+
+
+def _has(ctx: Context, side: str, ids: pd.Series, linked: np.ndarray) -> np.ndarray:
+    """Which of ``ids`` are among the codes ``linked`` (:attr:`Context.guardian_links`)."""
+    codes = ctx.id_codes(side, ids)
+    seen = np.zeros(len(ctx.guardian_ids[side][0]) + 1, dtype=bool)
+    seen[linked] = True
+    return seen[codes]  # -1 (an id in no link): the last, False
 
 
 def _links_from(ctx: Context, side: str) -> pd.DataFrame:
@@ -287,10 +297,9 @@ def _links_from(ctx: Context, side: str) -> pd.DataFrame:
 
 def guardian_unknown(ctx: Context) -> pd.DataFrame:
     g = _links_from(ctx, "student")
-    g = g[isin(g["student"], ctx.students["jointure"])]
-    hit = g[~isin(g["guardian"], ctx.guardians["jointure"])].drop_duplicates(
-        ["student", "guardian"]
-    )
+    keep = ctx.known("student", g["student"].to_numpy())
+    keep &= ~ctx.known("guardian", g["guardian"].to_numpy())
+    hit = ctx.decoded(g[keep])
     return rows(hit, STUDENT.name, attr(STUDENT, "guardians"), hit["guardian"], jointure="student")
 
 
@@ -352,12 +361,18 @@ def person_outside_perimeter(ctx: Context) -> pd.DataFrame:
     # Guardians whose every (known) pupil is outside.
     pupils_out = out.loc[(out["kind"] == "student").to_numpy(), "person"]
     g = ctx.guardian_links
-    g = g[isin(g["student"], ctx.students["jointure"])]
-    outside = isin(g["student"], pupils_out)
-    all_out = pd.Series(outside, index=g.index).groupby(g["guardian"], observed=True).all()
-    gone = all_out[all_out].index
+    student, guardian = g["student"].to_numpy(), g["guardian"].to_numpy()
+    known = ctx.known("student", student)
+    student, guardian = student[known], guardian[known]
+    out_codes = ctx.id_codes("student", pupils_out)
+    outside = np.isin(student, out_codes[out_codes >= 0])
+    # Guardians with a known pupil, every one of them outside.
+    n = len(ctx.guardian_ids["guardian"][0])
+    linked = np.bincount(guardian, minlength=n) > 0
+    inside = np.bincount(guardian[~outside], minlength=n) > 0
+    gone = np.flatnonzero(linked & ~inside)
     gd = ctx.guardians
-    hit = gd[isin(gd["jointure"], gone)] if len(gone) else gd.iloc[:0]
+    hit = gd[_has(ctx, "guardian", gd["jointure"], gone)] if len(gone) else gd.iloc[:0]
     parts.append(rows(hit, GUARDIAN.name, attr(GUARDIAN, "students")))
     return concat(parts)
 
@@ -370,7 +385,7 @@ def person_outside_perimeter(ctx: Context) -> pd.DataFrame:
 def guardian_without_pupil(ctx: Context) -> pd.DataFrame:
     gd = ctx.guardians
     return rows(
-        gd[not_in(gd["jointure"], ctx.guardian_links["guardian"])],
+        gd[~_has(ctx, "guardian", gd["jointure"], ctx.guardian_links["guardian"].to_numpy())],
         GUARDIAN.name,
         attr(GUARDIAN, "students"),
     )
@@ -378,8 +393,9 @@ def guardian_without_pupil(ctx: Context) -> pd.DataFrame:
 
 def guardian_pupil_unknown(ctx: Context) -> pd.DataFrame:
     g = _links_from(ctx, "guardian")
-    g = g[isin(g["guardian"], ctx.guardians["jointure"])]
-    hit = g[~isin(g["student"], ctx.students["jointure"])].drop_duplicates(["guardian", "student"])
+    keep = ctx.known("guardian", g["guardian"].to_numpy())
+    keep &= ~ctx.known("student", g["student"].to_numpy())
+    hit = ctx.decoded(g[keep])
     return rows(hit, GUARDIAN.name, attr(GUARDIAN, "students"), hit["student"], jointure="guardian")
 
 
@@ -388,16 +404,16 @@ def _one_side(ctx: Context, side: str) -> pd.DataFrame:
     link table, one copy of the rows kept (a million links on an académie)."""
     g = ctx.guardian_links
     other = "guardian" if side == "student" else "student"
-    student, guardian = g["student"], g["guardian"]
+    student, guardian = g["student"].to_numpy(), g["guardian"].to_numpy()
     mine = (
         (g["seen_from"] == side).to_numpy()
-        & isin(student, ctx.students["jointure"])
-        & isin(guardian, ctx.guardians["jointure"])
+        & ctx.known("student", student)
+        & ctx.known("guardian", guardian)
     )
     theirs = (g["seen_from"] == other).to_numpy()
-    stated = pairs_in(student[mine], guardian[mine], student[theirs], guardian[theirs])
-    mine[mine] = ~stated
-    return g[mine].drop_duplicates(["student", "guardian"])
+    key = student.astype(np.int64) * (len(ctx.guardian_ids["guardian"][0]) + 1) + guardian
+    mine[mine] = ~np.isin(key[mine], key[theirs])
+    return ctx.decoded(g[mine])
 
 
 def link_pupil_side_only(ctx: Context) -> pd.DataFrame:
