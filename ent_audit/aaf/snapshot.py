@@ -456,28 +456,7 @@ def _assemble(
             _delta_operations(kind, df)
             for kind, df in ((schema.KIND_BY_FRAME[f].name, df) for f, df in entities.items())
         ]
-    files = pd.DataFrame(
-        [
-            {
-                **r.info,
-                "part": n,
-                "bytes": p.stat().st_size,
-                "metadata": json.dumps(r.info["metadata"], ensure_ascii=False),
-            }
-            for (_, p, n), r in zip(tasks, results, strict=False)
-        ],
-        columns=[
-            "source_file",
-            "kind",
-            "part",
-            "records",
-            "skipped",
-            "bytes",
-            "encoding",
-            "declared",
-            "metadata",
-        ],
-    )
+    files = files_frame(tasks, [r.info for r in results])
     return Snapshot(
         extraction=info,
         links=links,
@@ -490,6 +469,35 @@ def _assemble(
         files=files,
         notes=notes,
         **entities,
+    )
+
+
+FILES_COLUMNS = (
+    "source_file",
+    "kind",
+    "part",
+    "records",
+    "skipped",
+    "bytes",
+    "encoding",
+    "declared",
+    "metadata",
+)
+
+
+def files_frame(tasks: Sequence[tuple[str, Path, int]], infos: Sequence[dict]) -> pd.DataFrame:
+    """``Snapshot.files``: one row per part read (its reader's ``info``), in part order."""
+    return pd.DataFrame(
+        [
+            {
+                **info,
+                "part": n,
+                "bytes": p.stat().st_size,
+                "metadata": json.dumps(info["metadata"], ensure_ascii=False),
+            }
+            for (_, p, n), info in zip(tasks, infos, strict=False)
+        ],
+        columns=list(FILES_COLUMNS),
     )
 
 
