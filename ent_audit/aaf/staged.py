@@ -49,6 +49,7 @@ from ent_audit.aaf.snapshot import (
     _tasks,
     files_frame,
     group_parts,
+    stop_forkserver,
     worker_pool,
 )
 from ent_audit.exceptions import EntAuditError
@@ -222,6 +223,8 @@ def load_staged(
         return write_part(path, kind, folder, recover=recover, derive=derive)
 
     with contextlib.ExitStack() as stack:
+        if parallel:
+            stack.callback(stop_forkserver)  # last: after the pool's own shutdown
         pool = stack.enter_context(worker_pool(workers)) if parallel else None
 
         def submit(path: Path, kind: str) -> None:

@@ -73,6 +73,7 @@ def _same_frames(memory: ent_audit.Snapshot, extraction: staged.StagedExtraction
     assert view.notes == memory.notes and view.extraction == memory.extraction
 
 
+@pytest.mark.slow
 def test_a_staged_extraction_writes_the_frames_of_the_in_memory_load(synth, tmp_path):
     folder = synth.folders[0]
     memory = ent_audit.load(folder, workers=1)
@@ -83,6 +84,7 @@ def test_a_staged_extraction_writes_the_frames_of_the_in_memory_load(synth, tmp_
     _same_frames(memory, extraction, tmp_path)
 
 
+@pytest.mark.slow
 def test_parts_written_by_workers_while_extracted_give_the_same_frames(synth, tmp_path):
     from ent_audit.store import presence
 
@@ -100,6 +102,7 @@ def test_parts_written_by_workers_while_extracted_give_the_same_frames(synth, tm
         assert frame["derived"].tolist() == derive(kind, jointures).tolist()
 
 
+@pytest.mark.slow
 def test_a_frame_streamed_in_many_row_groups_keeps_its_rows_and_order(synth, tmp_path, monkeypatch):
     monkeypatch.setattr(staged, "ROW_GROUP_ROWS", 7)
     folder = synth.folders[0]
