@@ -181,6 +181,8 @@ class StagedExtraction:
                 if sum(t.num_rows for t in pending) >= ROW_GROUP_ROWS:
                     flush()
             flush()
+            if not written:  # one empty row group, as a whole empty frame is written
+                writer.write_table(target.empty_table())
         return written
 
 
