@@ -369,6 +369,19 @@ def worker_pool(workers: int) -> ProcessPoolExecutor:
     )
 
 
+def stop_forkserver() -> None:
+    """End this process's forkserver once the reader's pool is done with it: it holds the
+    modules it preloaded (pandas, pyarrow: ~120 MB resident) until the main process exits,
+    through the journal, presence and commit that follow the parse; the next pool starts a
+    new one. ``multiprocessing`` has no public call for it: without ``_stop``, nothing done."""
+    from multiprocessing import forkserver
+
+    stop = getattr(getattr(forkserver, "_forkserver", None), "_stop", None)
+    if stop is not None:
+        with contextlib.suppress(OSError, ChildProcessError):
+            stop()
+
+
 def _read_all(
     tasks: list[tuple[str, Path, int]],
     recover: bool,
@@ -456,28 +469,7 @@ def _assemble(
             _delta_operations(kind, df)
             for kind, df in ((schema.KIND_BY_FRAME[f].name, df) for f, df in entities.items())
         ]
-    files = pd.DataFrame(
-        [
-            {
-                **r.info,
-                "part": n,
-                "bytes": p.stat().st_size,
-                "metadata": json.dumps(r.info["metadata"], ensure_ascii=False),
-            }
-            for (_, p, n), r in zip(tasks, results, strict=False)
-        ],
-        columns=[
-            "source_file",
-            "kind",
-            "part",
-            "records",
-            "skipped",
-            "bytes",
-            "encoding",
-            "declared",
-            "metadata",
-        ],
-    )
+    files = files_frame(tasks, [r.info for r in results])
     return Snapshot(
         extraction=info,
         links=links,
@@ -490,6 +482,35 @@ def _assemble(
         files=files,
         notes=notes,
         **entities,
+    )
+
+
+FILES_COLUMNS = (
+    "source_file",
+    "kind",
+    "part",
+    "records",
+    "skipped",
+    "bytes",
+    "encoding",
+    "declared",
+    "metadata",
+)
+
+
+def files_frame(tasks: Sequence[tuple[str, Path, int]], infos: Sequence[dict]) -> pd.DataFrame:
+    """``Snapshot.files``: one row per part read (its reader's ``info``), in part order."""
+    return pd.DataFrame(
+        [
+            {
+                **info,
+                "part": n,
+                "bytes": p.stat().st_size,
+                "metadata": json.dumps(info["metadata"], ensure_ascii=False),
+            }
+            for (_, p, n), info in zip(tasks, infos, strict=False)
+        ],
+        columns=list(FILES_COLUMNS),
     )
 
 

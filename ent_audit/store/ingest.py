@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import datetime as dt
 import errno
+import functools
 import os
 import shutil
 import tempfile
@@ -48,11 +49,12 @@ from typing import TYPE_CHECKING
 import pandas as pd
 import pyarrow as pa
 
-from ent_audit.aaf import schema
+from ent_audit.aaf import population, schema
 from ent_audit.aaf.archive import extract, iter_extract
 from ent_audit.aaf.frames import first_rows, isin
 from ent_audit.aaf.naming import ArchiveName, parse_archive_name
 from ent_audit.aaf.snapshot import ExtractionInfo, Snapshot, load_files, load_stream_derived
+from ent_audit.aaf.staged import StagedExtraction, load_staged
 from ent_audit.exceptions import (
     EntAuditError,
     IngestAborted,
@@ -386,6 +388,18 @@ def _refused(path: Path, digest: str, err: EntAuditError, t0: float, **kw) -> In
 
 
 def _ingest_one(store: Store, path: Path, guards: Guards, progress: bool | None) -> IngestResult:
+    """One archive, its Complet's parts staged in a private folder removed whatever happens
+    (personal data in clear)."""
+    parts = Path(tempfile.mkdtemp(prefix="parts-", dir=store.path / "tmp"))  # 0700
+    try:
+        return _ingest_archive(store, path, guards, progress, parts)
+    finally:
+        shutil.rmtree(parts, ignore_errors=True)
+
+
+def _ingest_archive(
+    store: Store, path: Path, guards: Guards, progress: bool | None, parts: Path
+) -> IngestResult:
     t0 = time.perf_counter()
     try:
         if path.is_dir():
@@ -422,7 +436,12 @@ def _ingest_one(store: Store, path: Path, guards: Guards, progress: bool | None)
         reading = _background(partial.State.open, state_dir, store.read_meta(state_dir)) if (
             partly
         ) else None  # fmt: skip
-        incoming, pseudonyms = _read(store, path, progress, derive)
+        complete = name.extraction == "complete"
+        extracted = _read(store, path, progress, derive, parts if complete else None)
+        if isinstance(extracted, StagedExtraction):  # its frames on disk, part by part
+            incoming, pseudonyms = extracted.view, extracted.derived
+        else:
+            incoming, pseudonyms = extracted
         info = incoming.extraction
         if (info.perimeter, info.extraction, info.date) != (
             name.perimeter,
@@ -476,8 +495,12 @@ def _ingest_one(store: Store, path: Path, guards: Guards, progress: bool | None)
         raise  # the store's fault, not the archive's
     except EntAuditError as err:
         return _refused(path, digest, err, t0, **seen)
-    # A Complet's frames are final: written (threads) while the journal and presence run.
-    staged = store.stage(new_state) if info.extraction == "complete" else None
+    # A Complet's frames are final: assembled from its parts and written (threads) while the
+    # journal and presence run.
+    staged = None
+    if info.extraction == "complete":
+        assert isinstance(extracted, StagedExtraction)
+        staged = store.stage(new_state, tables=_streams(extracted))
     try:
         return _ingest_rest(
             store, path, digest, t0, info, incoming, new_state, pseudonyms, anomalies, history,
@@ -524,15 +547,9 @@ def _ingest_rest(
         changes = journal.changes(
             state, incoming, new_state, store.key, reconcile=reconcile, sliced=files is not None
         )
-    elif state_dir is not None:
-        # Neither state whole a second time: the previous one is read from its files, by
-        # batches, then around the records that differ (:func:`journal.complete_changes`).
-        before = sides.FileSide(state_dir, store.read_meta(state_dir))
-        changes = journal.complete_changes(
-            before, sides.MemorySide(new_state), store.key, reconcile=reconcile
-        )
-    else:  # a first Complet changes nothing
-        changes = journal.empty()
+    else:
+        assert staged is not None
+        changes = complet_changes(store, state_dir, staged, reconcile)
     divergences = journal.divergences(changes)
     # --
     written = None
@@ -550,8 +567,11 @@ def _ingest_rest(
         new_presence = written.presence
     else:
         old_presence = store.read_presence(state_dir)
-        given = pseudonyms if new_state is incoming else None
-        now = presence.present(new_state, store.key, pseudonyms=given)
+        if staged is not None:  # a Complet: who is where, read from its staged frames
+            now = presence.present(_placing(staged), store.key, pseudonyms=pseudonyms)
+        else:
+            given = pseudonyms if new_state is incoming else None
+            now = presence.present(new_state, store.key, pseudonyms=given)
         new_presence = presence.update(old_presence, now, info.date)
     entry = dict(
         archive=path.name,
@@ -600,6 +620,46 @@ def _ingest_rest(
     )
 
 
+def complet_changes(
+    store: Store, state_dir: Path | None, staged: Staging, reconcile: bool
+) -> pd.DataFrame:
+    """The journal rows of a Complet whose new state is staged on disk (``staged``): both
+    states read from their files, by batches, then around the records that differ
+    (:func:`journal.complete_changes`), neither whole in memory. The store's first Complet
+    changes nothing."""
+    if state_dir is None:
+        return journal.empty()
+    staged.finish()
+    before = sides.FileSide(state_dir, store.read_meta(state_dir))
+    after = sides.FileSide(staged.path, store.read_meta(staged.path))
+    return journal.complete_changes(before, after, store.key, reconcile=reconcile)
+
+
+PLACING = {**population.NEEDS, "students": (*population.NEEDS["students"], "level")}
+"""The columns :func:`presence.present` reads: memberships, and a pupil's level."""
+
+
+def _placing(staged: Staging) -> Snapshot:
+    """The staged state's columns that place people (:data:`PLACING`), read from its files
+    once they are written: the presence of a Complet without the whole state in memory."""
+    from ent_audit.store.store import Store
+
+    staged.finish()
+    return Store.read_snapshot(staged.path, PLACING)
+
+
+def _streams(extracted: StagedExtraction) -> dict:
+    """The staged Complet's big frames, each written from its parts by the staging's writers
+    (:class:`ent_audit.store.store.Streamed`); its small ones are written from memory."""
+    from ent_audit.store.store import Streamed
+
+    rows = {name: len(df) for name, df in extracted.view.frames().items()}
+    return {
+        name: Streamed(functools.partial(extracted.write_frame, name), rows[name])
+        for name in extracted.streamed()
+    }
+
+
 def _background(fn, *args) -> Future:
     """``fn(*args)`` in a thread of its own, started now (its result is waited for later)."""
     pool = ThreadPoolExecutor(1, thread_name_prefix="ent-audit-state")
@@ -610,15 +670,23 @@ def _background(fn, *args) -> Future:
 
 
 def _read(
-    store: Store, path: Path, progress: bool | None, derive=None
-) -> tuple[Snapshot, dict[str, pd.DataFrame]]:
+    store: Store, path: Path, progress: bool | None, derive=None, parts: Path | None = None
+) -> tuple[Snapshot, dict[str, pd.DataFrame]] | StagedExtraction:
     """Extract into the store's private ``tmp/`` and parse; the extracted XML (personal data)
     is removed in a ``finally`` whatever happens. Errors name the archive, not the folder.
     ``derive``: computed per part by the reader's workers (a big archive only), returned per
-    kind (:func:`ent_audit.aaf.snapshot.load_stream_derived`); else an empty mapping."""
+    kind (:func:`ent_audit.aaf.snapshot.load_stream_derived`); else an empty mapping.
+    ``parts``: a private folder where each part's frames are written as it is parsed (a
+    Complet, whatever its size: :func:`ent_audit.aaf.staged.load_staged`), never whole in
+    memory; the caller removes it."""
     tmp = Path(tempfile.mkdtemp(prefix="extract-", dir=store.path / "tmp"))  # 0700
     try:
-        if path.stat().st_size < STREAM_MIN_BYTES:
+        big = path.stat().st_size >= STREAM_MIN_BYTES
+        if parts is not None:
+            # A big archive's parts are parsed by the pool while the next ones are extracted.
+            paths = iter_extract(path, tmp) if big else extract(path, tmp)
+            return load_staged(paths, parts, derive, parallel=big)
+        if not big:
             return load_files(extract(path, tmp), progress=progress), {}
         # Parts are parsed while the next ones are extracted (the CRC is still checked
         # before the snapshot is returned, so before anything is committed).

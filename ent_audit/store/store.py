@@ -39,6 +39,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import pandas as pd
 import pyarrow as pa
@@ -514,14 +515,16 @@ class Store:
         *,
         presence_synced: bool = True,
         reuse: Iterable[str] = (),
-        tables: Mapping[str, pa.Table | partial.Batches | Callable[[], pa.Table]] | None = None,
+        tables: Mapping[str, pa.Table | partial.Batches | Callable[[], pa.Table] | Streamed]
+        | None = None,
     ) -> Staging:
         """Start writing ``state``'s frames into a private staging folder, in threads (Parquet
         encoding, SHA-256 and writes release the GIL), while the caller computes the rest
         (presence, journal); :meth:`commit` with ``staged`` finishes the state. A caller that
         does not commit calls :meth:`Staging.discard` (staged personal data never waits).
         ``tables``: frames given as Arrow tables instead of ``state``'s own (a Delta's merge,
-        :mod:`ent_audit.store.partial`)."""
+        :mod:`ent_audit.store.partial`), or written by a writer of their own (a Complet's
+        frames assembled from the parts its reader wrote: :class:`Streamed`)."""
         stage = Path(tempfile.mkdtemp(prefix="stage-", dir=self.path / "tmp"))  # 0700
         try:
             current = self.current() if reuse else None
@@ -753,6 +756,20 @@ def release_unused() -> None:
     pa.default_memory_pool().release_unused()
 
 
+def trim_heap() -> None:
+    """:func:`release_unused`, and glibc's heaps trimmed (``malloc_trim``): threads that
+    decoded and encoded many small buffers (a Complet's parts, a few tens of KB each, below
+    the mmap threshold) leave their freed pages in their own arenas otherwise (~120 MB on an
+    académie). Elsewhere than glibc, Arrow's pool only."""
+    release_unused()
+    with contextlib.suppress(OSError, AttributeError):
+        import ctypes
+        import ctypes.util
+
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.malloc_trim(0)
+
+
 def _file_hashes(folder: Path, known: dict[str, str] | None = None) -> dict[str, str]:
     """SHA-256 of every file of a state folder; ``known``: relative path -> hash already
     recorded for a file linked unchanged from the previous state."""
@@ -832,14 +849,48 @@ WRITERS = 2
 """Threads writing a state's frames (the machine's two cores; pyarrow releases the GIL)."""
 
 
+class _Hashing(io.RawIOBase):
+    """A file being written, hashed as it is written (a frame streamed in row groups)."""
+
+    def __init__(self, fh: IO[bytes]) -> None:
+        self.fh, self.digest, self.size = fh, hashlib.sha256(), 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        self.digest.update(data)
+        self.fh.write(data)
+        self.size += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self.size
+
+
+@dataclass(frozen=True)
+class Streamed:
+    """A frame written by ``write(sink)`` (a Parquet writer of its own: row group by row
+    group, never whole in memory), ``rows`` long."""
+
+    write: Callable[[IO[bytes]], object]
+    rows: int
+
+
 def _write_frame(
-    df: pd.DataFrame | pa.Table | partial.Batches | Callable[[], pa.Table], target: Path
+    df: pd.DataFrame | pa.Table | partial.Batches | Callable[[], pa.Table] | Streamed,
+    target: Path,
 ) -> str:
     """Write one frame (pandas or Arrow, or a function building it, called here: it lives
-    only while written; or its batches, written as they come) as Parquet (the default
-    settings: snappy, which encodes as fast as no compression here and half the size; zstd is
-    25 % smaller but slower on the largest frames) and return its SHA-256, hashed from the
-    bytes written, not re-read."""
+    only while written; or its batches, written as they come; or :class:`Streamed`) as
+    Parquet (the default settings: snappy, which encodes as fast as no compression here and
+    half the size; zstd is 25 % smaller but slower on the largest frames) and return its
+    SHA-256, hashed from the bytes written, not re-read."""
+    if isinstance(df, Streamed):
+        with open_private(target) as fh:  # fsynced on close
+            sink = _Hashing(fh)
+            df.write(sink)
+        return sink.digest.hexdigest()
     if isinstance(df, partial.Batches):
         try:
             return _write_batches(df, target)
@@ -914,6 +965,7 @@ class Staging:
     pool: ThreadPoolExecutor
     futures: dict[str, Future]
     known: dict[str, str]
+    hashes: dict[str, str] | None = None
 
     @classmethod
     def start(
@@ -924,13 +976,14 @@ class Staging:
         presence_synced: bool = False,
         linked: dict[str, Path] | None = None,
         known: dict[str, str] | None = None,
-        tables: Mapping[str, pa.Table | partial.Batches | Callable[[], pa.Table]] | None = None,
+        tables: Mapping[str, pa.Table | partial.Batches | Callable[[], pa.Table] | Streamed]
+        | None = None,
     ) -> Staging:
         """``linked``: relative path -> a file of the live state holding that frame
         unchanged, hard-linked (same inode, 0600, already on disk) instead of written;
         ``known``: their SHA-256, from the live state's own list (:meth:`Store.stage`);
         ``tables``: frames to write from these Arrow tables (or functions building them)
-        instead."""
+        instead (:class:`Streamed`: written by their own writer, row group by row group)."""
         frames = folder / FRAMES_DIR
         private_dir(frames)
         linked = linked or {}
@@ -946,8 +999,12 @@ class Staging:
                 df = tables[name]
             # biggest first, so the two threads end together; a frame its writer builds (a
             # compaction's merge) is a whole frame of the state: among the first
-            big = callable(df) or isinstance(df, partial.Batches)
-            todo.append((rel, df, float("inf") if big else len(df)))
+            if isinstance(df, Streamed):
+                size = float(df.rows)
+            else:
+                big = callable(df) or isinstance(df, partial.Batches)
+                size = float("inf") if big else len(df)
+            todo.append((rel, df, size))
         pool = ThreadPoolExecutor(max_workers=WRITERS, thread_name_prefix="ent-audit-parquet")
         todo.sort(key=lambda t: -t[2])
         futures = {rel: pool.submit(_write_frame, df, folder / rel) for rel, df, _ in todo}
@@ -955,14 +1012,18 @@ class Staging:
 
     def finish(self) -> dict[str, str]:
         """Wait for the frames, write ``meta.json`` (last: it marks a whole state); the
-        SHA-256 of every frame written (relative path -> hex)."""
-        try:
-            hashes = {rel: f.result() for rel, f in self.futures.items()}
-        finally:
-            self.pool.shutdown(wait=True, cancel_futures=True)
-        fsync_dir(self.path / FRAMES_DIR)
-        write_json(self.path / "meta.json", _meta(self.snapshot, self.presence_synced))
-        return {**self.known, **hashes}
+        SHA-256 of every frame written (relative path -> hex). Called again, the same
+        answer (the staged state can be read, :meth:`Store.read_snapshot`, before its commit)."""
+        if self.hashes is None:
+            try:
+                hashes = {rel: f.result() for rel, f in self.futures.items()}
+            finally:
+                self.pool.shutdown(wait=True, cancel_futures=True)
+            trim_heap()  # the writers' freed buffers, before the presence and journal
+            fsync_dir(self.path / FRAMES_DIR)
+            write_json(self.path / "meta.json", _meta(self.snapshot, self.presence_synced))
+            self.hashes = {**self.known, **hashes}
+        return dict(self.hashes)
 
     def discard(self) -> None:
         """Stop and remove what was staged (the ingestion did not reach its commit)."""

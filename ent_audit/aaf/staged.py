@@ -1,0 +1,361 @@
+"""An extraction read part by part onto disk: never whole in one process's memory.
+
+A Complet of an académie is ~270 MB of decoded frames for ~60 MB of Parquet: holding it whole
+(as :class:`~ent_audit.aaf.snapshot.Snapshot` does) can never stay within a few times its
+Parquet. Here each reader worker writes the frames of the part it parsed as Parquet into a
+private folder (:func:`write_part`) and sends back only what the caller needs in memory
+(:class:`PartSummary`): row counts, the file's description, its issues, the entity's guard
+columns (jointure, source file, record, line, operation) and the derived pseudonyms. A
+:class:`StagedExtraction` then writes each whole frame by streaming its parts one batch of rows
+at a time (:meth:`StagedExtraction.write_frame`), with the schema, dtypes, row order and
+pandas metadata that concatenating the parts in memory and writing them would give.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from ent_audit.aaf import schema
+from ent_audit.aaf.frames import (
+    EXTRA_COLUMNS,
+    ISSUE_COLUMNS,
+    MODIFICATION_COLUMNS,
+    SKIPPED_COLUMNS,
+    build,
+    concat,
+    finish,
+    read_frames,
+)
+from ent_audit.aaf.naming import FIRST_DEGREE_KINDS, parse_name
+from ent_audit.aaf.reader import RawPart
+from ent_audit.aaf.snapshot import (
+    ExtractionInfo,
+    Snapshot,
+    _delta_operations,
+    _one_extraction,
+    _tasks,
+    files_frame,
+    group_parts,
+    stop_forkserver,
+    worker_pool,
+)
+from ent_audit.exceptions import EntAuditError
+
+GUARD_COLUMNS = ("jointure", "source_file", "record", "line", "op")
+"""The entity columns sent back in memory: what the ingestion's guards read (a repeated
+jointure names its file and line; a Complet's non-add operations are issues)."""
+
+STREAMED = "streamed"
+"""The frames written part by part (entities, link tables, extras); the others (issues,
+skipped, files) are small and held in memory."""
+
+ROW_GROUP_ROWS = 1 << 17
+"""Rows gathered from the parts before a row group is written: bounded memory (a few tens of
+MB for the widest frame), row groups large enough that readers do not notice them."""
+
+
+@dataclass(frozen=True)
+class PartSummary:
+    """What a worker sends back of a part it wrote to disk (:func:`write_part`)."""
+
+    kind: str
+    folder: str
+    """The part's own folder of Parquet files, one per streamed frame."""
+    info: dict
+    rows: dict[str, int]
+    """Rows per streamed frame (entity frame, link tables, extras)."""
+    heads: dict[str, pd.DataFrame]
+    """The first row of each streamed frame (none when empty): the whole frame's dtypes are
+    those of the concatenated heads."""
+    guard: pd.DataFrame
+    """The entity frame's :data:`GUARD_COLUMNS`."""
+    issues: pd.DataFrame
+    skipped: pd.DataFrame
+    modifications: pd.DataFrame
+    derived: pd.Series | None
+
+
+def write_part(
+    path: Path,
+    kind: str,
+    folder: Path,
+    *,
+    recover: bool = False,
+    derive: Callable[[str, pd.Series], pd.Series] | None = None,
+) -> PartSummary:
+    """Read one part (:func:`~ent_audit.aaf.frames.read_frames`) and write its frames into
+    ``folder/<file name>/`` (0700; files 0600, not fsynced: a staging that dies is swept):
+    the unit of work of :func:`load_staged`."""
+    part = read_frames(path, kind, recover=recover, derive=derive)
+    here = Path(folder) / Path(path).name
+    shutil.rmtree(here, ignore_errors=True)  # a worker that died on this part
+    os.mkdir(here, 0o700)
+    frames = {schema.KINDS[kind].frame: part.entity, **part.links, "extras": part.extras}
+    for name, df in frames.items():
+        table = pa.Table.from_pandas(df, preserve_index=False)
+        fd = os.open(here / f"{name}.parquet", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            pq.write_table(table, fh, compression="none")
+    return PartSummary(
+        kind=kind,
+        folder=str(here),
+        info=part.info,
+        rows={name: len(df) for name, df in frames.items()},
+        heads={name: df.head(1) for name, df in frames.items()},
+        guard=part.entity[list(GUARD_COLUMNS)],
+        issues=part.issues,
+        skipped=part.skipped,
+        modifications=part.modifications,
+        derived=part.derived,
+    )
+
+
+@dataclass
+class StagedExtraction:
+    """An extraction whose frames are on disk, part by part, in a private folder.
+
+    ``view`` is a :class:`Snapshot` as :meth:`Store.latest(columns=…)
+    <ent_audit.store.store.Store.latest>` would give it: the entity frames with
+    :data:`GUARD_COLUMNS` only, the link tables and extras with no column (their row count),
+    issues, skipped, files and modifications whole. ``derived``: per kind, (jointure, derived)
+    in the order of the kind's frame (see :func:`load_staged`)."""
+
+    folder: Path
+    view: Snapshot
+    parts: dict[str, list[PartSummary]]
+    """Per streamed frame, the parts holding its rows, in the order of the whole frame."""
+    templates: dict[str, pd.DataFrame]
+    """Per streamed frame, a frame of a few rows with the whole frame's dtypes."""
+    derived: dict[str, pd.DataFrame]
+
+    def streamed(self) -> list[str]:
+        """The frames written from the parts, biggest first."""
+        rows = {n: sum(p.rows[n] for p in parts) for n, parts in self.parts.items()}
+        return sorted(rows, key=lambda n: -rows[n])
+
+    def schema(self, name: str) -> pa.Schema:
+        """The Arrow schema (pandas metadata included) of the whole frame ``name``."""
+        return pa.Schema.from_pandas(self.templates[name], preserve_index=False)
+
+    def write_frame(self, name: str, sink: str | Path | IO[bytes]) -> int:
+        """Write frame ``name`` as Parquet into ``sink`` from its parts, one row group of
+        about :data:`ROW_GROUP_ROWS` rows at a time; the rows written."""
+        target = self.schema(name)
+        dictionaries = {
+            f.name: pa.Table.from_pandas(self.templates[name][[f.name]], preserve_index=False)
+            .column(0)
+            .combine_chunks()
+            .dictionary
+            for f in target
+            if pa.types.is_dictionary(f.type)
+        }
+        written = 0
+        with pq.ParquetWriter(sink, target) as writer:
+            pending: list[pa.Table] = []
+
+            def flush() -> None:
+                if pending:
+                    batch = pa.concat_tables(pending)
+                    writer.write_table(batch, row_group_size=max(batch.num_rows, 1))
+                    pending.clear()
+
+            for part in self.parts[name]:
+                if not part.rows[name]:
+                    continue
+                table = pq.read_table(Path(part.folder) / f"{name}.parquet")
+                pending.append(_conform(table, target, dictionaries))
+                written += table.num_rows
+                if sum(t.num_rows for t in pending) >= ROW_GROUP_ROWS:
+                    flush()
+            flush()
+            if not written:  # one empty row group, as a whole empty frame is written
+                writer.write_table(target.empty_table())
+        return written
+
+
+def _conform(table: pa.Table, target: pa.Schema, dictionaries: dict[str, pa.Array]) -> pa.Table:
+    """A part's table in the whole frame's schema: categorical columns re-indexed into the
+    whole frame's categories (one dictionary for the file, as a whole frame writes it)."""
+    arrays = []
+    for f in target:
+        col = table.column(f.name).combine_chunks()
+        if f.name in dictionaries:
+            values = col.dictionary_decode() if pa.types.is_dictionary(col.type) else col
+            at = pc.index_in(values.cast(pa.string()), value_set=dictionaries[f.name])
+            col = pa.DictionaryArray.from_arrays(at.cast(f.type.index_type), dictionaries[f.name])
+        elif col.type != f.type:
+            col = col.cast(f.type)
+        arrays.append(col)
+    return pa.Table.from_arrays(arrays, schema=target)
+
+
+def load_staged(
+    paths: Iterable[Path],
+    folder: Path,
+    derive: Callable[[str, pd.Series], pd.Series] | None = None,
+    *,
+    parallel: bool = True,
+    recover: bool = False,
+    workers: int | None = None,
+) -> StagedExtraction:
+    """Read the XML parts of one extraction as they arrive, each part's frames written into
+    ``folder`` (private, the caller's: it removes it) by the worker that parsed it.
+
+    The same errors, in the same order of precedence, as
+    :func:`~ent_audit.aaf.snapshot.load_stream_derived`; ``parallel=False`` reads every part
+    in this process (a small extraction: starting workers would cost more than it saves)."""
+    workers = workers or os.cpu_count() or 1
+    seen: list[Path] = []
+    futures: dict[Path, Future] = {}
+
+    def here(path: Path, kind: str) -> PartSummary:
+        return write_part(path, kind, folder, recover=recover, derive=derive)
+
+    with contextlib.ExitStack() as stack:
+        if parallel:
+            stack.callback(stop_forkserver)  # last: after the pool's own shutdown
+        pool = stack.enter_context(worker_pool(workers)) if parallel else None
+
+        def submit(path: Path, kind: str) -> None:
+            if pool is None:
+                return
+            with contextlib.suppress(BrokenProcessPool):  # then read in this process
+                futures[path] = pool.submit(
+                    write_part, path, kind, folder, recover=recover, derive=derive
+                )
+
+        try:
+            for p in paths:
+                seen.append(p)
+                with contextlib.suppress(EntAuditError):  # judged with the whole set below
+                    kind = parse_name(p).kind
+                    if kind in FIRST_DEGREE_KINDS:
+                        submit(p, kind)
+            groups = group_parts(seen)
+            info, notes = _one_extraction(groups, recover)
+            tasks = _tasks(groups, info, notes)
+            results = []
+            for kind, path, _ in tasks:
+                if path not in futures:
+                    submit(path, kind)
+                try:
+                    results.append(futures[path].result())
+                except (BrokenProcessPool, KeyError):  # no workers (or they could not start)
+                    results.append(here(path, kind))
+        except BaseException:
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+            raise
+    return _assemble(folder, info, tasks, results, notes)
+
+
+def _empty_part(kind: str) -> PartSummary:
+    """An absent kind: no rows, the dtypes of an empty part (as the in-memory load gives)."""
+    part = build(RawPart("", "UTF-8", False, {}), schema.KINDS[kind], "")
+    frames = {schema.KINDS[kind].frame: part.entity, **part.links, "extras": part.extras}
+    return PartSummary(
+        kind=kind,
+        folder="",
+        info=part.info,
+        rows=dict.fromkeys(frames, 0),
+        heads={n: df.head(0) for n, df in frames.items()},
+        guard=part.entity[list(GUARD_COLUMNS)],
+        issues=part.issues,
+        skipped=part.skipped,
+        modifications=part.modifications,
+        derived=None,
+    )
+
+
+def _assemble(
+    folder: Path,
+    info: ExtractionInfo,
+    tasks: list[tuple[str, Path, int]],
+    results: list[PartSummary],
+    notes: list[str],
+) -> StagedExtraction:
+    """:func:`ent_audit.aaf.snapshot._assemble`'s frames, in the same orders: entities and
+    link tables kind by kind (schema order), then part by part; extras part by part."""
+    by_kind: dict[str, list[PartSummary]] = {k: [] for k in schema.KINDS}
+    for (kind, _, _), res in zip(tasks, results, strict=True):
+        by_kind[kind].append(res)
+    for kind, parts in by_kind.items():
+        if not parts:
+            parts.append(_empty_part(kind))
+    order: dict[str, list[PartSummary]] = {}
+    for parts in by_kind.values():
+        for p in parts:
+            for name in p.rows:
+                if name != "extras":
+                    order.setdefault(name, []).append(p)
+    order["extras"] = list(results) or [_empty_part(next(iter(schema.KINDS)))]
+
+    templates = {}
+    for name, parts in order.items():
+        heads = [p.heads[name] for p in parts]
+        if name == "extras":
+            kept = [h for h in heads if len(h)]
+            templates[name] = finish(pd.concat(kept, ignore_index=True) if kept else None,
+                                     EXTRA_COLUMNS)  # fmt: skip
+        else:
+            templates[name] = concat(heads)
+
+    entities = {
+        schema.KINDS[k].frame: concat([p.guard for p in parts]) for k, parts in by_kind.items()
+    }
+
+    def gather(attr: str, columns: tuple[str, ...]) -> pd.DataFrame:
+        frames = [f for f in (getattr(r, attr) for r in results) if f is not None and len(f)]
+        return finish(pd.concat(frames, ignore_index=True) if frames else None, columns)
+
+    issues = [gather("issues", ISSUE_COLUMNS)]
+    if info.extraction == "complete":
+        issues += [
+            _delta_operations(kind, df)
+            for kind, df in ((schema.KIND_BY_FRAME[f].name, df) for f, df in entities.items())
+        ]
+    rows = {name: sum(p.rows[name] for p in parts) for name, parts in order.items()}
+    links = {name: _counted(rows[name]) for name in schema.LINK_TABLES}
+    view = Snapshot(
+        extraction=info,
+        links=links,
+        extras=_counted(rows["extras"]),
+        issues=finish(
+            pd.concat([i for i in issues if len(i)] or issues[:1], ignore_index=True), ISSUE_COLUMNS
+        ),
+        skipped=gather("skipped", SKIPPED_COLUMNS),
+        modifications=gather("modifications", MODIFICATION_COLUMNS),
+        files=files_frame(tasks, [r.info for r in results]),
+        notes=notes,
+        **entities,
+    )
+    derived: dict[str, pd.DataFrame] = {}
+    for kind, parts in by_kind.items():
+        given = [p.derived for p in parts if p.derived is not None]
+        if len(given) != len([p for p in parts if p.folder]) or not given:
+            continue
+        derived[kind] = pd.DataFrame(
+            {
+                "jointure": entities[schema.KINDS[kind].frame]["jointure"].to_numpy(),
+                "derived": pd.concat(given, ignore_index=True),
+            }
+        )
+    return StagedExtraction(Path(folder), view, order, templates, derived)
+
+
+def _counted(rows: int) -> pd.DataFrame:
+    """A frame of ``rows`` rows and no column: a frame kept on disk, its size only."""
+    return pd.DataFrame(index=pd.RangeIndex(rows))

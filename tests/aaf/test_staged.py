@@ -1,0 +1,137 @@
+"""An extraction read part by part onto disk gives the frames of the in-memory load, written
+as that load's frames are written: same schema, pandas metadata, dtypes and row order."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from conftest import document, pupil, record
+
+import ent_audit
+from ent_audit.aaf import staged
+from ent_audit.aaf.archive import iter_extract
+from ent_audit.synth import write
+
+PREFIX = "ENT1D_TEST_Complet_20240916"
+
+
+@pytest.fixture(scope="module")
+def synth(tmp_path_factory):
+    """A small perimeter cut in many parts (several source files per frame)."""
+    return write(
+        tmp_path_factory.mktemp("synth"), seed=5, schools=4, pupils=120, part_size=40_000,
+        unpack=True,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def odd(tmp_path):
+    """A Complet with what a part can carry besides records: an attribute no kind declares
+    (extras), a deleteRequest (an issue), a kind absent (Etab... present, no staff)."""
+    d = tmp_path / "odd"
+    d.mkdir()
+    (d / f"{PREFIX}_Eleve_0000.xml").write_bytes(
+        document(
+            [
+                record("Eleve", "1", {**pupil("1"), "ENTBizarre": "x"}),
+                record("Eleve", "2", pupil("2", level="CM1")),
+            ]
+        )
+    )
+    (d / f"{PREFIX}_Eleve_0001.xml").write_bytes(document([record("Eleve", "3", op="delete")]))
+    return d
+
+
+def _parquet(df: pd.DataFrame) -> bytes:
+    buf = io.BytesIO()
+    df.to_parquet(buf, index=False)  # as the store writes a frame held in memory
+    return buf.getvalue()
+
+
+def _same_frames(memory: ent_audit.Snapshot, extraction: staged.StagedExtraction, tmp: Path):
+    for name in extraction.streamed():
+        target = tmp / f"{name}.parquet"
+        assert extraction.write_frame(name, target) == len(memory.frames()[name])
+        data = _parquet(memory.frames()[name])
+        if len(memory.frames()[name]) < staged.ROW_GROUP_ROWS:  # one row group: the same bytes
+            assert target.read_bytes() == data, name
+        want = pq.read_table(io.BytesIO(data))
+        got = pq.read_table(target)
+        assert got.schema.equals(want.schema, check_metadata=True), name
+        pd.testing.assert_frame_equal(got.to_pandas(), want.to_pandas(), obj=name)
+    view = extraction.view
+    for name in ("issues", "skipped", "files", "modifications"):
+        pd.testing.assert_frame_equal(getattr(view, name), getattr(memory, name), obj=name)
+    assert view.counts() == memory.counts()
+    assert {n: len(f) for n, f in view.frames().items()} == {
+        n: len(f) for n, f in memory.frames().items()
+    }
+    for name in memory.counts():
+        cols = list(staged.GUARD_COLUMNS)
+        pd.testing.assert_frame_equal(getattr(view, name), getattr(memory, name)[cols], obj=name)
+    assert view.notes == memory.notes and view.extraction == memory.extraction
+
+
+@pytest.mark.slow
+def test_a_staged_extraction_writes_the_frames_of_the_in_memory_load(synth, tmp_path):
+    folder = synth.folders[0]
+    memory = ent_audit.load(folder, workers=1)
+    assert memory.files["source_file"].nunique() > 4  # several parts per kind
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    extraction = staged.load_staged(sorted(folder.glob("*.xml")), parts, parallel=False)
+    _same_frames(memory, extraction, tmp_path)
+
+
+@pytest.mark.slow
+def test_parts_written_by_workers_while_extracted_give_the_same_frames(synth, tmp_path):
+    from ent_audit.store import presence
+
+    memory = ent_audit.load(synth.folders[0], workers=1)
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    derive = presence.pseudonymiser(b"k" * 32)
+    extraction = staged.load_staged(
+        iter_extract(synth.archives[0], tmp_path / "x"), parts, derive, workers=2
+    )
+    _same_frames(memory, extraction, tmp_path)
+    for kind, frame in extraction.derived.items():
+        jointures = getattr(memory, ent_audit.aaf.schema.KINDS[kind].frame)["jointure"]
+        assert frame["jointure"].tolist() == jointures.tolist()
+        assert frame["derived"].tolist() == derive(kind, jointures).tolist()
+
+
+@pytest.mark.slow
+def test_a_frame_streamed_in_many_row_groups_keeps_its_rows_and_order(synth, tmp_path, monkeypatch):
+    monkeypatch.setattr(staged, "ROW_GROUP_ROWS", 7)
+    folder = synth.folders[0]
+    memory = ent_audit.load(folder, workers=1)
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    extraction = staged.load_staged(sorted(folder.glob("*.xml")), parts, parallel=False)
+    _same_frames(memory, extraction, tmp_path)
+    assert pq.ParquetFile(tmp_path / "students.parquet").metadata.num_row_groups > 2
+
+
+def test_extras_issues_and_an_absent_kind_are_staged_as_loaded(odd, tmp_path):
+    memory = ent_audit.load(odd, workers=1)
+    assert len(memory.extras) == 1 and len(memory.staff) == 0
+    assert "unexpected_operation" in set(memory.issues["code"])
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    extraction = staged.load_staged(sorted(odd.glob("*.xml")), parts, parallel=False)
+    _same_frames(memory, extraction, tmp_path)
+
+
+def test_a_staged_load_raises_the_in_memory_loads_errors(odd, tmp_path):
+    (odd / f"{PREFIX}_Eleve_0003.xml").write_bytes(document([]))
+    with pytest.raises(ent_audit.SnapshotError, match="0002"):
+        ent_audit.load(odd, workers=1)
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    with pytest.raises(ent_audit.SnapshotError, match="0002"):
+        staged.load_staged(sorted(odd.glob("*.xml")), parts, parallel=False)
