@@ -59,22 +59,39 @@ def lean_allocators(*, unmap_large: bool = True) -> None:
         libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
 
 
+def release_unused() -> None:
+    """Give back to the system what Arrow's memory pool keeps after a read: the Parquet
+    buffers are freed once converted to pandas, but the pool may hold their pages (hundreds
+    of MB on an académie) where DuckDB or pandas cannot reuse them."""
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
+
+
+def trim_heap() -> None:
+    """:func:`release_unused`, and glibc's heaps trimmed (``malloc_trim``): threads that
+    decoded and encoded many small buffers (a Complet's parts, a few tens of KB each, below
+    the mmap threshold) leave their freed pages in their own arenas otherwise (~120 MB on an
+    académie). Elsewhere than glibc, Arrow's pool only."""
+    release_unused()
+    libc = _libc()
+    if libc is not None:
+        libc.malloc_trim(0)
+
+
 def keep_for_reuse() -> None:
     """After a bounded phase (:func:`lean_allocators`), for a process that then works in
     small repeated steps (the explorer's school switch): what was freed goes back to the
-    system now (``malloc_trim``, Arrow's pool), and later large temporaries are served from
-    and kept in the heap as glibc's dynamic threshold would at its ceiling (mmap from
+    system now (:func:`trim_heap`), and later large temporaries are served from and kept in
+    the heap as glibc's dynamic threshold would at its ceiling (mmap from
     :data:`REUSE_THRESHOLD`, trimmed beyond twice that), without a page fault per temporary.
 
     The explorer opens with the audit and the lean tables under the fixed threshold (on an
     académie the audit's freed blocks otherwise stayed resident: +290 MB after it, 120 live),
     then switches schools this way."""
-    import pyarrow as pa
-
-    pa.default_memory_pool().release_unused()
+    trim_heap()
     libc = _libc()
     if libc is None:
         return
-    libc.malloc_trim(0)
     libc.mallopt(_M_MMAP_THRESHOLD, REUSE_THRESHOLD)
     libc.mallopt(_M_TRIM_THRESHOLD, 2 * REUSE_THRESHOLD)

@@ -10,13 +10,24 @@ PACKAGE = Path(__file__).parents[1] / "ent_audit"
 ALLOWED = {
     # subpackage: what it may import from ent_audit (besides itself)
     "aaf": {"exceptions", "io", "checks"},
-    "store": {"aaf", "exceptions", "io", "checks"},
+    "store": {"aaf", "exceptions", "io", "checks", "memory"},
     "transfer": {"aaf", "store", "exceptions", "io", "checks"},
     # The generator is beside the flow; it shares the French calendar of working days.
     "synth": {"aaf", "exceptions", "io", "checks", "transfer"},
-    "analyses": {"aaf", "store", "transfer", "exceptions", "io", "checks", "privacy", "quality"},
+    "analyses": {
+        "aaf",
+        "store",
+        "transfer",
+        "exceptions",
+        "io",
+        "checks",
+        "privacy",
+        "quality",
+        "memory",
+    },
     # ``memory`` (allocators, a leaf like ``io``) is set by whoever owns a process: the CLI, a
-    # report's kernel (``reports.notebook``), the explorer.
+    # report's kernel (``reports.notebook``), the explorer; the store and the analyses hand
+    # back what a big step freed (``release_unused``, ``trim_heap``).
     "reports": {"aaf", "store", "analyses", "exceptions", "io", "checks", "privacy", "memory"},
 }
 

@@ -47,8 +47,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
-import pyarrow as pa
 
+from ent_audit import memory
 from ent_audit.aaf import population, schema
 from ent_audit.aaf.archive import extract, iter_extract
 from ent_audit.aaf.frames import first_rows, isin
@@ -550,6 +550,7 @@ def _ingest_rest(
     else:
         assert staged is not None
         changes = complet_changes(store, state_dir, staged, reconcile)
+        memory.trim_heap()  # the two states' batches, read and freed
     divergences = journal.divergences(changes)
     # --
     written = None
@@ -563,16 +564,16 @@ def _ingest_rest(
             files, state, new_state, incoming, updated, people, max_days=overlay_days
         )
         files.let_go()
-        pa.default_memory_pool().release_unused()
+        memory.release_unused()
         new_presence = written.presence
     else:
-        old_presence = store.read_presence(state_dir)
         if staged is not None:  # a Complet: who is where, read from its staged frames
             now = presence.present(_placing(staged), store.key, pseudonyms=pseudonyms)
         else:
             given = pseudonyms if new_state is incoming else None
             now = presence.present(new_state, store.key, pseudonyms=given)
-        new_presence = presence.update(old_presence, now, info.date)
+        # The history is read once who is where is known, not held beside its computation.
+        new_presence = presence.update(store.read_presence(state_dir), now, info.date)
     entry = dict(
         archive=path.name,
         sha256=digest,

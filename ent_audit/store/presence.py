@@ -72,7 +72,8 @@ def present(
     """
     if people is not None:
         snapshot = _cut(snapshot, people)
-    m = population.memberships(snapshot)[["kind", "jointure", "uai"]]
+    # kind and UAI as categoricals (a million rows of an académie), strings again at the end
+    m = population.memberships(snapshot, categorical=True)[["kind", "jointure", "uai"]]
     students = population.live(snapshot.students)
     students = students[first_rows(students, ["jointure"])]
     out = m.assign(level=_looked_up(m["jointure"], students["jointure"], students["level"]))

@@ -46,6 +46,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from ent_audit import memory
 from ent_audit.aaf import schema
 from ent_audit.aaf.snapshot import ExtractionInfo, Snapshot
 from ent_audit.exceptions import (
@@ -225,7 +226,7 @@ class Store:
             info = self.read_info(r.state, r.meta)
             lean = StateTables.read(info, tables, r.meta["links"], schemas)
         del tables
-        release_unused()
+        memory.release_unused()
         return lean
 
     def history(self) -> pd.DataFrame:
@@ -311,7 +312,7 @@ class Store:
         for name in meta.get("frames", []):
             cols = None if columns is None else columns.get(name, ())
             frames[name] = partial.read_frame(state, meta, name, cols).to_pandas()
-        release_unused()
+        memory.release_unused()
         try:
             links = {name: frames.pop(name) for name in meta["links"]}
             return Snapshot(
@@ -330,7 +331,7 @@ class Store:
             name: partial.read_frame(state, meta, name, ["jointure"]).to_pandas()["jointure"]
             for name in names
         }
-        release_unused()
+        memory.release_unused()
         return out
 
     @staticmethod
@@ -359,7 +360,7 @@ class Store:
             table = table.set_column(i, name, pc.dictionary_encode(table[name]))
         out = table.to_pandas()
         del table
-        release_unused()
+        memory.release_unused()
         return out
 
     # -- verification ---------------------------------------------------------------------
@@ -747,29 +748,6 @@ def _read_meta(folder: Path) -> dict:
     return meta
 
 
-def release_unused() -> None:
-    """Give back to the system what Arrow's memory pool keeps after a read: the Parquet
-    buffers are freed once converted to pandas, but the pool holds their pages (hundreds of
-    MB on an académie) where DuckDB or pandas cannot reuse them."""
-    import pyarrow as pa
-
-    pa.default_memory_pool().release_unused()
-
-
-def trim_heap() -> None:
-    """:func:`release_unused`, and glibc's heaps trimmed (``malloc_trim``): threads that
-    decoded and encoded many small buffers (a Complet's parts, a few tens of KB each, below
-    the mmap threshold) leave their freed pages in their own arenas otherwise (~120 MB on an
-    académie). Elsewhere than glibc, Arrow's pool only."""
-    release_unused()
-    with contextlib.suppress(OSError, AttributeError):
-        import ctypes
-        import ctypes.util
-
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        libc.malloc_trim(0)
-
-
 def _file_hashes(folder: Path, known: dict[str, str] | None = None) -> dict[str, str]:
     """SHA-256 of every file of a state folder; ``known``: relative path -> hash already
     recorded for a file linked unchanged from the previous state."""
@@ -1019,7 +997,7 @@ class Staging:
                 hashes = {rel: f.result() for rel, f in self.futures.items()}
             finally:
                 self.pool.shutdown(wait=True, cancel_futures=True)
-            trim_heap()  # the writers' freed buffers, before the presence and journal
+            memory.trim_heap()  # the writers' freed buffers, before the presence and journal
             fsync_dir(self.path / FRAMES_DIR)
             write_json(self.path / "meta.json", _meta(self.snapshot, self.presence_synced))
             self.hashes = {**self.known, **hashes}

@@ -41,13 +41,14 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from ent_audit import memory
 from ent_audit.aaf import population
 from ent_audit.aaf.population import PROFILE_LABELS, Profile
 from ent_audit.aaf.snapshot import Snapshot
 from ent_audit.analyses.activity.inputs import FileReport
 from ent_audit.checks import Check
 from ent_audit.store import pseudonym
-from ent_audit.store.store import columns, release_unused
+from ent_audit.store.store import columns
 
 VISIT_GAP_MINUTES = 30
 QUIET_DAYS = 28
@@ -224,7 +225,7 @@ def population_frames(snapshot: Snapshot, key: bytes) -> dict[str, pd.DataFrame]
     s = population.schools(snapshot)
     del snapshot
     m = m[["kind", "jointure", "is_school", "uai", "profile", "teacher"]]
-    release_unused()
+    memory.release_unused()
     user = pd.Series(pd.NA, index=m.index, dtype="string")
     for kind, idx in m.groupby("kind", observed=True).groups.items():
         for i in range(0, len(idx), PSEUDONYM_SLICE):
@@ -365,16 +366,16 @@ def compute(
         users = account_users(accounts, key)
         activated_by_place = accounts[accounts["activated"]].groupby(["uai", "profile"]).size()
     del accounts
-    release_unused()
+    memory.release_unused()
     daily, read = _load(daily)
     inputs = (*inputs, *read)
     if daily is not None:
         daily = DailyFigures.of(daily, period)
-        release_unused()
+        memory.release_unused()
     timer("accounts and daily figures")
     pop = population_frames(snapshot() if callable(snapshot) else snapshot, key)
     del snapshot
-    release_unused()
+    memory.release_unused()
     spill = tempfile.mkdtemp(prefix="ent-audit-duckdb-")
     os.chmod(spill, 0o700)
     con = _connect(memory_limit, spill)

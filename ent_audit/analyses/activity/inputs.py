@@ -30,6 +30,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 
+from ent_audit import memory
 from ent_audit.aaf.population import Profile
 from ent_audit.analyses.csvtable import delimiter as _delimiter
 from ent_audit.analyses.csvtable import fold as _fold
@@ -726,7 +727,7 @@ def _kept(df, lines, checks, path: Path, kind: str, bad_fields: np.ndarray):
         bad |= m
     found.sort(key=lambda m: m.line)
     # The intermediate Arrow strings (stripped, folded) are freed: give their pages back.
-    pa.default_memory_pool().release_unused()
+    memory.release_unused()
     report = FileReport(
         path.name, kind, int((~bad).sum()), int(bad.sum()) + len(bad_fields),
         tuple(found[:KEEP_MALFORMED]),
