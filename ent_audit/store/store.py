@@ -34,6 +34,7 @@ import os
 import shutil
 import stat
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -826,6 +827,11 @@ def _meta(snap: Snapshot, presence_synced: bool) -> dict:
 WRITERS = 2
 """Threads writing a state's frames (the machine's two cores; pyarrow releases the GIL)."""
 
+_MERGING = threading.Lock()
+"""A compaction's merged frames are written one at a time (the other writer writes the small
+frames meanwhile): each holds its base's read buffers and a row group being built, and two
+at once were the peak of an académie's compaction."""
+
 
 class _Hashing(io.RawIOBase):
     """A file being written, hashed as it is written (a frame streamed in row groups)."""
@@ -871,7 +877,8 @@ def _write_frame(
         return sink.digest.hexdigest()
     if isinstance(df, partial.Batches):
         try:
-            return _write_batches(df, target)
+            with _MERGING:
+                return _write_batches(df, target)
         except UnsortedHistoryError:
             if df.whole is None:
                 raise
