@@ -10,6 +10,7 @@ import contextlib
 import ctypes
 import ctypes.util
 import datetime as dt
+import functools
 import json
 import multiprocessing
 import os
@@ -17,11 +18,12 @@ import signal
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import pandas as pd
 from tqdm import tqdm
@@ -43,6 +45,8 @@ from ent_audit.aaf.frames import (
 from ent_audit.aaf.naming import FIRST_DEGREE_KINDS, PartGroup, group_parts, parse_name
 from ent_audit.aaf.reader import RawPart
 from ent_audit.exceptions import EntAuditError, SnapshotError
+
+T = TypeVar("T")
 
 ENTITY_FRAMES = tuple(k.frame for k in schema.KINDS.values())
 
@@ -262,35 +266,9 @@ def load_stream_derived(
     cores during the parse instead of on one after it). Rows in the order of the kind's
     frame in the snapshot."""
     workers = workers or os.cpu_count() or 1
-    seen: list[Path] = []
-    futures: dict[Path, Future] = {}
+    read = functools.partial(read_frames, recover=recover, derive=derive)
     with worker_pool(workers) as pool:
-
-        def submit(path: Path, kind: str) -> None:
-            with contextlib.suppress(BrokenProcessPool):  # then read in this process
-                futures[path] = pool.submit(read_frames, path, kind, recover=recover, derive=derive)
-
-        try:
-            for p in paths:
-                seen.append(p)
-                with contextlib.suppress(EntAuditError):  # judged with the whole set below
-                    kind = parse_name(p).kind
-                    if kind in FIRST_DEGREE_KINDS:
-                        submit(p, kind)
-            groups = group_parts(seen)
-            info, notes = _one_extraction(groups, recover)
-            tasks = _tasks(groups, info, notes)
-            results = []
-            for kind, path, _ in tasks:
-                if path not in futures:
-                    submit(path, kind)
-                try:
-                    results.append(futures[path].result())
-                except (BrokenProcessPool, KeyError):  # workers could not start
-                    results.append(read_frames(path, kind, recover=recover, derive=derive))
-        except BaseException:
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
+        info, notes, tasks, results = gather_parts(paths, pool, read, recover)
     snap = _assemble(info, tasks, results, notes)
     derived: dict[str, pd.DataFrame] = {}
     if derive is not None:
@@ -305,6 +283,51 @@ def load_stream_derived(
                 }
             )
     return snap, derived
+
+
+def gather_parts(
+    paths: Iterable[Path],
+    pool: ProcessPoolExecutor | None,
+    read: Callable[[Path, str], T],
+    recover: bool,
+) -> tuple[ExtractionInfo, list[str], list[tuple[str, Path, int]], list[T]]:
+    """Each first-degree part to ``pool`` as soon as it arrives (an archive being extracted:
+    extraction and parsing overlap), then the set judged (missing parts, mixed extractions),
+    then each part's ``read(path, kind)`` (picklable) gathered in part order. A part the pool
+    cannot take (none, or workers that could not start) is read in this process. Errors in the
+    order :func:`load_stream` documents. The one loop of the in-memory and staged loads."""
+    seen: list[Path] = []
+    futures: dict[Path, Future] = {}
+
+    def submit(path: Path, kind: str) -> None:
+        if pool is None:
+            return
+        with contextlib.suppress(BrokenProcessPool):  # then read in this process
+            futures[path] = pool.submit(read, path, kind)
+
+    try:
+        for p in paths:
+            seen.append(p)
+            with contextlib.suppress(EntAuditError):  # judged with the whole set below
+                kind = parse_name(p).kind
+                if kind in FIRST_DEGREE_KINDS:
+                    submit(p, kind)
+        groups = group_parts(seen)
+        info, notes = _one_extraction(groups, recover)
+        tasks = _tasks(groups, info, notes)
+        results = []
+        for kind, path, _ in tasks:
+            if path not in futures:
+                submit(path, kind)
+            try:
+                results.append(futures[path].result())
+            except (BrokenProcessPool, KeyError):  # no workers (or they could not start)
+                results.append(read(path, kind))
+    except BaseException:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    return info, notes, tasks, results
 
 
 def _tasks(
@@ -459,26 +482,14 @@ def _assemble(
                 link_parts.setdefault(name, []).append(df)
     links = {name: concat(link_parts[name]) for name in schema.LINK_TABLES}
 
-    def gather(attr: str, columns: tuple[str, ...]) -> pd.DataFrame:
-        frames = [f for f in (getattr(r, attr) for r in results) if f is not None and len(f)]
-        return finish(pd.concat(frames, ignore_index=True) if frames else None, columns)
-
-    issues = [gather("issues", ISSUE_COLUMNS)]
-    if info.extraction == "complete":
-        issues += [
-            _delta_operations(kind, df)
-            for kind, df in ((schema.KIND_BY_FRAME[f].name, df) for f, df in entities.items())
-        ]
     files = files_frame(tasks, [r.info for r in results])
     return Snapshot(
         extraction=info,
         links=links,
-        extras=gather("extras", EXTRA_COLUMNS),
-        issues=finish(
-            pd.concat([i for i in issues if len(i)] or issues[:1], ignore_index=True), ISSUE_COLUMNS
-        ),
-        skipped=gather("skipped", SKIPPED_COLUMNS),
-        modifications=gather("modifications", MODIFICATION_COLUMNS),
+        extras=gathered(results, "extras", EXTRA_COLUMNS),
+        issues=all_issues(info, results, entities),
+        skipped=gathered(results, "skipped", SKIPPED_COLUMNS),
+        modifications=gathered(results, "modifications", MODIFICATION_COLUMNS),
         files=files,
         notes=notes,
         **entities,
@@ -511,6 +522,29 @@ def files_frame(tasks: Sequence[tuple[str, Path, int]], infos: Sequence[dict]) -
             for (_, p, n), info in zip(tasks, infos, strict=False)
         ],
         columns=list(FILES_COLUMNS),
+    )
+
+
+def gathered(results: Sequence, attr: str, columns: tuple[str, ...]) -> pd.DataFrame:
+    """The parts' ``attr`` frames (issues, skipped records…) one after the other, in part
+    order, with ``columns`` and their dtypes even when there is none."""
+    frames = [f for f in (getattr(r, attr) for r in results) if f is not None and len(f)]
+    return finish(pd.concat(frames, ignore_index=True) if frames else None, columns)
+
+
+def all_issues(
+    info: ExtractionInfo, results: Sequence, entities: Mapping[str, pd.DataFrame]
+) -> pd.DataFrame:
+    """The parts' issues, then, in a complete extraction, every record that is not an
+    addition (``entities``: each kind's frame, with its ``op``)."""
+    issues = [gathered(results, "issues", ISSUE_COLUMNS)]
+    if info.extraction == "complete":
+        issues += [
+            _delta_operations(kind, df)
+            for kind, df in ((schema.KIND_BY_FRAME[f].name, df) for f, df in entities.items())
+        ]
+    return finish(
+        pd.concat([i for i in issues if len(i)] or issues[:1], ignore_index=True), ISSUE_COLUMNS
     )
 
 

@@ -14,11 +14,10 @@ pandas metadata that concatenating the parts in memory and writing them would gi
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shutil
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -31,7 +30,6 @@ import pyarrow.parquet as pq
 from ent_audit.aaf import schema
 from ent_audit.aaf.frames import (
     EXTRA_COLUMNS,
-    ISSUE_COLUMNS,
     MODIFICATION_COLUMNS,
     SKIPPED_COLUMNS,
     build,
@@ -39,20 +37,17 @@ from ent_audit.aaf.frames import (
     finish,
     read_frames,
 )
-from ent_audit.aaf.naming import FIRST_DEGREE_KINDS, parse_name
 from ent_audit.aaf.reader import RawPart
 from ent_audit.aaf.snapshot import (
     ExtractionInfo,
     Snapshot,
-    _delta_operations,
-    _one_extraction,
-    _tasks,
+    all_issues,
     files_frame,
-    group_parts,
+    gather_parts,
+    gathered,
     stop_forkserver,
     worker_pool,
 )
-from ent_audit.exceptions import EntAuditError
 
 GUARD_COLUMNS = ("jointure", "source_file", "record", "line", "op")
 """The entity columns sent back in memory: what the ingestion's guards read (a repeated
@@ -218,47 +213,12 @@ def load_staged(
     :func:`~ent_audit.aaf.snapshot.load_stream_derived`; ``parallel=False`` reads every part
     in this process (a small extraction: starting workers would cost more than it saves)."""
     workers = workers or os.cpu_count() or 1
-    seen: list[Path] = []
-    futures: dict[Path, Future] = {}
-
-    def here(path: Path, kind: str) -> PartSummary:
-        return write_part(path, kind, folder, recover=recover, derive=derive)
-
+    write = functools.partial(write_part, folder=folder, recover=recover, derive=derive)
     with contextlib.ExitStack() as stack:
         if parallel:
             stack.callback(stop_forkserver)  # last: after the pool's own shutdown
         pool = stack.enter_context(worker_pool(workers)) if parallel else None
-
-        def submit(path: Path, kind: str) -> None:
-            if pool is None:
-                return
-            with contextlib.suppress(BrokenProcessPool):  # then read in this process
-                futures[path] = pool.submit(
-                    write_part, path, kind, folder, recover=recover, derive=derive
-                )
-
-        try:
-            for p in paths:
-                seen.append(p)
-                with contextlib.suppress(EntAuditError):  # judged with the whole set below
-                    kind = parse_name(p).kind
-                    if kind in FIRST_DEGREE_KINDS:
-                        submit(p, kind)
-            groups = group_parts(seen)
-            info, notes = _one_extraction(groups, recover)
-            tasks = _tasks(groups, info, notes)
-            results = []
-            for kind, path, _ in tasks:
-                if path not in futures:
-                    submit(path, kind)
-                try:
-                    results.append(futures[path].result())
-                except (BrokenProcessPool, KeyError):  # no workers (or they could not start)
-                    results.append(here(path, kind))
-        except BaseException:
-            if pool is not None:
-                pool.shutdown(wait=True, cancel_futures=True)
-            raise
+        info, notes, tasks, results = gather_parts(paths, pool, write, recover)
     return _assemble(folder, info, tasks, results, notes)
 
 
@@ -317,27 +277,15 @@ def _assemble(
         schema.KINDS[k].frame: concat([p.guard for p in parts]) for k, parts in by_kind.items()
     }
 
-    def gather(attr: str, columns: tuple[str, ...]) -> pd.DataFrame:
-        frames = [f for f in (getattr(r, attr) for r in results) if f is not None and len(f)]
-        return finish(pd.concat(frames, ignore_index=True) if frames else None, columns)
-
-    issues = [gather("issues", ISSUE_COLUMNS)]
-    if info.extraction == "complete":
-        issues += [
-            _delta_operations(kind, df)
-            for kind, df in ((schema.KIND_BY_FRAME[f].name, df) for f, df in entities.items())
-        ]
     rows = {name: sum(p.rows[name] for p in parts) for name, parts in order.items()}
     links = {name: _counted(rows[name]) for name in schema.LINK_TABLES}
     view = Snapshot(
         extraction=info,
         links=links,
         extras=_counted(rows["extras"]),
-        issues=finish(
-            pd.concat([i for i in issues if len(i)] or issues[:1], ignore_index=True), ISSUE_COLUMNS
-        ),
-        skipped=gather("skipped", SKIPPED_COLUMNS),
-        modifications=gather("modifications", MODIFICATION_COLUMNS),
+        issues=all_issues(info, results, entities),
+        skipped=gathered(results, "skipped", SKIPPED_COLUMNS),
+        modifications=gathered(results, "modifications", MODIFICATION_COLUMNS),
         files=files_frame(tasks, [r.info for r in results]),
         notes=notes,
         **entities,
