@@ -257,19 +257,6 @@ class FileSide(Side):
     folder: Path
     meta: dict
 
-    @classmethod
-    def staged(cls, folder: Path, state: Snapshot) -> FileSide:
-        """The frames of ``state`` written into the staging ``folder`` (no overlay)."""
-        meta = {
-            "perimeter": state.extraction.perimeter,
-            "extraction": state.extraction.extraction,
-            "date": state.extraction.date.isoformat() if state.extraction.date else None,
-            "notes": list(state.notes),
-            "frames": list(state.frames()),
-            "links": list(state.links),
-        }
-        return cls(folder, meta)
-
     @property
     def info(self) -> ExtractionInfo:  # type: ignore[override]
         m = self.meta

@@ -40,7 +40,7 @@ def _sides(store: Store, new, tmp_path, staged: bool):
         return before, MemorySide(new)
     staging = store.stage(new)
     staging.finish()
-    return before, FileSide.staged(staging.path, new)
+    return before, FileSide(staging.path, store.read_meta(staging.path))  # as ingest does
 
 
 def _same(got: pd.DataFrame, want: pd.DataFrame) -> None:
