@@ -8,7 +8,7 @@ SCHOOLS ?= 1000
 DEFECTS ?= 0.001
 DEMO   := outputs/demo
 
-.PHONY: venv demo test check lint lab explorer bench bench-all clean system-packages
+.PHONY: venv bytecode demo test check lint lab explorer bench bench-all clean system-packages
 
 # A classic (compat) editable install: the finder-based default resolves `ent_audit` as an
 # empty namespace package when a script runs from a sub-folder (benchmarks/).
@@ -23,9 +23,15 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+# The package's bytecode, compiled as a wheel's installation compiles it: with
+# PYTHONDONTWRITEBYTECODE set (as on this project's machines) an editable checkout would
+# otherwise recompile every module in every process it starts (each CLI call, each kernel).
+bytecode: $(STAMP)
+	@$(BIN)/python -m compileall -q -j 0 ent_audit
+
 # The demo injects every named defect at a small rate, so the quality report has something to
 # show; its blocking findings make `report` exit 1, which is the demo working, not failing.
-demo: $(STAMP)
+demo: $(STAMP) bytecode
 	$(BIN)/ent-audit demo --out $(DEMO) --store outputs/demo-store --schools $(SCHOOLS) \
 		--pupils $(PUPILS) --all-defects $(DEFECTS)
 	$(BIN)/ent-audit report all -p params/demo.yaml; test $$? -le 1
@@ -37,11 +43,11 @@ SYSTEM_PACKAGES := openssh-server chromium
 # `make test`: lint, then the whole suite (real sshd, real kernels, real Chromium) on every
 # core (pytest-xdist; a test file stays on one worker, so its module fixtures are built once);
 # the 15 slowest tests listed at the end, to keep the suite well under CI's 15 minutes.
-test: $(STAMP) system-packages lint
+test: $(STAMP) bytecode system-packages lint
 	$(BIN)/python -m pytest -q -n auto --dist loadfile --durations=15
 
 # `make check`: lint and the fast tests, in under a minute, while you work.
-check: $(STAMP) lint
+check: $(STAMP) bytecode lint
 	$(BIN)/python -m pytest -q -n auto --dist loadfile -m "not slow"
 
 lint: $(STAMP)
@@ -79,7 +85,7 @@ explorer: $(STAMP)
 	ENT_AUDIT_STORE=$(abspath $(STORE)) $(BIN)/voila notebooks/roster_explorer.ipynb \
 		--Voila.ip=127.0.0.1 --port=$(EXPLORER_PORT) --no-browser
 
-bench: $(STAMP)
+bench: $(STAMP) bytecode
 	$(BIN)/python benchmarks/bench_reader.py
 	$(BIN)/python benchmarks/bench_ingest.py
 	$(BIN)/python benchmarks/bench_quality.py
@@ -95,7 +101,7 @@ ACADEMIE_PUPILS ?= 260000
 ACADEMIE_STAFF ?= 20000
 EVENTS ?= 10000000
 
-bench-all: $(STAMP) system-packages
+bench-all: $(STAMP) bytecode system-packages
 	$(BIN)/python benchmarks/run_all.py --schools $(ACADEMIE_SCHOOLS) --pupils $(ACADEMIE_PUPILS) \
 		--staff $(ACADEMIE_STAFF) --events $(EVENTS)
 

@@ -142,7 +142,22 @@ SLOW_FIXTURES = {
 they are ``slow`` without having to say so one by one (``@pytest.mark.slow`` marks others)."""
 
 
+LONGEST_FIRST = (
+    "tests/test_bench_all.py",
+    "tests/reports/test_wheel.py",
+    "tests/reports/test_every_report.py",
+    "tests/reports/test_runner.py",
+    "tests/reports/test_delta_report.py",
+    "tests/reports/test_activity_report.py",
+)
+"""The files that take a minute or more: collected first, so that pytest-xdist (which hands
+files out in collection order) starts them first instead of leaving one worker alone with
+them at the end."""
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
         if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
+    rank = {path: i for i, path in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
