@@ -57,14 +57,22 @@ def department(schools: int, pupils: int, seed: int, defect_rate: float | None =
 class MemorySampler(threading.Thread):
     """Samples the resident memory of a process and all its descendants (the forkserver's
     workers and papermill's kernels are grandchildren, out of reach of ``RUSAGE_CHILDREN``);
-    keeps the peak of the sum. ``root``: this process when None."""
+    keeps the peak of the sum. ``root``: this process when None.
 
-    def __init__(self, every: float = 0.05, root: int | None = None) -> None:
+    Two sums: the resident sets (``VmRSS``, what the 3 x bound is judged on), which count a
+    page shared by several processes (a library's code, what a worker inherits from the
+    forkserver) once per process; and, with ``pss=True``, the proportional sets (``Pss`` of
+    ``smaps_rollup``), which count it once in all: what the tree really takes from the
+    machine."""
+
+    def __init__(self, every: float = 0.05, root: int | None = None, pss: bool = False) -> None:
         super().__init__(daemon=True)
         self.every, self.root, self.peak = every, root or os.getpid(), 0.0
+        self.pss, self.pss_peak = pss, 0.0
         self.stop = threading.Event()
 
-    def _tree_rss_mb(self) -> float:
+    def _tree(self) -> list[tuple[int, int]]:
+        """(pid, VmRSS in KiB) of the root and its descendants."""
         parents: dict[int, int] = {}
         rss: dict[int, int] = {}
         for d in os.listdir("/proc"):
@@ -77,17 +85,38 @@ class MemorySampler(threading.Thread):
                 continue
             parents[int(d)] = int(fields["PPid"])
             rss[int(d)] = int(fields.get("VmRSS", "0 kB").split()[0])
-        total = 0
+        tree = []
         for pid in rss:
             p = pid
             while p and p != self.root:
                 p = parents.get(p, 0)
-            total += rss[pid] if p == self.root else 0
-        return total / 1024
+            if p == self.root:
+                tree.append((pid, rss[pid]))
+        return tree
+
+    @staticmethod
+    def _pss_kib(pid: int) -> int:
+        try:
+            with open(f"/proc/{pid}/smaps_rollup") as fh:
+                for line in fh:
+                    if line.startswith("Pss:"):
+                        return int(line.split()[1])
+        except OSError:
+            pass
+        return 0
+
+    def _tree_rss_mb(self) -> float:
+        return sum(kib for _, kib in self._tree()) / 1024
+
+    def sample(self) -> None:
+        tree = self._tree()
+        self.peak = max(self.peak, sum(kib for _, kib in tree) / 1024)
+        if self.pss:
+            self.pss_peak = max(self.pss_peak, sum(self._pss_kib(p) for p, _ in tree) / 1024)
 
     def run(self) -> None:
         while not self.stop.is_set():
-            self.peak = max(self.peak, self._tree_rss_mb())
+            self.sample()
             time.sleep(self.every)
 
     def reset(self) -> None:
@@ -102,6 +131,8 @@ class Measured:
     seconds: float
     peak_mb: float
     returncode: int
+    pss_mb: float = 0.0
+    """Peak of the tree's proportional set sizes (MiB): shared pages counted once."""
 
 
 def measure(argv: list[str], log: Path, env: dict[str, str] | None = None) -> Measured:
@@ -110,11 +141,12 @@ def measure(argv: list[str], log: Path, env: dict[str, str] | None = None) -> Me
     with open(log, "w") as out:
         t0 = time.perf_counter()
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env)
-        sampler = MemorySampler(root=proc.pid)
+        sampler = MemorySampler(root=proc.pid, pss=True)
         sampler.start()
         _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - t0
         sampler.stop.set()
         sampler.join()
     proc.returncode = os.waitstatus_to_exitcode(status)
-    return Measured(seconds, max(sampler.peak, usage.ru_maxrss / 1024), proc.returncode)
+    return Measured(seconds, max(sampler.peak, usage.ru_maxrss / 1024), proc.returncode,
+                    pss_mb=sampler.pss_peak)  # fmt: skip

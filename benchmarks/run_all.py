@@ -231,6 +231,10 @@ class Stage:
     log: str = ""
     floor_mb: float | None = None
     """The peak of the ``floor`` stage in the same run (MiB), set once the chain has run."""
+    pss_mb: float = 0.0
+    """Peak of the tree's proportional set sizes (MiB): pages shared between its processes
+    (libraries, what workers inherit from the forkserver) counted once. Shown, not judged."""
+    floor_pss_mb: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -255,6 +259,14 @@ class Stage:
             return None
         return _mb(self.above_mb) / self.parquet_mb
 
+    @property
+    def pss_above_ratio(self) -> float | None:
+        """(PSS peak − PSS floor) / Parquet inputs: the same measure with shared pages
+        counted once; shown beside the judged one."""
+        if not self.parquet_mb or self.floor_pss_mb is None or not self.pss_mb:
+            return None
+        return _mb(max(self.pss_mb - self.floor_pss_mb, 0.0)) / self.parquet_mb
+
 
 def _size_mb(paths: list[Path]) -> float:
     files = [f for p in paths for f in ([p] if p.is_file() else p.rglob("*")) if f.is_file()]
@@ -275,6 +287,7 @@ def _run(stage: Stage, logs: Path, env: dict[str, str]) -> Stage:
     log = logs / f"{stage.name}.log"
     m: Measured = measure(stage.argv, log, env)
     stage.seconds, stage.peak_mb, stage.returncode = m.seconds, m.peak_mb, m.returncode
+    stage.pss_mb = m.pss_mb
     stage.log = str(log)
     text = log.read_text(errors="replace").strip().splitlines()
     if stage.argv[1] == __file__ and stage.ok and text:
@@ -403,8 +416,10 @@ def chain(data: Path, work: Path) -> tuple[list[Stage], dict]:
         logs, env,
     ))  # fmt: skip
     peaks = {s.name: s.peak_mb for s in stages if s.ok}
+    pss = {s.name: s.pss_mb for s in stages if s.ok and s.pss_mb}
     for s in stages:
         s.floor_mb = peaks.get(s.floor) if s.floor else None
+        s.floor_pss_mb = pss.get(s.floor) if s.floor else None
     return stages, _sizes(store, data)
 
 
@@ -568,8 +583,9 @@ def render(stages: list[Stage], info: dict, sizes: dict, args: argparse.Namespac
         + f" ; {_fr(sizes.get('events', 0), 0)} événements d'activité",
         "",
         "| étape | durée | pic mémoire | socle | pic − socle | entrées Parquet | pic / Parquet "
-        "| (pic − socle) / Parquet | autres entrées | code | détail |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| (pic − socle) / Parquet | pic PSS | (PSS − socle PSS) / Parquet | autres entrées "
+        "| code | détail |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for s in stages:
         lines.append(
@@ -578,6 +594,8 @@ def render(stages: list[Stage], info: dict, sizes: dict, args: argparse.Namespac
             f"| {_fr(_mb(s.above_mb) if s.above_mb is not None else None, 0, 'Mo')} "
             f"| {_fr(s.parquet_mb, 1, 'Mo')} | {_fr(s.ratio, 1, '×')} "
             f"| {_fr(s.above_ratio, 1, '×')} "
+            f"| {_fr(_mb(s.pss_mb) if s.pss_mb else None, 0, 'Mo')} "
+            f"| {_fr(s.pss_above_ratio, 1, '×')} "
             f"| {_fr(s.inputs_mb, 1, 'Mo')} | {s.returncode} | {_detail(s)} |"
         )
     lines += ["", "| objectif (issue 16) | mesuré | verdict |", "|---|---:|---|"]
@@ -600,7 +618,11 @@ def render(stages: list[Stage], info: dict, sizes: dict, args: argparse.Namespac
         "tenir dans 3 × 60 Mo). Entrées Parquet : l'état vivant du store lu par l'étape (et les "
         "événements pour `activity`). La chaîne totale exclut la génération (en cache) et les "
         "références (boucle `iterparse` nue, socles). Code 1 : l'étape a tourné et signale "
-        "quelque chose (anomalies, constats, échéances dépassées).",
+        "quelque chose (anomalies, constats, échéances dépassées). Pic PSS : la même somme en "
+        "taille proportionnelle (`Pss` de `/proc/PID/smaps_rollup`), où une page partagée "
+        "entre processus (le code des bibliothèques, ce que les lecteurs héritent du "
+        "forkserver) compte une fois en tout au lieu d'une fois par processus : ce que l'arbre "
+        "prend vraiment à la machine. Affiché à côté, il ne change aucun verdict.",
         "",
     ]
     return "\n".join(lines)
@@ -657,7 +679,8 @@ def main(argv: list[str] | None = None) -> int:
         args.json.write_text(json.dumps({
             "machine": info, "sizes": sizes, "targets": v,
             "stages": [asdict(s) | {"ok": s.ok, "ratio": s.ratio, "above_mb": s.above_mb,
-                                    "above_ratio": s.above_ratio} for s in stages],
+                                    "above_ratio": s.above_ratio,
+                                    "pss_above_ratio": s.pss_above_ratio} for s in stages],
         }, indent=1, default=str), encoding="utf-8")  # fmt: skip
     failed = [s.name for s in stages if not s.ok]
     if failed:

@@ -82,6 +82,12 @@ def test_the_whole_chain_runs_on_a_small_academie(tmp_path):
             assert s["above_ratio"] == pytest.approx(
                 s["above_mb"] * 2**20 / 1e6 / s["parquet_mb"]
             ), name
+    # Beside it, the proportional sets (shared pages counted once): never above the resident
+    # sets they are sampled with, and measured for every stage, floors included.
+    for name, s in stages.items():
+        assert 0 < s["pss_mb"] <= s["peak_mb"] * 1.1, name
+    assert stages["report_overview"]["floor_pss_mb"] == stages["baseline_report"]["pss_mb"]
+    assert "| pic PSS | (PSS − socle PSS) / Parquet |" in results.read_text(encoding="utf-8")
     assert "| pic − socle |" in results.read_text(encoding="utf-8")
     assert "| (pic − socle) / Parquet |" in results.read_text(encoding="utf-8")
     assert out["targets"]["parquet_ratio"]["value"] == max(
