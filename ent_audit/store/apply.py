@@ -145,6 +145,7 @@ class _ByAttribute:
 
     def __init__(self, mods: pd.DataFrame) -> None:
         self.mods = mods[list(self.COLUMNS)]
+        self.replace = (mods["op"] == "replace").to_numpy(dtype=bool, na_value=False)
         codes = pc.dictionary_encode(arrow_strings(mods["attribute"]))
         indices = codes.indices.fill_null(-1).to_numpy(zero_copy_only=False)
         order = np.argsort(indices, kind="stable")
@@ -155,13 +156,21 @@ class _ByAttribute:
             if name is not None
         }
 
-    def of(self, f: schema.Field) -> pd.DataFrame:
-        """``mods[mods["attribute"].isin(_names(f))]``: same rows, same order, same labels."""
+    def _positions(self, f: schema.Field) -> np.ndarray:
         parts = [self.rows[n] for n in _names(f) if n in self.rows]
         if not parts:
-            return self.mods.iloc[:0]
-        rows = parts[0] if len(parts) == 1 else np.sort(np.concatenate(parts))
-        return self.mods.take(rows)
+            return np.zeros(0, dtype=np.intp)
+        return parts[0] if len(parts) == 1 else np.sort(np.concatenate(parts))
+
+    def of(self, f: schema.Field) -> pd.DataFrame:
+        """``mods[mods["attribute"].isin(_names(f))]``: same rows, same order, same labels."""
+        return self.mods.take(self._positions(f))
+
+    def replaced_only(self, f: schema.Field) -> bool:
+        """Field ``f`` has modifications, all of them ``replace`` (a Delta's usual case: its
+        ``add`` and ``delete`` steps select nothing)."""
+        rows = self._positions(f)
+        return bool(len(rows)) and bool(self.replace[rows].all())
 
 
 def _restrict(frame: pd.DataFrame, table: str, origin: str | None) -> np.ndarray:
@@ -187,6 +196,9 @@ def _merge_entities(
         if m.empty:
             continue
         col = base[f.column]
+        if by_attribute.replaced_only(f):
+            base[f.column] = col.mask(isin(ids, m["jointure"]), incoming[f.column])
+            continue
         replaced = isin(ids, m.loc[m["op"] == "replace", "jointure"])
         col = col.mask(replaced, incoming[f.column])
         adds = m[(m["op"] == "add") & m["value"].notna()].drop_duplicates("jointure", keep="last")
@@ -233,6 +245,10 @@ def _link_changes(
     m = by_attribute.of(f)
     if m.empty:
         return list(whole_ids), None, come
+    if by_attribute.replaced_only(f):  # nothing removed by value, cleared or added
+        replaced = m["jointure"].unique()
+        come.append(incoming[mine_in & isin(incoming[owner], replaced)])
+        return [*whole_ids, *replaced], None, come
     replaced = m.loc[m["op"] == "replace", "jointure"].unique()
     dels = m[m["op"] == "delete"]
     valued = dels[dels["value"].notna()]
