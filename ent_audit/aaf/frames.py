@@ -175,12 +175,15 @@ def finish(df: pd.DataFrame | None, columns: tuple[str, ...]) -> pd.DataFrame:
     if df is None:
         df = pd.DataFrame({c: pd.Series([], dtype=object) for c in columns})
     df = df.reindex(columns=list(columns))
-    for c in columns:
+    out = {}
+    for c in columns:  # gathered, then one frame: not a column re-inserted per dtype
+        values = df[c]
         if c in ("record", "line", "column"):
-            df[c] = df[c].astype("Int64")
-        elif df[c].dtype == object or df[c].dtype == "str":
-            df[c] = df[c].astype(STRING)
-    return df
+            values = values.astype("Int64")
+        elif values.dtype == object or values.dtype == "str":
+            values = values.astype(STRING)
+        out[c] = values
+    return pd.DataFrame(out, index=df.index, columns=list(columns), copy=False)
 
 
 def _clean(text: pa.Array) -> pa.Array:
