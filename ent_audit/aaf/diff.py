@@ -66,7 +66,8 @@ def attribute_values(
         wanted = pd.Series(list(jointures) if not isinstance(jointures, pd.Series) else jointures)
         records = records[isin(records["jointure"], wanted.dropna().astype(str))]
     records = records.reset_index(drop=True)
-    out = pd.DataFrame({"jointure": records["jointure"].astype(STRING)})
+    # Columns gathered, then one frame: inserting them one by one costs more than their values.
+    out = {"jointure": records["jointure"].astype(STRING)}
     for f in kind.single:
         if f.column != "jointure" and f.column in records:
             if wanted_columns is None or f.column in wanted_columns:
@@ -79,15 +80,17 @@ def attribute_values(
         owners, joined = _multi_values(snapshot, kind, f, (parts or {}).get(f.column), restrict)
         taken = pc.take(joined, pc.index_in(keys, value_set=owners))
         out[f.column] = pd.Series(taken.to_pandas(types_mapper=pd.ArrowDtype), dtype=STRING)
-    return out.reset_index(drop=True)
+    return pd.DataFrame(out).reset_index(drop=True)
 
 
 def _text(values: pd.Series) -> pd.Series:
     """Values as comparable text: dates ISO, flags O/N, missing stays missing."""
     if pd.api.types.is_datetime64_any_dtype(values):
         return values.dt.strftime("%Y-%m-%d").astype(STRING)
-    if pd.api.types.is_bool_dtype(values):
-        return values.map({True: "O", False: "N"}).astype(STRING)
+    if pd.api.types.is_bool_dtype(values):  # by Arrow: pandas' map hashes through objects
+        flags = pa.array(values, type=pa.bool_(), from_pandas=True)
+        text = pc.if_else(flags, "O", "N")
+        return pd.Series(pd.arrays.ArrowStringArray(text), index=values.index, name=values.name)
     return values.astype(STRING)
 
 

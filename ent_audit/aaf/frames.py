@@ -175,12 +175,15 @@ def finish(df: pd.DataFrame | None, columns: tuple[str, ...]) -> pd.DataFrame:
     if df is None:
         df = pd.DataFrame({c: pd.Series([], dtype=object) for c in columns})
     df = df.reindex(columns=list(columns))
-    for c in columns:
+    out = {}
+    for c in columns:  # gathered, then one frame: not a column re-inserted per dtype
+        values = df[c]
         if c in ("record", "line", "column"):
-            df[c] = df[c].astype("Int64")
-        elif df[c].dtype == object or df[c].dtype == "str":
-            df[c] = df[c].astype(STRING)
-    return df
+            values = values.astype("Int64")
+        elif values.dtype == object or values.dtype == "str":
+            values = values.astype(STRING)
+        out[c] = values
+    return pd.DataFrame(out, index=df.index, columns=list(columns), copy=False)
 
 
 def _clean(text: pa.Array) -> pa.Array:
@@ -229,14 +232,20 @@ def first_rows(df: pd.DataFrame, columns: list[str]) -> np.ndarray:
     return first
 
 
+def _dtypes(frame: pd.DataFrame) -> dict:
+    """Column -> dtype (the last column of a name, as ``frame[col]`` would refuse two)."""
+    return dict(zip(frame.columns, frame.dtypes, strict=True))
+
+
 def _same_categories(frames: list[pd.DataFrame]) -> list[pd.DataFrame]:
     """Give every categorical column one dtype across ``frames`` (the union of their
     categories, in order of appearance): pandas then concatenates the codes instead of
     turning the column into Python strings and back (seconds for a whole state)."""
     first = frames[0]
     union: dict[str, pd.CategoricalDtype] = {}
+    kinds = [_dtypes(f) for f in frames]  # not a Series built per column and frame
     for col in first.columns:
-        dtypes = [f[col].dtype if col in f else None for f in frames]
+        dtypes = [k.get(col) for k in kinds]
         if not all(isinstance(d, pd.CategoricalDtype) for d in dtypes):
             continue
         if all(d == dtypes[0] for d in dtypes):
@@ -265,8 +274,9 @@ def concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
     if len(kept) > 1:
         kept = _same_categories(kept)
     out = pd.concat(kept, ignore_index=True) if len(kept) > 1 else kept[0].reset_index(drop=True)
+    kinds = [_dtypes(f) for f in frames]
     for col in out.columns:
-        dtypes = [f[col].dtype for f in frames if col in f]
+        dtypes = [k[col] for k in kinds if col in k]
         if not any(isinstance(d, pd.CategoricalDtype) for d in dtypes):
             continue
         if out[col].dtype != "category" or not len(out[col].cat.categories):

@@ -17,7 +17,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ent_audit.aaf import schema
-from ent_audit.aaf.frames import CONVERTERS, OP_DTYPE, STRING, concat, isin, link_rows
+from ent_audit.aaf.frames import (
+    CONVERTERS,
+    OP_DTYPE,
+    STRING,
+    arrow_strings,
+    concat,
+    isin,
+    link_rows,
+)
 from ent_audit.aaf.snapshot import ExtractionInfo, Snapshot
 
 BLOCKING = frozenset(
@@ -128,6 +136,43 @@ def _names(f: schema.Field) -> list[str]:
     return [f.attr, *f.aliases]
 
 
+class _ByAttribute:
+    """A kind's modifications split by attribute once (``mods[mods["attribute"].isin(…)]``
+    per field is a pass over every modification for each of a kind's fifty fields)."""
+
+    COLUMNS = ("jointure", "op", "value", "line")
+    """The columns the fields' changes read (each selection takes every column it holds)."""
+
+    def __init__(self, mods: pd.DataFrame) -> None:
+        self.mods = mods[list(self.COLUMNS)]
+        self.replace = (mods["op"] == "replace").to_numpy(dtype=bool, na_value=False)
+        codes = pc.dictionary_encode(arrow_strings(mods["attribute"]))
+        indices = codes.indices.fill_null(-1).to_numpy(zero_copy_only=False)
+        order = np.argsort(indices, kind="stable")
+        bounds = np.searchsorted(indices[order], np.arange(len(codes.dictionary) + 1))
+        self.rows = {
+            str(name): order[bounds[i] : bounds[i + 1]]
+            for i, name in enumerate(codes.dictionary.to_pylist())
+            if name is not None
+        }
+
+    def _positions(self, f: schema.Field) -> np.ndarray:
+        parts = [self.rows[n] for n in _names(f) if n in self.rows]
+        if not parts:
+            return np.zeros(0, dtype=np.intp)
+        return parts[0] if len(parts) == 1 else np.sort(np.concatenate(parts))
+
+    def of(self, f: schema.Field) -> pd.DataFrame:
+        """``mods[mods["attribute"].isin(_names(f))]``: same rows, same order, same labels."""
+        return self.mods.take(self._positions(f))
+
+    def replaced_only(self, f: schema.Field) -> bool:
+        """Field ``f`` has modifications, all of them ``replace`` (a Delta's usual case: its
+        ``add`` and ``delete`` steps select nothing)."""
+        rows = self._positions(f)
+        return bool(len(rows)) and bool(self.replace[rows].all())
+
+
 def _restrict(frame: pd.DataFrame, table: str, origin: str | None) -> np.ndarray:
     """Rows of a link table stated by this kind (all rows when the table has one origin)."""
     if origin is None:
@@ -136,7 +181,7 @@ def _restrict(frame: pd.DataFrame, table: str, origin: str | None) -> np.ndarray
 
 
 def _merge_entities(
-    kind: schema.Kind, old: pd.DataFrame, new: pd.DataFrame, mods: pd.DataFrame
+    kind: schema.Kind, old: pd.DataFrame, new: pd.DataFrame, by_attribute: _ByAttribute
 ) -> pd.DataFrame:
     """Known records modified attribute by attribute (DSML): ``replace`` sets the attribute
     (no value: removes it), ``add`` sets a single-valued one, ``delete`` removes it (with
@@ -147,10 +192,13 @@ def _merge_entities(
     for f in kind.single:
         if f.column == "jointure":
             continue
-        m = mods[mods["attribute"].isin(_names(f))]
+        m = by_attribute.of(f)
         if m.empty:
             continue
         col = base[f.column]
+        if by_attribute.replaced_only(f):
+            base[f.column] = col.mask(isin(ids, m["jointure"]), incoming[f.column])
+            continue
         replaced = isin(ids, m.loc[m["op"] == "replace", "jointure"])
         col = col.mask(replaced, incoming[f.column])
         adds = m[(m["op"] == "add") & m["value"].notna()].drop_duplicates("jointure", keep="last")
@@ -184,8 +232,8 @@ def _link_changes(
     owner: str,
     origin: str | None,
     incoming: pd.DataFrame,
-    mods: pd.DataFrame,
-    whole_ids: np.ndarray,
+    by_attribute: _ByAttribute,
+    whole_ids: list[str],
 ) -> tuple[list, pd.DataFrame | None, list[pd.DataFrame]]:
     r"""What one field of this kind does to its link table: the owners whose rows all go
     (records replaced whole, attributes ``replace``\ d or ``delete``\ d without values), the
@@ -194,9 +242,13 @@ def _link_changes(
     values), in that order."""
     mine_in = _restrict(incoming, table, origin)
     come = [incoming[mine_in & isin(incoming[owner], whole_ids)]]
-    m = mods[mods["attribute"].isin(_names(f))]
+    m = by_attribute.of(f)
     if m.empty:
         return list(whole_ids), None, come
+    if by_attribute.replaced_only(f):  # nothing removed by value, cleared or added
+        replaced = m["jointure"].unique()
+        come.append(incoming[mine_in & isin(incoming[owner], replaced)])
+        return [*whole_ids, *replaced], None, come
     replaced = m.loc[m["op"] == "replace", "jointure"].unique()
     dels = m[m["op"] == "delete"]
     valued = dels[dels["value"].notna()]
@@ -309,6 +361,7 @@ def apply_delta(state: Snapshot, delta: Snapshot) -> Snapshot:
         )
         partial, whole = rows[partial_mask], rows[~partial_mask]
         whole_ids = whole["jointure"].dropna().unique()
+        whole_list = whole_ids.tolist()  # once: each field lists them again
         partial_ids = partial["jointure"].dropna().unique()
         mods = all_mods[(all_mods["kind"] == kind.name) & isin(all_mods["jointure"], partial_ids)]
         if len(rows):
@@ -317,13 +370,15 @@ def apply_delta(state: Snapshot, delta: Snapshot) -> Snapshot:
             named = pd.concat([pd.Series(whole_ids), pd.Series(partial_ids)])
             touched = np.flatnonzero(isin(old["jointure"], named))
             kept = old.take(touched)
-            merged = _merge_entities(kind, kept[isin(kept["jointure"], partial_ids)], partial, mods)
+            by_attribute = _ByAttribute(mods)
+            partly = kept[isin(kept["jointure"], partial_ids)]
+            merged = _merge_entities(kind, partly, partial, by_attribute)
             gone = np.zeros(len(old), dtype=bool)
             gone[touched] = True
             entities[kind.frame] = _updated(old, gone, [merged, new])
             for f, table, owner, origin in _feeds(kind):
                 owners, removed, come = _link_changes(
-                    kind, f, table, owner, origin, delta.links[table], mods, whole_ids
+                    kind, f, table, owner, origin, delta.links[table], by_attribute, whole_list
                 )
                 edit = links[table]
                 edit.touched = True
@@ -331,7 +386,10 @@ def apply_delta(state: Snapshot, delta: Snapshot) -> Snapshot:
                 edit.coming += come
         else:  # a kind the Delta does not touch keeps its frames as they are (reused on disk)
             entities[kind.frame] = old
-        mentioned = set(mods["attribute"])
+        if len(rows) and not mods["attribute"].isna().any():
+            mentioned = set(by_attribute.rows)  # already split: not a Python pass over them
+        else:
+            mentioned = set(mods["attribute"])
         for name, edit in side.items():
             frame = edit.frame
             if len(frame):

@@ -537,21 +537,28 @@ def _ingest_rest(
     # -- change journal and reconciliation (ent_audit.store.journal) --
     reconcile = bool(history) and history[-1]["extraction"] == "delta"
     history_of = None
+    journal_of = None
     if files is not None:
         # Only the people the Delta may move are placed and pseudonymised again, and only
         # their history is updated (:mod:`.partial` carries everyone else's over); their
         # history is read (Arrow, mostly without the GIL) while the journal is computed.
         people = presence.identified(presence.affected(state, incoming, new_state), store.key)
         history_of = _background(files.presence_of, people["pseudonym"])
-    if info.extraction == "delta":
-        changes = journal.changes(
-            state, incoming, new_state, store.key, reconcile=reconcile, sliced=files is not None
-        )
+        # The journal and the presence read the same slices and write nothing into them:
+        # the journal is computed by a thread of its own while the presence is updated
+        # (their Arrow steps release the GIL: both cores work).
+        journal_of = _background(
+            functools.partial(
+                journal.changes, reconcile=reconcile, sliced=True
+            ), state, incoming, new_state, store.key,
+        )  # fmt: skip
+        changes = None
+    elif info.extraction == "delta":
+        changes = journal.changes(state, incoming, new_state, store.key, reconcile=reconcile)
     else:
         assert staged is not None
         changes = complet_changes(store, state_dir, staged, reconcile)
         memory.trim_heap()  # the two states' batches, read and freed
-    divergences = journal.divergences(changes)
     # --
     written = None
     if files is not None:
@@ -564,6 +571,8 @@ def _ingest_rest(
             files, state, new_state, incoming, updated, people, max_days=overlay_days
         )
         files.let_go()
+        assert journal_of is not None
+        changes = journal_of.result()
         memory.release_unused()
         new_presence = written.presence
     else:
@@ -574,6 +583,8 @@ def _ingest_rest(
             now = presence.present(new_state, store.key, pseudonyms=given)
         # The history is read once who is where is known, not held beside its computation.
         new_presence = presence.update(store.read_presence(state_dir), now, info.date)
+    assert changes is not None
+    divergences = journal.divergences(changes)
     entry = dict(
         archive=path.name,
         sha256=digest,

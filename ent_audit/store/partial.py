@@ -462,6 +462,13 @@ class State:
         """Records per entity frame."""
         return dict(self.counts)
 
+    def base_bytes(self, name: str) -> int:
+        """Size of frame ``name``'s base file (0 if absent: its read names it)."""
+        try:
+            return (self.folder / FRAMES_DIR / f"{name}.parquet").stat().st_size
+        except OSError:
+            return 0
+
     def base_rows(self, name: str) -> int:
         return pq.read_metadata(self.folder / FRAMES_DIR / f"{name}.parquet").num_rows
 
@@ -623,9 +630,12 @@ def delta_slice(state: State, delta: Snapshot) -> Snapshot:
         else:
             where = None  # structures, skipped, files: whole
         wheres[name] = where
+    # The biggest files first: the two readers end together instead of one of them reading
+    # the guardians alone at the end (the longest-first rule).
+    order = sorted(wheres, key=state.base_bytes, reverse=True)
     with ThreadPoolExecutor(2, thread_name_prefix="ent-audit-slice") as pool:
-        read = pool.map(lambda n: state.rows(n, wheres[n]), wheres)
-        frames = dict(zip(wheres, read, strict=True))
+        read = dict(zip(order, pool.map(lambda n: state.rows(n, wheres[n]), order), strict=True))
+    frames = {name: read[name] for name in wheres}
     m = state.meta
     try:
         links = {name: frames.pop(name) for name in m["links"]}

@@ -100,3 +100,37 @@ def test_a_delta_record_without_jointure_is_refused_with_its_line(base, tmp_path
     assert r.status == "refused" and r.guard == "delta_records", r.message
     assert "sans jointure" in r.message and "Eleve_0000.xml:5" in r.message
     assert tree_hash(base.path) == before
+
+
+def test_modifications_split_by_attribute_select_what_a_mask_selects():
+    """A kind's modifications are split by attribute once (:class:`apply._ByAttribute`):
+    the same rows, order and labels as ``mods[mods["attribute"].isin(names)]``, aliases
+    merged in order; a field is "replaced only" when every one of its rows is a replace."""
+    from ent_audit.aaf import schema
+    from ent_audit.store import apply
+
+    student = schema.STUDENT
+    field = next((f for f in student.single if f.aliases), student.single[1])
+    names = [field.attr, *field.aliases]
+    other = next(f for f in student.single if f.attr not in names and f.column != "jointure")
+    mods = pd.DataFrame(
+        {
+            "kind": "Eleve",
+            "jointure": ["1", "2", "3", "4", "5", None],
+            "attribute": [names[-1], other.attr, names[0], None, other.attr, names[0]],
+            "op": ["replace", "delete", "replace", "replace", "replace", "replace"],
+            "value": ["a", None, "b", "c", "d", "e"],
+            "source_file": "f.xml",
+            "record": [0, 1, 2, 3, 4, 5],
+            "line": [10, 20, 30, 40, 50, 60],
+        },
+        index=[7, 3, 9, 1, 4, 8],
+    ).astype({c: "string[pyarrow]" for c in ("kind", "jointure", "attribute", "op", "value")})
+    split = apply._ByAttribute(mods)
+    for f in (field, other):
+        expected = mods[mods["attribute"].isin([f.attr, *f.aliases])][list(split.COLUMNS)]
+        pd.testing.assert_frame_equal(split.of(f), expected)
+    assert split.replaced_only(field)
+    assert not split.replaced_only(other)  # one delete among its rows
+    absent = next(f for f in student.single if f.attr not in {*names, other.attr})
+    assert split.of(absent).empty and not split.replaced_only(absent)

@@ -72,3 +72,16 @@ def test_a_filtered_read_decodes_repeated_values_as_dictionaries_and_gives_strin
     assert list(got.to_pandas().dtypes) == list(frame.dtypes)
     none = partial._filtered(path, [("jointure", ["absent"])])
     assert none.num_rows == 0 and none.schema.equals(want.schema)
+
+
+def test_a_slice_reads_the_biggest_files_first_and_a_missing_one_counts_nothing(tmp_path):
+    """:meth:`State.base_bytes` orders a Delta's slice reads (longest first); a missing file
+    is named by its read, not by the ordering."""
+    frames = tmp_path / partial.FRAMES_DIR
+    frames.mkdir()
+    pq.write_table(pa.table({"jointure": ["1", "2", "3"] * 1000}), frames / "students.parquet")
+    pq.write_table(pa.table({"jointure": ["1"]}), frames / "staff.parquet")
+    state = partial.State(tmp_path, {"frames": ["staff", "students", "guardians"]}, {}, {})
+    order = sorted(state.names, key=state.base_bytes, reverse=True)
+    assert order == ["students", "staff", "guardians"]
+    assert state.base_bytes("guardians") == 0
