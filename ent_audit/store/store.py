@@ -120,10 +120,12 @@ class StateReader:
         """Frame ``name`` as :meth:`Store.latest` reads it, ``columns`` only."""
         return partial.read_frame(self.state, self.meta, name, columns).to_pandas()
 
-    def table(self, name: str, columns: Sequence[str] | None = None) -> pa.Table:
-        """Frame ``name``'s ``columns`` as Arrow, string columns as dictionary arrays (one
-        string per distinct value, never one per row: a million guardian links' ids)."""
-        return partial.read_frame(self.state, self.meta, name, columns, dictionary=True)
+    def table(
+        self, name: str, columns: Sequence[str] | None = None, *, dictionary: bool = True
+    ) -> pa.Table:
+        """Frame ``name``'s ``columns`` as Arrow; with ``dictionary`` its string columns as
+        dictionary arrays (one string per distinct value: repeated values held once)."""
+        return partial.read_frame(self.state, self.meta, name, columns, dictionary=dictionary)
 
     def snapshot(
         self, columns: Columns | None = None, *, dictionary: Iterable[str] = ()

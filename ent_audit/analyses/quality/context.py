@@ -321,33 +321,24 @@ class Context:
         return out, ids
 
     def _coded_store_links(self) -> tuple[pd.DataFrame, dict[str, tuple[pa.Array, int]]]:
-        """:meth:`_coded_guardian_links` from the store's Parquet, the ids read as
-        dictionaries: each distinct id decoded and looked up once, the rows' codes taken
-        from their dictionary positions (an académie: the million links' ids never held as
-        strings, +134 -> +… MB at the first check). The same codes' meaning; ids in no
-        live record come after the live ones in another order, which no check reads."""
+        """:meth:`_coded_guardian_links` from the store's Parquet, one id column at a time:
+        read plain (ids do not repeat enough for a dictionary, whose decoding hashes every
+        value), looked up among the live ids, let go before the next (an académie: the
+        million links' ids never held as pandas strings). The same codes' meaning; ids of
+        no live record come after the live ones in another order, which no check reads."""
         assert self.reader is not None
-        t = self.reader.table("student_guardian", ["student", "guardian", "seen_from", *LINK_CORE])
-        coded, ids = {}, {}
+        codes, ids = {}, {}
         for side, people in (("student", self.students), ("guardian", self.guardians)):
-            linked = t.column(side)
-            linked = linked.combine_chunks() if linked.num_chunks != 1 else linked.chunk(0)
-            names = linked.dictionary.cast(pa.string())
-            known = pc.unique(arrow_strings(people["jointure"]))
-            every = pc.unique(pa.concat_arrays([known, names]))  # the live ids first
-            ids[side] = (every, len(known))
-            coded[side] = pc.take(pc.index_in(names, value_set=every), linked.indices)
-            del linked, names, known
-        present = pc.and_(coded["student"].is_valid(), coded["guardian"].is_valid())
-        keep = None if present.false_count == 0 else present
-        out = {}
-        for side in ("student", "guardian"):
-            codes = coded.pop(side)
-            codes = codes if keep is None else codes.filter(keep)
-            out[side] = codes.to_numpy(zero_copy_only=False).astype(np.int32)
-        rest = t.select(["seen_from", *LINK_CORE])
-        del t
-        rest = rest if keep is None else rest.filter(keep)
+            codes[side], ids[side] = _coded_ids(
+                self.reader.table("student_guardian", [side], dictionary=False).column(0),
+                pc.unique(arrow_strings(people["jointure"])),
+            )
+        rest = self.reader.table("student_guardian", ["seen_from", *LINK_CORE])
+        present = (codes["student"] >= 0) & (codes["guardian"] >= 0)
+        keep = None if present.all() else present
+        out: dict[str, Any] = {side: c if keep is None else c[keep] for side, c in codes.items()}
+        del codes
+        rest = rest if keep is None else rest.filter(pa.array(keep))
         for c in rest.column_names:  # seen_from, source_file: categoricals of a few values
             out[c] = rest.column(c).to_pandas().array
         return pd.DataFrame(out, index=pd.RangeIndex(len(out["student"]))), ids
@@ -418,6 +409,23 @@ class Context:
             "jointure",
         ].dropna()
         return isin(df["jointure"], bad) if len(bad) else np.zeros(len(df), dtype=bool)
+
+
+def _coded_ids(linked: pa.ChunkedArray, known: pa.Array) -> tuple[np.ndarray, tuple[pa.Array, int]]:
+    """Codes of the ids ``linked`` (-1: missing) into the live ids ``known`` followed by the
+    linked ids not among them, and those ids with the count of live ones."""
+    at = pc.index_in(linked, value_set=known)
+    codes = at.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int32)
+    other = np.flatnonzero((codes < 0) & linked.is_valid().to_numpy(zero_copy_only=False))
+    every = known
+    if len(other):
+        strays = linked.take(pa.array(other)).combine_chunks().cast(pa.string())
+        names = pc.unique(strays)
+        every = pa.concat_arrays([known, names])
+        codes[other] = len(known) + pc.index_in(strays, value_set=names).to_numpy(
+            zero_copy_only=False
+        ).astype(np.int32)
+    return codes, (every, len(known))
 
 
 def _strings(values: Any) -> Any:
