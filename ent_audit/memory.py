@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 
 MMAP_THRESHOLD = 256 << 10
 """Blocks from this size are mapped apart and returned to the system when freed."""
@@ -30,8 +31,12 @@ REUSE_THRESHOLD = 32 << 20
 that has freed large blocks, the state :func:`keep_for_reuse` restores."""
 
 
+@functools.cache
 def _libc() -> ctypes.CDLL | None:
-    """glibc, or None elsewhere (musl, macOS: their allocators are left as they are)."""
+    """glibc, or None elsewhere (musl, macOS: their allocators are left as they are). Looked
+    up once: ``find_library`` runs ``ldconfig`` in a forked child, which for an instant holds
+    as much resident memory as its parent (a process tree's peak doubled when the audit
+    trimmed the heap after each check) and costs a few tens of milliseconds."""
     name = ctypes.util.find_library("c")
     try:
         libc = ctypes.CDLL(name) if name else None

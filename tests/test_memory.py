@@ -58,3 +58,14 @@ def test_the_explorer_keeps_freed_memory_for_reuse_after_its_bounded_opening():
         assert kept.to_pylist()[:2] == ["a", "b"] and big[-1].as_py() == 999_999
     finally:
         pa.set_memory_pool(before)
+
+
+def test_the_c_library_is_looked_up_once_so_trimming_forks_no_child():
+    """``find_library`` runs ``ldconfig`` in a forked child, resident as large as its parent
+    for an instant: the audit trims the heap after each check, so glibc is found once."""
+    memory._libc.cache_clear()
+    memory.trim_heap()
+    for _ in range(3):
+        memory.trim_heap()
+    info = memory._libc.cache_info()
+    assert info.misses == 1 and info.hits >= 3

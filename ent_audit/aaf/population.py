@@ -134,7 +134,7 @@ def memberships(snapshot: Snapshot, *, categorical: bool = False) -> pd.DataFram
 
     def pairs(df: pd.DataFrame, person: str, kind: str, via: str) -> _Rows:
         df = df[[person, "structure"]].dropna()
-        who = pc.index_in(arrow_strings(df[person]), value_set=people[kind])
+        who = _index_in(df[person], people[kind])
         live_ = who.is_valid().to_numpy(zero_copy_only=False)
         return _Rows(
             who.drop_null().to_numpy().astype(np.int64),
@@ -160,8 +160,8 @@ def memberships(snapshot: Snapshot, *, categorical: bool = False) -> pd.DataFram
 
     # A guardian's rows: each structure of each of their placed pupils, first pupil first.
     sg = links["student_guardian"][["student", "guardian"]].dropna()
-    pupil = pc.index_in(arrow_strings(sg["student"]), value_set=people["pupil"])
-    guardian = pc.index_in(arrow_strings(sg["guardian"]), value_set=people["guardian"])
+    pupil = _index_in(sg["student"], people["pupil"])
+    guardian = _index_in(sg["guardian"], people["guardian"])
     known = pc.and_(pupil.is_valid(), guardian.is_valid()).to_numpy(zero_copy_only=False)
     del sg
     pairs_ = pd.DataFrame(
@@ -271,6 +271,9 @@ class _Places:
         return len(self.known) + len(self.unknown)
 
     def codes(self, values: pd.Series) -> np.ndarray:
+        coded = _dictionary(values)
+        if coded is not None and coded.null_count == 0:
+            return self._dictionary_codes(coded)
         text = arrow_strings(values)
         at = pc.index_in(text, value_set=self.known)
         missing = at.is_null().to_numpy(zero_copy_only=False)
@@ -283,8 +286,47 @@ class _Places:
             out[missing] = len(self.known) + more
         return out
 
+    def _dictionary_codes(self, values: pa.DictionaryArray) -> np.ndarray:
+        """:meth:`codes` of a dictionary array without nulls, each distinct value looked up
+        once; the unknown ones get their codes in the order their rows come (as :meth:`codes`
+        of the strings gives them)."""
+        names = values.dictionary.cast(pa.string())
+        rows = values.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        at = pc.index_in(names, value_set=self.known).fill_null(-1).to_numpy(zero_copy_only=False)
+        out = at.astype(np.int64)[rows]
+        missing = out < 0
+        if missing.any():
+            seen, first = np.unique(rows[missing], return_index=True)
+            other = names.take(pa.array(seen[np.argsort(first)]))
+            new = other.filter(pc.invert(pc.is_in(other, value_set=self.unknown)))
+            self.unknown = pa.concat_arrays([self.unknown, new])
+            more = pc.index_in(names, value_set=self.unknown).fill_null(-1)
+            more = more.to_numpy(zero_copy_only=False).astype(np.int64)
+            out[missing] = len(self.known) + more[rows[missing]]
+        return out
+
     def names(self) -> pa.Array:
         return pa.concat_arrays([self.known, self.unknown])
+
+
+def _dictionary(values: pd.Series) -> pa.DictionaryArray | None:
+    """A column held as an Arrow dictionary (the store's link tables read for memberships:
+    ``Store.read_snapshot(dictionary=…)``) as one dictionary array; None for any other."""
+    dtype = values.dtype
+    if not (isinstance(dtype, pd.ArrowDtype) and pa.types.is_dictionary(dtype.pyarrow_dtype)):
+        return None
+    arrow = values.array.__arrow_array__()
+    return arrow.combine_chunks() if isinstance(arrow, pa.ChunkedArray) else arrow
+
+
+def _index_in(values: pd.Series, value_set: pa.Array) -> pa.Array:
+    """``pc.index_in`` of a string column (null: not found). A dictionary column is looked up
+    by its dictionary, each distinct id once, never as one string per row."""
+    coded = _dictionary(values)
+    if coded is None:
+        return pc.index_in(arrow_strings(values), value_set=value_set)
+    at = pc.index_in(coded.dictionary.cast(pa.string()), value_set=value_set)
+    return pc.take(at, coded.indices)
 
 
 @dataclass(frozen=True)

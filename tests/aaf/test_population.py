@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from conftest import SCHOOL, document, pupil, record
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -175,3 +178,42 @@ def test_first_rows_are_pandas_non_duplicated_rows(rows):
     for cols in (["p"], ["p", "s"]):
         want = ~df.duplicated(cols).to_numpy() if len(df) else np.zeros(0, dtype=bool)
         assert (first_rows(df, cols) == want).all()
+
+
+def _as_dictionaries(df: pd.DataFrame) -> pd.DataFrame:
+    """String columns as Arrow dictionaries whose dictionary is sorted (not in row order),
+    as ``Store.read_snapshot(dictionary=…)`` may give them."""
+    out = {}
+    for c in df.columns:
+        values = pa.array(df[c].astype("string[pyarrow]").array, type=pa.string())
+        names = pc.unique(values.drop_null()).sort()
+        indices = pc.index_in(values, value_set=names)
+        out[c] = pd.Series(
+            pd.arrays.ArrowExtensionArray(pa.DictionaryArray.from_arrays(indices, names)),
+            index=df.index,
+        )
+    return pd.DataFrame(out, index=df.index)
+
+
+def test_memberships_from_dictionary_links_are_the_same(tmp_path):
+    """The store's audit reads the link tables as Arrow dictionaries: each distinct id looked
+    up once, the same memberships (structures absent from the state coded in row order)."""
+    snap = snapshot(tmp_path)
+    extra = pd.DataFrame(
+        {"student": ["1", "3", "2", None], "structure": ["zz9", "aa1", "zz9", "100"]}
+    ).astype("string[pyarrow]")
+    links = dict(snap.links)
+    links["student_class"] = pd.concat(
+        [links["student_class"][["student", "structure"]], extra], ignore_index=True
+    )
+    plain = dataclasses.replace(snap, links=links)
+    coded = dataclasses.replace(
+        snap, links={n: _as_dictionaries(df[list(population.NEEDS.get(n, df.columns))])
+                     for n, df in links.items()},
+    )  # fmt: skip
+    assert isinstance(coded.links["student_class"]["structure"].dtype, pd.ArrowDtype)
+    for categorical in (False, True):
+        expected = population.memberships(plain, categorical=categorical)
+        got = population.memberships(coded, categorical=categorical)
+        pd.testing.assert_frame_equal(got, expected)
+    assert {"zz9", "aa1"} <= set(expected["structure"].dropna())

@@ -1195,3 +1195,29 @@ def test_example_params_document_every_parameter_of_every_report():
         declared = set(report.declared_params(path)) - {report.RUN_DIR}
         assert declared <= set(params), (r.name, declared - set(params))
         assert report.check_params(r.name, path, params).keys() == declared
+
+
+def test_string_tests_by_blocks_give_the_whole_column_s_answer():
+    from ent_audit.analyses.quality import context
+
+    values = pd.Series(
+        [
+            "05 61 84 55 55",
+            "+33 6 12 34 56 78",
+            None,
+            "12",
+            "06.12.34.56.78",
+            "0561\u00a084\u00a05555",
+        ]
+        * 7,
+        dtype="string[pyarrow]",
+    )
+    whole = context._phone_block(values)
+    for size in (1, 4, 5, 100):
+        got = context.by_blocks(values, context._phone_block, width=2, size=size)
+        assert all((g == w).all() for g, w in zip(got, whole, strict=True)), size
+        one = context.by_blocks(values, lambda v: v.str.contains("6", regex=True).fillna(False)
+                                .to_numpy(dtype=bool), size=size)  # fmt: skip
+        assert (one == values.str.contains("6").fillna(False).to_numpy(dtype=bool)).all()
+    assert context.by_blocks(values.iloc[:0], context._phone_block, width=2)[0].shape == (0,)
+    assert whole[0][5]  # a no-break space is a separator (Python's \s)

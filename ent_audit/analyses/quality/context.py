@@ -17,6 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ent_audit import memory
 from ent_audit.aaf import population, schema
 from ent_audit.aaf.frames import STRING, arrow_strings, isin
 from ent_audit.aaf.population import Profile
@@ -54,6 +55,9 @@ CORE = ("jointure", "op", "source_file", "line")
 LINK_CORE = ("source_file", "line")
 MAIN_SCHOOL_COLUMNS = ("kind", "jointure", "structure", "uai", "primary")
 """The memberships' columns :func:`population.main_school` reads."""
+MEMBERSHIP_LINKS = ("person_structure", "student_class", "staff_director", "staff_function",
+                    "student_guardian")  # fmt: skip
+"""The link tables :func:`population.memberships` reads, read from a store as dictionaries."""
 RELEASE_BYTES = 32 << 20
 """Shared intermediate results (a link table without its empty ids, phone checks) are kept
 from one check to the next while they hold less than this; above, dropped after the check
@@ -166,6 +170,7 @@ class Context:
         held = sum(_nbytes(v) for v in self._shared.values())
         if held > limit:
             self._shared.clear()
+        memory.trim_heap()
 
     @property
     def structures(self) -> pd.DataFrame:
@@ -204,7 +209,11 @@ class Context:
         m, self._given_members = self._given_members, None
         if m is None:
             snapshot = (
-                self.snapshot if self.reader is None else self.reader.snapshot(population.NEEDS)
+                self.snapshot
+                if self.reader is None
+                # The links' ids as categoricals: each distinct id decoded and looked up
+                # once (an académie: a million guardian links' ids otherwise held as strings).
+                else self.reader.snapshot(population.NEEDS, dictionary=MEMBERSHIP_LINKS)
             )
             # Categoricals: the same values, a fifth of the memory (an académie: 93 -> 18 MB).
             m = population.memberships(snapshot, categorical=True)
@@ -291,6 +300,8 @@ class Context:
         return self._shared["guardian_ids"]
 
     def _coded_guardian_links(self) -> tuple[pd.DataFrame, dict[str, tuple[pa.Array, int]]]:
+        if self.reader is not None:
+            return self._coded_store_links()
         g = _present(
             self.link("student_guardian", "student", "guardian", "seen_from"),
             "student",
@@ -308,6 +319,29 @@ class Context:
         out["source_file"] = g["source_file"].array
         out["line"] = g["line"].array
         return out, ids
+
+    def _coded_store_links(self) -> tuple[pd.DataFrame, dict[str, tuple[pa.Array, int]]]:
+        """:meth:`_coded_guardian_links` from the store's Parquet, one id column at a time:
+        read plain (ids do not repeat enough for a dictionary, whose decoding hashes every
+        value), looked up among the live ids, let go before the next (an académie: the
+        million links' ids never held as pandas strings). The same codes' meaning; ids of
+        no live record come after the live ones in another order, which no check reads."""
+        assert self.reader is not None
+        codes, ids = {}, {}
+        for side, people in (("student", self.students), ("guardian", self.guardians)):
+            codes[side], ids[side] = _coded_ids(
+                self.reader.table("student_guardian", [side], dictionary=False).column(0),
+                pc.unique(arrow_strings(people["jointure"])),
+            )
+        rest = self.reader.table("student_guardian", ["seen_from", *LINK_CORE])
+        present = (codes["student"] >= 0) & (codes["guardian"] >= 0)
+        keep = None if present.all() else present
+        out: dict[str, Any] = {side: c if keep is None else c[keep] for side, c in codes.items()}
+        del codes
+        rest = rest if keep is None else rest.filter(pa.array(keep))
+        for c in rest.column_names:  # seen_from, source_file: categoricals of a few values
+            out[c] = rest.column(c).to_pandas().array
+        return pd.DataFrame(out, index=pd.RangeIndex(len(out["student"]))), ids
 
     def id_codes(self, side: str, ids: pd.Series) -> np.ndarray:
         """Codes of ``ids`` among :attr:`guardian_ids` of ``side`` (-1: in no link, not live)."""
@@ -377,6 +411,23 @@ class Context:
         return isin(df["jointure"], bad) if len(bad) else np.zeros(len(df), dtype=bool)
 
 
+def _coded_ids(linked: pa.ChunkedArray, known: pa.Array) -> tuple[np.ndarray, tuple[pa.Array, int]]:
+    """Codes of the ids ``linked`` (-1: missing) into the live ids ``known`` followed by the
+    linked ids not among them, and those ids with the count of live ones."""
+    at = pc.index_in(linked, value_set=known)
+    codes = at.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int32)
+    other = np.flatnonzero((codes < 0) & linked.is_valid().to_numpy(zero_copy_only=False))
+    every = known
+    if len(other):
+        strays = linked.take(pa.array(other)).combine_chunks().cast(pa.string())
+        names = pc.unique(strays)
+        every = pa.concat_arrays([known, names])
+        codes[other] = len(known) + pc.index_in(strays, value_set=names).to_numpy(
+            zero_copy_only=False
+        ).astype(np.int32)
+    return codes, (every, len(known))
+
+
 def _strings(values: Any) -> Any:
     """A categorical's unique values as the strings they stand for (what the string
     memberships gave)."""
@@ -391,7 +442,32 @@ def _present(df: pd.DataFrame, *columns: str) -> pd.DataFrame:
     return df if keep.all() else df[keep]
 
 
+BLOCK_ROWS = 1 << 16
+"""Values a string test (:func:`by_blocks`) takes at a time."""
+
+
+def by_blocks(
+    values: pd.Series, test: Callable[[pd.Series], Any], width: int = 1, size: int = BLOCK_ROWS
+) -> Any:
+    """``test(values)``, one boolean array (or ``width`` of them, a tuple), computed
+    ``size`` (:data:`BLOCK_ROWS`) values at a time: pandas' regular expressions over strings build a
+    Python string per value (Python's ``re``, not Arrow's RE2: ``\\s`` and ``\\d`` are
+    Unicode), so a whole column of guardians' phones or mails cost 100 MB at once; a block
+    costs a few."""
+    parts = [test(values.iloc[i : i + size]) for i in range(0, len(values), size)]
+    if width == 1:
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=bool)
+    return tuple(
+        np.concatenate([p[k] for p in parts]) if parts else np.zeros(0, dtype=bool)
+        for k in range(width)
+    )
+
+
 def _phone_checks(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    return by_blocks(values, _phone_block, width=2)
+
+
+def _phone_block(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     digits = values.str.replace(schema.PHONE_SEPARATORS, "", regex=True).str.replace(
         r"^\+33", "0", regex=True
     )

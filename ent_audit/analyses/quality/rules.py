@@ -20,6 +20,7 @@ from ent_audit.analyses.quality.context import (
     STUDENT,
     Context,
     attr,
+    by_blocks,
     concat,
     issues,
     missing,
@@ -436,7 +437,9 @@ def _format_errors(
 ) -> pd.DataFrame:
     parts = []
     for kind, column, df, values in ctx.formatted(formats, beside=beside):
-        bad = ~prepare(values).str.fullmatch(pattern).fillna(False).to_numpy(dtype=bool)
+        bad = ~by_blocks(
+            values, lambda v: prepare(v).str.fullmatch(pattern).fillna(False).to_numpy(dtype=bool)
+        )
         if where is not None:
             bad &= where(kind, df)
         if bad.any():
@@ -586,7 +589,10 @@ def mojibake(ctx: Context) -> pd.DataFrame:
             if f.dtype != "string" or f.column == "jointure":
                 continue
             df = ctx.entity(kind, f.column)
-            bad = df[f.column].str.contains(MOJIBAKE, regex=True).fillna(False).to_numpy(dtype=bool)
+            bad = by_blocks(
+                df[f.column],
+                lambda v: v.str.contains(MOJIBAKE, regex=True).fillna(False).to_numpy(dtype=bool),
+            )
             if bad.any():
                 hit = df[bad]
                 parts.append(rows(hit, kind.name, f.attr, hit[f.column]))
