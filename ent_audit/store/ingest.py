@@ -660,7 +660,7 @@ def _complete_presence(state_dir: Path | None, now: pa.Table, date: dt.date) -> 
 
     def whole() -> pa.Table:
         old = Store.read_presence(state_dir)
-        out = presence.update(old, now.to_pandas(), date)
+        out = presence.update(old, presence.plain(now), date)
         del old
         return pa.Table.from_pandas(out, schema=presence.schema_of(), preserve_index=False)
 

@@ -364,7 +364,7 @@ def update_batches(
         if not old and not new.num_rows:
             return
         frame = pa.concat_tables(old).to_pandas() if old else None
-        out = update(frame, new.to_pandas(), date)
+        out = update(frame, plain(new), date)
         del frame
         yield pa.Table.from_pandas(out, schema=target, preserve_index=False)
 
@@ -382,13 +382,13 @@ def update_batches(
             continue
         p = batch["pseudonym"].combine_chunks().cast(pa.string())
         _in_order(p, last, source)
-        last = p[n - 1]
+        before, last = last, p[n - 1]
         # the batch's rows below its last pseudonym: a range of their own
         if last.is_valid:
             cut = int(pc.sum(pc.less(p, last).fill_null(False)).as_py() or 0)
         else:
             cut = n - p.null_count
-        if cut:
+        if cut or (carry and before is not None and before.as_py() != last.as_py()):
             end = start + below(last)
             yield from updated([*carry, batch.slice(0, cut)], now.slice(start, end - start))
             start, carry = end, []
@@ -407,6 +407,13 @@ def update_batches(
         yield from updated([], now.slice(start, end - start))
         start = end
     yield from updated(carry, now.slice(start))
+
+
+def plain(now: pa.Table) -> pd.DataFrame:
+    """:func:`placed`'s rows as :func:`present` gives them (strings): decoded by Arrow (a
+    pandas categorical turns into strings through a Python object per row)."""
+    columns = {c: now[c].cast(pa.string()) for c in now.column_names}
+    return pa.table(columns).to_pandas(types_mapper={pa.string(): STRING}.get)
 
 
 def _in_order(p: pa.Array, last: pa.Scalar | None, source: Path | str) -> None:
