@@ -550,6 +550,12 @@ def _ingest_rest(
         )
     else:
         assert staged is not None
+        # A Complet: its frames written, then who is where (lean, from its staged files),
+        # then its journal, one after the other.
+        staged.finish()
+        placed = presence.placed(_placing(staged), store.key, pseudonyms=pseudonyms)
+        pseudonyms.clear()  # the workers' pseudonyms (the caller's mapping), used here last
+        memory.trim_heap()
         changes = complet_changes(store, state_dir, staged, reconcile)
         memory.trim_heap()  # the two states' batches, read and freed
     divergences = journal.divergences(changes)
@@ -568,13 +574,7 @@ def _ingest_rest(
         memory.release_unused()
         new_presence = written.presence
     else:
-        if staged is not None:  # a Complet: who is where, read from its staged frames
-            # lean (dictionary columns), the placing columns let go once placed; the
-            # workers' pseudonyms too (the caller's mapping, used here last)
-            placed = presence.placed(_placing(staged), store.key, pseudonyms=pseudonyms)
-            pseudonyms.clear()
-            memory.trim_heap()
-            # the history updated batch by batch as the commit writes it
+        if staged is not None:  # a Complet: its history updated batch by batch as written
             new_presence = _complete_presence(state_dir, placed, info.date)
         else:
             given = pseudonyms if new_state is incoming else None
