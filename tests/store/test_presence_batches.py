@@ -99,3 +99,30 @@ def test_a_first_complet_opens_everyone_by_pieces(tmp_path):
     pd.testing.assert_frame_equal(pa.concat_tables(got).to_pandas(), want)
     _write_frame(ingest._complete_presence(None, _lean(now), DAYS[0]), tmp_path / "p.parquet")
     pd.testing.assert_frame_equal(pq.read_table(tmp_path / "p.parquet").to_pandas(), want)
+
+
+@pytest.mark.slow
+def test_a_complet_over_a_presence_overlay_streams_the_merged_history(tmp_path):
+    """Deltas written as overlays (the presence's too), then a Complet: its history is read
+    batch by batch as :func:`partial.read_presence` merges it whole, and updated the same."""
+    from ent_audit.store.store import Store
+    from ent_audit.synth import series
+
+    first, *deltas, last = series.write(tmp_path / "synth", seed=7, schools=8, pupils=600).archives
+    store = Store(tmp_path / "store")
+    for archive in (first, *deltas):
+        [r] = store.ingest([archive], overlay_days=30)
+        assert r.status == "ingested", r.message
+    state = store.current()
+    meta = store.read_meta(state)
+    assert meta.get("presence_overlay")
+    whole = partial.read_presence(state, meta)
+    parts = list(partial.presence_parts(state, meta))
+    assert pa.concat_tables(parts).to_pandas().equals(whole.to_pandas())
+    before = store.presence()
+    [r] = store.ingest([last])
+    assert r.status == "ingested", r.message
+    day = dt.datetime.strptime(last.name.split("_")[-1][:8], "%Y%m%d").date()
+    want = presence.update(before, presence.present(store.latest(), store.key), day)
+    pd.testing.assert_frame_equal(store.presence(), want)
+    assert store.verify().ok
