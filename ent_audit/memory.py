@@ -20,6 +20,24 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
+import os
+
+ARROW_POOL_ENV = "ARROW_DEFAULT_MEMORY_POOL"
+"""Arrow's C++ default allocator, read once, when Arrow first allocates."""
+
+
+def arrow_on_system() -> None:
+    """Arrow's C++ default allocator on the system's, for this process and its children
+    (reader workers, report kernels), unless the environment chose another; called by
+    ``import ent_audit`` before pyarrow is loaded (later it changes nothing here).
+
+    :func:`lean_allocators` sets pyarrow's default pool, but Arrow's C++ code that takes no
+    pool from Python (the Parquet reader's and writer's own buffers) allocates from its
+    default, mimalloc, which keeps the pages it freed: after an académie Complet's staged
+    frames were written, 90 MB of mimalloc pages held nothing and every later phase started
+    that much higher (its next Complet: 589 → 432 MB with the system's)."""
+    os.environ.setdefault(ARROW_POOL_ENV, "system")
+
 
 MMAP_THRESHOLD = 256 << 10
 """Blocks from this size are mapped apart and returned to the system when freed."""

@@ -40,13 +40,14 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
+import pyarrow as pa
 
 from ent_audit import memory
 from ent_audit.aaf import population, schema
@@ -557,6 +558,12 @@ def _ingest_rest(
         changes = journal.changes(state, incoming, new_state, store.key, reconcile=reconcile)
     else:
         assert staged is not None
+        # A Complet: its frames written, then who is where (lean, from its staged files),
+        # then its journal, one after the other.
+        staged.finish()
+        placed = presence.placed(_placing(staged), store.key, pseudonyms=pseudonyms)
+        pseudonyms.clear()  # the workers' pseudonyms (the caller's mapping), used here last
+        memory.trim_heap()
         changes = complet_changes(store, state_dir, staged, reconcile)
         memory.trim_heap()  # the two states' batches, read and freed
     # --
@@ -576,13 +583,13 @@ def _ingest_rest(
         memory.release_unused()
         new_presence = written.presence
     else:
-        if staged is not None:  # a Complet: who is where, read from its staged frames
-            now = presence.present(_placing(staged), store.key, pseudonyms=pseudonyms)
+        if staged is not None:  # a Complet: its history updated batch by batch as written
+            new_presence = _complete_presence(state_dir, placed, info.date)
         else:
             given = pseudonyms if new_state is incoming else None
             now = presence.present(new_state, store.key, pseudonyms=given)
-        # The history is read once who is where is known, not held beside its computation.
-        new_presence = presence.update(store.read_presence(state_dir), now, info.date)
+            # The history is read once who is where is known, not held beside its computation.
+            new_presence = presence.update(store.read_presence(state_dir), now, info.date)
     assert changes is not None
     divergences = journal.divergences(changes)
     entry = dict(
@@ -645,6 +652,30 @@ def complet_changes(
     before = sides.FileSide(state_dir, store.read_meta(state_dir))
     after = sides.FileSide(staged.path, store.read_meta(staged.path))
     return journal.complete_changes(before, after, store.key, reconcile=reconcile)
+
+
+def _complete_presence(state_dir: Path | None, now: pa.Table, date: dt.date) -> partial.Batches:
+    """The presence history after a Complet whose presence is ``now``
+    (:func:`presence.placed`), batch by batch as it is written: the state's history read a
+    batch at a time and updated by pseudonym ranges (:func:`presence.update_batches`); a
+    history out of its order is updated whole (the same rows)."""
+    from ent_audit.store.store import Store
+
+    meta = Store.read_meta(state_dir) if state_dir is not None else None
+
+    def parts() -> Iterator[pa.Table]:
+        if state_dir is None:
+            return presence.update_batches((), now, date)
+        history = partial.presence_parts(state_dir, meta)
+        return presence.update_batches(history, now, date, source=state_dir / partial.PRESENCE)
+
+    def whole() -> pa.Table:
+        old = Store.read_presence(state_dir)
+        out = presence.update(old, presence.plain(now), date)
+        del old
+        return pa.Table.from_pandas(out, schema=presence.schema_of(), preserve_index=False)
+
+    return partial.Batches(presence.schema_of(), parts, whole)
 
 
 PLACING = {**population.NEEDS, "students": (*population.NEEDS["students"], "level")}

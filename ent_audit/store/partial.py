@@ -316,6 +316,24 @@ def read_presence(
     return table if columns is None else table.select(list(columns))
 
 
+def presence_parts(folder: Path, meta: Mapping) -> Iterator[pa.Table]:
+    """:func:`read_presence` batch by batch: the same rows in the same order, never whole
+    (a state with a presence overlay: merged as :func:`presence_batches` merges it, which
+    raises :class:`UnsortedHistoryError` for a base out of order)."""
+    if not meta.get("presence_overlay"):
+        yield from _decoded(folder / PRESENCE, rows=BATCH_ROWS)
+        return
+    from ent_audit.store.presence import empty
+
+    top = (
+        read_table(folder / PRESENCE_OVERLAY),
+        _keys(read_table(folder / PRESENCE_KEYS), "pseudonym"),
+    )
+    state = State(folder, dict(meta), narrow={}, counts={}, presence_overlay=top)
+    seen = dt.date.fromisoformat(meta["presence_seen"])
+    yield from presence_batches(state, {}, empty(), seen).parts()
+
+
 def _presence_owned(table: pa.Table, keys: Mapping[str, Sequence[str]]) -> np.ndarray:
     out = np.zeros(table.num_rows, dtype=bool)
     for kind, ids in keys.items():

@@ -22,7 +22,8 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -32,6 +33,7 @@ import pyarrow.compute as pc
 from ent_audit.aaf import population, schema
 from ent_audit.aaf.frames import first_rows, isin
 from ent_audit.aaf.snapshot import Snapshot
+from ent_audit.exceptions import UnsortedHistoryError
 from ent_audit.store import pseudonym
 
 COLUMNS = ("pseudonym", "kind", "uai", "level", "first_seen", "last_seen", "departed")
@@ -72,28 +74,64 @@ def present(
     """
     if people is not None:
         snapshot = _cut(snapshot, people)
-    # kind and UAI as categoricals (a million rows of an académie), strings again at the end
-    m = population.memberships(snapshot, categorical=True)[["kind", "jointure", "uai"]]
-    students = population.live(snapshot.students)
-    students = students[first_rows(students, ["jointure"])]
-    out = m.assign(level=_looked_up(m["jointure"], students["jointure"], students["level"]))
-    out.loc[(m["kind"] != schema.STUDENT.name).to_numpy(), "level"] = pd.NA
-    parts = []
-    for kind in (schema.STUDENT.name, schema.GUARDIAN.name, schema.STAFF.name):
-        mine = out[(out["kind"] == kind).to_numpy()]
-        if people is None:
-            given = pseudonyms.get(kind) if pseudonyms is not None else None
-            parts.append(mine.assign(pseudonym=_pseudonyms(key, kind, mine["jointure"], given)))
-            continue
-        known = people[(people["kind"] == kind).to_numpy()]
-        known = known.drop_duplicates("jointure").set_index("jointure")["pseudonym"]
-        mine = mine[isin(mine["jointure"], known.index)]
-        parts.append(mine.assign(pseudonym=mine["jointure"].map(known)))
-    out = pd.concat(parts, ignore_index=True)[["pseudonym", "kind", "uai", "level"]]
-    out = out[first_rows(out, KEYS)]
+    out = _identified(_where(snapshot), key, people, pseudonyms)
     for c in out.columns:
         out[c] = out[c].astype(STRING)
     return out.reset_index(drop=True)
+
+
+def placed(
+    snapshot: Snapshot, key: bytes, *, pseudonyms: Mapping[str, pd.DataFrame] | None = None
+) -> pa.Table:
+    """:func:`present` of a whole snapshot as Arrow, lean: ``kind``, ``uai`` and ``level``
+    dictionary-encoded (a few values over an académie's 700,000 rows), sorted by pseudonym
+    (stable, missing last): what :func:`update_batches` merges with the history. The
+    snapshot is let go once its memberships are known (pass it as a temporary: an
+    académie's placing columns are 60 MB)."""
+    where = _where(snapshot)
+    del snapshot
+    out = pa.Table.from_pandas(_identified(where, key, None, pseudonyms), preserve_index=False)
+    del where
+    order = pc.sort_indices(out, sort_keys=[("pseudonym", "ascending", "at_end")])
+    return out.take(order)
+
+
+def _where(snapshot: Snapshot) -> pd.DataFrame:
+    """(kind, jointure, uai, level) of each membership (:func:`present`); ``kind``, ``uai``
+    and ``level`` as categoricals (a million rows of an académie)."""
+    m = population.memberships(snapshot, categorical=True)[["kind", "jointure", "uai"]]
+    students = population.live(snapshot.students)
+    students = students[first_rows(students, ["jointure"])]
+    level = _looked_up(m["jointure"], students["jointure"], students["level"])
+    del students
+    level[(m["kind"] != schema.STUDENT.name).to_numpy()] = pd.NA
+    return m.assign(level=level.astype("category"))
+
+
+def _identified(
+    where: pd.DataFrame,
+    key: bytes,
+    people: pd.DataFrame | None,
+    pseudonyms: Mapping[str, pd.DataFrame] | None,
+) -> pd.DataFrame:
+    """:func:`present`'s rows from :func:`_where`'s: ``pseudonym`` as strings, ``kind``,
+    ``uai`` and ``level`` as categoricals."""
+    parts = []
+    for kind in (schema.STUDENT.name, schema.GUARDIAN.name, schema.STAFF.name):
+        mine = where[(where["kind"] == kind).to_numpy()]
+        if people is None:
+            given = pseudonyms.get(kind) if pseudonyms is not None else None
+            ids = _pseudonyms(key, kind, mine["jointure"], given)
+        else:
+            known = people[(people["kind"] == kind).to_numpy()]
+            known = known.drop_duplicates("jointure").set_index("jointure")["pseudonym"]
+            mine = mine[isin(mine["jointure"], known.index)]
+            ids = mine["jointure"].map(known)
+        parts.append(mine[["kind", "uai", "level"]].assign(pseudonym=ids))
+        del mine, ids
+    out = pd.concat(parts, ignore_index=True)[["pseudonym", "kind", "uai", "level"]]
+    del parts
+    return out[first_rows(out, KEYS)]
 
 
 def pseudonymiser(key: bytes) -> Callable[[str, pd.Series], pd.Series]:
@@ -286,6 +324,110 @@ def update(
         else:
             out[c] = pd.Series(times(c)[perm], dtype="datetime64[ns]")
     return typed(pd.DataFrame(out, copy=False))
+
+
+UPDATE_ROWS = 1 << 16
+"""Rows of ``now`` updated at a time by :func:`update_batches` (beside a history batch)."""
+
+
+def schema_of() -> pa.Schema:
+    """The Arrow schema (pandas metadata included) of a history written whole."""
+    return pa.Schema.from_pandas(empty(), preserve_index=False)
+
+
+def update_batches(
+    history: Iterable[pa.Table],
+    now: pa.Table,
+    date: dt.date,
+    *,
+    source: Path | str = "presence",
+    rows: int = UPDATE_ROWS,
+) -> Iterator[pa.Table]:
+    """:func:`update` of a whole extraction by pseudonym ranges, in :func:`schema_of`: the
+    same rows in the same order, never the history nor the result whole in memory.
+
+    ``history``: the history's batches in its order (:data:`ORDER`); ``now``:
+    :func:`placed`, sorted by pseudonym. A spell's key starts with its pseudonym and the
+    history is sorted by it first, so the rows of the pseudonyms below a batch's last one
+    (with the rows of ``now`` below it) are updated together, apart from all others, and come
+    out in place; the last pseudonym's rows wait for the next batch. A history whose
+    pseudonyms are out of order raises :class:`UnsortedHistoryError` (``source`` names it)
+    before anything of its range is given: the caller then updates it whole."""
+    target = schema_of()
+    ids = now["pseudonym"].combine_chunks() if now.num_rows else pa.array([], pa.string())
+    start = 0  # the next row of ``now``
+    carry: list[pa.Table] = []  # the history's rows of the last pseudonym seen
+    last: pa.Scalar | None = None
+
+    def updated(old: list[pa.Table], new: pa.Table) -> Iterator[pa.Table]:
+        old = [t for t in old if t.num_rows]
+        if not old and not new.num_rows:
+            return
+        frame = pa.concat_tables(old).to_pandas() if old else None
+        out = update(frame, plain(new), date)
+        del frame
+        yield pa.Table.from_pandas(out, schema=target, preserve_index=False)
+
+    def below(top: pa.Scalar, upto: bool = False) -> int:
+        """The rows of ``now`` from ``start`` whose pseudonym is below ``top`` (or equal)."""
+        rest = ids.slice(start)
+        if not top.is_valid:  # missing last: every present one is below
+            return rest.null_count if upto else len(rest) - rest.null_count
+        hit = (pc.less_equal if upto else pc.less)(rest, top)
+        return int(pc.sum(hit.fill_null(False)).as_py() or 0)
+
+    for batch in history:
+        n = batch.num_rows
+        if not n:
+            continue
+        p = batch["pseudonym"].combine_chunks().cast(pa.string())
+        _in_order(p, last, source)
+        before, last = last, p[n - 1]
+        # the batch's rows below its last pseudonym: a range of their own
+        if last.is_valid:
+            cut = int(pc.sum(pc.less(p, last).fill_null(False)).as_py() or 0)
+        else:
+            cut = n - p.null_count
+        if cut or (carry and before is not None and before.as_py() != last.as_py()):
+            end = start + below(last)
+            yield from updated([*carry, batch.slice(0, cut)], now.slice(start, end - start))
+            start, carry = end, []
+        carry.append(batch.slice(cut))
+    # the last pseudonym's rows with the rows of ``now`` up to it; when it is missing, every
+    # present pseudonym of ``now`` first, then the missing ones with the history's
+    if carry and last is not None and last.is_valid:
+        end = start + below(last, upto=True)
+        yield from updated(carry, now.slice(start, end - start))
+        start, carry = end, []
+    stop = len(ids) - ids.null_count if carry else len(ids)
+    while start < stop:  # by pieces of whole pseudonyms
+        end = min(start + rows, stop)
+        while end < stop and ids[end].as_py() == ids[end - 1].as_py():
+            end += 1
+        yield from updated([], now.slice(start, end - start))
+        start = end
+    yield from updated(carry, now.slice(start))
+
+
+def plain(now: pa.Table) -> pd.DataFrame:
+    """:func:`placed`'s rows as :func:`present` gives them (strings): decoded by Arrow (a
+    pandas categorical turns into strings through a Python object per row)."""
+    columns = {c: now[c].cast(pa.string()) for c in now.column_names}
+    return pa.table(columns).to_pandas(types_mapper={pa.string(): STRING}.get)
+
+
+def _in_order(p: pa.Array, last: pa.Scalar | None, source: Path | str) -> None:
+    """Refuse a batch of the history's pseudonyms that is not in order after ``last``."""
+    both = p if last is None else pa.concat_arrays([pa.array([last.as_py()], pa.string()), p])
+    if len(both) < 2:
+        return
+    valid = both.is_valid().to_numpy(zero_copy_only=False)
+    if (np.diff(valid.astype(np.int8)) > 0).any():  # a present one after a missing one
+        raise UnsortedHistoryError(source)
+    k = int(valid.sum())
+    present_ = both.slice(0, k)
+    if k > 1 and pc.any(pc.less(present_.slice(1), present_.slice(0, k - 1))).as_py():
+        raise UnsortedHistoryError(source)
 
 
 def _chunks(values: pd.Series) -> list[pa.Array]:

@@ -70,11 +70,20 @@ def _text(values: pa.Array | pa.ChunkedArray) -> pa.Array:
     return values.cast(pa.string())
 
 
+HASH_ROWS = 1 << 14
+"""Strings hashed at a time: pandas hashes Python strings, made here for these rows only."""
+
+
 def _hash(values: pa.Array) -> np.ndarray:
-    """A 64-bit hash (SipHash, pandas') per string."""
-    return pd.util.hash_array(
-        np.asarray(values.to_numpy(zero_copy_only=False), dtype=object), categorize=False
-    )
+    """A 64-bit hash (SipHash, pandas') per string, :data:`HASH_ROWS` at a time (each value's
+    hash is its own: the same hashes as at once)."""
+    out = np.empty(len(values), dtype=np.uint64)
+    for start in range(0, len(values), HASH_ROWS):
+        part = values.slice(start, HASH_ROWS)
+        out[start : start + len(part)] = pd.util.hash_array(
+            np.asarray(part.to_numpy(zero_copy_only=False), dtype=object), categorize=False
+        )
+    return out
 
 
 def _mixed(h: np.ndarray, salt: int) -> np.ndarray:
@@ -163,11 +172,14 @@ class Side:
                 values.append(_mixed(_hash(_joined(batch, f.parts)), 1000 + n))
             if not owners:
                 continue
-            # one lookup per field (a lookup hashes the whole set of records again)
-            at = pc.index_in(pa.concat_arrays(owners), value_set=jointures)
+            # one lookup per field (a lookup hashes the whole set of records again), over the
+            # batches' owners as they are (no copy of a million ids into one array)
+            at = pc.index_in(pa.chunked_array(owners, pa.string()), value_set=jointures)
             del owners
+            at = at.combine_chunks() if isinstance(at, pa.ChunkedArray) else at
             mine = pc.is_valid(at).to_numpy(zero_copy_only=False)
-            where = at.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+            where = at.fill_null(0).to_numpy(zero_copy_only=False)  # int32: half the memory
+            del at
             np.add.at(hashes, where[mine], np.concatenate(values)[mine])
         return Fingerprints(jointures, hashes)
 
@@ -283,7 +295,9 @@ class FileSide(Side):
             )
         path = self._path(name)
         try:
-            pf = pq.ParquetFile(path)
+            # pages read as they are decoded (a stream), not the row group's column chunks
+            # whole: an académie's 385,000 guardians are one row group
+            pf = pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 16)
             for batch in pf.iter_batches(batch_size=BATCH_ROWS, columns=need, use_threads=False):
                 table = pa.Table.from_batches([batch])
                 if layered:
