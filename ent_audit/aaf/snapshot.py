@@ -426,12 +426,18 @@ PRELOAD = ("ent_audit.aaf.frames",)
 """What the forkserver imports once for all its workers (each then starts at once)."""
 
 
-def worker_pool(workers: int, *, preload: Sequence[str] = PRELOAD) -> ProcessPoolExecutor:
-    """The reader's pool: forkserver workers (no copy of the parent's memory) that end
-    with the main process (:func:`_die_with`). ``preload``: the modules the forkserver
-    imports (a forkserver already running keeps its own: :func:`stop_forkserver` first).
-    Every module it preloads is resident twice, in it and in each worker forked from it:
-    with one worker, importing in the worker itself is as fast and costs one copy."""
+def worker_pool(workers: int, *, preload: Sequence[str] | None = PRELOAD) -> ProcessPoolExecutor:
+    """The reader's pool: workers that do not copy the parent's memory and end with the main
+    process (:func:`_die_with`). ``preload``: the modules a forkserver imports once for all
+    its workers, forked from it; ``None``: no forkserver, each worker a fresh interpreter
+    (``spawn``) importing what its tasks need. Every module a forkserver preloads is
+    resident in it and again in each worker: for one worker, spawning it costs the same
+    imports and one process fewer."""
+    if preload is None:
+        ctx = multiprocessing.get_context("spawn")
+        return ProcessPoolExecutor(
+            max_workers=workers, mp_context=ctx, initializer=_die_with, initargs=(os.getpid(),)
+        )
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(list(preload))
     return ProcessPoolExecutor(

@@ -50,7 +50,6 @@ from ent_audit.aaf.snapshot import (
     files_frame,
     gather_parts,
     gathered,
-    stop_forkserver,
     worker_pool,
 )
 
@@ -279,18 +278,16 @@ def load_staged(
 
     ``workers``: the processes that parse, this one included (default: one per core). This
     process parses its share between two extracted parts (``gather_parts(share=True)``)
-    beside ``workers - 1`` helpers, forked from a forkserver that preloads nothing: on two
-    cores, one helper and no copy of pandas in the forkserver, instead of two workers and a
-    forkserver each holding one (~120 MB resident apiece, mostly the same library pages)."""
+    beside ``workers - 1`` helpers, each a fresh interpreter (no forkserver): on two cores,
+    two processes holding pandas, instead of two workers and a forkserver each holding it
+    beside the main process (~120 MB resident apiece, mostly the same library pages)."""
     workers = workers or os.cpu_count() or 1
     helpers = workers - 1 if parallel else 0
     write = functools.partial(write_part, folder=folder, recover=recover, derive=derive)
     with contextlib.ExitStack() as stack:
         pool = None
         if helpers:
-            stop_forkserver()  # one an earlier load started keeps its own preload
-            stack.callback(stop_forkserver)  # last: after the pool's own shutdown
-            pool = stack.enter_context(worker_pool(helpers, preload=()))
+            pool = stack.enter_context(worker_pool(helpers, preload=None))
         info, notes, tasks, results = gather_parts(
             paths, pool, write, recover, share=True, helpers=helpers
         )
