@@ -23,7 +23,7 @@ from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 import pandas as pd
 from tqdm import tqdm
@@ -285,22 +285,41 @@ def load_stream_derived(
     return snap, derived
 
 
+SHARE_BACKLOG = 2
+"""Parts a helper worker may hold (one being parsed, one queued) before the main process,
+sharing the parse (``gather_parts(share=True)``), parses the next part itself: the helper
+never waits for work, and the main process parses what the helper cannot take."""
+
+
 def gather_parts(
     paths: Iterable[Path],
     pool: ProcessPoolExecutor | None,
     read: Callable[[Path, str], T],
     recover: bool,
+    *,
+    share: bool = False,
+    helpers: int = 1,
 ) -> tuple[ExtractionInfo, list[str], list[tuple[str, Path, int]], list[T]]:
     """Each first-degree part to ``pool`` as soon as it arrives (an archive being extracted:
     extraction and parsing overlap), then the set judged (missing parts, mixed extractions),
     then each part's ``read(path, kind)`` (picklable) gathered in part order. A part the pool
     cannot take (none, or workers that could not start) is read in this process. Errors in the
-    order :func:`load_stream` documents. The one loop of the in-memory and staged loads."""
+    order :func:`load_stream` documents. The one loop of the in-memory and staged loads.
+
+    ``share``: this process parses too, between two extracted parts, whenever the pool's
+    ``helpers`` workers already hold :data:`SHARE_BACKLOG` parts each: one worker process
+    fewer for the same two cores. A part it read that failed raises at its turn in part
+    order, as a worker's failure does."""
     seen: list[Path] = []
     futures: dict[Path, Future] = {}
+    here: dict[Path, Callable[[], T]] = {}
+    backlog = SHARE_BACKLOG * max(helpers, 1)
 
     def submit(path: Path, kind: str) -> None:
         if pool is None:
+            return
+        if share and sum(not f.done() for f in futures.values()) >= backlog:
+            here[path] = _outcome(read, path, kind)
             return
         with contextlib.suppress(BrokenProcessPool):  # then read in this process
             futures[path] = pool.submit(read, path, kind)
@@ -317,17 +336,38 @@ def gather_parts(
         tasks = _tasks(groups, info, notes)
         results = []
         for kind, path, _ in tasks:
+            if path in here:
+                results.append(here.pop(path)())
+                continue
             if path not in futures:
                 submit(path, kind)
+                if path in here:
+                    results.append(here.pop(path)())
+                    continue
             try:
                 results.append(futures[path].result())
             except (BrokenProcessPool, KeyError):  # no workers (or they could not start)
                 results.append(read(path, kind))
     except BaseException:
+        here.clear()
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
         raise
     return info, notes, tasks, results
+
+
+def _outcome(read: Callable[[Path, str], T], path: Path, kind: str) -> Callable[[], T]:
+    """``read(path, kind)`` now, its result or its error given back later (at the part's
+    turn: the errors of the whole set come first)."""
+    try:
+        value = read(path, kind)
+    except Exception as err:  # raised again at the part's turn, as Future.result() does
+        return functools.partial(_raise, err)
+    return lambda: value
+
+
+def _raise(err: Exception) -> NoReturn:
+    raise err
 
 
 def _tasks(
@@ -382,11 +422,24 @@ def _die_with(parent: int) -> None:
     threading.Thread(target=watch, name="ent-audit-watchdog", daemon=True).start()
 
 
-def worker_pool(workers: int) -> ProcessPoolExecutor:
-    """The reader's pool: forkserver workers (no copy of the parent's memory) that end
-    with the main process (:func:`_die_with`)."""
+PRELOAD = ("ent_audit.aaf.frames",)
+"""What the forkserver imports once for all its workers (each then starts at once)."""
+
+
+def worker_pool(workers: int, *, preload: Sequence[str] | None = PRELOAD) -> ProcessPoolExecutor:
+    """The reader's pool: workers that do not copy the parent's memory and end with the main
+    process (:func:`_die_with`). ``preload``: the modules a forkserver imports once for all
+    its workers, forked from it; ``None``: no forkserver, each worker a fresh interpreter
+    (``spawn``) importing what its tasks need. Every module a forkserver preloads is
+    resident in it and again in each worker: for one worker, spawning it costs the same
+    imports and one process fewer."""
+    if preload is None:
+        ctx = multiprocessing.get_context("spawn")
+        return ProcessPoolExecutor(
+            max_workers=workers, mp_context=ctx, initializer=_die_with, initargs=(os.getpid(),)
+        )
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["ent_audit.aaf.frames"])
+    ctx.set_forkserver_preload(list(preload))
     return ProcessPoolExecutor(
         max_workers=workers, mp_context=ctx, initializer=_die_with, initargs=(os.getpid(),)
     )

@@ -22,16 +22,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from ent_audit import memory
 from ent_audit.aaf import schema
 from ent_audit.aaf.frames import (
     EXTRA_COLUMNS,
     MODIFICATION_COLUMNS,
+    OP_DTYPE,
     SKIPPED_COLUMNS,
+    STRING,
+    arrow_strings,
     build,
     concat,
     finish,
@@ -45,13 +50,15 @@ from ent_audit.aaf.snapshot import (
     files_frame,
     gather_parts,
     gathered,
-    stop_forkserver,
     worker_pool,
 )
 
 GUARD_COLUMNS = ("jointure", "source_file", "record", "line", "op")
 """The entity columns sent back in memory: what the ingestion's guards read (a repeated
 jointure names its file and line; a Complet's non-add operations are issues)."""
+
+DERIVED = "derived.parquet"
+"""A part's derived column (the pseudonyms of its jointures), beside its frames' files."""
 
 STREAMED = "streamed"
 """The frames written part by part (entities, link tables, extras); the others (issues,
@@ -75,12 +82,49 @@ class PartSummary:
     heads: dict[str, pd.DataFrame]
     """The first row of each streamed frame (none when empty): the whole frame's dtypes are
     those of the concatenated heads."""
-    guard: pd.DataFrame
-    """The entity frame's :data:`GUARD_COLUMNS`."""
+    guard: pd.DataFrame | None
+    """The entity frame's :data:`GUARD_COLUMNS`; None: read from the part's entity file
+    (:meth:`guard_frame`)."""
     issues: pd.DataFrame
     skipped: pd.DataFrame
     modifications: pd.DataFrame
     derived: pd.Series | None
+    derived_dtype: object = None
+    """Set when the derived column was written in the part's folder (:meth:`derived_series`)
+    instead of being held in memory."""
+
+    def guard_frame(self) -> pd.DataFrame:
+        """:attr:`guard`, or the same frame read back from the part's entity file: the main
+        process holds no part's rows while the parse runs (the helper's memory beside it),
+        only once its helpers are gone (:func:`_assemble`)."""
+        if self.guard is not None:
+            return self.guard
+        path = Path(self.folder) / f"{schema.KINDS[self.kind].frame}.parquet"
+        table = pq.read_table(path, columns=["jointure", "record", "line", "op"])
+        op = arrow_strings(table.column("op"))
+        codes = pc.index_in(op, value_set=pa.array(list(OP_DTYPE.categories), pa.string()))
+        n = table.num_rows
+        return pd.DataFrame(
+            {
+                "jointure": pd.array(arrow_strings(table.column("jointure")), dtype=STRING),
+                "source_file": pd.Categorical.from_codes(
+                    np.zeros(n, dtype=np.int8), categories=[self.info["source_file"]]
+                ),
+                "record": table.column("record").to_numpy().astype(np.int32),
+                "line": table.column("line").to_numpy().astype(np.int32),
+                "op": pd.Categorical.from_codes(
+                    codes.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int8),
+                    dtype=OP_DTYPE,
+                ),
+            }
+        )
+
+    def derived_series(self) -> pd.Series | None:
+        """:attr:`derived`, or the same series read back from the part's folder."""
+        if self.derived_dtype is None:
+            return self.derived
+        column = pq.read_table(Path(self.folder) / DERIVED).column("derived")
+        return pd.Series(pd.array(arrow_strings(column), dtype=self.derived_dtype))
 
 
 def write_part(
@@ -94,6 +138,7 @@ def write_part(
     """Read one part (:func:`~ent_audit.aaf.frames.read_frames`) and write its frames into
     ``folder/<file name>/`` (0700; files 0600, not fsynced: a staging that dies is swept):
     the unit of work of :func:`load_staged`."""
+    memory.lean_allocators()  # a helper worker's own allocators (idempotent)
     part = read_frames(path, kind, recover=recover, derive=derive)
     here = Path(folder) / Path(path).name
     shutil.rmtree(here, ignore_errors=True)  # a worker that died on this part
@@ -101,21 +146,39 @@ def write_part(
     frames = {schema.KINDS[kind].frame: part.entity, **part.links, "extras": part.extras}
     for name, df in frames.items():
         table = pa.Table.from_pandas(df, preserve_index=False)
-        fd = os.open(here / f"{name}.parquet", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            pq.write_table(table, fh, compression="none")
-    return PartSummary(
+        _write(table, here / f"{name}.parquet")
+    summary = PartSummary(
         kind=kind,
         folder=str(here),
         info=part.info,
         rows={name: len(df) for name, df in frames.items()},
-        heads={name: df.head(1) for name, df in frames.items()},
-        guard=part.entity[list(GUARD_COLUMNS)],
+        heads={name: _head(df) for name, df in frames.items()},
+        guard=None,
         issues=part.issues,
         skipped=part.skipped,
         modifications=part.modifications,
-        derived=part.derived,
+        derived=None,
+        derived_dtype=None if part.derived is None else part.derived.dtype,
     )
+    if part.derived is not None:
+        _write(pa.table({"derived": arrow_strings(part.derived)}), here / DERIVED)
+    del part, frames, table
+    memory.trim_heap()
+    return summary
+
+
+def _write(table: pa.Table, path: Path) -> None:
+    """``table`` as an uncompressed Parquet file, created 0600 (never over another)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        pq.write_table(table, fh, compression="none")
+
+
+def _head(df: pd.DataFrame) -> pd.DataFrame:
+    """The first row (if any) of ``df``, on buffers of its own: ``df.head(1)`` is a view
+    that keeps the whole part's buffers alive (Arrow slices, numpy views), for as long as
+    the summary lives in the process that parsed it (the main process's share)."""
+    return df.take(np.arange(min(len(df), 1)))
 
 
 @dataclass
@@ -211,14 +274,23 @@ def load_staged(
 
     The same errors, in the same order of precedence, as
     :func:`~ent_audit.aaf.snapshot.load_stream_derived`; ``parallel=False`` reads every part
-    in this process (a small extraction: starting workers would cost more than it saves)."""
+    in this process (a small extraction: starting workers would cost more than it saves).
+
+    ``workers``: the processes that parse, this one included (default: one per core). This
+    process parses its share between two extracted parts (``gather_parts(share=True)``)
+    beside ``workers - 1`` helpers, each a fresh interpreter (no forkserver): on two cores,
+    two processes holding pandas, instead of two workers and a forkserver each holding it
+    beside the main process (~120 MB resident apiece, mostly the same library pages)."""
     workers = workers or os.cpu_count() or 1
+    helpers = workers - 1 if parallel else 0
     write = functools.partial(write_part, folder=folder, recover=recover, derive=derive)
     with contextlib.ExitStack() as stack:
-        if parallel:
-            stack.callback(stop_forkserver)  # last: after the pool's own shutdown
-        pool = stack.enter_context(worker_pool(workers)) if parallel else None
-        info, notes, tasks, results = gather_parts(paths, pool, write, recover)
+        pool = None
+        if helpers:
+            pool = stack.enter_context(worker_pool(helpers, preload=None))
+        info, notes, tasks, results = gather_parts(
+            paths, pool, write, recover, share=True, helpers=helpers
+        )
     return _assemble(folder, info, tasks, results, notes)
 
 
@@ -274,7 +346,8 @@ def _assemble(
             templates[name] = concat(heads)
 
     entities = {
-        schema.KINDS[k].frame: concat([p.guard for p in parts]) for k, parts in by_kind.items()
+        schema.KINDS[k].frame: concat([p.guard_frame() for p in parts])
+        for k, parts in by_kind.items()
     }
 
     rows = {name: sum(p.rows[name] for p in parts) for name, parts in order.items()}
@@ -292,7 +365,7 @@ def _assemble(
     )
     derived: dict[str, pd.DataFrame] = {}
     for kind, parts in by_kind.items():
-        given = [p.derived for p in parts if p.derived is not None]
+        given = [d for d in (p.derived_series() for p in parts) if d is not None]
         if len(given) != len([p for p in parts if p.folder]) or not given:
             continue
         derived[kind] = pd.DataFrame(

@@ -12,7 +12,7 @@ import pytest
 from conftest import document, pupil, record
 
 import ent_audit
-from ent_audit.aaf import staged
+from ent_audit.aaf import snapshot, staged
 from ent_audit.aaf.archive import iter_extract
 from ent_audit.synth import write
 
@@ -102,7 +102,67 @@ def test_parts_written_by_workers_while_extracted_give_the_same_frames(synth, tm
     for kind, frame in extraction.derived.items():
         jointures = getattr(memory, ent_audit.aaf.schema.KINDS[kind].frame)["jointure"]
         assert frame["jointure"].tolist() == jointures.tolist()
-        assert frame["derived"].tolist() == derive(kind, jointures).tolist()
+        pd.testing.assert_series_equal(
+            frame["derived"], derive(kind, jointures).reset_index(drop=True), check_names=False
+        )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backlog", [0, 1, snapshot.SHARE_BACKLOG])
+def test_the_main_process_parses_its_share_beside_one_helper(synth, tmp_path, monkeypatch, backlog):
+    """0: the helper starts but the main process parses every part; 1: they alternate."""
+    from ent_audit.store import presence
+
+    monkeypatch.setattr(snapshot, "SHARE_BACKLOG", backlog)
+    memory = ent_audit.load(synth.folders[0], workers=1)
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    derive = presence.pseudonymiser(b"k" * 32)
+    extraction = staged.load_staged(
+        iter_extract(synth.archives[0], tmp_path / "x"), parts, derive, workers=2
+    )
+    _same_frames(memory, extraction, tmp_path)
+    for kind, frame in extraction.derived.items():
+        jointures = getattr(memory, ent_audit.aaf.schema.KINDS[kind].frame)["jointure"]
+        pd.testing.assert_series_equal(
+            frame["derived"], derive(kind, jointures).reset_index(drop=True), check_names=False
+        )
+    assert {p.name for p in parts.iterdir()} == set(memory.files["source_file"])
+
+
+def test_a_part_summary_holds_no_rows_and_reads_them_back_as_held(synth, tmp_path):
+    from ent_audit.aaf.frames import read_frames
+    from ent_audit.store import presence
+
+    path = sorted(synth.folders[0].glob("*_Eleve_*.xml"))[1]
+    derive = presence.pseudonymiser(b"k" * 32)
+    summary = staged.write_part(path, "Eleve", tmp_path, derive=derive)
+    assert summary.guard is None and summary.derived is None
+    held = read_frames(path, "Eleve", derive=derive)
+    cols = list(staged.GUARD_COLUMNS)
+    pd.testing.assert_frame_equal(summary.guard_frame(), held.entity[cols])
+    pd.testing.assert_series_equal(summary.derived_series(), held.derived, check_names=False)
+    assert oct((tmp_path / path.name / staged.DERIVED).stat().st_mode & 0o777) == "0o600"
+
+
+@pytest.mark.slow
+def test_a_part_the_main_process_parsed_raises_at_its_turn(odd, tmp_path, monkeypatch):
+    """Main-process parses keep the errors' precedence: the set's (a missing part) first,
+    then a malformed part, named by file and line as the in-memory load names it."""
+    monkeypatch.setattr(snapshot, "SHARE_BACKLOG", 0)
+    (odd / f"{PREFIX}_Eleve_0000.xml").write_bytes(b"<ficAlimMENESR><addRequest>")
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    (odd / f"{PREFIX}_Eleve_0003.xml").write_bytes(document([]))
+    with pytest.raises(ent_audit.SnapshotError, match="0002"):
+        staged.load_staged(sorted(odd.glob("*.xml")), parts, workers=2)
+    (odd / f"{PREFIX}_Eleve_0003.xml").unlink()
+    with pytest.raises(ent_audit.AAFSyntaxError) as memory_error:
+        ent_audit.load(odd, workers=1)
+    with pytest.raises(ent_audit.AAFSyntaxError) as staged_error:
+        staged.load_staged(sorted(odd.glob("*.xml")), parts, workers=2)
+    assert str(staged_error.value) == str(memory_error.value)
+    assert "Eleve_0000" in str(staged_error.value)
 
 
 @pytest.mark.slow
