@@ -79,6 +79,10 @@ NEEDS: dict[str, tuple[str, ...]] = {
 }
 """The columns :func:`memberships` reads, per frame: a reader that loads only these (and its
 own) gets the same memberships from a fraction of the state (``Store.latest(columns=...)``)."""
+LINKS = ("person_structure", "student_class", "staff_director", "staff_function",
+         "student_guardian")  # fmt: skip
+"""The link tables :func:`memberships` reads: a store reader may give them with their ids as
+Arrow dictionaries (each distinct id decoded and looked up once; the same memberships)."""
 
 
 def live(df: pd.DataFrame) -> pd.DataFrame:

@@ -17,7 +17,7 @@ import contextlib
 import functools
 import os
 import shutil
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -181,6 +181,37 @@ def _head(df: pd.DataFrame) -> pd.DataFrame:
     return df.take(np.arange(min(len(df), 1)))
 
 
+class Derived(Mapping[str, pd.DataFrame]):
+    """Per kind, (jointure, derived) in the order of the kind's frame, read from its parts'
+    folders each time it is asked for: an académie's 665,000 pseudonyms (27 MB) are not held
+    through the guards and the staging, only by the step that uses them, one kind at a time.
+    :meth:`clear` says they are used no more."""
+
+    def __init__(self, parts: dict[str, list[PartSummary]], jointures: dict[str, pd.Series]):
+        self._parts, self._jointures = parts, jointures
+
+    def __getitem__(self, kind: str) -> pd.DataFrame:
+        parts = self._parts[kind]
+        return pd.DataFrame(
+            {
+                "jointure": self._jointures[kind].to_numpy(),
+                "derived": pd.concat(
+                    [d for d in (p.derived_series() for p in parts) if d is not None],
+                    ignore_index=True,
+                ),
+            }
+        )
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._parts)
+
+    def __len__(self) -> int:
+        return len(self._parts)
+
+    def clear(self) -> None:
+        self._parts, self._jointures = {}, {}
+
+
 @dataclass
 class StagedExtraction:
     """An extraction whose frames are on disk, part by part, in a private folder.
@@ -197,7 +228,7 @@ class StagedExtraction:
     """Per streamed frame, the parts holding its rows, in the order of the whole frame."""
     templates: dict[str, pd.DataFrame]
     """Per streamed frame, a frame of a few rows with the whole frame's dtypes."""
-    derived: dict[str, pd.DataFrame]
+    derived: Derived
 
     def streamed(self) -> list[str]:
         """The frames written from the parts, biggest first."""
@@ -363,18 +394,14 @@ def _assemble(
         notes=notes,
         **entities,
     )
-    derived: dict[str, pd.DataFrame] = {}
-    for kind, parts in by_kind.items():
-        given = [d for d in (p.derived_series() for p in parts) if d is not None]
-        if len(given) != len([p for p in parts if p.folder]) or not given:
-            continue
-        derived[kind] = pd.DataFrame(
-            {
-                "jointure": entities[schema.KINDS[kind].frame]["jointure"].to_numpy(),
-                "derived": pd.concat(given, ignore_index=True),
-            }
-        )
-    return StagedExtraction(Path(folder), view, order, templates, derived)
+    derived = {
+        kind: parts
+        for kind, parts in by_kind.items()
+        if (given := sum(p.derived is not None or p.derived_dtype is not None for p in parts))
+        and given == sum(bool(p.folder) for p in parts)
+    }
+    jointures = {kind: entities[schema.KINDS[kind].frame]["jointure"] for kind in derived}
+    return StagedExtraction(Path(folder), view, order, templates, Derived(derived, jointures))
 
 
 def _counted(rows: int) -> pd.DataFrame:

@@ -522,7 +522,7 @@ def _ingest_rest(
     info: ExtractionInfo,
     incoming: Snapshot,
     new_state: Snapshot,
-    pseudonyms: dict[str, pd.DataFrame],
+    pseudonyms: Mapping[str, pd.DataFrame],  # a Complet: staged.Derived, read when used
     anomalies: tuple[Anomaly, ...],
     history: list[dict],
     state_dir: Path | None,
@@ -688,7 +688,7 @@ def _placing(staged: Staging) -> Snapshot:
     from ent_audit.store.store import Store
 
     staged.finish()
-    return Store.read_snapshot(staged.path, PLACING)
+    return Store.read_snapshot(staged.path, PLACING, dictionary=population.LINKS)
 
 
 def _streams(extracted: StagedExtraction) -> dict:

@@ -55,9 +55,6 @@ CORE = ("jointure", "op", "source_file", "line")
 LINK_CORE = ("source_file", "line")
 MAIN_SCHOOL_COLUMNS = ("kind", "jointure", "structure", "uai", "primary")
 """The memberships' columns :func:`population.main_school` reads."""
-MEMBERSHIP_LINKS = ("person_structure", "student_class", "staff_director", "staff_function",
-                    "student_guardian")  # fmt: skip
-"""The link tables :func:`population.memberships` reads, read from a store as dictionaries."""
 RELEASE_BYTES = 32 << 20
 """Shared intermediate results (a link table without its empty ids, phone checks) are kept
 from one check to the next while they hold less than this; above, dropped after the check
@@ -213,7 +210,7 @@ class Context:
                 if self.reader is None
                 # The links' ids as categoricals: each distinct id decoded and looked up
                 # once (an académie: a million guardian links' ids otherwise held as strings).
-                else self.reader.snapshot(population.NEEDS, dictionary=MEMBERSHIP_LINKS)
+                else self.reader.snapshot(population.NEEDS, dictionary=population.LINKS)
             )
             # Categoricals: the same values, a fifth of the memory (an académie: 93 -> 18 MB).
             m = population.memberships(snapshot, categorical=True)
