@@ -37,7 +37,7 @@ import pyarrow.compute as pc
 
 from ent_audit.aaf import population, schema
 from ent_audit.aaf.diff import attribute_values, compare_kind
-from ent_audit.aaf.frames import STRING, isin
+from ent_audit.aaf.frames import STRING, arrow_strings, isin
 from ent_audit.aaf.snapshot import Snapshot
 from ent_audit.io import open_private, private_dir
 from ent_audit.store import pseudonym
@@ -136,12 +136,15 @@ def changes(
     *,
     reconcile: bool = False,
     sliced: bool = False,
+    members_after: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """The journal rows of ingesting ``incoming`` over ``previous`` (None: empty store), which
     gave ``new``. ``reconcile``: ``previous`` was built by Deltas, so a Complet's differences
     are divergences. ``sliced``: ``previous`` and ``new`` are already a Delta's slice of the
-    state (:func:`ent_audit.store.partial.delta_slice`), cut around its records. The first
-    Complet of a store changes nothing: no rows."""
+    state (:func:`ent_audit.store.partial.delta_slice`), cut around its records.
+    ``members_after``: :func:`population.memberships` of ``new`` (a Delta's, already cut
+    around its records), when the caller computed them (the presence reads them too). The
+    first Complet of a store changes nothing: no rows."""
     info = incoming.extraction
     if info.extraction == "delta" and not sliced:
         # Every row is about a record the Delta names: both states are cut down to those
@@ -162,8 +165,23 @@ def changes(
     if not found:
         return empty()
     ids = {k: rows["jointure"].dropna().unique() for k, rows in found.items()}
-    before = _main_schools(previous, ids) if previous is not None else {}
-    after = _main_schools(new, ids)
+    if info.extraction == "delta":
+        # Both states are already cut around the Delta's records (by the slice or above),
+        # which hold every row the journal names: their memberships place them, once per
+        # side, without another cut.
+        before = (
+            _main_schools(previous, ids, members=population.memberships(previous))
+            if previous is not None
+            else {}
+        )
+        after = _main_schools(
+            new,
+            ids,
+            members=population.memberships(new) if members_after is None else members_after,
+        )
+    else:
+        before = _main_schools(previous, ids) if previous is not None else {}
+        after = _main_schools(new, ids)
     out = pd.concat(
         [
             _decorated(rows, schema.KINDS[k], previous, new, key, before, after)
@@ -418,13 +436,17 @@ def _levels(snapshot: Snapshot, ids) -> dict:
     return dict(zip(s["jointure"], s["level"].astype(STRING), strict=True))
 
 
-def _main_schools(snapshot: Snapshot, ids: dict[str, np.ndarray]) -> dict[str, str]:
+def _main_schools(
+    snapshot: Snapshot, ids: dict[str, np.ndarray], *, members: pd.DataFrame | None = None
+) -> dict[str, str]:
     """``kind:jointure`` -> UAI of each record's main school (a structure: its own UAI), for
     the records ``ids`` lists by kind name.
 
     :func:`population.memberships` is run once, on the snapshot cut down to these people (and
     a guardian's pupils, who place them: :func:`_around`): the same answer as on the whole
-    snapshot, for a Delta's few thousand records instead of the whole perimeter.
+    snapshot, for a Delta's few thousand records instead of the whole perimeter. ``members``:
+    memberships already computed on a snapshot holding what places these people (a Delta's
+    slice, strings or categoricals), used as they are; they may list other people too.
     """
     out: dict[str, str] = {}
     structures = population.live(snapshot.structures)
@@ -435,13 +457,23 @@ def _main_schools(snapshot: Snapshot, ids: dict[str, np.ndarray]) -> dict[str, s
               for k in (schema.STUDENT.name, schema.GUARDIAN.name, schema.STAFF.name)}  # fmt: skip
     if not any(len(v) for v in people.values()):
         return out
-    cut = _around(snapshot, people)
-    main = population.main_school(population.memberships(cut))
-    wanted = {f"{k}:{j}" for k, v in people.items() for j in v}
-    keys = (main["kind"].astype(str) + ":" + main["jointure"].astype(str)).to_numpy()
-    for k, uai in zip(keys, main["uai"], strict=True):
-        if k in wanted:
-            out[k] = uai
+    if members is None:
+        members = population.memberships(_around(snapshot, people))
+    main = population.main_school(members)
+    # keys compared as Arrow strings (no Python set of every person's key)
+    keys = pc.binary_join_element_wise(
+        arrow_strings(main["kind"]), arrow_strings(main["jointure"]), ":"
+    )
+    wanted = pa.concat_arrays(
+        [
+            pc.binary_join_element_wise(pa.scalar(k), arrow_strings(v), ":")
+            for k, v in people.items()
+            if len(v)
+        ]
+    )
+    hit = pc.is_in(keys, value_set=wanted).fill_null(False)
+    uais = main["uai"].astype(STRING).to_numpy()[hit.to_numpy(zero_copy_only=False)]
+    out.update(zip(keys.filter(hit).to_pylist(), uais, strict=True))
     return out
 
 

@@ -58,6 +58,7 @@ def present(
     people: pd.DataFrame | None = None,
     *,
     pseudonyms: Mapping[str, pd.DataFrame] | None = None,
+    members: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Who is in ``snapshot``, where: (pseudonym, kind, uai, level), one row per school.
 
@@ -69,11 +70,16 @@ def present(
     ``pseudonyms``: per kind, (jointure, derived) frames of pseudonyms already computed under
     ``key`` (by the reader's workers during the parse: :func:`pseudonymiser`); a jointure
     they lack is pseudonymised here. The same rows as without.
+    ``members``: ``population.memberships(snapshot, categorical=True)``, already computed by
+    the caller (a Delta's slice, whose memberships the journal reads too); with ``people``,
+    the snapshot is then not cut (only their rows are kept: the same rows).
     """
-    if people is not None:
+    if people is not None and members is None:
         snapshot = _cut(snapshot, people)
-    # kind and UAI as categoricals (a million rows of an académie), strings again at the end
-    m = population.memberships(snapshot, categorical=True)[["kind", "jointure", "uai"]]
+    if members is None:
+        # kind and UAI as categoricals (a million rows of an académie), strings at the end
+        members = population.memberships(snapshot, categorical=True)
+    m = members[["kind", "jointure", "uai"]]
     students = population.live(snapshot.students)
     students = students[first_rows(students, ["jointure"])]
     out = m.assign(level=_looked_up(m["jointure"], students["jointure"], students["level"]))
