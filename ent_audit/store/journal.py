@@ -170,14 +170,18 @@ def changes(
         # which hold every row the journal names: their memberships place them, once per
         # side, without another cut.
         before = (
-            _main_schools(previous, ids, members=population.memberships(previous))
+            _main_schools(previous, ids, members=population.memberships(previous, categorical=True))
             if previous is not None
             else {}
         )
         after = _main_schools(
             new,
             ids,
-            members=population.memberships(new) if members_after is None else members_after,
+            members=(
+                population.memberships(new, categorical=True)
+                if members_after is None
+                else members_after
+            ),
         )
     else:
         before = _main_schools(previous, ids) if previous is not None else {}
