@@ -414,8 +414,20 @@ def _decorated(
         if previous is not None:
             levels = {**_levels(previous, ids), **levels}
         out["level"] = rows["jointure"].map(levels)
-    for column, parts in ((c, p) for (f, c), p in SHOWN.items() if f == kind.frame):
-        hit = (rows["column"] == column).to_numpy(dtype=bool, na_value=False)
+    shown_here = {c: p for (f, c), p in SHOWN.items() if f == kind.frame}
+    hits = {c: (rows["column"] == c).to_numpy(dtype=bool, na_value=False) for c in shown_here}
+    # The multi-valued shown attributes' values, one reading per side for all of them
+    multi = {c: p for c, p in shown_here.items() if p is not None and hits[c].any()}
+    shown: dict[str, pd.DataFrame] = {}
+    if multi:
+        who = rows.loc[np.logical_or.reduce([hits[c] for c in multi]), "jointure"]
+        for side, snap in (("before", previous), ("after", new)):
+            if snap is not None:
+                shown[side] = attribute_values(
+                    snap, kind, jointures=who, parts=multi, columns=list(multi)
+                ).set_index("jointure")
+    for column, parts in shown_here.items():
+        hit = hits[column]
         if not hit.any():
             continue
         out.loc[hit, "masked"] = False
@@ -424,13 +436,8 @@ def _decorated(
             out.loc[hit, "after"] = rows.loc[hit, "after"].to_numpy()
             continue
         who = rows.loc[hit, "jointure"]
-        for side, snap in (("before", previous), ("after", new)):
-            if snap is None:
-                continue
-            shown = attribute_values(
-                snap, kind, jointures=who, parts={column: parts}, columns=[column]
-            )
-            out.loc[hit, side] = who.map(shown.set_index("jointure")[column]).to_numpy()
+        for side, values in shown.items():
+            out.loc[hit, side] = who.map(values[column]).to_numpy()
     return out
 
 
