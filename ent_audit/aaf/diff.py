@@ -237,30 +237,32 @@ def compare_kind(
     columns = [c for c in left.columns if c in right.columns and c != "jointure"]
     attr = {f.column: f.attr for f in kind.fields}
     keys = left["jointure"].to_numpy(dtype=object)
-    parts = []
-    for c in columns:
+    # The differing (row, column) pairs of every column, then one frame in (row, column)
+    # order: no frame per column, values taken for those rows only.
+    at_rows, at_columns, before, after = [], [], [], []
+    for i, c in enumerate(columns):
         x, y = _arrow(left[c]), _arrow(right[c])
         differs = pc.fill_null(pc.not_equal(x, y), False)
         differs = pc.or_(differs, pc.xor(pc.is_null(x), pc.is_null(y)))
         rows = np.flatnonzero(differs.to_numpy(zero_copy_only=False))
         if len(rows):
-            parts.append(
-                pd.DataFrame(
-                    {
-                        "row": rows,
-                        "jointure": keys[rows],
-                        "attribute": attr[c],
-                        "column": c,
-                        "before": left[c].to_numpy(dtype=object, na_value=None)[rows],
-                        "after": right[c].to_numpy(dtype=object, na_value=None)[rows],
-                    }
-                )
-            )
-    if parts:
-        order = {c: i for i, c in enumerate(columns)}
-        changed = pd.concat(parts, ignore_index=True)
-        changed = changed.assign(_c=changed["column"].map(order))
-        changed = changed.sort_values(["row", "_c"], kind="stable")[list(CHANGED_COLUMNS)]
+            at_rows.append(rows)
+            at_columns.append(np.full(len(rows), i))
+            before += x.take(pa.array(rows)).to_pylist()
+            after += y.take(pa.array(rows)).to_pylist()
+    if at_rows:
+        r, ci = np.concatenate(at_rows), np.concatenate(at_columns)
+        order = np.lexsort((ci, r))  # by row, then the columns' order (pairs are unique)
+        r, ci = r[order], ci[order]
+        changed = pd.DataFrame(
+            {
+                "jointure": keys[r],
+                "attribute": np.array([attr[c] for c in columns], dtype=object)[ci],
+                "column": np.array(columns, dtype=object)[ci],
+                "before": np.array(before, dtype=object)[order],
+                "after": np.array(after, dtype=object)[order],
+            }
+        )
     else:
         changed = pd.DataFrame({c: [] for c in CHANGED_COLUMNS})
     return KindComparison(

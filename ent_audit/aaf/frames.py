@@ -9,6 +9,7 @@ All conversions are vectorised: the per-record work was done once, by the reader
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -172,8 +173,17 @@ class _Issues:
 
 def finish(df: pd.DataFrame | None, columns: tuple[str, ...]) -> pd.DataFrame:
     """Give a frame its column order and standard dtypes (also builds the empty one)."""
-    if df is None:
-        df = pd.DataFrame({c: pd.Series([], dtype=object) for c in columns})
+    if df is None:  # built once per columns (a Delta's parts have mostly empty ones)
+        return _empty(columns).copy()
+    return _finished(df, columns)
+
+
+@functools.cache
+def _empty(columns: tuple[str, ...]) -> pd.DataFrame:
+    return _finished(pd.DataFrame({c: pd.Series([], dtype=object) for c in columns}), columns)
+
+
+def _finished(df: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
     df = df.reindex(columns=list(columns))
     out = {}
     for c in columns:  # gathered, then one frame: not a column re-inserted per dtype
@@ -369,9 +379,8 @@ def build(raw: RawPart, kind: Kind, source: str | None = None) -> PartFrames:
             f"valeur de {f.attr} non conforme au type {f.dtype}",
         )
         columns[f.column] = typed
-    entity = pd.DataFrame(columns)
-    entity["op"] = pd.Categorical(ops, dtype=OP_DTYPE)
-    _add_source(entity, source, np.arange(n), lines)
+    columns["op"] = pd.Categorical(ops, dtype=OP_DTYPE)
+    entity = pd.DataFrame({**columns, **_source_columns(source, np.arange(n), lines)})
 
     links: dict[str, list[pd.DataFrame]] = {}
     for f in kind.multi:
@@ -537,27 +546,24 @@ def _link(
             f"{f.attr} attend {len(f.parts)} champs séparés par $",
         )
     out[f.owner] = _strings(jointure[records])
-    frame = pd.DataFrame(out)
     if table.origin:
-        frame[table.origin] = pd.Series([kind.entity] * len(frame), dtype=STRING)
+        out[table.origin] = pd.Series([kind.entity] * len(records), dtype=STRING)
     for label, code, mapping in table.labels:
-        if code in frame:
-            frame[label] = frame[code].map(mapping).astype(STRING)
-            unknown = np.flatnonzero((frame[code].notna() & frame[label].isna()).to_numpy())
+        if code in out:
+            out[label] = out[code].map(mapping).astype(STRING)
+            unknown = np.flatnonzero((out[code].notna() & out[label].isna()).to_numpy())
             issues.add(
                 "invalid_value",
                 records[unknown],
                 f.attr,
-                frame[code].to_numpy()[unknown],
+                out[code].to_numpy()[unknown],
                 f"code {code} inconnu dans {f.attr}",
             )
     cols = list(table.columns) + ([table.origin] if table.origin else [])
-    frame = frame.reindex(columns=cols)
-    for c in cols:
-        if frame[c].dtype != STRING:
-            frame[c] = frame[c].astype(STRING)
-    _add_source(frame, source, records, lines[records])
-    return frame
+    # columns gathered, then one frame (not a frame re-indexed, retyped and grown)
+    frame = {c: out[c] if c in out else _strings(pa.nulls(len(records), pa.string())) for c in cols}
+    frame.update(_source_columns(source, records, lines[records]))
+    return pd.DataFrame(frame)
 
 
 def link_rows(
@@ -581,12 +587,15 @@ def _split(raw: pa.Array, n: int) -> list[pa.Array]:
     return [flat.take(pa.array(np.arange(i, len(flat), n))) for i in range(n)]
 
 
-def _add_source(frame: pd.DataFrame, source: str, records: np.ndarray, lines: np.ndarray) -> None:
-    frame["source_file"] = pd.Categorical.from_codes(
-        np.zeros(len(frame), dtype=np.int8), categories=[source]
-    )
-    frame["record"] = records.astype(np.int32)
-    frame["line"] = lines.astype(np.int32)
+def _source_columns(source: str, records: np.ndarray, lines: np.ndarray) -> dict:
+    """Where each row comes from: its file (one category), its record and line there."""
+    return {
+        "source_file": pd.Categorical.from_codes(
+            np.zeros(len(records), dtype=np.int8), categories=[source]
+        ),
+        "record": records.astype(np.int32),
+        "line": lines.astype(np.int32),
+    }
 
 
 def _extras(

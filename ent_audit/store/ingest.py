@@ -548,9 +548,11 @@ def _ingest_rest(
         # The journal and the presence read the same slices and write nothing into them:
         # the journal is computed by a thread of its own while the presence is updated
         # (their Arrow steps release the GIL: both cores work).
+        # The new slice's memberships are computed once, for both.
+        members = population.memberships(new_state, categorical=True)
         journal_of = _background(
             functools.partial(
-                journal.changes, reconcile=reconcile, sliced=True
+                journal.changes, reconcile=reconcile, sliced=True, members_after=members
             ), state, incoming, new_state, store.key,
         )  # fmt: skip
         changes = None
@@ -570,7 +572,7 @@ def _ingest_rest(
     written = None
     if files is not None:
         assert history_of is not None
-        now = presence.present(new_state, store.key, people)
+        now = presence.present(new_state, store.key, people, members=members)
         theirs = history_of.result()
         theirs = presence.typed(theirs[presence.listed(theirs, people)])
         updated = presence.update(theirs, now, info.date)

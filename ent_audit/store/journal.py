@@ -37,7 +37,7 @@ import pyarrow.compute as pc
 
 from ent_audit.aaf import population, schema
 from ent_audit.aaf.diff import attribute_values, compare_kind
-from ent_audit.aaf.frames import STRING, isin
+from ent_audit.aaf.frames import STRING, arrow_strings, isin
 from ent_audit.aaf.snapshot import Snapshot
 from ent_audit.io import open_private, private_dir
 from ent_audit.store import pseudonym
@@ -136,12 +136,15 @@ def changes(
     *,
     reconcile: bool = False,
     sliced: bool = False,
+    members_after: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """The journal rows of ingesting ``incoming`` over ``previous`` (None: empty store), which
     gave ``new``. ``reconcile``: ``previous`` was built by Deltas, so a Complet's differences
     are divergences. ``sliced``: ``previous`` and ``new`` are already a Delta's slice of the
-    state (:func:`ent_audit.store.partial.delta_slice`), cut around its records. The first
-    Complet of a store changes nothing: no rows."""
+    state (:func:`ent_audit.store.partial.delta_slice`), cut around its records.
+    ``members_after``: :func:`population.memberships` of ``new`` (a Delta's, already cut
+    around its records), when the caller computed them (the presence reads them too). The
+    first Complet of a store changes nothing: no rows."""
     info = incoming.extraction
     if info.extraction == "delta" and not sliced:
         # Every row is about a record the Delta names: both states are cut down to those
@@ -162,8 +165,27 @@ def changes(
     if not found:
         return empty()
     ids = {k: rows["jointure"].dropna().unique() for k, rows in found.items()}
-    before = _main_schools(previous, ids) if previous is not None else {}
-    after = _main_schools(new, ids)
+    if info.extraction == "delta":
+        # Both states are already cut around the Delta's records (by the slice or above),
+        # which hold every row the journal names: their memberships place them, once per
+        # side, without another cut.
+        before = (
+            _main_schools(previous, ids, members=population.memberships(previous, categorical=True))
+            if previous is not None
+            else {}
+        )
+        after = _main_schools(
+            new,
+            ids,
+            members=(
+                population.memberships(new, categorical=True)
+                if members_after is None
+                else members_after
+            ),
+        )
+    else:
+        before = _main_schools(previous, ids) if previous is not None else {}
+        after = _main_schools(new, ids)
     out = pd.concat(
         [
             _decorated(rows, schema.KINDS[k], previous, new, key, before, after)
@@ -392,8 +414,20 @@ def _decorated(
         if previous is not None:
             levels = {**_levels(previous, ids), **levels}
         out["level"] = rows["jointure"].map(levels)
-    for column, parts in ((c, p) for (f, c), p in SHOWN.items() if f == kind.frame):
-        hit = (rows["column"] == column).to_numpy(dtype=bool, na_value=False)
+    shown_here = {c: p for (f, c), p in SHOWN.items() if f == kind.frame}
+    hits = {c: (rows["column"] == c).to_numpy(dtype=bool, na_value=False) for c in shown_here}
+    # The multi-valued shown attributes' values, one reading per side for all of them
+    multi = {c: p for c, p in shown_here.items() if p is not None and hits[c].any()}
+    shown: dict[str, pd.DataFrame] = {}
+    if multi:
+        who = rows.loc[np.logical_or.reduce([hits[c] for c in multi]), "jointure"]
+        for side, snap in (("before", previous), ("after", new)):
+            if snap is not None:
+                shown[side] = attribute_values(
+                    snap, kind, jointures=who, parts=multi, columns=list(multi)
+                ).set_index("jointure")
+    for column, parts in shown_here.items():
+        hit = hits[column]
         if not hit.any():
             continue
         out.loc[hit, "masked"] = False
@@ -402,13 +436,8 @@ def _decorated(
             out.loc[hit, "after"] = rows.loc[hit, "after"].to_numpy()
             continue
         who = rows.loc[hit, "jointure"]
-        for side, snap in (("before", previous), ("after", new)):
-            if snap is None:
-                continue
-            shown = attribute_values(
-                snap, kind, jointures=who, parts={column: parts}, columns=[column]
-            )
-            out.loc[hit, side] = who.map(shown.set_index("jointure")[column]).to_numpy()
+        for side, values in shown.items():
+            out.loc[hit, side] = who.map(values[column]).to_numpy()
     return out
 
 
@@ -418,13 +447,17 @@ def _levels(snapshot: Snapshot, ids) -> dict:
     return dict(zip(s["jointure"], s["level"].astype(STRING), strict=True))
 
 
-def _main_schools(snapshot: Snapshot, ids: dict[str, np.ndarray]) -> dict[str, str]:
+def _main_schools(
+    snapshot: Snapshot, ids: dict[str, np.ndarray], *, members: pd.DataFrame | None = None
+) -> dict[str, str]:
     """``kind:jointure`` -> UAI of each record's main school (a structure: its own UAI), for
     the records ``ids`` lists by kind name.
 
     :func:`population.memberships` is run once, on the snapshot cut down to these people (and
     a guardian's pupils, who place them: :func:`_around`): the same answer as on the whole
-    snapshot, for a Delta's few thousand records instead of the whole perimeter.
+    snapshot, for a Delta's few thousand records instead of the whole perimeter. ``members``:
+    memberships already computed on a snapshot holding what places these people (a Delta's
+    slice, strings or categoricals), used as they are; they may list other people too.
     """
     out: dict[str, str] = {}
     structures = population.live(snapshot.structures)
@@ -435,13 +468,23 @@ def _main_schools(snapshot: Snapshot, ids: dict[str, np.ndarray]) -> dict[str, s
               for k in (schema.STUDENT.name, schema.GUARDIAN.name, schema.STAFF.name)}  # fmt: skip
     if not any(len(v) for v in people.values()):
         return out
-    cut = _around(snapshot, people)
-    main = population.main_school(population.memberships(cut))
-    wanted = {f"{k}:{j}" for k, v in people.items() for j in v}
-    keys = (main["kind"].astype(str) + ":" + main["jointure"].astype(str)).to_numpy()
-    for k, uai in zip(keys, main["uai"], strict=True):
-        if k in wanted:
-            out[k] = uai
+    if members is None:
+        members = population.memberships(_around(snapshot, people))
+    main = population.main_school(members)
+    # keys compared as Arrow strings (no Python set of every person's key)
+    keys = pc.binary_join_element_wise(
+        arrow_strings(main["kind"]), arrow_strings(main["jointure"]), ":"
+    )
+    wanted = pa.concat_arrays(
+        [
+            pc.binary_join_element_wise(pa.scalar(k), arrow_strings(v), ":")
+            for k, v in people.items()
+            if len(v)
+        ]
+    )
+    hit = pc.is_in(keys, value_set=wanted).fill_null(False)
+    uais = main["uai"].astype(STRING).to_numpy()[hit.to_numpy(zero_copy_only=False)]
+    out.update(zip(keys.filter(hit).to_pylist(), uais, strict=True))
     return out
 
 

@@ -60,6 +60,7 @@ def present(
     people: pd.DataFrame | None = None,
     *,
     pseudonyms: Mapping[str, pd.DataFrame] | None = None,
+    members: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Who is in ``snapshot``, where: (pseudonym, kind, uai, level), one row per school.
 
@@ -71,10 +72,13 @@ def present(
     ``pseudonyms``: per kind, (jointure, derived) frames of pseudonyms already computed under
     ``key`` (by the reader's workers during the parse: :func:`pseudonymiser`); a jointure
     they lack is pseudonymised here. The same rows as without.
+    ``members``: ``population.memberships(snapshot, categorical=True)``, already computed by
+    the caller (a Delta's slice, whose memberships the journal reads too); with ``people``,
+    the snapshot is then not cut (only their rows are kept: the same rows).
     """
-    if people is not None:
+    if people is not None and members is None:
         snapshot = _cut(snapshot, people)
-    out = _identified(_where(snapshot), key, people, pseudonyms)
+    out = _identified(_where(snapshot, members), key, people, pseudonyms)
     for c in out.columns:
         out[c] = out[c].astype(STRING)
     return out.reset_index(drop=True)
@@ -96,10 +100,13 @@ def placed(
     return out.take(order)
 
 
-def _where(snapshot: Snapshot) -> pd.DataFrame:
+def _where(snapshot: Snapshot, members: pd.DataFrame | None = None) -> pd.DataFrame:
     """(kind, jointure, uai, level) of each membership (:func:`present`); ``kind``, ``uai``
-    and ``level`` as categoricals (a million rows of an académie)."""
-    m = population.memberships(snapshot, categorical=True)[["kind", "jointure", "uai"]]
+    and ``level`` as categoricals (a million rows of an académie). ``members``: the
+    snapshot's ``memberships(categorical=True)`` when the caller has them already."""
+    if members is None:
+        members = population.memberships(snapshot, categorical=True)
+    m = members[["kind", "jointure", "uai"]]
     students = population.live(snapshot.students)
     students = students[first_rows(students, ["jointure"])]
     level = _looked_up(m["jointure"], students["jointure"], students["level"])

@@ -21,3 +21,42 @@ from ent_audit.aaf.frames import STRING
 def test_flags_read_o_and_n_and_a_missing_flag_stays_missing(flags):
     expected = flags.map({True: "O", False: "N"}).astype(STRING)
     pd.testing.assert_series_equal(_text(flags), expected)
+
+
+def test_changed_values_come_one_row_per_record_and_attribute_in_row_then_schema_order(tmp_path):
+    """``compare_kind`` gathers every column's differing rows into one frame: ordered by
+    jointure then the schema's column order, a value made missing kept as such, strings."""
+    import dataclasses
+
+    import ent_audit
+    from ent_audit.aaf import schema
+    from ent_audit.aaf.diff import compare_kind
+    from ent_audit.synth import write
+
+    perimeter = write(tmp_path / "synth", seed=3, schools=2, pupils=30, unpack=True)
+    a = ent_audit.load(perimeter.folders[0], workers=1)
+    students = a.students.copy()
+    ids = sorted(students["jointure"].astype(str))[:3]
+    first, second = (
+        (students["jointure"] == ids[0]).to_numpy(),
+        (students["jointure"] == ids[1]).to_numpy(),
+    )
+    students["level"] = students["level"].astype(object)
+    students.loc[first | second, "level"] = "CM2-changed"
+    students["level"] = students["level"].astype(a.students["level"].dtype)
+    students.loc[second, "cycle"] = None
+    classes = a.links["student_class"]
+    links = {**a.links, "student_class": classes[(classes["student"] != ids[1]).to_numpy()]}
+    b = dataclasses.replace(a, students=students, links=links)
+    got = compare_kind(a, b, schema.STUDENT, jointures=ids)
+    c = got.changed
+    assert [str(t) for t in c.dtypes] == ["string"] * 5
+    columns = [f.column for f in schema.STUDENT.fields]
+    pairs = list(zip(c["jointure"], c["column"], strict=True))
+    assert pairs == sorted(pairs, key=lambda p: (p[0], columns.index(p[1])))
+    assert set(c["jointure"]) == set(ids[:2])
+    assert {"level", "cycle", "classes"} <= set(c.loc[c["jointure"] == ids[1], "column"])
+    cycle = c[(c["jointure"] == ids[1]) & (c["column"] == "cycle")]
+    assert cycle["after"].isna().all() and cycle["before"].notna().all()
+    assert (c.loc[c["column"] == "level", "after"] == "CM2-changed").all()
+    assert got.common == 3 and got.added.empty and got.removed.empty

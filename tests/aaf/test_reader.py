@@ -447,3 +447,39 @@ def test_values_outside_any_named_attribute_are_reported_not_dropped(write):
         ["stray_value", "perdue"],
         ["unnamed_attribute", "CE1"],
     ]
+
+
+def test_a_part_s_empty_and_filled_link_frames_share_columns_and_dtypes(write):
+    """Link frames are built in one step and empty frames once per columns: a part whose
+    pupil has no guardian gives the same columns and dtypes as one whose pupil has, an
+    unknown link code is still reported, and each part's empty frames are its own."""
+    with_links = read_frames(
+        write(ELEVE, document([record("Eleve", "1", pupil("1", guardians=["300$10", "301$99"]))])),
+        "Eleve",
+    )
+    without = read_frames(
+        write(
+            "ENT1D_DEMO31_Complet_20260914_Eleve_0001.xml",
+            document([record("Eleve", "2", pupil("2", guardians=[]))]),
+        ),
+        "Eleve",
+    )
+    for name, frame in with_links.links.items():
+        empty = without.links[name]
+        assert list(empty.columns) == list(frame.columns), name
+        assert [str(t) for t in empty.dtypes] == [str(t) for t in frame.dtypes], name
+    sg = with_links.links["student_guardian"]
+    assert len(without.links["student_guardian"]) == 0
+    assert sg["link_label"].isna().tolist() == [False, True]
+    assert sg["record"].tolist() == [0, 0] and str(sg["source_file"].dtype) == "category"
+    unknown = with_links.issues[with_links.issues["code"] == "invalid_value"]
+    assert unknown["message"].str.contains("inconnu dans").tolist() == [True]
+    without.modifications["kind"] = "changed"  # an empty frame of one part, not of the next
+    again = read_frames(
+        write(
+            "ENT1D_DEMO31_Complet_20260914_Eleve_0002.xml",
+            document([record("Eleve", "3", pupil("3"))]),
+        ),
+        "Eleve",
+    )
+    assert len(again.modifications) == 0 and str(again.modifications["kind"].dtype) == "string"

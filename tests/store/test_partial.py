@@ -253,3 +253,59 @@ def test_a_layered_state_opens_with_its_merged_counts_and_placing_columns(archiv
         got = table.to_pandas()
         got = got.astype({c: want[c].dtype for c in got.columns})
         pd.testing.assert_frame_equal(_canon(got), _canon(want), obj=name)
+
+
+def test_a_delta_slice_s_memberships_shared_give_the_journal_and_presence_of_the_cuts(
+    archives, tmp_path
+):
+    """The ingestion computes a Delta's new slice's memberships once, for the journal and the
+    presence, and the journal reads each slice's memberships whole: the same rows as the cuts
+    around the people (the earlier path) and as the whole states."""
+    from ent_audit.aaf import population
+
+    store = Store(tmp_path / "store")
+    first, *deltas, _ = archives
+    [r] = store.ingest([first])
+    assert r.status == "ingested", r.message
+    whole = _load(first)
+    seen = 0
+    for archive in deltas:
+        incoming = _load(archive)
+        files = partial.State.open(store.current(), _meta(store))
+        state = partial.delta_slice(files, incoming)
+        new = apply_delta(state, incoming)
+        members = population.memberships(new, categorical=True)
+        # the journal: shared memberships = its own = the whole states'
+        shared = journal.changes(
+            state, incoming, new, store.key, sliced=True, members_after=members
+        )
+        own = journal.changes(state, incoming, new, store.key, sliced=True)
+        whole_new = apply_delta(whole, incoming)
+        full = journal.changes(whole, incoming, whole_new, store.key)
+        pd.testing.assert_frame_equal(shared, own)
+        pd.testing.assert_frame_equal(shared, full)
+        # the main schools: from the slice's memberships (strings or categoricals) = the cut's
+        ids = {
+            k.name: getattr(incoming, k.frame)["jointure"].dropna().unique()
+            for k in schema.KINDS.values()
+        }
+        for snap in (state, new):
+            cut = journal._main_schools(snap, ids)
+            assert journal._main_schools(snap, ids, members=population.memberships(snap)) == cut
+            assert (
+                journal._main_schools(
+                    snap, ids, members=population.memberships(snap, categorical=True)
+                )
+                == cut
+            )
+            seen += len(cut)
+        # the presence: with the shared memberships, the same rows as on the cut
+        people = presence.identified(presence.affected(state, incoming, new), store.key)
+        pd.testing.assert_frame_equal(
+            presence.present(new, store.key, people, members=members),
+            presence.present(new, store.key, people),
+        )
+        [r] = store.ingest([archive])
+        assert r.status == "ingested", r.message
+        whole = whole_new
+    assert seen
