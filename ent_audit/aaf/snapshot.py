@@ -445,19 +445,6 @@ def worker_pool(workers: int, *, preload: Sequence[str] | None = PRELOAD) -> Pro
     )
 
 
-def stop_forkserver() -> None:
-    """End this process's forkserver once the reader's pool is done with it: it holds the
-    modules it preloaded (pandas, pyarrow: ~120 MB resident) until the main process exits,
-    through the journal, presence and commit that follow the parse; the next pool starts a
-    new one. ``multiprocessing`` has no public call for it: without ``_stop``, nothing done."""
-    from multiprocessing import forkserver
-
-    stop = getattr(getattr(forkserver, "_forkserver", None), "_stop", None)
-    if stop is not None:
-        with contextlib.suppress(OSError, ChildProcessError):
-            stop()
-
-
 def _read_all(
     tasks: list[tuple[str, Path, int]],
     recover: bool,
