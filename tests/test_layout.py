@@ -9,7 +9,7 @@ PACKAGE = Path(__file__).parents[1] / "ent_audit"
 
 ALLOWED = {
     # subpackage: what it may import from ent_audit (besides itself)
-    "aaf": {"exceptions", "io", "checks"},
+    "aaf": {"exceptions", "io", "checks", "memory"},
     "store": {"aaf", "exceptions", "io", "checks", "memory"},
     "transfer": {"aaf", "store", "exceptions", "io", "checks"},
     # The generator is beside the flow; it shares the French calendar of working days.
@@ -26,8 +26,9 @@ ALLOWED = {
         "memory",
     },
     # ``memory`` (allocators, a leaf like ``io``) is set by whoever owns a process: the CLI, a
-    # report's kernel (``reports.notebook``), the explorer; the store and the analyses hand
-    # back what a big step freed (``release_unused``, ``trim_heap``).
+    # report's kernel (``reports.notebook``), the explorer, a Complet's parse helper
+    # (``aaf.staged``); the store and the analyses hand back what a big step freed
+    # (``release_unused``, ``trim_heap``).
     "reports": {"aaf", "store", "analyses", "exceptions", "io", "checks", "privacy", "memory"},
 }
 
