@@ -87,8 +87,11 @@ def test_a_staged_extraction_writes_the_frames_of_the_in_memory_load(synth, tmp_
     _same_frames(memory, extraction, tmp_path)
 
 
-@pytest.mark.slow
-def test_parts_written_by_workers_while_extracted_give_the_same_frames(synth, tmp_path):
+def _staged_like_the_load(synth, tmp_path):
+    """The first archive staged by two processes while extracted, with pseudonyms derived,
+    checked against the in-memory load: the same frames, and each kind's pseudonyms (read
+    back from the parts) those of its jointures, in the frame's order. Gives the memory load
+    and the parts' folder."""
     from ent_audit.store import presence
 
     memory = ent_audit.load(synth.folders[0], workers=1)
@@ -99,34 +102,27 @@ def test_parts_written_by_workers_while_extracted_give_the_same_frames(synth, tm
         iter_extract(synth.archives[0], tmp_path / "x"), parts, derive, workers=2
     )
     _same_frames(memory, extraction, tmp_path)
+    assert {"Eleve", "PersRelEleve", "PersEducNat"} <= set(extraction.derived)
     for kind, frame in extraction.derived.items():
         jointures = getattr(memory, ent_audit.aaf.schema.KINDS[kind].frame)["jointure"]
         assert frame["jointure"].tolist() == jointures.tolist()
         pd.testing.assert_series_equal(
             frame["derived"], derive(kind, jointures).reset_index(drop=True), check_names=False
         )
+    return memory, parts
+
+
+@pytest.mark.slow
+def test_parts_written_by_workers_while_extracted_give_the_same_frames(synth, tmp_path):
+    _staged_like_the_load(synth, tmp_path)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("backlog", [0, 1, snapshot.SHARE_BACKLOG])
 def test_the_main_process_parses_its_share_beside_one_helper(synth, tmp_path, monkeypatch, backlog):
     """0: the helper starts but the main process parses every part; 1: they alternate."""
-    from ent_audit.store import presence
-
     monkeypatch.setattr(snapshot, "SHARE_BACKLOG", backlog)
-    memory = ent_audit.load(synth.folders[0], workers=1)
-    parts = tmp_path / "parts"
-    parts.mkdir()
-    derive = presence.pseudonymiser(b"k" * 32)
-    extraction = staged.load_staged(
-        iter_extract(synth.archives[0], tmp_path / "x"), parts, derive, workers=2
-    )
-    _same_frames(memory, extraction, tmp_path)
-    for kind, frame in extraction.derived.items():
-        jointures = getattr(memory, ent_audit.aaf.schema.KINDS[kind].frame)["jointure"]
-        pd.testing.assert_series_equal(
-            frame["derived"], derive(kind, jointures).reset_index(drop=True), check_names=False
-        )
+    memory, parts = _staged_like_the_load(synth, tmp_path)
     assert {p.name for p in parts.iterdir()} == set(memory.files["source_file"])
 
 
