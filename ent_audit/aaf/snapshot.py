@@ -23,7 +23,7 @@ from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NoReturn, TypeVar
+from typing import TypeVar
 
 import pandas as pd
 from tqdm import tqdm
@@ -312,14 +312,13 @@ def gather_parts(
     order, as a worker's failure does."""
     seen: list[Path] = []
     futures: dict[Path, Future] = {}
-    here: dict[Path, Callable[[], T]] = {}
     backlog = SHARE_BACKLOG * max(helpers, 1)
 
     def submit(path: Path, kind: str) -> None:
         if pool is None:
             return
         if share and sum(not f.done() for f in futures.values()) >= backlog:
-            here[path] = _outcome(read, path, kind)
+            futures[path] = _read_here(read, path, kind)
             return
         with contextlib.suppress(BrokenProcessPool):  # then read in this process
             futures[path] = pool.submit(read, path, kind)
@@ -336,38 +335,31 @@ def gather_parts(
         tasks = _tasks(groups, info, notes)
         results = []
         for kind, path, _ in tasks:
-            if path in here:
-                results.append(here.pop(path)())
-                continue
             if path not in futures:
                 submit(path, kind)
-                if path in here:
-                    results.append(here.pop(path)())
-                    continue
+            future = futures.get(path)  # None: no workers, read in this process
             try:
-                results.append(futures[path].result())
-            except (BrokenProcessPool, KeyError):  # no workers (or they could not start)
+                results.append(read(path, kind) if future is None else future.result())
+            except BrokenProcessPool:  # workers that could not start: read in this process
                 results.append(read(path, kind))
     except BaseException:
-        here.clear()
+        futures.clear()
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
         raise
     return info, notes, tasks, results
 
 
-def _outcome(read: Callable[[Path, str], T], path: Path, kind: str) -> Callable[[], T]:
-    """``read(path, kind)`` now, its result or its error given back later (at the part's
-    turn: the errors of the whole set come first)."""
+def _read_here(read: Callable[[Path, str], T], path: Path, kind: str) -> Future:
+    """``read(path, kind)`` in this process, now, as a finished :class:`Future`: its result
+    or its error is given at the part's turn, as a worker's is (the errors of the whole set
+    come first)."""
+    done: Future = Future()
     try:
-        value = read(path, kind)
-    except Exception as err:  # raised again at the part's turn, as Future.result() does
-        return functools.partial(_raise, err)
-    return lambda: value
-
-
-def _raise(err: Exception) -> NoReturn:
-    raise err
+        done.set_result(read(path, kind))
+    except Exception as err:
+        done.set_exception(err)
+    return done
 
 
 def _tasks(

@@ -560,9 +560,8 @@ def _ingest_rest(
         changes = journal.changes(state, incoming, new_state, store.key, reconcile=reconcile)
     else:
         assert staged is not None
-        # A Complet: its frames written, then who is where (lean, from its staged files),
-        # then its journal, one after the other.
-        staged.finish()
+        # A Complet: its frames written (_placing waits for them), then who is where (lean,
+        # from its staged files), then its journal, one after the other.
         placed = presence.placed(_placing(staged), store.key, pseudonyms=pseudonyms)
         pseudonyms.clear()  # the workers' pseudonyms (the caller's mapping), used here last
         memory.trim_heap()

@@ -165,27 +165,19 @@ def changes(
     if not found:
         return empty()
     ids = {k: rows["jointure"].dropna().unique() for k, rows in found.items()}
+    members_before = None
     if info.extraction == "delta":
         # Both states are already cut around the Delta's records (by the slice or above),
         # which hold every row the journal names: their memberships place them, once per
         # side, without another cut.
-        before = (
-            _main_schools(previous, ids, members=population.memberships(previous, categorical=True))
-            if previous is not None
-            else {}
-        )
-        after = _main_schools(
-            new,
-            ids,
-            members=(
-                population.memberships(new, categorical=True)
-                if members_after is None
-                else members_after
-            ),
-        )
+        if previous is not None:
+            members_before = population.memberships(previous, categorical=True)
+        if members_after is None:
+            members_after = population.memberships(new, categorical=True)
     else:
-        before = _main_schools(previous, ids) if previous is not None else {}
-        after = _main_schools(new, ids)
+        members_after = None  # a Complet: _main_schools cuts each state around its people
+    before = _main_schools(previous, ids, members=members_before) if previous is not None else {}
+    after = _main_schools(new, ids, members=members_after)
     out = pd.concat(
         [
             _decorated(rows, schema.KINDS[k], previous, new, key, before, after)

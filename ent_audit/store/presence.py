@@ -92,12 +92,10 @@ def placed(
     (stable, missing last): what :func:`update_batches` merges with the history. The
     snapshot is let go once its memberships are known (pass it as a temporary: an
     académie's placing columns are 60 MB)."""
-    where = [_where(snapshot)]
+    where = _where(snapshot)
     del snapshot
-    # handed over, not kept: _identified lets it go before it gathers its rows
-    out = pa.Table.from_pandas(
-        _identified(where.pop(), key, None, pseudonyms), preserve_index=False
-    )
+    out = pa.Table.from_pandas(_identified(where, key, None, pseudonyms), preserve_index=False)
+    del where
     order = pc.sort_indices(out, sort_keys=[("pseudonym", "ascending", "at_end")])
     return out.take(order)
 
@@ -138,7 +136,6 @@ def _identified(
             ids = mine["jointure"].map(known)
         parts.append(mine[["kind", "uai", "level"]].assign(pseudonym=ids))
         del mine, ids
-    del where  # the caller's, when it handed it over (placed)
     out = pd.concat(parts, ignore_index=True)[["pseudonym", "kind", "uai", "level"]]
     del parts
     return out[first_rows(out, KEYS)]
