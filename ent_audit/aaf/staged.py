@@ -194,7 +194,7 @@ class Derived(Mapping[str, pd.DataFrame]):
         parts = self._parts[kind]
         return pd.DataFrame(
             {
-                "jointure": self._jointures[kind].to_numpy(),
+                "jointure": self._jointures[kind].array,  # Arrow strings, no Python str each
                 "derived": pd.concat(
                     [d for d in (p.derived_series() for p in parts) if d is not None],
                     ignore_index=True,
@@ -309,9 +309,9 @@ def load_staged(
 
     ``workers``: the processes that parse, this one included (default: one per core). This
     process parses its share between two extracted parts (``gather_parts(share=True)``)
-    beside ``workers - 1`` helpers, each a fresh interpreter (no forkserver): on two cores,
-    two processes holding pandas, instead of two workers and a forkserver each holding it
-    beside the main process (~120 MB resident apiece, mostly the same library pages)."""
+    beside ``workers - 1`` helpers forked from it (:func:`~ent_audit.aaf.snapshot.worker_pool`
+    with ``preload=None``): on two cores, two processes, instead of two workers and a
+    forkserver each holding pandas beside the main process (~120 MB resident apiece)."""
     workers = workers or os.cpu_count() or 1
     helpers = workers - 1 if parallel else 0
     write = functools.partial(write_part, folder=folder, recover=recover, derive=derive)

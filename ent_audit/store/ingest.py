@@ -490,6 +490,7 @@ def _ingest_archive(
             new_state = apply_delta(state, incoming)
             named = {k.frame: getattr(incoming, k.frame)["jointure"] for k in KINDS}
         guard_mass_change(path.name, before, new_state, guards, named, totals)
+        del before  # the state's ids (~20 MB for an académie), not held through the rest
     except (IngestRefused, NamingError) as err:
         return _refused(path, digest, err, t0, **seen)
     except StoreError:

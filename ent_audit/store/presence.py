@@ -30,6 +30,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ent_audit import memory
 from ent_audit.aaf import population, schema
 from ent_audit.aaf.frames import first_rows, isin
 from ent_audit.aaf.snapshot import Snapshot
@@ -91,11 +92,29 @@ def placed(
     dictionary-encoded (a few values over an académie's 700,000 rows), sorted by pseudonym
     (stable, missing last): what :func:`update_batches` merges with the history. The
     snapshot is let go once its memberships are known (pass it as a temporary: an
-    académie's placing columns are 60 MB)."""
+    académie's placing columns are 60 MB).
+
+    The same rows as :func:`_identified`'s, built without its copies: duplicates are
+    dropped on the jointure (a pseudonym is a function of kind and jointure, one to one),
+    then each kind's pseudonyms are computed once, straight into Arrow."""
     where = _where(snapshot)
     del snapshot
-    out = pa.Table.from_pandas(_identified(where, key, None, pseudonyms), preserve_index=False)
-    del where
+    memory.trim_heap()  # the memberships' temporaries (~100 MB of freed pages otherwise)
+    where = where[first_rows(where, ["kind", "jointure", "uai"])]
+    ids, rows = [], []
+    for kind in (schema.STUDENT.name, schema.GUARDIAN.name, schema.STAFF.name):
+        at = np.flatnonzero((where["kind"] == kind).to_numpy())
+        given = pseudonyms.get(kind) if pseudonyms is not None else None
+        named = _pseudonyms(key, kind, where["jointure"].iloc[at], given)
+        ids.append(pa.array(named.array, type=pa.large_string()))
+        rows.append(at)
+        del named
+    frame = where[["kind", "uai", "level"]].iloc[np.concatenate(rows)].reset_index(drop=True)
+    del where, rows
+    frame.insert(0, "pseudonym", pd.arrays.ArrowStringArray(pa.chunked_array(ids)))
+    del ids
+    out = pa.Table.from_pandas(frame, preserve_index=False)
+    del frame
     order = pc.sort_indices(out, sort_keys=[("pseudonym", "ascending", "at_end")])
     return out.take(order)
 

@@ -126,6 +126,65 @@ def test_the_main_process_parses_its_share_beside_one_helper(synth, tmp_path, mo
     assert {p.name for p in parts.iterdir()} == set(memory.files["source_file"])
 
 
+FORKED_PARSE = (
+    """
+import os, sys, threading
+from multiprocessing import resource_tracker
+from ent_audit.aaf import staged
+from ent_audit.aaf.archive import iter_extract
+
+write_part = staged.write_part
+
+
+def recorded(path, kind, **kw):  # which process wrote each part
+    with open(os.environ["PIDS"], "a") as fh:
+        fh.write(f"{os.getpid()}\\n")
+    return write_part(path, kind, **kw)
+
+
+staged.write_part = recorded
+""",
+    """
+archive, tmp = sys.argv[1], sys.argv[2]
+if sys.argv[3] == "thread":  # a notebook's kernel runs other threads
+    threading.Thread(target=threading.Event().wait, daemon=True).start()
+os.mkdir(os.path.join(tmp, "parts"))
+staged.load_staged(iter_extract(archive, os.path.join(tmp, "x")), os.path.join(tmp, "parts"),
+                   workers=2)
+print(resource_tracker._resource_tracker._pid is not None)
+""",
+)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("threads", ["alone", "thread"])
+def test_the_parse_helper_is_forked_from_a_command_and_spawned_beside_threads(
+    synth, tmp_path, threads
+):
+    """A command (one thread) forks its helper: no import, no resource tracker process, and
+    a script without ``if __name__ == "__main__"`` works; beside other threads, whose locks
+    a fork would copy held, the helper is a fresh interpreter (a tracker runs then)."""
+    import os
+    import subprocess
+    import sys
+
+    defs, run = FORKED_PARSE
+    if threads == "thread":  # spawn imports the script again: its work needs the guard
+        run = "if __name__ == '__main__':\n" + "".join(f"    {x}\n" for x in run.splitlines())
+    script = tmp_path / "script.py"
+    script.write_text(defs + run)
+    work = tmp_path / "work"
+    work.mkdir()
+    out = subprocess.run(
+        [sys.executable, str(script), str(synth.archives[0]), str(work), threads],
+        capture_output=True, text=True, timeout=300,
+        env={**os.environ, "PIDS": str(work / "pids")},
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert len(set((work / "pids").read_text().split())) == 2  # both processes parsed
+    assert out.stdout.split() == [str(threads == "thread")]
+
+
 def test_a_part_summary_holds_no_rows_and_reads_them_back_as_held(synth, tmp_path):
     from ent_audit.aaf.frames import read_frames
     from ent_audit.store import presence
