@@ -250,3 +250,18 @@ def test_a_staged_load_raises_the_in_memory_loads_errors(odd, tmp_path):
     parts.mkdir()
     with pytest.raises(ent_audit.SnapshotError, match="0002"):
         staged.load_staged(sorted(odd.glob("*.xml")), parts, parallel=False)
+
+
+def test_a_kinds_guards_read_at_once_are_its_parts_guards_concatenated(odd, tmp_path):
+    """Empty parts included (a part of no record gives no category, as concat drops it)."""
+    from ent_audit.aaf.frames import concat
+
+    (odd / f"{PREFIX}_Eleve_0002.xml").write_bytes(document([]))
+    written = tmp_path / "w"
+    written.mkdir()
+    full, empty, deleted = (
+        staged.write_part(odd / f"{PREFIX}_Eleve_{n:04d}.xml", "Eleve", written) for n in (0, 2, 1)
+    )
+    for some in ([empty, full, empty, deleted], [empty], [full]):
+        want = concat([p.guard_frame() for p in some])
+        pd.testing.assert_frame_equal(staged._guards(some), want)
