@@ -2,7 +2,7 @@
 
 A Complet of an académie is ~270 MB of decoded frames for ~60 MB of Parquet: holding it whole
 (as :class:`~ent_audit.aaf.snapshot.Snapshot` does) can never stay within a few times its
-Parquet. Here each reader worker writes the frames of the part it parsed as Parquet into a
+Parquet. Here each reader worker writes the frames of the part it parsed as Arrow files into a
 private folder (:func:`write_part`) and sends back only what the caller needs in memory
 (:class:`PartSummary`): row counts, the file's description, its issues, the entity's guard
 columns (jointure, source file, record, line, operation) and the derived pseudonyms. A
@@ -57,8 +57,11 @@ GUARD_COLUMNS = ("jointure", "source_file", "record", "line", "op")
 """The entity columns sent back in memory: what the ingestion's guards read (a repeated
 jointure names its file and line; a Complet's non-add operations are issues)."""
 
-DERIVED = "derived.parquet"
+DERIVED = "derived.arrow"
 """A part's derived column (the pseudonyms of its jointures), beside its frames' files."""
+
+PART_SUFFIX = ".arrow"
+"""A part's frame file: Arrow IPC (:func:`_write`)."""
 
 STREAMED = "streamed"
 """The frames written part by part (entities, link tables, extras); the others (issues,
@@ -75,7 +78,7 @@ class PartSummary:
 
     kind: str
     folder: str
-    """The part's own folder of Parquet files, one per streamed frame."""
+    """The part's own folder of Arrow IPC files, one per streamed frame."""
     info: dict
     rows: dict[str, int]
     """Rows per streamed frame (entity frame, link tables, extras)."""
@@ -99,7 +102,7 @@ class PartSummary:
         only once its helpers are gone (:func:`_assemble`)."""
         if self.guard is not None:
             return self.guard
-        path = Path(self.folder) / f"{schema.KINDS[self.kind].frame}.parquet"
+        path = Path(self.folder) / f"{schema.KINDS[self.kind].frame}{PART_SUFFIX}"
         table = _read(path, ["jointure", "record", "line", "op"])
         op = arrow_strings(table.column("op"))
         codes = pc.index_in(op, value_set=pa.array(list(OP_DTYPE.categories), pa.string()))
@@ -146,7 +149,7 @@ def write_part(
     frames = {schema.KINDS[kind].frame: part.entity, **part.links, "extras": part.extras}
     for name, df in frames.items():
         table = pa.Table.from_pandas(df, preserve_index=False)
-        _write(table, here / f"{name}.parquet")
+        _write(table, here / f"{name}{PART_SUFFIX}")
     summary = PartSummary(
         kind=kind,
         folder=str(here),
@@ -168,17 +171,20 @@ def write_part(
 
 
 def _write(table: pa.Table, path: Path) -> None:
-    """``table`` as an uncompressed Parquet file, created 0600 (never over another)."""
+    """``table`` as an uncompressed Arrow IPC file, created 0600 (never over another): a
+    part's frames are read back once, whole, by this machine (:func:`_read`), where Parquet's
+    encoding cost more than the bytes it saved (~5 s of an académie's two cores)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        pq.write_table(table, fh, compression="none")
+    with os.fdopen(fd, "wb") as fh, pa.ipc.new_file(fh, table.schema) as writer:
+        writer.write_table(table)
 
 
 def _read(path: Path, columns: list[str] | None = None) -> pa.Table:
-    """A part's file (or some of its columns): ``ParquetFile.read``, half the cost per file of
-    ``pq.read_table``'s dataset (an académie's Complet reads its ~600 part files back)."""
-    with pq.ParquetFile(path) as fh:
-        return fh.read(columns=columns)
+    """A part's file written by :func:`_write` (or some of its columns), in memory of its own
+    (not a map of the file, which its pages would then be counted in)."""
+    with pa.OSFile(str(path)) as fh:
+        table = pa.ipc.open_file(fh).read_all()
+    return table if columns is None else table.select(columns)
 
 
 def _head(df: pd.DataFrame) -> pd.DataFrame:
@@ -271,7 +277,7 @@ class StagedExtraction:
             for part in self.parts[name]:
                 if not part.rows[name]:
                     continue
-                table = _read(Path(part.folder) / f"{name}.parquet")
+                table = _read(Path(part.folder) / f"{name}{PART_SUFFIX}")
                 pending.append(_conform(table, target, dictionaries))
                 written += table.num_rows
                 if sum(t.num_rows for t in pending) >= ROW_GROUP_ROWS:
@@ -289,9 +295,13 @@ def _conform(table: pa.Table, target: pa.Schema, dictionaries: dict[str, pa.Arra
     for f in target:
         col = table.column(f.name).combine_chunks()
         if f.name in dictionaries:
-            values = col.dictionary_decode() if pa.types.is_dictionary(col.type) else col
-            at = pc.index_in(values.cast(pa.string()), value_set=dictionaries[f.name])
-            col = pa.DictionaryArray.from_arrays(at.cast(f.type.index_type), dictionaries[f.name])
+            whole = dictionaries[f.name]
+            if pa.types.is_dictionary(col.type):  # each of the part's values looked up once
+                at = pc.index_in(col.dictionary.cast(pa.string()), value_set=whole)
+                at = pc.take(at, col.indices)
+            else:
+                at = pc.index_in(col.cast(pa.string()), value_set=whole)
+            col = pa.DictionaryArray.from_arrays(at.cast(f.type.index_type), whole)
         elif col.type != f.type:
             col = col.cast(f.type)
         arrays.append(col)
@@ -447,7 +457,7 @@ def _guards(parts: list[PartSummary]) -> pd.DataFrame:
         return concat([p.guard_frame() for p in parts])
     columns = ["jointure", "record", "line", "op"]
     table = pa.concat_tables(
-        _read(Path(p.folder) / f"{schema.KINDS[p.kind].frame}.parquet", columns) for p in parts
+        _read(Path(p.folder) / f"{schema.KINDS[p.kind].frame}{PART_SUFFIX}", columns) for p in parts
     )
     rows = [p.rows[schema.KINDS[p.kind].frame] for p in parts]
     kept = [p for p, n in zip(parts, rows, strict=True) if n] or parts[:1]  # as concat keeps
