@@ -228,10 +228,15 @@ def isin(column, values) -> np.ndarray:
 
 def first_rows(df: pd.DataFrame, columns: list[str]) -> np.ndarray:
     """``~df.duplicated(columns)`` (missing values equal to each other), computed on Arrow
-    dictionary codes: pandas factorises Arrow strings through Python objects. The codes of
-    the columns are combined into one int64: up to three columns of a million values."""
+    dictionary codes (a categorical's own codes): pandas factorises Arrow strings through
+    Python objects. The codes of the columns are combined into one int64: up to three
+    columns of a million values."""
     key = np.zeros(len(df), dtype=np.int64)
     for c in columns:
+        if isinstance(df[c].dtype, pd.CategoricalDtype):  # its codes already (-1: missing)
+            codes = df[c].cat.codes.to_numpy().astype(np.int64)
+            key = key * (len(df[c].cat.categories) + 1) + (codes + 1)
+            continue
         encoded = pc.dictionary_encode(pa.array(df[c].astype(STRING).array, type=pa.string()))
         if isinstance(encoded, pa.ChunkedArray):
             encoded = encoded.combine_chunks()

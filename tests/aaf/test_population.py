@@ -175,7 +175,8 @@ def test_the_roster_and_the_overview_use_the_same_membership(tmp_path):
 )
 def test_first_rows_are_pandas_non_duplicated_rows(rows):
     df = pd.DataFrame(rows, columns=["p", "s"], dtype=pd.StringDtype("pyarrow"))
-    for cols in (["p"], ["p", "s"]):
+    df["c"] = df["s"].astype(pd.CategoricalDtype(["z", "y", "x"]))  # codes, a category unused
+    for cols in (["p"], ["p", "s"], ["c"], ["p", "c"]):
         want = ~df.duplicated(cols).to_numpy() if len(df) else np.zeros(0, dtype=bool)
         assert (first_rows(df, cols) == want).all()
 
