@@ -389,7 +389,10 @@ def update_batches(
         old = [t for t in old if t.num_rows]
         if not old and not new.num_rows:
             return
-        frame = pa.concat_tables(old).to_pandas() if old else None
+        if not old:  # no history here (a first Complet, new people): every row opens a spell
+            yield _opened(new, date, target)
+            return
+        frame = pa.concat_tables(old).to_pandas()
         out = update(frame, plain(new), date)
         del frame
         yield pa.Table.from_pandas(out, schema=target, preserve_index=False)
@@ -433,6 +436,21 @@ def update_batches(
         yield from updated([], now.slice(start, end - start))
         start = end
     yield from updated(carry, now.slice(start))
+
+
+def _opened(now: pa.Table, date: dt.date, target: pa.Schema) -> pa.Table:
+    """``update(None, plain(now), date)`` in ``target``, by Arrow: each row opens a spell seen
+    on ``date``, in :data:`ORDER` (a first Complet's 665,000 rows through pandas took 0.6 s
+    of its commit)."""
+    n = now.num_rows
+    day = np.full(n, np.datetime64(pd.Timestamp(date).to_datetime64(), "ns"))
+    columns = {c: now[c].cast(pa.string()) for c in (*KEYS, "level")}
+    columns.update(
+        first_seen=pa.array(day), last_seen=pa.array(day), departed=pa.nulls(n, pa.timestamp("ns"))
+    )
+    table = pa.table(columns)
+    table = table.take(pc.sort_indices(table, sort_keys=ORDER))
+    return pa.Table.from_arrays([table[f.name].cast(f.type) for f in target], schema=target)
 
 
 def plain(now: pa.Table) -> pd.DataFrame:
