@@ -168,13 +168,17 @@ def memberships(snapshot: Snapshot, *, categorical: bool = False) -> pd.DataFram
     guardian = _index_in(sg["guardian"], people["guardian"])
     known = pc.and_(pupil.is_valid(), guardian.is_valid()).to_numpy(zero_copy_only=False)
     del sg
-    g = guardian.filter(known).to_numpy().astype(np.int64)
-    p = pupil.filter(known).to_numpy().astype(np.int64)
+    g = guardian.filter(known).to_numpy()  # int32 positions
+    p = pupil.filter(known).to_numpy()
     del pupil, guardian, known
     # Each (guardian, pupil) once, first row first: on one int64 key (pandas' duplicated
-    # hashes both columns, ~50 MB of table for an académie's half a million links).
-    first = np.sort(np.unique(g * (len(people["pupil"]) + 1) + p, return_index=True)[1])
-    pairs_ = pd.DataFrame({"guardian": g[first], "pupil": p[first]})
+    # hashes both columns, ~50 MB of table for an académie's million links).
+    key = g.astype(np.int64) * (len(people["pupil"]) + 1) + p
+    first = np.sort(np.unique(key, return_index=True)[1])
+    del key
+    pairs_ = pd.DataFrame(
+        {"guardian": g[first].astype(np.int64), "pupil": p[first].astype(np.int64)}
+    )
     del g, p, first
     placed = pupil_rows.placed()
     linked = pairs_.merge(
@@ -223,38 +227,36 @@ def memberships(snapshot: Snapshot, *, categorical: bool = False) -> pd.DataFram
     rows = _Rows.concat(parts)
     jointure = pa.concat_arrays(
         [
-            people[k].cast(pa.large_string()).take(r.person)  # pandas' own type: no copy
+            people[k].take(r.person).cast(pa.large_string())  # pandas' own type: no copy
             for k, r in zip(("pupil", "guardian", "staff"), parts, strict=True)
         ]
     )
-    return _placed(
-        pd.DataFrame(
-            {
-                "kind": _coded(
-                    np.repeat(np.arange(3, dtype=np.int8), n), pa.array(kinds), categorical
+    # What placed them goes before the frame is built (~40 MB for an académie at its peak).
+    people.clear()
+    del parts, pupil_rows, guardian_rows, staff_rows, director_rows, director
+    frame = pd.DataFrame(
+        {
+            "kind": _coded(np.repeat(np.arange(3, dtype=np.int8), n), pa.array(kinds), categorical),
+            "jointure": pd.array(jointure, dtype=STRING),
+            "structure": rows.structure,
+            "profile": _coded(
+                np.concatenate(
+                    [
+                        np.full(n[0], PROFILES.index(Profile.PUPIL), dtype=np.int8),
+                        np.full(n[1], PROFILES.index(Profile.GUARDIAN), dtype=np.int8),
+                        staff_profile.astype(np.int8),
+                    ]
                 ),
-                "jointure": pd.array(jointure, dtype=STRING),
-                "structure": rows.structure,
-                "profile": _coded(
-                    np.concatenate(
-                        [
-                            np.full(n[0], PROFILES.index(Profile.PUPIL), dtype=np.int8),
-                            np.full(n[1], PROFILES.index(Profile.GUARDIAN), dtype=np.int8),
-                            staff_profile.astype(np.int8),
-                        ]
-                    ),
-                    pa.array([str(p) for p in PROFILES]),
-                    categorical,
-                ),
-                "teacher": np.concatenate([np.zeros(n[0] + n[1], dtype=bool), teacher]),
-                "via": pd.Categorical.from_codes(rows.via, dtype=VIA_DTYPE),
-                "primary": rows.primary,
-            }
-        ),
-        where,
-        places,
-        categorical,
+                pa.array([str(p) for p in PROFILES]),
+                categorical,
+            ),
+            "teacher": np.concatenate([np.zeros(n[0] + n[1], dtype=bool), teacher]),
+            "via": pd.Categorical.from_codes(rows.via, dtype=VIA_DTYPE),
+            "primary": rows.primary,
+        }
     )
+    del rows, jointure, teacher, staff_profile
+    return _placed(frame, where, places, categorical)
 
 
 PROFILES = tuple(Profile)
