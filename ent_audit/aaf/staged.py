@@ -100,27 +100,7 @@ class PartSummary:
         """:attr:`guard`, or the same frame read back from the part's entity file: the main
         process holds no part's rows while the parse runs (the helper's memory beside it),
         only once its helpers are gone (:func:`_assemble`)."""
-        if self.guard is not None:
-            return self.guard
-        path = Path(self.folder) / f"{schema.KINDS[self.kind].frame}{PART_SUFFIX}"
-        table = _read(path, ["jointure", "record", "line", "op"])
-        op = arrow_strings(table.column("op"))
-        codes = pc.index_in(op, value_set=pa.array(list(OP_DTYPE.categories), pa.string()))
-        n = table.num_rows
-        return pd.DataFrame(
-            {
-                "jointure": pd.array(arrow_strings(table.column("jointure")), dtype=STRING),
-                "source_file": pd.Categorical.from_codes(
-                    np.zeros(n, dtype=np.int8), categories=[self.info["source_file"]]
-                ),
-                "record": table.column("record").to_numpy().astype(np.int32),
-                "line": table.column("line").to_numpy().astype(np.int32),
-                "op": pd.Categorical.from_codes(
-                    codes.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int8),
-                    dtype=OP_DTYPE,
-                ),
-            }
-        )
+        return self.guard if self.guard is not None else _guards([self])
 
     def derived_series(self) -> pd.Series | None:
         """:attr:`derived`, or the same series read back from the part's folder."""
