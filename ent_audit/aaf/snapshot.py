@@ -14,6 +14,7 @@ import json
 import multiprocessing
 import os
 import signal
+import sys
 import threading
 import time
 import warnings
@@ -427,10 +428,11 @@ def worker_pool(workers: int, *, preload: Sequence[str] | None = PRELOAD) -> Pro
     imports): their resident memory is only the pages they touch (~105 MB against ~145 MB
     for a fresh interpreter importing pandas), and no resource tracker process runs beside
     them (a spawned pool starts one for its semaphores, 12 MB, until the process ends).
-    With other threads (a notebook's kernel), whose locks a fork would copy held, each
-    worker is a fresh interpreter (``spawn``)."""
+    With other threads (a notebook's kernel), whose locks a fork would copy held, or off
+    Linux (macOS's system libraries are not safe to fork), each worker is a fresh
+    interpreter (``spawn``)."""
     if preload is None:
-        alone = threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods()
+        alone = threading.active_count() == 1 and sys.platform == "linux"
         ctx = multiprocessing.get_context("fork" if alone else "spawn")
     else:
         ctx = multiprocessing.get_context("forkserver")
