@@ -173,9 +173,7 @@ def memberships(snapshot: Snapshot, *, categorical: bool = False) -> pd.DataFram
     del pupil, guardian, known
     # Each (guardian, pupil) once, first row first: on one int64 key (pandas' duplicated
     # hashes both columns, ~50 MB of table for an académie's million links).
-    key = g.astype(np.int64) * (len(people["pupil"]) + 1) + p
-    first = np.sort(np.unique(key, return_index=True)[1])
-    del key
+    first = _first_of_each(g.astype(np.int64) * (len(people["pupil"]) + 1) + p)
     pairs_ = pd.DataFrame(
         {"guardian": g[first].astype(np.int64), "pupil": p[first].astype(np.int64)}
     )
@@ -369,7 +367,7 @@ class _Rows:
     def unique(self) -> _Rows:
         """The first row of each (person, structure), in row order."""
         key = self.key(int(self.structure.max(initial=-1)) + 1)
-        return self.take(np.sort(np.unique(key, return_index=True)[1]))
+        return self.take(_first_of_each(key))
 
     def first_of_each(self) -> _Rows:
         """:meth:`unique` after sorting by :data:`VIA` (stable), each person's first row
@@ -403,6 +401,12 @@ class _Rows:
                 ),
             ]
         )
+
+
+def _first_of_each(key: np.ndarray) -> np.ndarray:
+    """The positions of each key's first row, in row order (pairs of codes combined into one
+    int64 key: no hash table of their columns)."""
+    return np.sort(np.unique(key, return_index=True)[1])
 
 
 def _coded(codes: np.ndarray, names: pa.Array, categorical: bool) -> Any:
