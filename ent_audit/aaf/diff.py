@@ -30,7 +30,7 @@ import pyarrow.compute as pc
 
 from ent_audit.aaf import schema
 from ent_audit.aaf.frames import STRING, isin
-from ent_audit.aaf.population import live
+from ent_audit.aaf.population import live_mask
 from ent_audit.aaf.snapshot import ExtractionInfo, Snapshot
 from ent_audit.exceptions import CompareError
 
@@ -60,38 +60,71 @@ def attribute_values(
     column, the link columns a value is made of (the journal shows only a class's id);
     ``columns`` computes only those attributes.
     """
+    values = _values(snapshot, kind, jointures=jointures, parts=parts, columns=columns)
+    return _frame(values)
+
+
+def _frame(values: pa.Table) -> pd.DataFrame:
+    """Text columns as pandas' Arrow strings (:data:`STRING`)."""
+    return values.to_pandas(types_mapper=_as_string, ignore_metadata=True)
+
+
+def _as_string(arrow_type: pa.DataType):
+    return STRING if arrow_type in (pa.string(), pa.large_string()) else None
+
+
+def _values(
+    snapshot: Snapshot,
+    kind: schema.Kind,
+    *,
+    jointures: Iterable[str] | pd.Series | None = None,
+    parts: dict[str, tuple[str, ...]] | None = None,
+    columns: Iterable[str] | None = None,
+) -> pa.Table:
+    """:func:`attribute_values` as an Arrow table of strings: the records are picked once
+    (one mask, one take of the columns compared), not frame by frame."""
     wanted_columns = None if columns is None else set(columns)
-    records = live(getattr(snapshot, kind.frame))
+    records = getattr(snapshot, kind.frame)
+    keep = live_mask(records)
     if jointures is not None:
         wanted = pd.Series(list(jointures) if not isinstance(jointures, pd.Series) else jointures)
-        records = records[isin(records["jointure"], wanted.dropna().astype(str))]
-    records = records.reset_index(drop=True)
-    # Columns gathered, then one frame: inserting them one by one costs more than their values.
-    out = {"jointure": records["jointure"].astype(STRING)}
-    for f in kind.single:
-        if f.column != "jointure" and f.column in records:
-            if wanted_columns is None or f.column in wanted_columns:
-                out[f.column] = _text(records[f.column])
-    keys = _arrow(out["jointure"])
+        hit = isin(records["jointure"], wanted.dropna().astype(str))
+        keep = hit if keep is None else keep & hit
+    rows = None if keep is None else pa.array(np.flatnonzero(keep))
+    names = ["jointure"] + [
+        f.column
+        for f in kind.single
+        if f.column != "jointure"
+        and f.column in records
+        and (wanted_columns is None or f.column in wanted_columns)
+    ]
+    out = {}
+    for name in names:
+        column = pa.array(records[name].array, from_pandas=True)
+        out[name] = text(column if rows is None else column.take(rows))
+    keys = out["jointure"]
     restrict = keys if jointures is not None else None
     for f in kind.multi:
         if wanted_columns is not None and f.column not in wanted_columns:
             continue
         owners, joined = _multi_values(snapshot, kind, f, (parts or {}).get(f.column), restrict)
-        taken = pc.take(joined, pc.index_in(keys, value_set=owners))
-        out[f.column] = pd.Series(taken.to_pandas(types_mapper=pd.ArrowDtype), dtype=STRING)
-    return pd.DataFrame(out).reset_index(drop=True)
+        out[f.column] = pc.take(joined, pc.index_in(keys, value_set=owners))
+    return pa.table(out)
 
 
-def _text(values: pd.Series) -> pd.Series:
-    """Values as comparable text: dates ISO, flags O/N, missing stays missing."""
-    if pd.api.types.is_datetime64_any_dtype(values):
-        return values.dt.strftime("%Y-%m-%d").astype(STRING)
-    if pd.api.types.is_bool_dtype(values):  # by Arrow: pandas' map hashes through objects
-        flags = pa.array(values, type=pa.bool_(), from_pandas=True)
-        text = pc.if_else(flags, "O", "N")
-        return pd.Series(pd.arrays.ArrowStringArray(text), index=values.index, name=values.name)
-    return values.astype(STRING)
+def text(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """Values as the diff compares them: dates ISO, flags O/N, the rest as strings (Arrow's
+    cast, as pandas writes them for the schema's types); missing stays missing."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    if pa.types.is_dictionary(values.type):
+        values = values.dictionary_decode()
+    t = values.type
+    if pa.types.is_timestamp(t) or pa.types.is_date(t):
+        return pc.strftime(values, format="%Y-%m-%d")
+    if pa.types.is_boolean(t):
+        return pc.if_else(values, "O", "N")
+    return values.cast(pa.string())
 
 
 def _multi_values(
@@ -133,13 +166,14 @@ def _multi_values(
     return grouped["owner"].combine_chunks(), joined.combine_chunks()
 
 
-def _refuse_bad_keys(values: pd.DataFrame, kind: schema.Kind, side: str) -> None:
+def _refuse_bad_keys(values: pa.Table, kind: schema.Kind, side: str) -> None:
     keys = values["jointure"]
-    if keys.isna().any():
+    if keys.null_count:
         raise CompareError(kind.name, side, "jointure absente", [])
-    dup = keys[keys.duplicated(keep=False)].drop_duplicates()
-    if len(dup):
-        raise CompareError(kind.name, side, "jointure en double", sorted(dup.astype(str)))
+    if pc.count_distinct(keys).as_py() < len(keys):
+        counts = pc.value_counts(keys)
+        dup = counts.field("values").filter(pc.greater(counts.field("counts"), 1))
+        raise CompareError(kind.name, side, "jointure en double", sorted(dup.to_pylist()))
 
 
 @dataclass(frozen=True)
@@ -226,52 +260,55 @@ def compare_kind(
 
     ``jointures`` compares only those records (what a Delta touched): the rest is not read.
     """
-    va = attribute_values(a, kind, jointures=jointures)
-    vb = attribute_values(b, kind, jointures=jointures)
+    va = _values(a, kind, jointures=jointures)
+    vb = _values(b, kind, jointures=jointures)
     _refuse_bad_keys(va, kind, "a")
     _refuse_bad_keys(vb, kind, "b")
-    in_b = isin(va["jointure"], vb["jointure"])
-    in_a = isin(vb["jointure"], va["jointure"])
-    left = va[in_b].sort_values("jointure").reset_index(drop=True)
-    right = vb[in_a].sort_values("jointure").reset_index(drop=True)
-    columns = [c for c in left.columns if c in right.columns and c != "jointure"]
+    in_b = pc.is_in(va["jointure"], value_set=vb["jointure"])
+    in_a = pc.is_in(vb["jointure"], value_set=va["jointure"])
+    left, right = va.filter(in_b), vb.filter(in_a)
+    left = left.take(pc.sort_indices(left["jointure"]))  # pandas' order: sort_values
+    right = right.take(pc.sort_indices(right["jointure"]))
+    columns = [c for c in left.column_names if c in right.column_names and c != "jointure"]
     attr = {f.column: f.attr for f in kind.fields}
-    keys = left["jointure"].to_numpy(dtype=object)
-    # The differing (row, column) pairs of every column, then one frame in (row, column)
+    # The differing (row, column) pairs of every column, then one table in (row, column)
     # order: no frame per column, values taken for those rows only.
     at_rows, at_columns, before, after = [], [], [], []
     for i, c in enumerate(columns):
-        x, y = _arrow(left[c]), _arrow(right[c])
+        x, y = left[c], right[c]
         differs = pc.fill_null(pc.not_equal(x, y), False)
         differs = pc.or_(differs, pc.xor(pc.is_null(x), pc.is_null(y)))
         rows = np.flatnonzero(differs.to_numpy(zero_copy_only=False))
         if len(rows):
+            at = pa.array(rows)
             at_rows.append(rows)
             at_columns.append(np.full(len(rows), i))
-            before += x.take(pa.array(rows)).to_pylist()
-            after += y.take(pa.array(rows)).to_pylist()
+            before.append(x.take(at).combine_chunks())
+            after.append(y.take(at).combine_chunks())
     if at_rows:
         r, ci = np.concatenate(at_rows), np.concatenate(at_columns)
         order = np.lexsort((ci, r))  # by row, then the columns' order (pairs are unique)
-        r, ci = r[order], ci[order]
-        changed = pd.DataFrame(
-            {
-                "jointure": keys[r],
-                "attribute": np.array([attr[c] for c in columns], dtype=object)[ci],
-                "column": np.array(columns, dtype=object)[ci],
-                "before": np.array(before, dtype=object)[order],
-                "after": np.array(after, dtype=object)[order],
-            }
+        r, ci, by = r[order], ci[order], pa.array(order)
+        changed = _frame(
+            pa.table(
+                {
+                    "jointure": left["jointure"].take(pa.array(r)),
+                    "attribute": pa.array([attr[c] for c in columns]).take(pa.array(ci)),
+                    "column": pa.array(columns).take(pa.array(ci)),
+                    "before": pa.concat_arrays(before).take(by),
+                    "after": pa.concat_arrays(after).take(by),
+                }
+            )
         )
     else:
-        changed = pd.DataFrame({c: [] for c in CHANGED_COLUMNS})
+        changed = pd.DataFrame({c: [] for c in CHANGED_COLUMNS}).astype(STRING)
     return KindComparison(
         kind=kind.name,
         frame=kind.frame,
-        added=vb[~in_a].reset_index(drop=True),
-        removed=va[~in_b].reset_index(drop=True),
-        changed=changed.astype(STRING).reset_index(drop=True),
-        common=len(left),
+        added=_frame(vb.filter(pc.invert(in_a))),
+        removed=_frame(va.filter(pc.invert(in_b))),
+        changed=changed,
+        common=left.num_rows,
     )
 
 

@@ -87,7 +87,13 @@ Arrow dictionaries (each distinct id decoded and looked up once; the same member
 
 def live(df: pd.DataFrame) -> pd.DataFrame:
     """Records of a state (a Delta's deletions left out)."""
-    return df[(df["op"] != "delete").to_numpy()] if "op" in df else df
+    mask = live_mask(df)
+    return df if mask is None else df[mask]
+
+
+def live_mask(df: pd.DataFrame) -> np.ndarray | None:
+    """Which rows :func:`live` keeps (None: all of them)."""
+    return (df["op"] != "delete").to_numpy(dtype=bool) if "op" in df else None
 
 
 def is_school(structures: pd.DataFrame) -> pd.Series:

@@ -32,6 +32,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ent_audit.aaf import schema
+from ent_audit.aaf.diff import text
 from ent_audit.aaf.frames import arrow_strings, isin
 from ent_audit.aaf.snapshot import ExtractionInfo, Snapshot
 from ent_audit.exceptions import StoreCorruptError
@@ -53,21 +54,6 @@ class Fingerprints:
 
     jointures: pa.Array
     hashes: np.ndarray
-
-
-def _text(values: pa.Array | pa.ChunkedArray) -> pa.Array:
-    """Values as the diff compares them (:func:`ent_audit.aaf.diff._text`): dates ISO,
-    flags O/N, the rest as strings; missing stays missing."""
-    if isinstance(values, pa.ChunkedArray):
-        values = values.combine_chunks()
-    if pa.types.is_dictionary(values.type):
-        values = values.dictionary_decode()
-    t = values.type
-    if pa.types.is_timestamp(t) or pa.types.is_date(t):
-        return pc.strftime(values, format="%Y-%m-%d")
-    if pa.types.is_boolean(t):
-        return pc.if_else(values, "O", "N")
-    return values.cast(pa.string())
 
 
 HASH_ROWS = 1 << 14
@@ -99,7 +85,7 @@ def _row_hashes(table: pa.Table, columns: Sequence[str]) -> np.ndarray:
     one string (one hash) per row, not one per value."""
     if not columns:
         return np.zeros(table.num_rows, dtype=np.uint64)
-    texts = [_text(table[c]) for c in columns]
+    texts = [text(table[c]) for c in columns]
     joined = pc.binary_join_element_wise(
         *texts, _SEPARATOR, null_handling="replace", null_replacement=_MISSING
     )
@@ -108,7 +94,7 @@ def _row_hashes(table: pa.Table, columns: Sequence[str]) -> np.ndarray:
 
 def _joined(table: pa.Table, parts: Sequence[str]) -> pa.Array:
     """A link row's value as the diff joins it (:func:`ent_audit.aaf.diff._multi_values`)."""
-    cols = [_text(table[c]) for c in parts]
+    cols = [text(table[c]) for c in parts]
     value = pc.binary_join_element_wise(*cols, "$", null_handling="replace")
     return pc.utf8_rtrim(value, characters="$")
 

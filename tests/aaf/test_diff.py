@@ -1,12 +1,18 @@
-"""The diff's comparable text (flags O/N, missing kept) and its per-record attribute values."""
+"""The diff's comparable text (flags O/N, dates ISO, missing kept) and its per-record
+attribute values."""
 
 from __future__ import annotations
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 
-from ent_audit.aaf.diff import _text
+from ent_audit.aaf.diff import text
 from ent_audit.aaf.frames import STRING
+
+
+def _as_arrow(values: pd.Series) -> pa.Array:
+    return pa.array(values.array, from_pandas=True)
 
 
 @pytest.mark.parametrize(
@@ -20,7 +26,31 @@ from ent_audit.aaf.frames import STRING
 )
 def test_flags_read_o_and_n_and_a_missing_flag_stays_missing(flags):
     expected = flags.map({True: "O", False: "N"}).astype(STRING)
-    pd.testing.assert_series_equal(_text(flags), expected)
+    assert text(_as_arrow(flags)).to_pylist() == [None if pd.isna(v) else v for v in expected]
+
+
+@pytest.mark.parametrize(
+    "values, expected",
+    [
+        (
+            pd.Series(pd.to_datetime(["2015-03-04", None, "0999-01-01"], format="ISO8601")),
+            ["2015-03-04", None, "0999-01-01"],
+        ),
+        (pd.Series([1, None, -3], dtype="Int8"), ["1", None, "-3"]),
+        (pd.Series(["CP", None, "CM2"], dtype="category"), ["CP", None, "CM2"]),
+        (pd.Series(["é", None, ""], dtype=STRING), ["é", None, ""]),
+    ],
+)
+def test_dates_read_iso_and_every_schema_type_reads_as_pandas_writes_it(values, expected):
+    """The frames' dtypes (dates, small integers, categoricals, strings) as text, computed
+    by Arrow: what pandas' ``strftime``/``astype(str)`` gives, a missing value missing."""
+    got = text(_as_arrow(values))
+    assert got.type == pa.string() and got.to_pylist() == expected
+    if values.dtype.kind == "M":
+        shown = values.dt.strftime("%Y-%m-%d")
+    else:
+        shown = values.astype(STRING)
+    assert [None if pd.isna(v) else v for v in shown] == expected
 
 
 def test_changed_values_come_one_row_per_record_and_attribute_in_row_then_schema_order(tmp_path):
