@@ -32,7 +32,7 @@ import pyarrow.compute as pc
 
 from ent_audit import memory
 from ent_audit.aaf import population, schema
-from ent_audit.aaf.frames import first_rows, isin
+from ent_audit.aaf.frames import arrow_strings, first_rows, isin
 from ent_audit.aaf.snapshot import Snapshot
 from ent_audit.exceptions import UnsortedHistoryError
 from ent_audit.store import pseudonym
@@ -518,11 +518,16 @@ def listed(history: pd.DataFrame, people: pd.DataFrame) -> np.ndarray:
     """Rows of ``history`` whose (pseudonym, kind) is in ``people``."""
     hit = isin(history["pseudonym"], people["pseudonym"].dropna())
     if hit.any():  # pseudonyms are per kind: the kind is checked on the few hits only
-        pairs = set(zip(people["pseudonym"].astype(str), people["kind"].astype(str), strict=True))
-        sub = history[hit]
-        ok = [
-            (p, k) in pairs
-            for p, k in zip(sub["pseudonym"].astype(str), sub["kind"].astype(str), strict=True)
-        ]
-        hit[np.flatnonzero(hit)] = ok
+        rows = pa.array(np.flatnonzero(hit))
+        hit[rows.to_numpy()] = isin(_pairs(history, rows), _pairs(people))
     return hit
+
+
+def _pairs(df: pd.DataFrame, rows: pa.Array | None = None) -> pa.Array:
+    """Each row's (pseudonym, kind) as one Arrow string, a missing part written ``<NA>``."""
+    pseudonyms, kinds = arrow_strings(df["pseudonym"]), arrow_strings(df["kind"])
+    if rows is not None:
+        pseudonyms, kinds = pseudonyms.take(rows), kinds.take(rows)
+    return pc.binary_join_element_wise(
+        pseudonyms, kinds, "\x1f", null_handling="replace", null_replacement="<NA>"
+    )

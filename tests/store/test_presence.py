@@ -221,3 +221,33 @@ def test_the_update_by_integer_codes_equals_the_update_by_string_keys():
         .notna()
         .all()
     )
+
+
+def test_the_history_s_rows_of_some_people_are_those_of_their_pseudonym_and_kind():
+    """``listed``: a pseudonym is per kind, so a history row of the same pseudonym under
+    another kind is not listed; the pairs are compared as ``(pseudonym, kind)`` tuples
+    are, a missing part included."""
+    s = presence.STRING
+    history = pd.DataFrame(
+        {
+            "pseudonym": pd.Series(["a", "a", "b", "c", None, "d", "d"], dtype=s),
+            "kind": pd.Series(
+                ["student", "guardian", "student", "staff", "student", None, "staff"], dtype=s
+            ),
+        }
+    )
+    people = pd.DataFrame(
+        {
+            "pseudonym": pd.Series(["a", "c", "d", None], dtype=s),
+            "kind": pd.Series(["student", "student", None, "student"], dtype=s),
+        }
+    )
+
+    def as_tuples(df):
+        return [tuple(None if v is pd.NA else v for v in row) for row in df.itertuples(False)]
+
+    pairs = set(as_tuples(people))
+    expected = [p is not None and (p, k) in pairs for p, k in as_tuples(history)]
+    assert presence.listed(history, people).tolist() == expected == [
+        True, False, False, False, False, True, False,
+    ]  # fmt: skip
