@@ -369,6 +369,8 @@ _MEMBERS = {
 }
 """The link tables placing a person in a structure: their person column and, where one table
 places several kinds, the column saying which."""
+PLACING = (*_MEMBERS, "student_guardian")
+"""The link tables that say who a Delta's slice holds (:attr:`State.narrow`)."""
 
 
 BATCH_ROWS = 1 << 16
@@ -390,10 +392,12 @@ class State:
     folder: Path
     meta: dict
     narrow: dict[str, pa.Table]
-    """Per link table placing people, the merged columns the slice reads: person, structure
-    and origin. Repeated values (structures, kinds) as dictionary arrays, ids plain
-    (:func:`repeated`: a 1 % Delta of the académie decodes them in 0.3 s of CPU instead of
-    1.0); let go by :func:`delta_slice` once it knows its people, before it reads its rows."""
+    """The link tables placing people (:data:`PLACING`), merged and whole: read while the
+    Delta is parsed (the core the parse leaves idle), they tell :func:`delta_slice` its
+    people and give it their rows without a second reading. Repeated values (structures,
+    kinds, codes) as dictionary arrays, ids plain (:func:`repeated`: a 1 % Delta of the
+    académie decodes the placing columns in 0.3 s of CPU instead of 1.0); let go by
+    :func:`delta_slice` once it has its rows."""
     counts: dict[str, int]
     """Records per entity frame (merged)."""
     overlays: dict[str, tuple[pa.Table, dict[str, list[str]]]] = field(default_factory=dict)
@@ -409,11 +413,10 @@ class State:
                 folder,
                 meta,
                 name,
-                cols,
                 threads=False,
-                dictionary=repeated(folder / FRAMES_DIR / f"{name}.parquet", cols),
+                dictionary=repeated(folder / FRAMES_DIR / f"{name}.parquet"),
             )
-            for name, cols in _narrow_columns().items()
+            for name in PLACING
         }
         overlays = {
             name: (
@@ -446,6 +449,14 @@ class State:
             base = base.filter(pa.array(~owned(base, name, keys)))
             base = concat([base, top.filter(pa.array(_any(top, where)))])
         return base.to_pandas()
+
+    def held(self, name: str, where: Where | None) -> pa.Table:
+        """:meth:`rows` of a table :attr:`narrow` holds, as Arrow: the same rows, in the
+        same order and types (the base file's), filtered in memory; the table is let go."""
+        table = self.narrow.pop(name)
+        if where is not None:
+            table = table.filter(pa.array(_any(table, where)))
+        return table.cast(_file_schema(self.folder / FRAMES_DIR / f"{name}.parquet"))
 
     def whole(self, name: str) -> pa.Table:
         """Frame ``name``, merged, whole (a compaction's)."""
@@ -508,19 +519,6 @@ def _records(
     top, keys = overlays[name]
     base = read_table(base_path, ["jointure"], threads=False)
     return int((~owned(base, name, keys)).sum()) + top.num_rows
-
-
-@functools.cache
-def _narrow_columns() -> dict[str, tuple[str, ...]]:
-    """The columns :meth:`State.open` reads: what :func:`delta_slice` needs."""
-    out: dict[str, tuple[str, ...]] = {}
-    for name, (column, kind_col) in _MEMBERS.items():
-        cols = (column, "structure", *([kind_col] if kind_col else []), *key_columns(name))
-        out[name] = tuple(dict.fromkeys(cols))
-    out["student_guardian"] = tuple(
-        dict.fromkeys(("student", "guardian", *key_columns("student_guardian")))
-    )
-    return out
 
 
 def _filtered(path: Path, where: Where) -> pa.Table:
@@ -626,10 +624,7 @@ def delta_slice(state: State, delta: Snapshot) -> Snapshot:
     guardians = _ids(_ids(ids[schema.GUARDIAN.name]), mentioned, near["guardian"])
     theirs = sg.filter(pa.array(_any(sg, [("guardian", guardians)])))
     students = _ids(students, theirs["student"])
-    # The slice's people are known: the placing columns go before its rows are read (they
-    # would add to the ingestion's peak).
-    del t, sg, near, theirs
-    state.narrow.clear()
+    del sg, near, theirs
     staff = _ids(*staff)
     everyone = _ids(students, guardians, staff)
     people = {
@@ -648,11 +643,19 @@ def delta_slice(state: State, delta: Snapshot) -> Snapshot:
         else:
             where = None  # structures, skipped, files: whole
         wheres[name] = where
+    del t
+
+    def rows(name: str) -> pd.DataFrame:
+        if name in PLACING:  # in memory: filtered (and let go), not read again
+            return state.held(name, wheres[name]).to_pandas()
+        return state.rows(name, wheres[name])
+
     # The biggest files first: the two readers end together instead of one of them reading
     # the guardians alone at the end (the longest-first rule).
     order = sorted(wheres, key=state.base_bytes, reverse=True)
     with ThreadPoolExecutor(2, thread_name_prefix="ent-audit-slice") as pool:
-        read = dict(zip(order, pool.map(lambda n: state.rows(n, wheres[n]), order), strict=True))
+        read = dict(zip(order, pool.map(rows, order), strict=True))
+    state.narrow.clear()  # any placing table the state's frames do not list
     frames = {name: read[name] for name in wheres}
     m = state.meta
     try:
