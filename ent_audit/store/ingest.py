@@ -579,7 +579,6 @@ def _ingest_rest(
         written = partial.write_plan(
             files, state, new_state, incoming, updated, people, max_days=overlay_days
         )
-        files.let_go()
         assert journal_of is not None
         changes = journal_of.result()
         memory.release_unused()

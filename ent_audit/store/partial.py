@@ -385,9 +385,10 @@ WRITE_ROWS = 1 << 14
 
 @dataclass
 class State:
-    """What a Delta reads of a state folder: up front (while its archive is parsed), the few
-    columns that say who belongs where (:meth:`open`); then its slice, frame by frame,
-    filtered while decoded (:meth:`rows`); the whole state only for a compaction."""
+    """What a Delta reads of a state folder: up front (while its archive is parsed), the link
+    tables that say who belongs where (:meth:`open`); then its slice, frame by frame,
+    filtered while decoded (:meth:`rows`) or, for those tables, in memory (:meth:`held`);
+    the whole state only for a compaction."""
 
     folder: Path
     meta: dict
@@ -440,23 +441,28 @@ class State:
 
     def rows(self, name: str, where: Where | None) -> pd.DataFrame:
         """Frame ``name``'s rows ``where`` names (None: all), merged, decoded in batches."""
+        return self.table(name, where).to_pandas()
+
+    def table(self, name: str, where: Where | None) -> pa.Table:
+        """:meth:`rows` as Arrow."""
         base_path = self.folder / FRAMES_DIR / f"{name}.parquet"
         if where is None:
-            return read_frame(self.folder, self.meta, name).to_pandas()
+            return read_frame(self.folder, self.meta, name)
         base = _filtered(base_path, where)
         if name in self.overlays:
             top, keys = self.overlays[name]
             base = base.filter(pa.array(~owned(base, name, keys)))
             base = concat([base, top.filter(pa.array(_any(top, where)))])
-        return base.to_pandas()
+        return base
 
     def held(self, name: str, where: Where | None) -> pa.Table:
-        """:meth:`rows` of a table :attr:`narrow` holds, as Arrow: the same rows, in the
-        same order and types (the base file's), filtered in memory; the table is let go."""
+        """:meth:`table` of a table :attr:`narrow` holds: the same rows, in the same order
+        and types (the base file's), filtered in memory; the table is let go."""
         table = self.narrow.pop(name)
         if where is not None:
             table = table.filter(pa.array(_any(table, where)))
-        return table.cast(_file_schema(self.folder / FRAMES_DIR / f"{name}.parquet"))
+        table = table.cast(_file_schema(self.folder / FRAMES_DIR / f"{name}.parquet"))
+        return concat([table]) if name in self.overlays else table  # as merged by :meth:`table`
 
     def whole(self, name: str) -> pa.Table:
         """Frame ``name``, merged, whole (a compaction's)."""
@@ -481,11 +487,6 @@ class State:
 
     def presence_schema(self) -> pa.Table:
         return pq.read_schema(self.folder / PRESENCE).empty_table()
-
-    def let_go(self) -> None:
-        """Release the placing columns (:attr:`narrow`: 46 MB of Arrow on an académie) once
-        :func:`write_plan` has counted with them: the writes that follow do not read them."""
-        self.narrow = {}
 
     def records(self) -> dict[str, int]:
         """Records per entity frame."""

@@ -255,6 +255,35 @@ def test_a_layered_state_opens_with_its_merged_counts_and_placing_columns(archiv
         pd.testing.assert_frame_equal(_canon(got), _canon(want), obj=name)
 
 
+def test_a_placing_table_s_slice_filtered_in_memory_is_the_one_read_from_its_files(
+    archives, tmp_path
+):
+    """``State.held`` (a link table read whole while the Delta is parsed, then filtered)
+    gives the rows ``State.table`` reads from the base and overlay files: the same rows, in
+    the same order, with the same types; and lets the table go."""
+    store = Store(tmp_path / "store")
+    first, d1, *_ = archives
+    store.ingest([first])
+    store.ingest([d1], overlay_days=30)
+    assert set(partial.PLACING) & set(_meta(store)["overlay"])  # a merged table among them
+    state = partial.State.open(store.current(), _meta(store))
+    latest = store.latest()
+    some = partial._ids(
+        latest.students["jointure"][::3],
+        latest.guardians["jointure"][::5],
+        latest.staff["jointure"][::2],
+    )
+    for name in partial.PLACING:
+        columns = journal._PEOPLE_COLUMNS[name]
+        for where in ([(c, some) for c in columns], None):
+            expected = state.table(name, where)
+            state.narrow[name] = partial.State.open(store.current(), _meta(store)).narrow[name]
+            got = state.held(name, where)
+            assert got.schema == expected.schema and got.equals(expected), name
+            assert 0 < got.num_rows and name not in state.narrow
+            pd.testing.assert_frame_equal(got.to_pandas(), expected.to_pandas(), obj=name)
+
+
 def test_a_delta_slice_s_memberships_shared_give_the_journal_and_presence_of_the_cuts(
     archives, tmp_path
 ):
