@@ -11,7 +11,6 @@ import ctypes
 import datetime as dt
 import functools
 import json
-import multiprocessing
 import os
 import signal
 import sys
@@ -19,14 +18,12 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import Future, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import pandas as pd
-from tqdm import tqdm
 
 from ent_audit.aaf import schema
 from ent_audit.aaf.archive import extracted
@@ -45,6 +42,12 @@ from ent_audit.aaf.frames import (
 from ent_audit.aaf.naming import FIRST_DEGREE_KINDS, PartGroup, group_parts, parse_name
 from ent_audit.aaf.reader import RawPart
 from ent_audit.exceptions import EntAuditError, SnapshotError
+
+if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
+
+# multiprocessing and the process pool (40 ms of imports) are imported by what starts one:
+# a Delta's ingestion and the commands reading a few parts never do.
 
 T = TypeVar("T")
 
@@ -310,6 +313,8 @@ def gather_parts(
     ``helpers`` workers already hold :data:`SHARE_BACKLOG` parts each: one worker process
     fewer for the same two cores. A part it read that failed raises at its turn in part
     order, as a worker's failure does."""
+    from concurrent.futures.process import BrokenProcessPool
+
     seen: list[Path] = []
     futures: dict[Path, Future] = {}
     backlog = SHARE_BACKLOG * max(helpers, 1)
@@ -431,6 +436,9 @@ def worker_pool(workers: int, *, preload: Sequence[str] | None = PRELOAD) -> Pro
     With other threads (a notebook's kernel), whose locks a fork would copy held, or off
     Linux (macOS's system libraries are not safe to fork), each worker is a fresh
     interpreter (``spawn``)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
     if preload is None:
         alone = threading.active_count() == 1 and sys.platform == "linux"
         ctx = multiprocessing.get_context("fork" if alone else "spawn")
@@ -442,6 +450,30 @@ def worker_pool(workers: int, *, preload: Sequence[str] | None = PRELOAD) -> Pro
     )
 
 
+class _NoBar:
+    """A progress bar not shown."""
+
+    def __enter__(self) -> _NoBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def update(self, n: int) -> None:
+        return None
+
+
+def _progress_bar(total: int, progress: bool | None):
+    """tqdm's bar of ``total`` bytes read, if ``progress`` (None: if standard error is a
+    terminal, as tqdm decides). Not shown, no bar is made: tqdm's, even disabled, imports
+    multiprocessing and makes a lock between processes (25 ms of a Delta's ingestion)."""
+    if not (progress or (progress is None and sys.stderr.isatty())):
+        return _NoBar()
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="B", unit_scale=True, desc="lecture XML", leave=False)
+
+
 def _read_all(
     tasks: list[tuple[str, Path, int]],
     recover: bool,
@@ -450,21 +482,15 @@ def _read_all(
 ) -> list[PartFrames]:
     workers = workers or os.cpu_count() or 1
     sizes = [p.stat().st_size for _, p, _ in tasks]
-    bar = tqdm(
-        total=sum(sizes),
-        unit="B",
-        unit_scale=True,
-        desc="lecture XML",
-        disable=None if progress is None else not progress,
-        leave=False,
-    )
-    with bar:
+    with _progress_bar(sum(sizes), progress) as bar:
         if workers == 1 or len(tasks) == 1 or sum(sizes) < PARALLEL_MIN_BYTES:
             out = []
             for (k, p, _), size in zip(tasks, sizes, strict=True):
                 out.append(read_frames(p, k, recover=recover))
                 bar.update(size)
             return out
+        from concurrent.futures.process import BrokenProcessPool
+
         order = sorted(range(len(tasks)), key=lambda i: -sizes[i])  # biggest first: balance
         results: dict[int, PartFrames] = {}
         try:

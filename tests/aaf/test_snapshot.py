@@ -201,6 +201,20 @@ def test_folder_archive_and_file_list_give_the_same_snapshot(folder, archive):
     assert a.issues.empty and a.skipped.empty and a.notes == []
 
 
+def test_a_progress_bar_is_shown_when_asked_and_otherwise_not_made(folder, capsys):
+    """``progress=True`` shows the bytes read on standard error; ``False`` (and, off a
+    terminal, ``None``) shows nothing and makes no bar: tqdm's, even disabled, would import
+    multiprocessing for its lock."""
+    shown = ent_audit.load(folder, workers=1, progress=True)
+    assert "lecture XML" in capsys.readouterr().err
+    for progress in (False, None):
+        quiet = ent_audit.load(folder, workers=1, progress=progress)
+        assert capsys.readouterr().err == ""
+        assert isinstance(snapshot._progress_bar(1, progress), snapshot._NoBar)
+        for name, frame in shown.frames().items():
+            pd.testing.assert_frame_equal(frame, quiet.frames()[name], obj=name)
+
+
 def test_parallel_load_equals_serial_load(folder, monkeypatch):
     serial = ent_audit.load(folder, workers=1)
     monkeypatch.setattr(snapshot, "PARALLEL_MIN_BYTES", 0)
