@@ -64,6 +64,12 @@ TARGETS = {
 """Issue 16: chain under 10 min and 6 GB, a 1 % Delta under 3 s, ingestion at least the bare
 iterparse rate, no stage above 3 times its Parquet inputs."""
 
+DELTA_RUNS = 3
+"""The 1 % Delta, a process of about 3 s judged against 3 s, is run this many times, each on
+a copy of the store it starts from, and judged on the median: one run of it on this 2-core
+virtual machine varies by ±10 % from one minute to the next (2.8 to 3.3 s for the same
+code), more than the margin the verdict is about."""
+
 
 # -- generation (cached, in its own process) ------------------------------------------------
 
@@ -235,6 +241,14 @@ class Stage:
     """Peak of the tree's proportional set sizes (MiB): pages shared between its processes
     (libraries, what workers inherit from the forkserver) counted once. Shown, not judged."""
     floor_pss_mb: float | None = None
+    repeats: list[float] = field(default_factory=list)
+    """Wall times of the same command run again on copies of the store it started from
+    (:data:`DELTA_RUNS`); their peaks are in ``peak_mb`` and ``pss_mb`` (the highest)."""
+
+    @property
+    def typical(self) -> float:
+        """The median wall time of the chain's run and its repeats."""
+        return statistics.median([self.seconds, *self.repeats])
 
     @property
     def ok(self) -> bool:
@@ -268,6 +282,27 @@ class Stage:
         return _mb(max(self.pss_mb - self.floor_pss_mb, 0.0)) / self.parquet_mb
 
 
+def _repeat(stage: Stage, store: Path, before: Path, logs: Path, env: dict[str, str]) -> None:
+    """``stage`` run again until it has :data:`DELTA_RUNS` runs, each on a fresh copy of
+    ``before`` (the store as it was before the chain's run) in place of ``store``; ``before``
+    is removed after."""
+    for i in range(2, DELTA_RUNS + 1):
+        copy = before.with_name(f"{store.name}-run{i}")
+        shutil.copytree(before, copy, symlinks=True)
+        os.sync()  # the copy's writes are not the stage's
+        argv = [str(copy) if a == str(store) else a for a in stage.argv]
+        m = measure(argv, logs / f"{stage.name}-run{i}.log", env)
+        shutil.rmtree(copy)
+        if m.returncode != stage.returncode:
+            stage.returncode = m.returncode  # a run that fails makes the stage fail
+        stage.repeats.append(m.seconds)
+        stage.peak_mb, stage.pss_mb = max(stage.peak_mb, m.peak_mb), max(stage.pss_mb, m.pss_mb)
+    shutil.rmtree(before)
+    runs = " ; ".join(_fr(t, 2, "s") for t in [stage.seconds, *stage.repeats])
+    print(f"  {'':<52} {DELTA_RUNS} exécutions : {runs} ; médiane "
+          f"{_fr(stage.typical, 2, 's')}", flush=True)  # fmt: skip
+
+
 def _size_mb(paths: list[Path]) -> float:
     files = [f for p in paths for f in ([p] if p.is_file() else p.rglob("*")) if f.is_file()]
     return sum(f.stat().st_size for f in files) / 1e6
@@ -285,6 +320,7 @@ def _run(stage: Stage, logs: Path, env: dict[str, str]) -> Stage:
     stage.parquet_mb = _size_mb(stage.parquet) if stage.parquet else None
     stage.inputs_mb = _size_mb(stage.inputs) if stage.inputs else None
     log = logs / f"{stage.name}.log"
+    os.sync()  # each stage starts with the previous one's writes on disk, not its own
     m: Measured = measure(stage.argv, log, env)
     stage.seconds, stage.peak_mb, stage.returncode = m.seconds, m.peak_mb, m.returncode
     stage.pss_mb = m.pss_mb
@@ -374,11 +410,16 @@ def chain(data: Path, work: Path) -> tuple[list[Stage], dict]:
         ("ingest_delta2", "ingest du Delta 2", fetched[2]),
         ("ingest_complet2", "ingest du Complet suivant (réconciliation)", fetched[3]),
     ):
+        before = work / f"{store.name}-before-{name}"
+        if name == "ingest_delta1":  # run again on copies: judged on the median
+            shutil.copytree(store, before, symlinks=True)
         stages.append(_run(
             Stage(name, label, [*cli, "ingest", str(archive), "--store", str(store)],
                   parquet=_state_parquet(store), inputs=[archive], floor="baseline"),
             logs, env,
         ))  # fmt: skip
+        if before.exists():
+            _repeat(stages[-1], store, before, logs, env)
     events = sorted((data / "activite").glob("evenements-*.csv"))
     stages.append(_run(
         Stage("activity_import", "activity-import (journaux CSV → Parquet)",
@@ -503,8 +544,8 @@ def verdicts(stages: list[Stage]) -> dict[str, dict]:
                           "ok": total < TARGETS["chain_seconds"], "shown": _fr(total, 0, "s")},
         "peak_mb": {"label": "pic mémoire < 6 Go", "value": peak, "ok": peak < TARGETS["peak_mb"],
                     "shown": _fr(_mb(peak) / 1000, 2, "Go")},
-        "delta_seconds": {"label": "Delta 1 ingéré < 3 s", "value": by["ingest_delta1"].seconds,
-                          "ok": by["ingest_delta1"].seconds < TARGETS["delta_seconds"],
+        "delta_seconds": {"label": "Delta 1 ingéré < 3 s", "value": by["ingest_delta1"].typical,
+                          "ok": by["ingest_delta1"].typical < TARGETS["delta_seconds"],
                           "shown": _delta_shown(by)},
         "ingest_vs_bare": {"label": "ingest du Complet ≥ 1,0 × iterparse nu", "value": speed,
                            "ok": speed >= TARGETS["ingest_vs_bare"],
@@ -522,8 +563,11 @@ def verdicts(stages: list[Stage]) -> dict[str, dict]:
 def _delta_shown(by: dict) -> str:
     """The Delta's process time, and what of it is the ingestion and the process floor."""
     d, floor = by["ingest_delta1"], by.get("baseline")
-    text = _fr(d.seconds, 1, "s")
+    text = _fr(d.typical, 2, "s")
     parts = []
+    if d.repeats:
+        runs = " ; ".join(_fr(t, 2, "s") for t in [d.seconds, *d.repeats])
+        parts.append(f"médiane de {1 + len(d.repeats)} exécutions : {runs}")
     if "own_seconds" in d.result:
         parts.append(f"ingestion elle-même {_fr(d.result['own_seconds'], 1, 's')}")
     if floor is not None:
@@ -554,7 +598,11 @@ def _detail(s: Stage) -> str:
             f"médiane {_fr(r['median'], 3, 's')}, max {_fr(r['max'], 3, 's')}"
         )
     if "own_seconds" in s.result:
-        return f"dont l'ingestion elle-même {_fr(s.result['own_seconds'], 1, 's')}"
+        own = f"dont l'ingestion elle-même {_fr(s.result['own_seconds'], 1, 's')}"
+        if s.repeats:
+            runs = " ; ".join(_fr(t, 2, "s") for t in s.repeats)
+            own += f" ; relancé sur des copies du store : {runs} (médiane {_fr(s.typical, 2, 's')})"
+        return own
     return "" if s.ok else f"ÉCHEC (code {s.returncode})"
 
 
@@ -679,7 +727,7 @@ def main(argv: list[str] | None = None) -> int:
         args.json.write_text(json.dumps({
             "machine": info, "sizes": sizes, "targets": v,
             "stages": [asdict(s) | {"ok": s.ok, "ratio": s.ratio, "above_mb": s.above_mb,
-                                    "above_ratio": s.above_ratio,
+                                    "above_ratio": s.above_ratio, "typical": s.typical,
                                     "pss_above_ratio": s.pss_above_ratio} for s in stages],
         }, indent=1, default=str), encoding="utf-8")  # fmt: skip
     failed = [s.name for s in stages if not s.ok]
