@@ -91,7 +91,7 @@ def check_delta(
             )
         )
     for kind in schema.KINDS.values():
-        rows = getattr(delta, kind.frame)
+        rows = getattr(delta, kind.frame)[list(_ANOMALY_COLUMNS)]  # what an anomaly names
         known = getattr(state, kind.frame)["jointure"].dropna()
         dup = rows[rows["jointure"].duplicated(keep=False)]
         out += [
@@ -116,6 +116,10 @@ def known_in(few: pd.Series, many: pd.Series) -> np.ndarray:
     """``isin(few, many)`` for a Delta's few ids against a state's many: Arrow hashes the
     value set, so the state's ids are first cut to those among the few (hashing the few)."""
     return isin(few, many[isin(many, few.dropna())])
+
+
+_ANOMALY_COLUMNS = ("jointure", "op", "source_file", "line")
+"""The columns of a Delta's records :func:`check_delta` reads (its rows are not copied whole)."""
 
 
 def _row_anomaly(code: str, kind: str, row, message: str) -> Anomaly:
