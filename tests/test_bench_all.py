@@ -61,13 +61,13 @@ def test_the_whole_chain_runs_on_a_small_academie(tmp_path):
         assert s["seconds"] > 0 and s["peak_mb"] > 0, name
     assert stages["ingest_complet"]["returncode"] == 0
     assert stages["ingest_delta1"]["result"]["own_seconds"] > 0
-    # The 1 % Delta is judged on the median of its runs, each on a copy of the same store
-    # (the chain's run, then the repeats): every run ingested it, none was skipped as known.
+    # The 1 % Delta is judged on the median of three more runs, timed alone, each on a copy of
+    # the store it started from: every run ingested it, none was skipped as already known.
     delta = stages["ingest_delta1"]
-    runs = [delta["seconds"], *delta["repeats"]]
+    runs = delta["repeats"]
     assert len(runs) == 3 and all(t > 0 for t in runs)
     assert out["targets"]["delta_seconds"]["value"] == delta["typical"] == sorted(runs)[1]
-    for i in (2, 3):
+    for i in (1, 2, 3):
         assert "ingérée (" in (Path(delta["log"]).parent / f"ingest_delta1-run{i}.log").read_text()
     assert not list((tmp_path / "work").glob("store-*"))  # the copies are gone
     assert stages["roster_switch"]["result"]["median"] > 0
