@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pytest
 from conftest import SCHOOL, document, pupil, record
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -181,24 +182,28 @@ def test_first_rows_are_pandas_non_duplicated_rows(rows):
         assert (first_rows(df, cols) == want).all()
 
 
-def _as_dictionaries(df: pd.DataFrame) -> pd.DataFrame:
+def _as_dictionaries(df: pd.DataFrame, chunks: int = 1) -> pd.DataFrame:
     """String columns as Arrow dictionaries whose dictionary is sorted (not in row order),
-    as ``Store.read_snapshot(dictionary=…)`` may give them."""
+    as ``Store.read_snapshot(dictionary=…)`` may give them; in ``chunks`` pieces, each with
+    a dictionary of its own (a file of several row groups)."""
     out = {}
     for c in df.columns:
         values = pa.array(df[c].astype("string[pyarrow]").array, type=pa.string())
-        names = pc.unique(values.drop_null()).sort()
-        indices = pc.index_in(values, value_set=names)
-        out[c] = pd.Series(
-            pd.arrays.ArrowExtensionArray(pa.DictionaryArray.from_arrays(indices, names)),
-            index=df.index,
-        )
+        pieces = []
+        for part in np.array_split(np.arange(len(values)), chunks):
+            piece = values.take(pa.array(part, type=pa.int64()))
+            names = pc.unique(piece.drop_null()).sort()
+            indices = pc.index_in(piece, value_set=names)
+            pieces.append(pa.DictionaryArray.from_arrays(indices, names))
+        out[c] = pd.Series(pd.arrays.ArrowExtensionArray(pa.chunked_array(pieces)), index=df.index)
     return pd.DataFrame(out, index=df.index)
 
 
-def test_memberships_from_dictionary_links_are_the_same(tmp_path):
+@pytest.mark.parametrize("chunks", [1, 3])
+def test_memberships_from_dictionary_links_are_the_same(tmp_path, chunks):
     """The store's audit reads the link tables as Arrow dictionaries: each distinct id looked
-    up once, the same memberships (structures absent from the state coded in row order)."""
+    up once, the same memberships (structures absent from the state coded in row order);
+    with several chunks, each its own dictionary, looked up chunk by chunk."""
     snap = snapshot(tmp_path)
     extra = pd.DataFrame(
         {"student": ["1", "3", "2", None], "structure": ["zz9", "aa1", "zz9", "100"]}
@@ -209,10 +214,12 @@ def test_memberships_from_dictionary_links_are_the_same(tmp_path):
     )
     plain = dataclasses.replace(snap, links=links)
     coded = dataclasses.replace(
-        snap, links={n: _as_dictionaries(df[list(population.NEEDS.get(n, df.columns))])
+        snap, links={n: _as_dictionaries(df[list(population.NEEDS.get(n, df.columns))], chunks)
                      for n, df in links.items()},
     )  # fmt: skip
     assert isinstance(coded.links["student_class"]["structure"].dtype, pd.ArrowDtype)
+    column = coded.links["student_guardian"]["guardian"].array.__arrow_array__()
+    assert column.num_chunks == chunks
     for categorical in (False, True):
         expected = population.memberships(plain, categorical=categorical)
         got = population.memberships(coded, categorical=categorical)
