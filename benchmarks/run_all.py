@@ -67,7 +67,7 @@ iterparse rate, no stage above 3 times its Parquet inputs."""
 DELTA_RUNS = 3
 """The 1 % Delta, a process of about 3 s judged against 3 s, is also run this many times,
 each on a copy of the store it started from, timed alone, and judged on their median: one
-run of it on this 2-core virtual machine varies by ±10 % from one minute to the next (2.8
+run of it on this 2-core virtual machine varies by ±10 % from one minute to the next (2.5
 to 3.3 s for the same code), more than the margin the verdict is about; and the chain's
 run is slowed by the memory sampler that watches it (reading the tree's ``/proc`` every
 50 ms: 3.07 → 3.21 s, medians of four alternated runs). The chain's run gives the stage's
@@ -254,6 +254,11 @@ class Stage:
         return statistics.median(self.repeats or [self.seconds])
 
     @property
+    def repeats_shown(self) -> str:
+        """The repeats' times, in French figures."""
+        return " ; ".join(_fr(t, 2, "s") for t in self.repeats)
+
+    @property
     def ok(self) -> bool:
         """Ran: exit 0, or 1 (it ran and found something: anomalies, findings, overdue)."""
         return self.returncode in (0, 1)
@@ -302,8 +307,7 @@ def _repeat(stage: Stage, store: Path, before: Path, logs: Path, env: dict[str, 
         if code != stage.returncode:
             stage.returncode = code  # a run that fails makes the stage fail
     shutil.rmtree(before)
-    runs = " ; ".join(_fr(t, 2, "s") for t in stage.repeats)
-    print(f"  {'':<52} {DELTA_RUNS} exécutions seules : {runs} ; médiane "
+    print(f"  {'':<52} {DELTA_RUNS} exécutions seules : {stage.repeats_shown} ; médiane "
           f"{_fr(stage.typical, 2, 's')}", flush=True)  # fmt: skip
 
 
@@ -414,15 +418,16 @@ def chain(data: Path, work: Path) -> tuple[list[Stage], dict]:
         ("ingest_delta2", "ingest du Delta 2", fetched[2]),
         ("ingest_complet2", "ingest du Complet suivant (réconciliation)", fetched[3]),
     ):
+        repeated = name == "ingest_delta1"  # run again on copies: judged on the median
         before = work / f"{store.name}-before-{name}"
-        if name == "ingest_delta1":  # run again on copies: judged on the median
+        if repeated:
             shutil.copytree(store, before, symlinks=True)
         stages.append(_run(
             Stage(name, label, [*cli, "ingest", str(archive), "--store", str(store)],
                   parquet=_state_parquet(store), inputs=[archive], floor="baseline"),
             logs, env,
         ))  # fmt: skip
-        if before.exists():
+        if repeated:
             _repeat(stages[-1], store, before, logs, env)
     events = sorted((data / "activite").glob("evenements-*.csv"))
     stages.append(_run(
@@ -570,9 +575,8 @@ def _delta_shown(by: dict) -> str:
     text = _fr(d.typical, 2, "s")
     parts = []
     if d.repeats:
-        runs = " ; ".join(_fr(t, 2, "s") for t in d.repeats)
         parts.append(
-            f"médiane de {len(d.repeats)} exécutions seules : {runs} ; dans la chaîne, "
+            f"médiane de {len(d.repeats)} exécutions seules : {d.repeats_shown} ; dans la chaîne, "
             f"observée par l'échantillonneur de mémoire : {_fr(d.seconds, 2, 's')}"
         )
     if "own_seconds" in d.result:
@@ -607,9 +611,8 @@ def _detail(s: Stage) -> str:
     if "own_seconds" in s.result:
         own = f"dont l'ingestion elle-même {_fr(s.result['own_seconds'], 1, 's')}"
         if s.repeats:
-            runs = " ; ".join(_fr(t, 2, "s") for t in s.repeats)
             own += (
-                f" ; relancé seul sur des copies du store : {runs} "
+                f" ; relancé seul sur des copies du store : {s.repeats_shown} "
                 f"(médiane {_fr(s.typical, 2, 's')})"
             )
         return own

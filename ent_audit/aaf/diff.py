@@ -20,7 +20,7 @@ coordinator in JupyterLab. Reports publish the store's pseudonymous change journ
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -107,8 +107,8 @@ def _values(
     for f in kind.multi:
         if wanted_columns is not None and f.column not in wanted_columns:
             continue
-        owners, joined = _multi_values(snapshot, kind, f, (parts or {}).get(f.column), restrict)
-        out[f.column] = pc.take(joined, pc.index_in(keys, value_set=owners))
+        owners, values = _multi_values(snapshot, kind, f, (parts or {}).get(f.column), restrict)
+        out[f.column] = pc.take(values, pc.index_in(keys, value_set=owners))
     return pa.table(out)
 
 
@@ -125,6 +125,13 @@ def text(values: pa.Array | pa.ChunkedArray) -> pa.Array:
     if pa.types.is_boolean(t):
         return pc.if_else(values, "O", "N")
     return values.cast(pa.string())
+
+
+def joined(parts: Sequence[pa.Array | pa.ChunkedArray]) -> pa.Array:
+    """A link row's value as compared: its parts' texts joined by ``$``, a missing part
+    empty, trailing ``$`` dropped (``22690$2026-2027$$50452$CP-CE1``)."""
+    value = pc.binary_join_element_wise(*parts, "$", null_handling="replace")
+    return pc.utf8_rtrim(value, characters="$")
 
 
 def _multi_values(
@@ -147,9 +154,8 @@ def _multi_values(
     if origin is not None:
         mine = pc.equal(_arrow(table[origin]), kind.entity)
         keep = mine if keep is None else pc.and_(keep, mine)
-    cols = [_arrow(table[c]) for c in (parts or f.parts)]
-    value = pc.binary_join_element_wise(*cols, "$", null_handling="replace")
-    pairs = pa.table({"owner": owner, "value": pc.utf8_rtrim(value, characters="$")})
+    value = joined([_arrow(table[c]) for c in (parts or f.parts)])
+    pairs = pa.table({"owner": owner, "value": value})
     if keep is not None:
         pairs = pairs.filter(pc.fill_null(keep, False))
     pairs = pairs.take(pc.sort_indices(pairs, [("owner", "ascending"), ("value", "ascending")]))
@@ -162,8 +168,8 @@ def _multi_values(
         first = pa.concat_arrays([pa.array([True]), pc.invert(same)])
         pairs = pa.table({"owner": o, "value": v}).filter(first)
     grouped = pairs.group_by("owner", use_threads=False).aggregate([("value", "list")])
-    joined = pc.binary_join(grouped["value_list"], MULTI_SEPARATOR)
-    return grouped["owner"].combine_chunks(), joined.combine_chunks()
+    values = pc.binary_join(grouped["value_list"], MULTI_SEPARATOR)
+    return grouped["owner"].combine_chunks(), values.combine_chunks()
 
 
 def _refuse_bad_keys(values: pa.Table, kind: schema.Kind, side: str) -> None:
@@ -301,7 +307,7 @@ def compare_kind(
             )
         )
     else:
-        changed = pd.DataFrame({c: [] for c in CHANGED_COLUMNS}).astype(STRING)
+        changed = _frame(pa.table({c: pa.array([], pa.string()) for c in CHANGED_COLUMNS}))
     return KindComparison(
         kind=kind.name,
         frame=kind.frame,

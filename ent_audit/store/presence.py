@@ -518,8 +518,8 @@ def listed(history: pd.DataFrame, people: pd.DataFrame) -> np.ndarray:
     """Rows of ``history`` whose (pseudonym, kind) is in ``people``."""
     hit = isin(history["pseudonym"], people["pseudonym"].dropna())
     if hit.any():  # pseudonyms are per kind: the kind is checked on the few hits only
-        rows = pa.array(np.flatnonzero(hit))
-        hit[rows.to_numpy()] = isin(_pairs(history, rows), _pairs(people))
+        at = np.flatnonzero(hit)
+        hit[at] = isin(_pairs(history, pa.array(at)), _pairs(people))
     return hit
 
 

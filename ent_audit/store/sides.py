@@ -32,7 +32,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ent_audit.aaf import schema
-from ent_audit.aaf.diff import text
+from ent_audit.aaf.diff import joined, text
 from ent_audit.aaf.frames import arrow_strings, isin
 from ent_audit.aaf.snapshot import ExtractionInfo, Snapshot
 from ent_audit.exceptions import StoreCorruptError
@@ -93,10 +93,8 @@ def _row_hashes(table: pa.Table, columns: Sequence[str]) -> np.ndarray:
 
 
 def _joined(table: pa.Table, parts: Sequence[str]) -> pa.Array:
-    """A link row's value as the diff joins it (:func:`ent_audit.aaf.diff._multi_values`)."""
-    cols = [text(table[c]) for c in parts]
-    value = pc.binary_join_element_wise(*cols, "$", null_handling="replace")
-    return pc.utf8_rtrim(value, characters="$")
+    """A link row's value as the diff joins it (:func:`ent_audit.aaf.diff.joined`)."""
+    return joined([text(table[c]) for c in parts])
 
 
 def _live(table: pa.Table) -> pa.Table:
