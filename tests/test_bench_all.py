@@ -69,6 +69,19 @@ def test_the_whole_chain_runs_on_a_small_academie(tmp_path):
     assert out["targets"]["delta_seconds"]["value"] == delta["typical"] == sorted(runs)[1]
     for i in (1, 2, 3):
         assert "ingérée (" in (Path(delta["log"]).parent / f"ingest_delta1-run{i}.log").read_text()
+    # The Complet's speed is judged on the median of three pairs run after the chain: the
+    # bare loop, then the Complet ingested on a new store, each ratio from its own pair.
+    complet = stages["ingest_complet"]
+    pairs = list(zip(complet["references"], complet["repeats"], strict=True))
+    assert len(pairs) == 3 and all(b > 0 and t > 0 for b, t in pairs)
+    ratios = sorted(b / t for b, t in pairs)
+    assert complet["paired"] == [b / t for b, t in pairs]
+    assert out["targets"]["ingest_vs_bare"]["value"] == ratios[1]
+    logs = Path(complet["log"]).parent
+    for i in (1, 2, 3):
+        assert "ingérée (" in (logs / f"ingest_complet-run{i}.log").read_text()
+        bare = (logs / f"bare_iterparse-run{i}.log").read_text().strip().splitlines()[-1]
+        assert json.loads(bare)["elements"] > 0
     assert not list((tmp_path / "work").glob("store-*"))  # the copies are gone
     assert stages["roster_switch"]["result"]["median"] > 0
     assert stages["bare_iterparse"]["result"]["elements"] > 0

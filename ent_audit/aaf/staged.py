@@ -160,11 +160,18 @@ def _write(table: pa.Table, path: Path) -> None:
 
 
 def _read(path: Path, columns: list[str] | None = None) -> pa.Table:
-    """A part's file written by :func:`_write` (or some of its columns), in memory of its own
-    (not a map of the file, which its pages would then be counted in)."""
+    """A part's file written by :func:`_write` (or some of its columns: only theirs are
+    read), in memory of its own (not a map of the file, which its pages would then be
+    counted in)."""
     with pa.OSFile(str(path)) as fh:
-        table = pa.ipc.open_file(fh).read_all()
-    return table if columns is None else table.select(columns)
+        if not columns:
+            table = pa.ipc.open_file(fh).read_all()
+            return table if columns is None else table.select([])
+        names = pa.ipc.open_file(fh).schema.names
+        fh.seek(0)
+        wanted = pa.ipc.IpcReadOptions(included_fields=[names.index(c) for c in columns])
+        table = pa.ipc.open_file(fh, options=wanted).read_all()
+    return table.select(columns)
 
 
 def _head(df: pd.DataFrame) -> pd.DataFrame:

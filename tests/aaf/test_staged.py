@@ -266,3 +266,19 @@ def test_a_kinds_guards_read_at_once_are_its_parts_guards_concatenated(odd, tmp_
     for some in ([empty, full, empty, deleted], [empty], [full]):
         want = concat([p.guard_frame() for p in some])
         pd.testing.assert_frame_equal(staged._guards(some), want)
+
+
+def test_a_part_file_read_by_columns_gives_those_columns_in_the_order_asked(tmp_path):
+    """The guards and the writers read some columns of a part's file: only theirs are read
+    (Arrow's ``included_fields``), in the order asked, every row."""
+    import pyarrow as pa
+
+    table = pa.table(
+        {"a": ["x", None, "z"], "b": [1, 2, 3], "c": pa.array(["p", "q", "p"]).dictionary_encode()}
+    )
+    path = tmp_path / "part.arrow"
+    staged._write(table, path)
+    assert staged._read(path).equals(table)
+    assert staged._read(path, ["c", "a"]).equals(table.select(["c", "a"]))
+    none = staged._read(path, [])
+    assert none.num_columns == 0 and none.num_rows == 3
