@@ -352,10 +352,12 @@ def _repeat(
     print(f"  {'':<52} {shown}", flush=True)
 
 
-def _fr_ratios(ratios: list[float]) -> str:
-    """Ratios in French figures, then their median."""
+def _fr_ratios(ratios: list[float], median: bool = True) -> str:
+    """Ratios in French figures, then (``median``) their median."""
     each = " ; ".join(f"{_fr(r, 2)} ×" for r in ratios)
-    return f"{each} (médiane {_fr(statistics.median(ratios), 2)} ×)" if ratios else ""
+    if not (median and ratios):
+        return each
+    return f"{each} (médiane {_fr(statistics.median(ratios), 2)} ×)"
 
 
 def _size_mb(paths: list[Path]) -> float:
@@ -594,7 +596,8 @@ def verdicts(stages: list[Stage]) -> dict[str, dict]:
     if ingest.paired:
         speed_shown = (
             f"{_fr(speed, 2)} × (médiane de {len(ingest.paired)} paires iterparse nu puis "
-            f"ingestion, durées des processus : {_fr_ratios(ingest.paired)} ; dans la chaîne : "
+            f"ingestion, durées des processus : {_fr_ratios(ingest.paired, median=False)} ; "
+            f"dans la chaîne, sous l'échantillonneur de mémoire : "
             f"{speed_shown})"
         )
     worst = max(
