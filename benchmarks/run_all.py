@@ -78,8 +78,10 @@ COMPLET_PAIRS = 3
 the bare loop, then the Complet's ingestion on a new store, one right after the other, and
 the median of the pairs' ratios. The machine's speed drifts within minutes (the same bare
 loop took 33.6 to 43.7 s within 35 minutes), and the chain's bare loop and Complet run
-minutes apart, the Complet under the memory sampler: their ratio moved by ±5 % from one run
-of the chain to the next. The chain's runs still give the table's figures."""
+minutes apart, the Complet under the memory sampler, which slows a command that keeps both
+cores busy (the académie's Complet: 33.4–33.8 s alone, 38.5–39.7 s sampled, three alternated
+runs each): their ratio moved by ±5 % from one run of the chain to the next. The chain's
+runs still give the table's figures."""
 
 
 # -- generation (cached, in its own process) ------------------------------------------------
