@@ -597,8 +597,9 @@ def verdicts(stages: list[Stage]) -> dict[str, dict]:
     )
     if ingest.paired:
         speed_shown = (
-            f"{_fr(speed, 2)} × (médiane de {len(ingest.paired)} paires iterparse nu puis "
-            f"ingestion, durées des processus : {_fr_ratios(ingest.paired, median=False)} ; "
+            f"{_fr(speed, 2)} × (médiane de {len(ingest.paired)} paires : iterparse nu, durée "
+            f"de sa boucle, puis ingestion, durée de son processus : "
+            f"{_fr_ratios(ingest.paired, median=False)} ; "
             f"dans la chaîne, sous l'échantillonneur de mémoire : "
             f"{speed_shown})"
         )

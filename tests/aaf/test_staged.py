@@ -269,8 +269,8 @@ def test_a_kinds_guards_read_at_once_are_its_parts_guards_concatenated(odd, tmp_
 
 
 def test_a_part_file_read_by_columns_gives_those_columns_in_the_order_asked(tmp_path):
-    """The guards and the writers read some columns of a part's file: only theirs are read
-    (Arrow's ``included_fields``), in the order asked, every row."""
+    """The guards read some columns of a part's file: only theirs are read (Arrow's
+    ``included_fields``), in the order asked, every row."""
     import pyarrow as pa
 
     table = pa.table(
