@@ -276,7 +276,7 @@ class Stage:
         """Each reference's seconds over its repeat's (the Complet's speed, pair by pair)."""
         if not self.references:
             return []
-        return [r / t for r, t in zip(self.references, self.repeats, strict=True) if t]
+        return [r / t for r, t in zip(self.references, self.repeats, strict=True)]
 
     @property
     def ok(self) -> bool:

@@ -7,6 +7,7 @@ import io
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from conftest import document, pupil, record
@@ -271,8 +272,6 @@ def test_a_kinds_guards_read_at_once_are_its_parts_guards_concatenated(odd, tmp_
 def test_a_part_file_read_by_columns_gives_those_columns_in_the_order_asked(tmp_path):
     """The guards read some columns of a part's file: only theirs are read (Arrow's
     ``included_fields``), in the order asked, every row."""
-    import pyarrow as pa
-
     table = pa.table(
         {"a": ["x", None, "z"], "b": [1, 2, 3], "c": pa.array(["p", "q", "p"]).dictionary_encode()}
     )
