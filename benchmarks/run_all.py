@@ -67,8 +67,9 @@ iterparse rate, no stage above 3 times its Parquet inputs."""
 DELTA_RUNS = 3
 """The 1 % Delta, a process of about 3 s judged against 3 s, is also run this many times,
 each on a copy of the store it started from, timed alone, and judged on their median: one
-run of it on this 2-core virtual machine varies by ±10 % from one minute to the next (2.5
-to 3.3 s for the same code), more than the margin the verdict is about; and the chain's
+run of it on a 2-core virtual machine varies by ±10 % from one minute to the next (2.5 to
+3.3 s for the same code; from one machine to the next, medians of 1.80–1.91 s on a faster
+one), more than the margin the verdict is about on the slower one; and the chain's
 run is slowed by the memory sampler that watches it (reading the tree's ``/proc`` every
 50 ms: 3.07 → 3.21 s, medians of four alternated runs). The chain's run gives the stage's
 memory and its time in the table."""
@@ -80,8 +81,9 @@ the median of the pairs' ratios. The machine's speed drifts within minutes (the 
 loop took 33.6 to 43.7 s within 35 minutes), and the chain's bare loop and Complet run
 minutes apart, the Complet under the memory sampler, which slows a command that keeps both
 cores busy (the académie's Complet: 33.4–33.8 s alone, 38.5–39.7 s sampled, three alternated
-runs each): their ratio moved by ±5 % from one run of the chain to the next. The chain's
-runs still give the table's figures."""
+runs each): over eight runs of the chain on two machines, that ratio ranged over 0.95–1.10×,
+the pairs' medians over the seven that ran them 1.10–1.19×. The chain's runs still give the
+table's figures."""
 
 
 # -- generation (cached, in its own process) ------------------------------------------------
@@ -336,7 +338,7 @@ def _repeat(
             if done.returncode:
                 raise RuntimeError(f"{reference.name}, exécution {i} : code {done.returncode}, "
                                    f"voir {log}")  # fmt: skip
-            stage.references.append(json.loads(done.stdout.strip().splitlines()[-1])["seconds"])
+            stage.references.append(_result(done.stdout)["seconds"])
         argv = [str(copy) if a == str(store) else a for a in stage.argv]
         with open(logs / f"{stage.name}-run{i}.log", "w") as log:
             t0 = time.perf_counter()
@@ -375,6 +377,11 @@ def _state_parquet(store: Path) -> list[Path]:
     return sorted((store / "states" / current.read_text().strip()).rglob("*.parquet"))
 
 
+def _result(output: str) -> dict:
+    """What a phase of this script found: the JSON it prints as its output's last line."""
+    return json.loads(output.strip().splitlines()[-1])
+
+
 def _run(stage: Stage, logs: Path, env: dict[str, str]) -> Stage:
     stage.parquet_mb = _size_mb(stage.parquet) if stage.parquet else None
     stage.inputs_mb = _size_mb(stage.inputs) if stage.inputs else None
@@ -384,10 +391,10 @@ def _run(stage: Stage, logs: Path, env: dict[str, str]) -> Stage:
     stage.seconds, stage.peak_mb, stage.returncode = m.seconds, m.peak_mb, m.returncode
     stage.pss_mb = m.pss_mb
     stage.log = str(log)
-    text = log.read_text(errors="replace").strip().splitlines()
+    text = log.read_text(errors="replace").strip()
     if stage.argv[1] == __file__ and stage.ok and text:
-        stage.result = json.loads(text[-1])
-    own = [float(m) for m in re.findall(r"\((\d+\.\d+) s\)$", "\n".join(text), re.M)]
+        stage.result = _result(text)
+    own = [float(m) for m in re.findall(r"\((\d+\.\d+) s\)$", text, re.M)]
     if stage.name.startswith("ingest") and own:  # the CLI prints the ingestion's own time
         stage.result["own_seconds"] = sum(own)
     mark = "ok" if stage.ok else f"ÉCHEC (code {stage.returncode}, voir {log})"
@@ -592,17 +599,15 @@ def verdicts(stages: list[Stage]) -> dict[str, dict]:
     in_chain = base / ingest.seconds if ingest.seconds else 0
     speed = statistics.median(ingest.paired) if ingest.paired else in_chain
     own = ingest.result.get("own_seconds")
-    speed_shown = f"{_fr(in_chain, 2)} × sur la durée du processus" + (
+    sampled = f"{_fr(in_chain, 2)} × sur la durée du processus" + (
         f" ; {_fr(base / own, 2)} × sur sa durée propre" if own else ""
     )
-    if ingest.paired:
-        speed_shown = (
-            f"{_fr(speed, 2)} × (médiane de {len(ingest.paired)} paires : iterparse nu, durée "
-            f"de sa boucle, puis ingestion, durée de son processus : "
-            f"{_fr_ratios(ingest.paired, median=False)} ; "
-            f"dans la chaîne, sous l'échantillonneur de mémoire : "
-            f"{speed_shown})"
-        )
+    speed_shown = (
+        f"{_fr(speed, 2)} × (médiane de {len(ingest.paired)} paires : iterparse nu, durée de "
+        f"sa boucle, puis ingestion, durée de son processus : "
+        f"{_fr_ratios(ingest.paired, median=False)} ; dans la chaîne, sous l'échantillonneur "
+        f"de mémoire : {sampled})"
+    ) if ingest.paired else sampled  # fmt: skip
     worst = max(
         (s for s in stages if s.above_ratio is not None), key=lambda s: s.above_ratio, default=None
     )
